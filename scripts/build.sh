@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the wasm core twice (SIMD128, and SIMD128 + relaxed SIMD) and runs wasm-bindgen on each
+# into pkg/<flavour>/. The JS loader picks one at run time with WebAssembly.validate.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile=${WEBPTQ_PROFILE:-release}
+build() {
+  local flavour=$1 features=$2
+  local target_dir="target/wasm-$flavour"
+  RUSTFLAGS="-C target-feature=$features" cargo build --quiet --lib --target wasm32-unknown-unknown \
+    --profile "$profile" --target-dir "$target_dir"
+  local dir=$profile; [ "$profile" = dev ] && dir=debug
+  wasm-bindgen --target web --out-dir "pkg/$flavour" --out-name webptq \
+    "$target_dir/wasm32-unknown-unknown/$dir/webptq.wasm"
+  echo "built pkg/$flavour ($(stat -c %s "pkg/$flavour/webptq_bg.wasm") bytes)"
+}
+build simd128 +simd128
+build relaxed +simd128,+relaxed-simd

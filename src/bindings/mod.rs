@@ -1,0 +1,142 @@
+//! The only place with `#[wasm_bindgen]`: thin wrappers around core types. Errors convert here,
+//! once, into JS `Error`s carrying a stable `code`; tensors cross as raw little-endian bytes that
+//! the JS wrapper views as typed arrays. Nothing here holds logic of its own.
+use crate::error::Error;
+use crate::runtime::SessionOptions;
+use crate::tensor::{DType, Tensor};
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use std::collections::HashMap;
+use wasm_bindgen::prelude::*;
+
+fn js_error(e: Error) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    let _ = Reflect::set(&err, &"code".into(), &e.code().into());
+    err.into()
+}
+
+fn get(obj: &JsValue, key: &str) -> Result<JsValue, JsValue> {
+    Reflect::get(obj, &key.into())
+}
+
+fn to_js<T: serde::Serialize>(v: &T) -> Result<JsValue, JsValue> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| js_sys::Error::new(&e.to_string()).into())
+}
+
+/// Bytes of external data files: a JS object mapping location name to Uint8Array.
+fn external_files(external: &JsValue) -> Result<Vec<(String, Vec<u8>)>, JsValue> {
+    if external.is_undefined() || external.is_null() {
+        return Ok(vec![]);
+    }
+    let keys = Object::keys(&Object::from(external.clone()));
+    let mut out = Vec::new();
+    for k in keys.iter() {
+        let name = k.as_string().unwrap_or_default();
+        let bytes = Uint8Array::new(&get(external, &name)?).to_vec();
+        out.push((name, bytes));
+    }
+    Ok(out)
+}
+
+fn load_model(bytes: &[u8], external: &JsValue) -> Result<crate::graph::Model, JsValue> {
+    let files = external_files(external)?;
+    let map: HashMap<String, &[u8]> = files.iter().map(|(k, v)| (k.clone(), v.as_slice())).collect();
+    crate::onnx::load(bytes, &map).map_err(js_error)
+}
+
+/// A parsed model: inspect it, save it.
+#[wasm_bindgen]
+pub struct WasmModel {
+    inner: crate::graph::Model,
+}
+
+#[wasm_bindgen]
+impl WasmModel {
+    #[wasm_bindgen(constructor)]
+    pub fn new(bytes: &[u8], external: JsValue) -> Result<WasmModel, JsValue> {
+        Ok(WasmModel { inner: load_model(bytes, &external)? })
+    }
+
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        to_js(&crate::info::model_info(&self.inner))
+    }
+
+    #[wasm_bindgen(js_name = toBytes)]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        crate::onnx::save(&self.inner)
+    }
+}
+
+/// A model ready to run.
+#[wasm_bindgen]
+pub struct WasmSession {
+    inner: crate::runtime::Session,
+}
+
+#[wasm_bindgen]
+impl WasmSession {
+    #[wasm_bindgen(constructor)]
+    pub fn new(bytes: &[u8], external: JsValue, optimize: bool) -> Result<WasmSession, JsValue> {
+        let model = load_model(bytes, &external)?;
+        let inner = crate::runtime::Session::new(model, &SessionOptions { optimize }).map_err(js_error)?;
+        Ok(WasmSession { inner })
+    }
+
+    #[wasm_bindgen(js_name = inputNames)]
+    pub fn input_names(&self) -> Vec<String> {
+        self.inner.input_names()
+    }
+
+    #[wasm_bindgen(js_name = outputNames)]
+    pub fn output_names(&self) -> Vec<String> {
+        self.inner.output_names()
+    }
+
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        to_js(&crate::info::model_info(self.inner.model()))
+    }
+
+    /// `feeds`: array of `{ name, type, dims, bytes }`; returns the same shape for the outputs.
+    pub fn run(&self, feeds: Array) -> Result<Array, JsValue> {
+        let mut tensors = Vec::with_capacity(feeds.length() as usize);
+        for f in feeds.iter() {
+            let name = get(&f, "name")?.as_string().unwrap_or_default();
+            let ty = get(&f, "type")?.as_string().unwrap_or_default();
+            let dtype = DType::from_js_name(&ty)
+                .map_err(|e| js_error(Error::InvalidFeed { name: name.clone(), detail: e.to_string() }))?;
+            let dims: Vec<usize> = Array::from(&get(&f, "dims")?)
+                .iter()
+                .map(|d| d.as_f64().filter(|v| *v >= 0.0 && v.fract() == 0.0).map(|v| v as usize))
+                .collect::<Option<_>>()
+                .ok_or_else(|| js_error(Error::InvalidFeed { name: name.clone(), detail: "dims must be non-negative integers".into() }))?;
+            let bytes = Uint8Array::new(&get(&f, "bytes")?).to_vec();
+            let t = Tensor::from_le_bytes(dtype, &dims, &bytes)
+                .map_err(|e| js_error(Error::InvalidFeed { name: name.clone(), detail: e.to_string() }))?;
+            tensors.push((name, t));
+        }
+        let outputs = self.inner.run(tensors).map_err(js_error)?;
+        let result = Array::new();
+        for (name, t) in outputs {
+            let o = Object::new();
+            Reflect::set(&o, &"name".into(), &name.into())?;
+            Reflect::set(&o, &"type".into(), &t.dtype().js_name().into())?;
+            let dims = Array::new();
+            for &d in t.shape() {
+                dims.push(&(d as f64).into());
+            }
+            Reflect::set(&o, &"dims".into(), &dims)?;
+            Reflect::set(&o, &"bytes".into(), &Uint8Array::from(t.to_le_bytes().as_slice()))?;
+            result.push(&o);
+        }
+        Ok(result)
+    }
+}
+
+/// The ops this build can run, as "Op" or "domain.Op".
+#[wasm_bindgen(js_name = supportedOps)]
+pub fn supported_ops() -> Vec<String> {
+    crate::ops::Registry::standard()
+        .op_types()
+        .into_iter()
+        .map(|(d, o)| if d.is_empty() { o } else { format!("{d}.{o}") })
+        .collect()
+}

@@ -1,0 +1,117 @@
+//! The one error type of the crate.
+//!
+//! Every failure a user can cause (a bad file, an unsupported op, a feed of the wrong shape)
+//! becomes an [`Error`] with a stable [`Error::code`] and a message that names the node, the op
+//! and the shapes involved. Ops raise errors without knowing which node they run for; the runtime
+//! adds that context with [`Error::in_node`]. Nothing in the crate panics on bad input.
+use thiserror::Error as ThisError;
+
+/// Shorthand for `std::result::Result<T, webptq::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where an error happened: a node's name and op type, both possibly unknown (empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Site {
+    pub node: String,
+    pub op: String,
+}
+
+impl std::fmt::Display for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.node.is_empty(), self.op.is_empty()) {
+            (true, true) => Ok(()),
+            (false, true) => write!(f, "node '{}': ", self.node),
+            (true, false) => write!(f, "{}: ", self.op),
+            (false, false) => write!(f, "node '{}' ({}): ", self.node, self.op),
+        }
+    }
+}
+
+#[derive(Debug, Clone, ThisError, PartialEq)]
+pub enum Error {
+    /// The bytes are not a usable ONNX model (truncated, not protobuf, inconsistent graph).
+    #[error("invalid model: {0}")]
+    InvalidModel(String),
+    /// The graph has a cycle through the named node.
+    #[error("invalid model: the graph has a cycle through node '{node}' ({op})")]
+    Cycle { node: String, op: String },
+    /// One or more nodes use ops this build cannot run; listed as "op (node 'name')".
+    #[error("unsupported op{}: {}", if .0.len() == 1 { "" } else { "s" }, .0.join(", "))]
+    UnsupportedOps(Vec<String>),
+    /// A tensor's shape does not fit what the op or the model requires.
+    #[error("{site}shape mismatch: {detail}")]
+    ShapeMismatch { site: Site, detail: String },
+    /// A tensor has a data type the op or the model does not accept.
+    #[error("{site}type mismatch: {detail}")]
+    TypeMismatch { site: Site, detail: String },
+    /// An attribute or input value is outside what the op defines.
+    #[error("{site}invalid argument: {detail}")]
+    InvalidArgument { site: Site, detail: String },
+    /// A feed is missing, unknown, or does not match the model's declared input.
+    #[error("invalid feed '{name}': {detail}")]
+    InvalidFeed { name: String, detail: String },
+    /// A tensor would be larger than the engine allows (protects against unbounded memory).
+    #[error("{site}tensor too large: {detail}")]
+    TooLarge { site: Site, detail: String },
+    /// Options given by the caller contradict each other or are out of range.
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
+    /// The caller cancelled the work.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl Error {
+    /// A stable, machine-readable code for the JS `WebptqError.code` and the CLI.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidModel(_) | Error::Cycle { .. } => "INVALID_MODEL",
+            Error::UnsupportedOps(_) => "UNSUPPORTED_OP",
+            Error::ShapeMismatch { .. } => "SHAPE_MISMATCH",
+            Error::TypeMismatch { .. } => "TYPE_MISMATCH",
+            Error::InvalidArgument { .. } => "INVALID_ARGUMENT",
+            Error::InvalidFeed { .. } => "INVALID_FEED",
+            Error::TooLarge { .. } => "TOO_LARGE",
+            Error::InvalidOptions(_) => "INVALID_OPTIONS",
+            Error::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn shape(detail: impl Into<String>) -> Self {
+        Error::ShapeMismatch { site: Site::default(), detail: detail.into() }
+    }
+    pub fn dtype(detail: impl Into<String>) -> Self {
+        Error::TypeMismatch { site: Site::default(), detail: detail.into() }
+    }
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Error::InvalidArgument { site: Site::default(), detail: detail.into() }
+    }
+    pub fn too_large(detail: impl Into<String>) -> Self {
+        Error::TooLarge { site: Site::default(), detail: detail.into() }
+    }
+    pub fn model(detail: impl Into<String>) -> Self {
+        Error::InvalidModel(detail.into())
+    }
+
+    /// Adds the node name and op type to an error raised inside an op (keeps any site it has).
+    pub fn in_node(mut self, node: &str, op: &str) -> Self {
+        if let Error::ShapeMismatch { site, .. }
+        | Error::TypeMismatch { site, .. }
+        | Error::InvalidArgument { site, .. }
+        | Error::TooLarge { site, .. } = &mut self
+        {
+            if site.node.is_empty() && site.op.is_empty() {
+                *site = Site { node: node.to_string(), op: op.to_string() };
+            }
+        }
+        self
+    }
+}
+
+/// Builds an error with `format!` arguments: `bail!(shape, "x has {} dims", n)`.
+#[macro_export]
+macro_rules! bail {
+    ($kind:ident, $($arg:tt)*) => {
+        return Err($crate::Error::$kind(format!($($arg)*)))
+    };
+}

@@ -1,0 +1,26 @@
+//! webptq: post-training quantization of ONNX models on the user's own device.
+//!
+//! Data flows one way (see `docs/architecture.md`):
+//! bytes -[`onnx::load`]-> [`graph::Model`] -[`graph::passes`]-> Model -[`runtime::Session`]-> outputs.
+//!
+//! - [`tensor`]: element types and n-dimensional tensors.
+//! - [`onnx`]: ONNX protobuf in and out (generated prost types in `onnx::proto`).
+//! - [`graph`]: the IR (values, nodes, initializers) and result-preserving passes.
+//! - [`ops`]: the float reference ops and their registry.
+//! - [`kernels`]: hand-written SIMD kernels with scalar oracles.
+//! - [`runtime`]: plans and sessions.
+//! - [`info`]: a model summary for `inspect`.
+//! - `bindings` (wasm32 only): the thin `#[wasm_bindgen]` layer.
+pub mod error;
+pub mod graph;
+pub mod info;
+pub mod kernels;
+pub mod onnx;
+pub mod ops;
+pub mod runtime;
+pub mod tensor;
+
+#[cfg(target_arch = "wasm32")]
+mod bindings;
+
+pub use error::{Error, Result};

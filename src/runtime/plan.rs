@@ -1,0 +1,145 @@
+//! A [`Plan`]: the graph's nodes bound to ops once (attributes parsed, constants captured), with
+//! each value's last use computed so that intermediate tensors are freed as soon as possible.
+use crate::error::{Error, Result};
+use crate::graph::{Graph, ValueId};
+use crate::ops::{describe_op, BuildContext, Op, Registry};
+use crate::tensor::Tensor;
+use std::sync::Arc;
+
+struct Step {
+    name: String,
+    op_type: String,
+    op: Box<dyn Op>,
+    inputs: Vec<Option<ValueId>>,
+    outputs: Vec<Option<ValueId>>,
+    /// Values whose last reader is this step: dropped right after it runs.
+    frees: Vec<ValueId>,
+}
+
+pub struct Plan {
+    steps: Vec<Step>,
+    value_count: usize,
+    constants: Vec<(ValueId, Arc<Tensor>)>,
+    outputs: Vec<ValueId>,
+}
+
+/// Called with every value a step produces (calibration observers hook in here). Returning an
+/// error (e.g. [`Error::Cancelled`]) stops the run.
+pub type Observer<'a> = dyn FnMut(ValueId, &Tensor) -> Result<()> + 'a;
+
+impl Plan {
+    /// Binds every node to an op of `registry`. All unsupported ops are reported at once, before
+    /// anything runs. `opset_of` gives the imported opset version of a domain.
+    pub fn new(graph: &Graph, registry: &Registry, opset_of: &dyn Fn(&str) -> i64) -> Result<Plan> {
+        let unsupported: Vec<String> = graph
+            .nodes
+            .iter()
+            .filter(|n| !registry.supports(&n.domain, &n.op_type))
+            .map(describe_op)
+            .collect();
+        if !unsupported.is_empty() {
+            return Err(Error::UnsupportedOps(unsupported));
+        }
+        let mut last_use = vec![usize::MAX; graph.values.len()];
+        for (i, n) in graph.nodes.iter().enumerate() {
+            for v in n.inputs.iter().flatten() {
+                last_use[*v] = i;
+            }
+        }
+        let keep: std::collections::HashSet<ValueId> = graph.outputs.iter().copied().collect();
+        let mut steps = Vec::with_capacity(graph.nodes.len());
+        for (i, node) in graph.nodes.iter().enumerate() {
+            let ctx = BuildContext { node, graph, opset: opset_of(&node.domain) };
+            let op = registry.build(&ctx)?;
+            let mut frees: Vec<ValueId> = node
+                .inputs
+                .iter()
+                .flatten()
+                .copied()
+                .filter(|v| last_use[*v] == i && !keep.contains(v) && !graph.initializers.contains_key(v))
+                .collect();
+            // Outputs nobody reads are dropped at once too.
+            frees.extend(
+                node.outputs.iter().flatten().copied().filter(|v| last_use[*v] == usize::MAX && !keep.contains(v)),
+            );
+            frees.sort_unstable();
+            frees.dedup();
+            steps.push(Step {
+                name: node.label(),
+                op_type: node.op_type.clone(),
+                op,
+                inputs: node.inputs.clone(),
+                outputs: node.outputs.clone(),
+                frees,
+            });
+        }
+        Ok(Plan {
+            steps,
+            value_count: graph.values.len(),
+            constants: graph.initializers.iter().map(|(&id, t)| (id, t.clone())).collect(),
+            outputs: graph.outputs.clone(),
+        })
+    }
+
+    /// Runs the plan. `feeds` must cover every graph input (the session checks them); a feed for
+    /// an initializer-backed input replaces the initializer.
+    pub fn run(&self, feeds: Vec<(ValueId, Arc<Tensor>)>, observer: Option<&mut Observer>) -> Result<Vec<Arc<Tensor>>> {
+        let mut values: Vec<Option<Arc<Tensor>>> = vec![None; self.value_count];
+        for (id, t) in &self.constants {
+            values[*id] = Some(t.clone());
+        }
+        for (id, t) in feeds {
+            values[id] = Some(t);
+        }
+        let mut observer = observer;
+        for step in &self.steps {
+            let mut args: Vec<Option<&Tensor>> = Vec::with_capacity(step.inputs.len());
+            for input in &step.inputs {
+                match input {
+                    None => args.push(None),
+                    Some(id) => match &values[*id] {
+                        Some(t) => args.push(Some(t.as_ref())),
+                        None => {
+                            return Err(Error::model(format!(
+                                "node '{}' ({}) reads a value that was not computed",
+                                step.name, step.op_type
+                            )))
+                        }
+                    },
+                }
+            }
+            let results = step.op.run(&args).map_err(|e| e.in_node(&step.name, &step.op_type))?;
+            drop(args);
+            let wanted = step.outputs.iter().rposition(|o| o.is_some()).map_or(0, |p| p + 1);
+            if results.len() < wanted {
+                return Err(Error::invalid(format!(
+                    "produced {} outputs where the node declares {}",
+                    results.len(),
+                    wanted
+                ))
+                .in_node(&step.name, &step.op_type));
+            }
+            for (slot, tensor) in step.outputs.iter().zip(results) {
+                if let Some(id) = slot {
+                    if let Some(obs) = observer.as_deref_mut() {
+                        obs(*id, &tensor)?;
+                    }
+                    values[*id] = Some(Arc::new(tensor));
+                }
+            }
+            for &v in &step.frees {
+                values[v] = None;
+            }
+        }
+        self.outputs
+            .iter()
+            .map(|&o| {
+                values[o].clone().ok_or_else(|| Error::model("a graph output was not computed".to_string()))
+            })
+            .collect()
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.steps.len()
+    }
+}

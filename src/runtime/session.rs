@@ -1,0 +1,150 @@
+//! A [`Session`]: a model prepared to run (optionally optimized by the passes), with feeds
+//! checked against the model's declared inputs before anything runs.
+use super::plan::{Observer, Plan};
+use crate::error::{Error, Result};
+use crate::graph::{format_dims, passes, Dim, Model, ValueId};
+use crate::ops::Registry;
+use crate::tensor::Tensor;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Apply the result-preserving passes (constant folding, BatchNormalization folding, dead-node
+    /// removal) before planning.
+    pub optimize: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions { optimize: true }
+    }
+}
+
+pub struct Session {
+    model: Model,
+    plan: Plan,
+}
+
+impl Session {
+    pub fn new(mut model: Model, options: &SessionOptions) -> Result<Session> {
+        if options.optimize {
+            passes::optimize(&mut model)?;
+        }
+        let plan = {
+            let m = &model;
+            Plan::new(&m.graph, Registry::standard(), &|d| m.opset_of(d))?
+        };
+        Ok(Session { model, plan })
+    }
+
+    pub fn from_bytes(bytes: &[u8], options: &SessionOptions) -> Result<Session> {
+        Session::new(crate::onnx::load(bytes, &HashMap::new())?, options)
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn input_names(&self) -> Vec<String> {
+        let g = &self.model.graph;
+        g.inputs.iter().map(|&i| g.value_name(i).to_string()).collect()
+    }
+
+    pub fn output_names(&self) -> Vec<String> {
+        let g = &self.model.graph;
+        g.outputs.iter().map(|&i| g.value_name(i).to_string()).collect()
+    }
+
+    /// Runs the model; outputs come back in the model's output order, with their names.
+    pub fn run(&self, feeds: Vec<(String, Tensor)>) -> Result<Vec<(String, Tensor)>> {
+        self.run_observed(feeds, None)
+    }
+
+    /// Like [`run`](Self::run), calling `observer` with every intermediate value.
+    pub fn run_observed(&self, feeds: Vec<(String, Tensor)>, observer: Option<&mut Observer>) -> Result<Vec<(String, Tensor)>> {
+        let feeds = self.check_feeds(feeds)?;
+        let outputs = self.plan.run(feeds, observer)?;
+        Ok(self
+            .output_names()
+            .into_iter()
+            .zip(outputs)
+            .map(|(name, t)| (name, Arc::try_unwrap(t).unwrap_or_else(|shared| (*shared).clone())))
+            .collect())
+    }
+
+    /// Checks names, dtypes and shapes of the feeds against the model's inputs.
+    pub fn check_feeds(&self, feeds: Vec<(String, Tensor)>) -> Result<Vec<(ValueId, Arc<Tensor>)>> {
+        let g = &self.model.graph;
+        let mut by_name: HashMap<String, Tensor> = HashMap::new();
+        for (name, t) in feeds {
+            if by_name.insert(name.clone(), t).is_some() {
+                return Err(Error::InvalidFeed { name, detail: "given twice".into() });
+            }
+        }
+        let mut symbols: HashMap<String, (usize, String)> = HashMap::new();
+        let mut out = Vec::new();
+        for &id in g.inputs.iter().chain(g.overridable.iter()) {
+            let v = g.value(id);
+            let Some(t) = by_name.remove(&v.name) else {
+                if g.overridable.contains(&id) {
+                    continue;
+                }
+                return Err(Error::InvalidFeed {
+                    name: v.name.clone(),
+                    detail: format!(
+                        "missing: the model needs this input ({} {})",
+                        v.dtype.map(|d| d.to_string()).unwrap_or_else(|| "tensor".into()),
+                        v.shape.as_deref().map(format_dims).unwrap_or_else(|| "of any shape".into())
+                    ),
+                });
+            };
+            if let Some(d) = v.dtype {
+                if d != t.dtype() {
+                    return Err(Error::InvalidFeed {
+                        name: v.name.clone(),
+                        detail: format!("expected a {d} tensor, got {}", t.dtype()),
+                    });
+                }
+            }
+            if let Some(dims) = &v.shape {
+                check_shape(&v.name, dims, t.shape(), &mut symbols)?;
+            }
+            out.push((id, Arc::new(t)));
+        }
+        if let Some(name) = by_name.keys().next() {
+            let names: Vec<&str> = g.inputs.iter().map(|&i| g.value_name(i)).collect();
+            return Err(Error::InvalidFeed {
+                name: name.clone(),
+                detail: format!("the model has no such input (its inputs are: {})", names.join(", ")),
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn check_shape(name: &str, dims: &[Dim], shape: &[usize], symbols: &mut HashMap<String, (usize, String)>) -> Result<()> {
+    let bad = |why: String| Error::InvalidFeed {
+        name: name.to_string(),
+        detail: format!("shape {shape:?} does not fit the declared {}: {why}", format_dims(dims)),
+    };
+    if dims.len() != shape.len() {
+        return Err(bad(format!("rank {} instead of {}", shape.len(), dims.len())));
+    }
+    for (i, (d, &s)) in dims.iter().zip(shape).enumerate() {
+        match d {
+            Dim::Fixed(n) if *n != s => return Err(bad(format!("dimension {i} is {s}, not {n}"))),
+            Dim::Symbolic(sym) => {
+                if let Some((prev, who)) = symbols.get(sym) {
+                    if *prev != s {
+                        return Err(bad(format!("'{sym}' is {s} here but {prev} in input '{who}'")));
+                    }
+                } else {
+                    symbols.insert(sym.clone(), (s, name.to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
