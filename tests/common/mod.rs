@@ -1,0 +1,59 @@
+//! Helpers shared by the Rust integration tests: where fixtures live, reading TensorProto files,
+//! comparing tensors.
+#![allow(dead_code)]
+use prost::Message;
+use std::path::PathBuf;
+use webptq::tensor::Tensor;
+
+/// The fixture cache: `$WEBPTQ_FIXTURES`, else `<repo>/.cache/fixtures`. Tests fail (never skip)
+/// when it is missing: `npm test` (scripts/setup.sh) fetches it.
+pub fn fixtures_dir() -> PathBuf {
+    let dir = std::env::var_os("WEBPTQ_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/fixtures"));
+    assert!(dir.is_dir(), "fixture cache {} is missing: run scripts/setup.sh (npm test does)", dir.display());
+    dir
+}
+
+pub fn read_tensor_pb(path: &std::path::Path) -> Tensor {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let proto = webptq::onnx::proto::TensorProto::decode(bytes.as_slice()).expect("decode TensorProto");
+    webptq::onnx::tensor_proto::from_proto(&proto, &path.display().to_string(), &Default::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Checks `got` against `want` like onnx's backend tests (rtol 1e-3, atol 1e-7 for floats,
+/// exact for integers and bools, NaN equal to NaN). Returns a description of the first mismatch.
+pub fn compare(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Result<(), String> {
+    if got.dtype() != want.dtype() {
+        return Err(format!("dtype {} != expected {}", got.dtype(), want.dtype()));
+    }
+    if got.shape() != want.shape() {
+        return Err(format!("shape {:?} != expected {:?}", got.shape(), want.shape()));
+    }
+    if got.dtype().is_float() {
+        let (g, w) = (float_values(got), float_values(want));
+        for (i, (a, b)) in g.iter().zip(&w).enumerate() {
+            let ok = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= atol + rtol * b.abs();
+            if !ok {
+                return Err(format!("element {i}: {a} != expected {b}"));
+            }
+        }
+        Ok(())
+    } else if got.to_le_bytes() != want.to_le_bytes() {
+        Err(format!("integer values differ (got {:?}…, expected {:?}…)", head(got), head(want)))
+    } else {
+        Ok(())
+    }
+}
+
+fn head(t: &Tensor) -> Vec<f32> {
+    t.to_f32_vec().into_iter().take(8).collect()
+}
+
+fn float_values(t: &Tensor) -> Vec<f64> {
+    match t {
+        Tensor::F64(a) => a.iter().copied().collect(),
+        other => other.to_f32_vec().into_iter().map(|v| v as f64).collect(),
+    }
+}
