@@ -57,3 +57,5 @@ fn float_values(t: &Tensor) -> Vec<f64> {
         other => other.to_f32_vec().into_iter().map(|v| v as f64).collect(),
     }
 }
+
+pub mod build;
