@@ -26,8 +26,12 @@
 //! reports `Range { min: 0, max: 0 }` and `Counts::values == 0`, which the quantizer must treat as
 //! "no calibration data", not as a real range.
 mod histogram;
+mod minmax;
+mod percentile;
 
 pub use histogram::{Domain, Histogram};
+pub use minmax::{MinMax, DEFAULT_AVERAGING_CONSTANT};
+pub use percentile::{Percentile, Tails, DEFAULT_PERCENTILE};
 
 use crate::error::Result;
 
