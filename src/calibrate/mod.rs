@@ -25,12 +25,16 @@
 //! [`Counts::nonfinite`], so the quantizer can warn or refuse. A value with no finite data at all
 //! reports `Range { min: 0, max: 0 }` and `Counts::values == 0`, which the quantizer must treat as
 //! "no calibration data", not as a real range.
+mod entropy;
 mod histogram;
 mod minmax;
+mod mse;
 mod percentile;
 
+pub use entropy::{Entropy, DEFAULT_QUANTIZED_BINS};
 pub use histogram::{Domain, Histogram};
 pub use minmax::{MinMax, DEFAULT_AVERAGING_CONSTANT};
+pub use mse::{Mse, DEFAULT_LEVELS};
 pub use percentile::{Percentile, Tails, DEFAULT_PERCENTILE};
 
 use crate::error::Result;
