@@ -30,12 +30,14 @@ mod histogram;
 mod minmax;
 mod mse;
 mod percentile;
+mod table;
 
 pub use entropy::{Entropy, DEFAULT_QUANTIZED_BINS};
 pub use histogram::{Domain, Histogram};
 pub use minmax::{MinMax, DEFAULT_AVERAGING_CONSTANT};
 pub use mse::{Mse, DEFAULT_LEVELS};
 pub use percentile::{Percentile, Tails, DEFAULT_PERCENTILE};
+pub use table::{calibrate, CalibrationMethod, CalibrationTable, Calibrator, TableEntry};
 
 use crate::error::Result;
 
