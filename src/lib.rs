@@ -9,8 +9,10 @@
 //! - [`ops`]: the float reference ops and their registry.
 //! - [`kernels`]: hand-written SIMD kernels with scalar oracles.
 //! - [`runtime`]: plans and sessions.
+//! - [`calibrate`]: observers and the table of activation ranges that quantization reads.
 //! - [`info`]: a model summary for `inspect`.
 //! - `bindings` (wasm32 only): the thin `#[wasm_bindgen]` layer.
+pub mod calibrate;
 pub mod error;
 pub mod graph;
 pub mod info;
