@@ -3,6 +3,7 @@
 //! family calls into `kernels`.
 mod broadcast;
 mod generator;
+mod quant;
 mod registry;
 
 pub use broadcast::broadcast_shapes;
@@ -11,4 +12,5 @@ pub use registry::{describe_op, normalize_axis, optional, required, BuildContext
 /// Registers every op family. Adding a family = one file + one line here.
 pub(crate) fn register_all(r: &mut Registry) {
     generator::register(r);
+    quant::register(r);
 }
