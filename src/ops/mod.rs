@@ -2,6 +2,7 @@
 //! [`Registry`]. Ops are the oracle for the optimized kernels: clarity over speed, except where a
 //! family calls into `kernels`.
 mod broadcast;
+pub mod conv_geometry;
 mod generator;
 mod quant;
 mod registry;
