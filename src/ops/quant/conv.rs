@@ -145,7 +145,7 @@ fn centered_operands(
         }
         let m = w.shape().first().copied().unwrap_or(0);
         let zw = per_channel(int_values(z, "w_zero_point")?, z.shape(), m, "w_zero_point")?;
-        let per = if m == 0 { 0 } else { wv.len() / m };
+        let per = wv.len().checked_div(m).unwrap_or(0);
         for (mi, chunk) in wv.chunks_mut(per.max(1)).enumerate() {
             let z = zw.get(mi).copied().unwrap_or(0);
             chunk.iter_mut().for_each(|v| *v -= z);

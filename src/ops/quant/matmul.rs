@@ -6,13 +6,12 @@
 //! column (`[N]`); higher-rank parameters broadcast against the operand (`[..., M, 1]`,
 //! `[..., 1, N]`), as the ONNX spec describes. The integer matmul here is the plain triple loop:
 //! it is the oracle of the SIMD GEMM kernels, not one of them.
-use super::{float_values, int_values, quantized_tensor, FloatKind};
+use super::{broadcast_values, float_values, int_values, quantized_tensor, FloatKind};
 use crate::error::{Error, Result};
 use crate::ops::broadcast_shapes;
 use crate::ops::registry::{optional, required, BuildContext, FnOp, Op, Registry};
 use crate::quant_math;
 use crate::tensor::{checked_numel, DType, Tensor};
-use ndarray::{ArrayD, IxDyn};
 
 pub fn register(r: &mut Registry) {
     r.register("", "MatMulInteger", matmul_integer);
@@ -45,12 +44,7 @@ pub(crate) fn expand_param<T: Clone>(
         (Role::Row, 1) => vec![shape[0], 1],
         _ => shape.to_vec(),
     };
-    let fits = broadcast_shapes(&[target, &shape]).map(|s| s == target).unwrap_or(false);
-    let arr = ArrayD::from_shape_vec(IxDyn(&shape), values).ok();
-    let expanded = match (fits, arr) {
-        (true, Some(a)) => a.broadcast(IxDyn(target)).map(|v| v.iter().cloned().collect::<Vec<T>>()),
-        _ => None,
-    };
+    let expanded = broadcast_values(values, &shape, target);
     expanded.ok_or_else(|| {
         Error::shape(format!(
             "{what} has shape {shape:?}, which is neither a single value nor per-{} for an operand of shape {target:?}",

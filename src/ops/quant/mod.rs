@@ -60,14 +60,6 @@ impl FloatKind {
             })
     }
 
-    pub(crate) fn dtype(self) -> DType {
-        match self {
-            FloatKind::F16 => DType::F16,
-            FloatKind::F32 => DType::F32,
-            FloatKind::F64 => DType::F64,
-        }
-    }
-
     /// Rounds an f64 to this kind.
     #[inline]
     pub(crate) fn round(self, v: f64) -> f64 {
@@ -158,6 +150,17 @@ pub(crate) fn quantized_tensor(
             "quantized type must be uint8, int8, uint16 or int16, got {other}"
         ))),
     }
+}
+
+/// `values` of shape `shape` broadcast (numpy rules) to exactly `target`, in row-major order;
+/// `None` if the shapes do not broadcast to `target` or `values` does not fill `shape`.
+pub(crate) fn broadcast_values<T: Clone>(values: Vec<T>, shape: &[usize], target: &[usize]) -> Option<Vec<T>> {
+    let fits = super::broadcast_shapes(&[target, shape]).map(|s| s == target).unwrap_or(false);
+    if !fits {
+        return None;
+    }
+    let arr = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), values).ok()?;
+    arr.broadcast(ndarray::IxDyn(target)).map(|v| v.iter().cloned().collect())
 }
 
 /// Which scale / zero point each element of a tensor uses: one for the whole tensor, one per
