@@ -7,6 +7,7 @@
 //! - [`onnx`]: ONNX protobuf in and out (generated prost types in `onnx::proto`).
 //! - [`graph`]: the IR (values, nodes, initializers) and result-preserving passes.
 //! - [`ops`]: the float reference ops and their registry.
+//! - [`quant_math`]: the quantization equation (quantize, dequantize, requantize, saturate).
 //! - [`kernels`]: hand-written SIMD kernels with scalar oracles.
 //! - [`runtime`]: plans and sessions.
 //! - [`calibrate`]: observers and the table of activation ranges that quantization reads.
@@ -19,6 +20,7 @@ pub mod info;
 pub mod kernels;
 pub mod onnx;
 pub mod ops;
+pub mod quant_math;
 pub mod runtime;
 pub mod tensor;
 

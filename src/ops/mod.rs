@@ -2,7 +2,9 @@
 //! [`Registry`]. Ops are the oracle for the optimized kernels: clarity over speed, except where a
 //! family calls into `kernels`.
 mod broadcast;
+pub mod conv_geometry;
 mod generator;
+mod quant;
 mod registry;
 
 pub use broadcast::broadcast_shapes;
@@ -11,4 +13,5 @@ pub use registry::{describe_op, normalize_axis, optional, required, BuildContext
 /// Registers every op family. Adding a family = one file + one line here.
 pub(crate) fn register_all(r: &mut Registry) {
     generator::register(r);
+    quant::register(r);
 }

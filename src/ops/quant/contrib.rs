@@ -1,0 +1,372 @@
+//! onnxruntime's `com.microsoft` QOperator ops, as its quantizer emits them: QLinearAdd,
+//! QLinearMul, QLinearGlobalAveragePool, QLinearConcat, QLinearLeakyRelu, QLinearSigmoid.
+//!
+//! Semantics follow the formulas of onnxruntime's ContribOperators.md, in f32, through
+//! [`crate::quant_math`]; all scales and zero points are per tensor, zero points optional
+//! (default 0), data uint8 or int8:
+//! - QLinearAdd: `C = quantize((A_scale (A - A_zp) + B_scale (B - B_zp)) / C_scale) + C_zp`
+//!   (numpy broadcasting).
+//! - QLinearMul: `C = requantize((A - A_zp)(B - B_zp), A_scale B_scale / C_scale) + C_zp`.
+//! - QLinearGlobalAveragePool: `Y = requantize(Σ (X - x_zp), x_scale / (y_scale · n)) + y_zp`
+//!   over the `n` spatial positions of each channel (`channels_last` selects N…C layout).
+//! - QLinearConcat: each input is requantized to the output's scale and zero point
+//!   (`quantize(dequantize(x))`; copied when its parameters equal the output's), then concatenated.
+//! - QLinearLeakyRelu / QLinearSigmoid: `quantize(f(dequantize(x)))`, f computed in f32
+//!   (the sigmoid with the exact `exp`; onnxruntime's table may differ by one step on ties).
+use super::{broadcast_values, int_values, quantized_tensor};
+use crate::error::{Error, Result};
+use crate::ops::broadcast_shapes;
+use crate::ops::registry::{optional, required, BuildContext, FnOp, Op, Registry};
+use crate::quant_math;
+use crate::tensor::{checked_numel, DType, Tensor};
+
+const MS: &str = "com.microsoft";
+
+pub fn register(r: &mut Registry) {
+    r.register(MS, "QLinearAdd", qlinear_add);
+    r.register(MS, "QLinearMul", qlinear_mul);
+    r.register(MS, "QLinearGlobalAveragePool", qlinear_global_average_pool);
+    r.register(MS, "QLinearConcat", qlinear_concat);
+    r.register(MS, "QLinearLeakyRelu", qlinear_leaky_relu);
+    r.register(MS, "QLinearSigmoid", qlinear_sigmoid);
+}
+
+/// An 8-bit data tensor's values (uint8 or int8).
+fn data8(t: &Tensor, what: &str) -> Result<Vec<i32>> {
+    if !matches!(t.dtype(), DType::U8 | DType::I8) {
+        return Err(Error::dtype(format!("{what} must be uint8 or int8, got {}", t.dtype())));
+    }
+    int_values(t, what)
+}
+
+/// A per-tensor float32 scale.
+fn scale_of(t: &Tensor, what: &str) -> Result<f32> {
+    let a = t.array::<f32>().map_err(|_| Error::dtype(format!("{what} must be float32, got {}", t.dtype())))?;
+    match a.iter().collect::<Vec<_>>().as_slice() {
+        [v] => Ok(**v),
+        _ => Err(Error::shape(format!("{what} has shape {:?}; it must be a single value", t.shape()))),
+    }
+}
+
+/// A per-tensor zero point of the data type `dtype` (0 when absent).
+fn zero_point_of(t: Option<&Tensor>, dtype: DType, what: &str) -> Result<i32> {
+    let Some(t) = t else { return Ok(0) };
+    if t.dtype() != dtype {
+        return Err(Error::dtype(format!("{what} is {} but the data is {dtype}", t.dtype())));
+    }
+    match int_values(t, what)?.as_slice() {
+        [v] => Ok(*v),
+        _ => Err(Error::shape(format!("{what} has shape {:?}; it must be a single value", t.shape()))),
+    }
+}
+
+/// A quantized tensor (data, scale, zero point) read from inputs `i`, `i + 1`, `i + 2`.
+struct QTensor<'a> {
+    t: &'a Tensor,
+    values: Vec<i32>,
+    scale: f32,
+    zp: i32,
+}
+
+fn qtensor<'a>(inputs: &[Option<&'a Tensor>], i: usize, name: &str) -> Result<QTensor<'a>> {
+    let t = required(inputs, i, name)?;
+    let values = data8(t, name)?;
+    let scale = scale_of(required(inputs, i + 1, &format!("{name}_scale"))?, &format!("{name}_scale"))?;
+    let zp = zero_point_of(optional(inputs, i + 2), t.dtype(), &format!("{name}_zero_point"))?;
+    Ok(QTensor { t, values, scale, zp })
+}
+
+/// The two operands of a binary op broadcast to their common shape.
+fn broadcast_pair(a: &QTensor, b: &QTensor) -> Result<(Vec<usize>, Vec<i32>, Vec<i32>)> {
+    if a.t.dtype() != b.t.dtype() {
+        return Err(Error::dtype(format!("A is {} but B is {}", a.t.dtype(), b.t.dtype())));
+    }
+    let shape = broadcast_shapes(&[a.t.shape(), b.t.shape()])?;
+    checked_numel(&shape, a.t.dtype())?;
+    let bad = || Error::shape(format!("shapes {:?} and {:?} do not broadcast", a.t.shape(), b.t.shape()));
+    let av = broadcast_values(a.values.clone(), a.t.shape(), &shape).ok_or_else(bad)?;
+    let bv = broadcast_values(b.values.clone(), b.t.shape(), &shape).ok_or_else(bad)?;
+    Ok((shape, av, bv))
+}
+
+fn qlinear_add(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| {
+        let a = qtensor(inputs, 0, "A")?;
+        let b = qtensor(inputs, 3, "B")?;
+        let c_scale = scale_of(required(inputs, 6, "C_scale")?, "C_scale")?;
+        let c_zp = zero_point_of(optional(inputs, 7), a.t.dtype(), "C_zero_point")?;
+        let (shape, av, bv) = broadcast_pair(&a, &b)?;
+        let y = quantized_tensor(a.t.dtype(), &shape, av.len(), |i| {
+            let real = quant_math::dequantize(av[i], a.scale, a.zp) + quant_math::dequantize(bv[i], b.scale, b.zp);
+            quant_math::round_to_i64(f64::from(real / c_scale)).saturating_add(c_zp as i64)
+        })?;
+        Ok(vec![y])
+    })))
+}
+
+fn qlinear_mul(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| {
+        let a = qtensor(inputs, 0, "A")?;
+        let b = qtensor(inputs, 3, "B")?;
+        let c_scale = scale_of(required(inputs, 6, "C_scale")?, "C_scale")?;
+        let c_zp = zero_point_of(optional(inputs, 7), a.t.dtype(), "C_zero_point")?;
+        let (shape, av, bv) = broadcast_pair(&a, &b)?;
+        let m = f64::from(quant_math::multiplier(a.scale, b.scale, c_scale));
+        let y = quantized_tensor(a.t.dtype(), &shape, av.len(), |i| {
+            let acc = (av[i] - a.zp) * (bv[i] - b.zp);
+            quant_math::round_to_i64(acc as f64 * m).saturating_add(c_zp as i64)
+        })?;
+        Ok(vec![y])
+    })))
+}
+
+fn qlinear_global_average_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let channels_last = ctx.attrs().int_or("channels_last", 0)? != 0;
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let x = qtensor(inputs, 0, "x")?;
+        let y_scale = scale_of(required(inputs, 3, "y_scale")?, "y_scale")?;
+        let y_zp = zero_point_of(optional(inputs, 4), x.t.dtype(), "y_zero_point")?;
+        let shape = x.t.shape();
+        if shape.len() < 3 {
+            return Err(Error::shape(format!("X has shape {shape:?}; it needs rank >= 3 (N, C and spatial dims)")));
+        }
+        let n = shape[0];
+        let (c, spatial): (usize, usize) = if channels_last {
+            (shape[shape.len() - 1], shape[1..shape.len() - 1].iter().product())
+        } else {
+            (shape[1], shape[2..].iter().product())
+        };
+        let mut out_shape = vec![1usize; shape.len()];
+        out_shape[0] = n;
+        out_shape[if channels_last { shape.len() - 1 } else { 1 }] = c;
+        let m = f64::from(x.scale / (y_scale * spatial as f32));
+        let y = quantized_tensor(x.t.dtype(), &out_shape, n * c, |o| {
+            let (ni, ci) = (o / c, o % c);
+            let acc: i64 = (0..spatial)
+                .map(|s| {
+                    let idx = if channels_last { (ni * spatial + s) * c + ci } else { (ni * c + ci) * spatial + s };
+                    (x.values[idx] - x.zp) as i64
+                })
+                .sum();
+            quant_math::round_to_i64(acc as f64 * m).saturating_add(y_zp as i64)
+        })?;
+        Ok(vec![y])
+    })))
+}
+
+fn qlinear_concat(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let axis = ctx
+        .attrs()
+        .int("axis")?
+        .ok_or_else(|| Error::invalid("QLinearConcat needs the attribute 'axis'"))?;
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let y_scale = scale_of(required(inputs, 0, "Y_scale")?, "Y_scale")?;
+        let y_zp_t = required(inputs, 1, "Y_zero_point")?;
+        let dtype = y_zp_t.dtype();
+        let y_zp = zero_point_of(Some(y_zp_t), dtype, "Y_zero_point")?;
+        if inputs.len() < 5 || (inputs.len() - 2) % 3 != 0 {
+            return Err(Error::invalid(format!(
+                "QLinearConcat takes Y_scale, Y_zero_point and (tensor, scale, zero point) triples; got {} inputs",
+                inputs.len()
+            )));
+        }
+        let parts: Vec<QTensor> =
+            (2..inputs.len()).step_by(3).map(|i| qtensor(inputs, i, &format!("input {}", (i - 2) / 3))).collect::<Result<_>>()?;
+        let first = parts[0].t.shape();
+        let ax = crate::ops::normalize_axis(axis, first.len())?;
+        let mut out_shape = first.to_vec();
+        out_shape[ax] = 0;
+        for p in &parts {
+            let s = p.t.shape();
+            if p.t.dtype() != dtype {
+                return Err(Error::dtype(format!("a QLinearConcat input is {} but Y_zero_point is {dtype}", p.t.dtype())));
+            }
+            let same = s.len() == first.len() && s.iter().zip(first).enumerate().all(|(d, (a, b))| d == ax || a == b);
+            if !same {
+                return Err(Error::shape(format!(
+                    "QLinearConcat inputs of shapes {first:?} and {s:?} differ outside axis {ax}"
+                )));
+            }
+            out_shape[ax] += s[ax];
+        }
+        let total = checked_numel(&out_shape, dtype)?;
+        let outer: usize = first[..ax].iter().product();
+        let inner: usize = first[ax + 1..].iter().product();
+        // Requantize each input to the output's parameters, then interleave the axis slabs.
+        let requantized: Vec<Vec<i64>> = parts
+            .iter()
+            .map(|p| {
+                p.values
+                    .iter()
+                    .map(|&q| {
+                        if p.scale == y_scale && p.zp == y_zp {
+                            q as i64
+                        } else {
+                            let real = quant_math::dequantize(q, p.scale, p.zp);
+                            quant_math::round_to_i64(f64::from(real / y_scale)).saturating_add(y_zp as i64)
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut flat = Vec::with_capacity(total);
+        for o in 0..outer {
+            for (p, v) in parts.iter().zip(&requantized) {
+                let slab = p.t.shape()[ax] * inner;
+                flat.extend_from_slice(&v[o * slab..(o + 1) * slab]);
+            }
+        }
+        Ok(vec![quantized_tensor(dtype, &out_shape, flat.len(), |i| flat[i])?])
+    })))
+}
+
+/// `quantize(f(dequantize(x)))` elementwise, in f32.
+fn qlinear_unary(inputs: &[Option<&Tensor>], f: impl Fn(f32) -> f32) -> Result<Vec<Tensor>> {
+    let x = qtensor(inputs, 0, "X")?;
+    let y_scale = scale_of(required(inputs, 3, "Y_scale")?, "Y_scale")?;
+    let y_zp = zero_point_of(optional(inputs, 4), x.t.dtype(), "Y_zero_point")?;
+    let y = quantized_tensor(x.t.dtype(), x.t.shape(), x.values.len(), |i| {
+        let v = f(quant_math::dequantize(x.values[i], x.scale, x.zp));
+        quant_math::round_to_i64(f64::from(v / y_scale)).saturating_add(y_zp as i64)
+    })?;
+    Ok(vec![y])
+}
+
+fn qlinear_leaky_relu(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let alpha = ctx.attrs().float_or("alpha", 0.01)?;
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        qlinear_unary(inputs, |v| if v < 0.0 { alpha * v } else { v })
+    })))
+}
+
+fn qlinear_sigmoid(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| qlinear_unary(inputs, |v| 1.0 / (1.0 + (-v).exp())))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Attr;
+    use crate::ops::quant::test_util::run_in;
+
+    fn t<T: crate::tensor::Elem>(shape: &[usize], v: Vec<T>) -> Option<Tensor> {
+        Some(Tensor::from_vec(shape, v).unwrap())
+    }
+    fn s(v: f32) -> Option<Tensor> {
+        t(&[], vec![v])
+    }
+
+    #[test]
+    fn add_broadcasts_and_follows_the_formula() {
+        // A [2,2] scale 0.5 zp 10, B [2] scale 0.25 zp 0, C scale 1 zp 100
+        let y = run_in(
+            MS,
+            "QLinearAdd",
+            1,
+            &[],
+            &[t(&[2, 2], vec![10u8, 12, 20, 255]), s(0.5), t(&[], vec![10u8]), t(&[2], vec![2u8, 6]), s(0.25), t(&[], vec![0u8]), s(1.0), t(&[], vec![100u8])],
+        )
+        .unwrap();
+        // reals: [0 + 0.5, 1 + 1.5, 5 + 0.5, 122.5 + 1.5] → round half even: 0, 2, 6, 124 (+100, saturate)
+        assert_eq!(y[0], Tensor::from_vec(&[2, 2], vec![100u8, 102, 106, 224]).unwrap());
+        // incompatible shapes and mixed types are errors
+        assert!(run_in(MS, "QLinearAdd", 1, &[], &[t(&[3], vec![0u8; 3]), s(1.0), None, t(&[2], vec![0u8; 2]), s(1.0), None, s(1.0), None]).is_err());
+        assert!(run_in(MS, "QLinearAdd", 1, &[], &[t(&[2], vec![0u8; 2]), s(1.0), None, t(&[2], vec![0i8; 2]), s(1.0), None, s(1.0), None]).is_err());
+    }
+
+    #[test]
+    fn mul_int8_saturates() {
+        let y = run_in(
+            MS,
+            "QLinearMul",
+            1,
+            &[],
+            &[t(&[3], vec![-128i8, 3, 5]), s(0.5), None, t(&[3], vec![127i8, 5, -1]), s(0.5), None, s(0.5), t(&[], vec![1i8])],
+        )
+        .unwrap();
+        // acc = [-16256, 15, -5], M = 0.5 → [-8128, 7.5→8, -2.5→-2] + 1
+        assert_eq!(y[0], Tensor::from_vec(&[3], vec![-128i8, 9, -1]).unwrap());
+    }
+
+    #[test]
+    fn global_average_pool_both_layouts() {
+        // N=1, C=2, 2x2 spatial; x scale 1 zp 0, y scale 1 zp 0: plain rounded mean
+        let x: Vec<u8> = vec![1, 2, 3, 5, 10, 10, 10, 11];
+        let y = run_in(MS, "QLinearGlobalAveragePool", 1, &[], &[t(&[1, 2, 2, 2], x.clone()), s(1.0), t(&[], vec![0u8]), s(1.0), t(&[], vec![0u8])])
+            .unwrap();
+        // means 2.75 → 3, 10.25 → 10
+        assert_eq!(y[0], Tensor::from_vec(&[1, 2, 1, 1], vec![3u8, 10]).unwrap());
+        // the same data laid out N H W C
+        let nhwc: Vec<u8> = vec![1, 10, 2, 10, 3, 10, 5, 11];
+        let y = run_in(
+            MS,
+            "QLinearGlobalAveragePool",
+            1,
+            &[("channels_last", Attr::Int(1))],
+            &[t(&[1, 2, 2, 2], nhwc), s(1.0), t(&[], vec![0u8]), s(1.0), t(&[], vec![0u8])],
+        )
+        .unwrap();
+        assert_eq!(y[0], Tensor::from_vec(&[1, 1, 1, 2], vec![3u8, 10]).unwrap());
+        // zero points and scales: x zp 2, scale 0.5; y scale 0.25 zp 1 → mean((x-2)*0.5)/0.25 + 1
+        let y = run_in(MS, "QLinearGlobalAveragePool", 1, &[], &[t(&[1, 1, 1, 2], vec![2u8, 5]), s(0.5), t(&[], vec![2u8]), s(0.25), t(&[], vec![1u8])])
+            .unwrap();
+        // mean real = 0.75 → 3 + 1
+        assert_eq!(y[0], Tensor::from_vec(&[1, 1, 1, 1], vec![4u8]).unwrap());
+    }
+
+    #[test]
+    fn concat_requantizes_inputs_with_other_params() {
+        let y = run_in(
+            MS,
+            "QLinearConcat",
+            1,
+            &[("axis", Attr::Int(1))],
+            &[
+                s(1.0),
+                t(&[], vec![0u8]),
+                t(&[2, 1], vec![3u8, 4]),
+                s(1.0),
+                t(&[], vec![0u8]),
+                t(&[2, 2], vec![10u8, 12, 14, 15]),
+                s(0.5),
+                t(&[], vec![10u8]),
+            ],
+        )
+        .unwrap();
+        // second input: (q - 10) * 0.5 → 0, 1, 2, 2.5→2
+        assert_eq!(y[0], Tensor::from_vec(&[2, 3], vec![3u8, 0, 1, 4, 2, 2]).unwrap());
+        // mismatched non-axis dims
+        assert!(run_in(
+            MS,
+            "QLinearConcat",
+            1,
+            &[("axis", Attr::Int(1))],
+            &[s(1.0), t(&[], vec![0u8]), t(&[2, 1], vec![3u8, 4]), s(1.0), None, t(&[1, 1], vec![1u8]), s(1.0), None],
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn leaky_relu_and_sigmoid() {
+        let y = run_in(
+            MS,
+            "QLinearLeakyRelu",
+            1,
+            &[("alpha", Attr::Float(0.5))],
+            &[t(&[4], vec![0u8, 100, 128, 200]), s(0.1), t(&[], vec![128u8]), s(0.1), t(&[], vec![128u8])],
+        )
+        .unwrap();
+        // reals: -12.8 → -6.4 → 64 → 64; -2.8 → -1.4 → 114; 0 → 128; 7.2 → 200
+        assert_eq!(y[0], Tensor::from_vec(&[4], vec![64u8, 114, 128, 200]).unwrap());
+        let y = run_in(
+            MS,
+            "QLinearSigmoid",
+            1,
+            &[],
+            &[t(&[3], vec![-128i8, 0, 127]), s(0.1), None, s(1.0 / 256.0), t(&[], vec![-128i8])],
+        )
+        .unwrap();
+        // sigmoid(-12.8) ≈ 2.8e-6 → -128; sigmoid(0) = 0.5 → 128 - 128 = 0; sigmoid(12.7) ≈ 1 → 256 - 128 → 127
+        assert_eq!(y[0], Tensor::from_vec(&[3], vec![-128i8, 0, 127]).unwrap());
+    }
+}
