@@ -4,6 +4,7 @@
 mod broadcast;
 mod generator;
 mod registry;
+mod shape;
 
 pub use broadcast::broadcast_shapes;
 pub use registry::{describe_op, normalize_axis, optional, required, BuildContext, BuildFn, FnOp, Op, Registry};
@@ -11,4 +12,5 @@ pub use registry::{describe_op, normalize_axis, optional, required, BuildContext
 /// Registers every op family. Adding a family = one file + one line here.
 pub(crate) fn register_all(r: &mut Registry) {
     generator::register(r);
+    shape::register(r);
 }
