@@ -3,6 +3,7 @@
 //! family calls into `kernels`.
 mod broadcast;
 mod generator;
+mod reduce;
 mod registry;
 mod shape;
 
@@ -13,4 +14,5 @@ pub use registry::{describe_op, normalize_axis, optional, required, BuildContext
 pub(crate) fn register_all(r: &mut Registry) {
     generator::register(r);
     shape::register(r);
+    reduce::register(r);
 }
