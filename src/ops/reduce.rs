@@ -37,6 +37,8 @@ pub(super) trait Numeric: Elem + PartialOrd {
     fn to_f64(self) -> f64;
     /// `as`-style conversion: truncates toward zero and saturates for integers.
     fn from_f64(v: f64) -> Self;
+    /// Exact for integers (truncates floats): for integer arithmetic f64 would round.
+    fn to_i128(self) -> i128;
     fn add(self, o: Self) -> Self;
     fn mul(self, o: Self) -> Self;
     fn abs(self) -> Self;
@@ -54,6 +56,7 @@ macro_rules! numeric_int {
             const IS_FLOAT: bool = false;
             fn to_f64(self) -> f64 { self as f64 }
             fn from_f64(v: f64) -> Self { v as $t }
+            fn to_i128(self) -> i128 { self as i128 }
             fn add(self, o: Self) -> Self { self.wrapping_add(o) }
             fn mul(self, o: Self) -> Self { self.wrapping_mul(o) }
             #[allow(unused_comparisons)]
@@ -73,6 +76,7 @@ macro_rules! numeric_float {
             const IS_FLOAT: bool = true;
             fn to_f64(self) -> f64 { self as f64 }
             fn from_f64(v: f64) -> Self { v as $t }
+            fn to_i128(self) -> i128 { self as i128 }
             fn add(self, o: Self) -> Self { self + o }
             fn mul(self, o: Self) -> Self { self * o }
             fn abs(self) -> Self { self.abs() }
@@ -92,6 +96,9 @@ impl Numeric for f16 {
     }
     fn from_f64(v: f64) -> Self {
         f16::from_f64(v)
+    }
+    fn to_i128(self) -> i128 {
+        self.to_f64() as i128
     }
     fn add(self, o: Self) -> Self {
         f16::from_f32(self.to_f32() + o.to_f32())
@@ -123,6 +130,9 @@ impl Numeric for bool {
     }
     fn from_f64(v: f64) -> Self {
         v != 0.0
+    }
+    fn to_i128(self) -> i128 {
+        self as i128
     }
     fn add(self, o: Self) -> Self {
         self | o
