@@ -3,6 +3,7 @@
 //! family calls into `kernels`.
 mod broadcast;
 mod generator;
+mod pad;
 mod reduce;
 mod registry;
 mod shape;
@@ -15,4 +16,5 @@ pub(crate) fn register_all(r: &mut Registry) {
     generator::register(r);
     shape::register(r);
     reduce::register(r);
+    pad::register(r);
 }
