@@ -6,6 +6,7 @@ mod generator;
 mod pad;
 mod reduce;
 mod registry;
+mod resize;
 mod shape;
 
 pub use broadcast::broadcast_shapes;
@@ -17,4 +18,5 @@ pub(crate) fn register_all(r: &mut Registry) {
     shape::register(r);
     reduce::register(r);
     pad::register(r);
+    resize::register(r);
 }
