@@ -27,25 +27,29 @@ enum Mode {
     Wrap,
 }
 
+/// The size of an axis of size `d` after padding by `begin`/`end` (negative = crop).
+fn padded_len(d: usize, begin: i64, end: i64) -> Result<usize> {
+    let out = (d as i128) + begin as i128 + end as i128;
+    if (-(begin.min(0) as i128)) + (-(end.min(0) as i128)) > d as i128 {
+        return Err(Error::shape(format!("pads ({begin}, {end}) crop more than the axis size {d}")));
+    }
+    usize::try_from(out)
+        .ok()
+        .filter(|&v| v <= u32::MAX as usize)
+        .ok_or_else(|| Error::too_large(format!("pads ({begin}, {end}) on an axis of size {d} are too large")))
+}
+
 /// For one axis of size `d` padded by `begin`/`end` (negative = crop): the source index of
 /// every output index, `None` where the constant fills.
 fn axis_map(d: usize, begin: i64, end: i64, mode: Mode) -> Result<Vec<Option<usize>>> {
+    let out = padded_len(d, begin, end)? as i64;
     let d = d as i64;
     let crop_lo = (-begin).max(0);
-    let crop_hi = (-end).max(0);
-    let dc = d - crop_lo - crop_hi;
-    if dc < 0 {
-        return Err(Error::shape(format!("pads ({begin}, {end}) crop more than the axis size {d}")));
-    }
-    let (b, e) = (begin.max(0), end.max(0));
-    if dc == 0 && mode != Mode::Constant && b + e > 0 {
+    let dc = d - crop_lo - (-end).max(0);
+    let b = begin.max(0);
+    if dc == 0 && mode != Mode::Constant && out > 0 {
         return Err(Error::shape(format!("{mode:?} padding of an empty axis (size {d}, pads ({begin}, {end}))")));
     }
-    let out = b
-        .checked_add(dc)
-        .and_then(|v| v.checked_add(e))
-        .filter(|&v| v <= u32::MAX as i64)
-        .ok_or_else(|| Error::too_large(format!("pads ({begin}, {end}) are too large")))?;
     Ok((0..out)
         .map(|j| {
             let k = j - b;
@@ -187,14 +191,15 @@ fn pad(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         for (i, &ax) in axes.iter().enumerate() {
             per_axis[ax] = (pads[i], pads[axes.len() + i]);
         }
+        let out_shape =
+            x.shape().iter().zip(&per_axis).map(|(&d, &(b, e))| padded_len(d, b, e)).collect::<Result<Vec<_>>>()?;
+        checked_numel(&out_shape, x.dtype())?;
         let maps = x
             .shape()
             .iter()
             .zip(&per_axis)
             .map(|(&d, &(b, e))| axis_map(d, b, e, mode))
             .collect::<Result<Vec<_>>>()?;
-        let out_shape: Vec<usize> = maps.iter().map(Vec::len).collect();
-        checked_numel(&out_shape, x.dtype())?;
         Ok(vec![crate::map_same!(x, arr => pad_typed(arr, inputs, &maps, &fill)?)])
     })))
 }
@@ -229,6 +234,8 @@ mod tests {
         let ints = crate::tensor::Tensor::from_vec(&[2, 2], vec![1i32, 2, 3, 4]).unwrap();
         let out = run("Pad", 19, vec![("mode", Attr::String("wrap".into()))], vec![Some(ints), Some(i64s(&[0, 1, 0, 1]))], 1).unwrap();
         assert_eq!(out[0].to_i64_vec().unwrap(), vec![2, 1, 2, 1, 4, 3, 4, 3]);
+        let huge = run("Pad", 13, vec![], vec![Some(x.clone()), Some(i64s(&[1 << 30, 0, 1 << 30, 0]))], 1);
+        assert_eq!(huge.unwrap_err().code(), "TOO_LARGE");
         let err = run("Pad", 13, vec![], vec![Some(x), Some(i64s(&[1, 1]))], 1).unwrap_err();
         assert!(err.to_string().contains("[2, 3]"), "{err}");
     }

@@ -180,6 +180,7 @@ fn squeeze(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let x = required(inputs, 0, "data")?;
         let axes = if opset < 13 { attr_axes.clone() } else { optional_ints(inputs, 1, "axes")? };
+        let axes = axes.filter(|a| !a.is_empty());
         let shape = x.shape();
         let mut drop = vec![false; shape.len()];
         match axes {
@@ -342,8 +343,10 @@ fn split(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             }
             None => {
                 let n = num_outputs.map_or(Ok(n_out), |v| to_dim(v, "num_outputs"))?;
-                if n == 0 {
-                    return Err(Error::invalid("Split needs at least one output"));
+                if n == 0 || n != n_out {
+                    return Err(Error::invalid(format!(
+                        "Split into {n} parts needs as many outputs, the node has {n_out}"
+                    )));
                 }
                 let chunk = dim.div_ceil(n);
                 let last = dim.checked_sub(chunk * (n - 1)).ok_or_else(|| {
