@@ -4,9 +4,9 @@
 //! from the model must not be able to take the engine's memory down.
 use super::reduce::Numeric;
 use super::registry::{required, BuildContext, FnOp, Op, Registry};
-use super::shape::ints;
+use super::shape::{check_alloc, ints};
 use crate::error::{Error, Result};
-use crate::tensor::{checked_numel, DType, Tensor};
+use crate::tensor::{DType, Tensor};
 use half::f16;
 use ndarray::{ArrayD, IxDyn};
 
@@ -39,9 +39,7 @@ fn constant(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 fn constant_of_shape(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let value = match ctx.attrs().tensor("value")? {
         Some(t) if t.len() == 1 => t.clone(),
-        Some(t) => {
-            return Err(Error::invalid(format!("ConstantOfShape's value must hold one element, got {t}")))
-        }
+        Some(t) => return Err(Error::invalid(format!("ConstantOfShape's value must hold one element, got {t}"))),
         None => Tensor::scalar(0f32),
     };
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
@@ -51,7 +49,7 @@ fn constant_of_shape(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             .map(|&d| usize::try_from(d))
             .collect::<std::result::Result<Vec<usize>, _>>()
             .map_err(|_| Error::invalid(format!("shape {spec:?} has a negative dimension")))?;
-        checked_numel(&shape, value.dtype())?;
+        check_alloc(&shape, value.dtype())?;
         Ok(vec![crate::map_same!(&value, a => {
             let v = a.iter().next().copied().unwrap_or_default();
             ArrayD::from_elem(IxDyn(&shape), v)
@@ -89,7 +87,7 @@ fn range_typed<T: Numeric>(inputs: &[Option<&Tensor>]) -> Result<Tensor> {
         return Err(Error::too_large(format!("Range({s}, {l}, {d}) has {count} elements")));
     }
     let n = count as usize;
-    checked_numel(&[n], T::DTYPE)?;
+    check_alloc(&[n], T::DTYPE)?;
     let values: Vec<T> = if T::IS_FLOAT {
         (0..n).map(|i| T::from_f64(s + i as f64 * d)).collect()
     } else {
@@ -132,7 +130,8 @@ mod tests {
         let out = run("ConstantOfShape", 9, vec![], vec![Some(i64s(&[2, 3]))], 1).unwrap();
         assert_eq!(out[0], Tensor::from_vec(&[2, 3], vec![0f32; 6]).unwrap());
         let v = Tensor::from_vec(&[1], vec![7i64]).unwrap();
-        let out = run("ConstantOfShape", 9, vec![("value", Attr::Tensor(v.clone()))], vec![Some(i64s(&[]))], 1).unwrap();
+        let out =
+            run("ConstantOfShape", 9, vec![("value", Attr::Tensor(v.clone()))], vec![Some(i64s(&[]))], 1).unwrap();
         assert_eq!(out[0], Tensor::scalar(7i64));
         let err = run("ConstantOfShape", 9, vec![], vec![Some(i64s(&[1 << 20, 1 << 20]))], 1).unwrap_err();
         assert_eq!(err.code(), "TOO_LARGE");

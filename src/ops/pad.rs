@@ -10,9 +10,9 @@
 //! [`gather_maps`] builds the output from those maps; Resize's nearest mode reuses it.
 use super::reduce::Numeric;
 use super::registry::{optional, required, BuildContext, FnOp, Op, Registry};
-use super::shape::{ints, normalize_axes, optional_ints};
+use super::shape::{check_alloc, ints, normalize_axes, optional_ints};
 use crate::error::{Error, Result};
-use crate::tensor::{checked_numel, Tensor};
+use crate::tensor::Tensor;
 use ndarray::{ArrayD, IxDyn};
 
 pub fn register(r: &mut Registry) {
@@ -141,9 +141,9 @@ fn pad_typed<T: Numeric>(
         Fill::Attr(v) => T::from_f64(*v as f64),
         Fill::Input => match optional(inputs, 2) {
             Some(t) if !t.is_empty() => {
-                let c = t.array::<T>().map_err(|_| {
-                    Error::dtype(format!("constant_value {t} must have the data's type {}", T::DTYPE))
-                })?;
+                let c = t
+                    .array::<T>()
+                    .map_err(|_| Error::dtype(format!("constant_value {t} must have the data's type {}", T::DTYPE)))?;
                 c.iter().next().copied().unwrap_or_default()
             }
             _ => T::default(),
@@ -193,13 +193,9 @@ fn pad(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         }
         let out_shape =
             x.shape().iter().zip(&per_axis).map(|(&d, &(b, e))| padded_len(d, b, e)).collect::<Result<Vec<_>>>()?;
-        checked_numel(&out_shape, x.dtype())?;
-        let maps = x
-            .shape()
-            .iter()
-            .zip(&per_axis)
-            .map(|(&d, &(b, e))| axis_map(d, b, e, mode))
-            .collect::<Result<Vec<_>>>()?;
+        check_alloc(&out_shape, x.dtype())?;
+        let maps =
+            x.shape().iter().zip(&per_axis).map(|(&d, &(b, e))| axis_map(d, b, e, mode)).collect::<Result<Vec<_>>>()?;
         Ok(vec![crate::map_same!(x, arr => pad_typed(arr, inputs, &maps, &fill)?)])
     })))
 }
@@ -232,7 +228,9 @@ mod tests {
         assert_eq!(out[0].shape(), &[2, 3]);
         assert_eq!(vals(&out[0]), vec![9.0, 0.0, 1.0, 9.0, 3.0, 4.0]);
         let ints = crate::tensor::Tensor::from_vec(&[2, 2], vec![1i32, 2, 3, 4]).unwrap();
-        let out = run("Pad", 19, vec![("mode", Attr::String("wrap".into()))], vec![Some(ints), Some(i64s(&[0, 1, 0, 1]))], 1).unwrap();
+        let out =
+            run("Pad", 19, vec![("mode", Attr::String("wrap".into()))], vec![Some(ints), Some(i64s(&[0, 1, 0, 1]))], 1)
+                .unwrap();
         assert_eq!(out[0].to_i64_vec().unwrap(), vec![2, 1, 2, 1, 4, 3, 4, 3]);
         let huge = run("Pad", 13, vec![], vec![Some(x.clone()), Some(i64s(&[1 << 30, 0, 1 << 30, 0]))], 1);
         assert_eq!(huge.unwrap_err().code(), "TOO_LARGE");

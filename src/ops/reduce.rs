@@ -295,13 +295,28 @@ mod tests {
         let out = run("ReduceSum", 11, vec![("axes", Attr::Ints(vec![1]))], vec![Some(x.clone())], 1).unwrap();
         assert_eq!(out[0].shape(), &[2, 1]);
         assert_eq!(vals(&out[0]), vec![3.0, 12.0]);
-        let out = run("ReduceMean", 13, vec![("axes", Attr::Ints(vec![0])), ("keepdims", Attr::Int(0))], vec![Some(x.clone())], 1).unwrap();
+        let out = run(
+            "ReduceMean",
+            13,
+            vec![("axes", Attr::Ints(vec![0])), ("keepdims", Attr::Int(0))],
+            vec![Some(x.clone())],
+            1,
+        )
+        .unwrap();
         assert_eq!(vals(&out[0]), vec![1.5, 2.5, 3.5]);
-        let out = run("ReduceMax", 18, vec![("keepdims", Attr::Int(0))], vec![Some(x.clone()), Some(i64s(&[-1]))], 1).unwrap();
+        let out = run("ReduceMax", 18, vec![("keepdims", Attr::Int(0))], vec![Some(x.clone()), Some(i64s(&[-1]))], 1)
+            .unwrap();
         assert_eq!(vals(&out[0]), vec![2.0, 5.0]);
         let out = run("ReduceL2", 18, vec![("keepdims", Attr::Int(0))], vec![Some(x.clone()), None], 1).unwrap();
         assert!((vals(&out[0])[0] - 55f32.sqrt()).abs() < 1e-5);
-        let out = run("ReduceSum", 13, vec![("noop_with_empty_axes", Attr::Int(1))], vec![Some(x.clone()), Some(i64s(&[]))], 1).unwrap();
+        let out = run(
+            "ReduceSum",
+            13,
+            vec![("noop_with_empty_axes", Attr::Int(1))],
+            vec![Some(x.clone()), Some(i64s(&[]))],
+            1,
+        )
+        .unwrap();
         assert_eq!(out[0], x);
         assert!(run("ReduceSum", 13, vec![], vec![Some(x), Some(i64s(&[0, 0]))], 1).is_err());
     }
@@ -309,7 +324,8 @@ mod tests {
     #[test]
     fn integers_and_empty_sets() {
         let x = Tensor::from_vec(&[2, 2], vec![i64::MAX - 1, 1, -3, 5]).unwrap();
-        let out = run("ReduceSum", 13, vec![("keepdims", Attr::Int(0))], vec![Some(x.clone()), Some(i64s(&[1]))], 1).unwrap();
+        let out =
+            run("ReduceSum", 13, vec![("keepdims", Attr::Int(0))], vec![Some(x.clone()), Some(i64s(&[1]))], 1).unwrap();
         assert_eq!(out[0].to_i64_vec().unwrap(), vec![i64::MAX, 2]);
         let out = run("ReduceMin", 13, vec![("axes", Attr::Ints(vec![0]))], vec![Some(x)], 1).unwrap();
         assert_eq!(out[0].to_i64_vec().unwrap(), vec![-3, 1]);

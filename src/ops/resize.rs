@@ -20,9 +20,9 @@
 use super::pad::gather_maps;
 use super::reduce::Numeric;
 use super::registry::{optional, required, BuildContext, FnOp, Op, Registry};
-use super::shape::{dims_product, normalize_axes, optional_ints};
+use super::shape::{check_alloc, dims_product, normalize_axes, optional_ints};
 use crate::error::{Error, Result};
-use crate::tensor::{checked_numel, DType, Tensor};
+use crate::tensor::{DType, Tensor};
 use ndarray::{ArrayD, IxDyn};
 
 pub fn register(r: &mut Registry) {
@@ -154,7 +154,9 @@ fn resize(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 fn upsample(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let a = ctx.attrs();
     let form = if ctx.opset < 9 {
-        let s = a.floats("scales")?.ok_or_else(|| Error::invalid("Upsample needs the 'scales' attribute before opset 9"))?;
+        let s = a
+            .floats("scales")?
+            .ok_or_else(|| Error::invalid("Upsample needs the 'scales' attribute before opset 9"))?;
         Form::ScalesAttr(s.to_vec())
     } else {
         Form::ScalesInput
@@ -223,7 +225,9 @@ fn coeffs(p: &Params, ratio: f64, scale: f64) -> Vec<f64> {
             let s = scale.min(1.0);
             let start = (-1.0 / s).floor() as i64 + 1;
             let footprint = 2 - 2 * start;
-            normalized((start..start + footprint).map(|i| (1.0 - ((i as f64 - ratio) * s).abs()).clamp(0.0, 1.0)).collect())
+            normalized(
+                (start..start + footprint).map(|i| (1.0 - ((i as f64 - ratio) * s).abs()).clamp(0.0, 1.0)).collect(),
+            )
         }
         Interp::Linear => vec![1.0 - ratio, ratio],
         Interp::Cubic if p.antialias => {
@@ -362,7 +366,7 @@ fn interpolate<T: Numeric>(a: &ArrayD<T>, passes: &[(usize, AxisTaps)], fill: f6
     for (axis, taps) in passes {
         let mut next_shape = shape.clone();
         next_shape[*axis] = taps.extrap.len();
-        checked_numel(&next_shape, DType::F64)?;
+        check_alloc(&next_shape, DType::F64)?;
         data = apply_axis(&data, &shape, *axis, taps, fill)?;
         shape = next_shape;
     }
@@ -394,7 +398,10 @@ fn run_resize(p: &Params, inputs: &[Option<&Tensor>]) -> Result<Tensor> {
     let mut scale = vec![1.0f64; r];
     let mut out = shape.clone();
     let count_err = |what: &str, n: usize| {
-        Error::shape(format!("{what} has {n} values for the {} resized axes of an input of shape {shape:?}", axes.len()))
+        Error::shape(format!(
+            "{what} has {n} values for the {} resized axes of an input of shape {shape:?}",
+            axes.len()
+        ))
     };
     match (scales, sizes) {
         (Some(_), Some(_)) => return Err(Error::invalid("Resize takes scales or sizes, not both")),
@@ -439,7 +446,7 @@ fn run_resize(p: &Params, inputs: &[Option<&Tensor>]) -> Result<Tensor> {
             }
         }
     }
-    checked_numel(&out, x.dtype())?;
+    check_alloc(&out, x.dtype())?;
     let mut roi_full: Vec<(f64, f64)> = vec![(0.0, 1.0); r];
     if let Some(roi) = roi.filter(|_| p.coord == Coord::TfCropAndResize) {
         let k = roi.len() / 2;
@@ -497,7 +504,8 @@ mod tests {
     #[test]
     fn upsample_and_resize10_forms() {
         let x = iota(&[1, 2, 2]);
-        let out = run("Upsample", 7, vec![("scales", Attr::Floats(vec![1.0, 2.0, 1.5]))], vec![Some(x.clone())], 1).unwrap();
+        let out =
+            run("Upsample", 7, vec![("scales", Attr::Floats(vec![1.0, 2.0, 1.5]))], vec![Some(x.clone())], 1).unwrap();
         assert_eq!(out[0].shape(), &[1, 4, 3]);
         assert_eq!(vals(&out[0]), vec![0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 2.0, 2.0, 3.0, 2.0, 2.0, 3.0]);
         let sc = Some(f32s(&[3], &[1.0, 1.0, 2.0]));

@@ -62,16 +62,25 @@ pub(super) fn dims_product(dims: &[usize]) -> Result<usize> {
 /// `a` with a new shape holding the same number of elements (row-major order).
 pub(super) fn reshaped<T: Clone>(a: &ArrayD<T>, shape: &[usize]) -> Result<ArrayD<T>> {
     if dims_product(shape)? != a.len() {
-        return Err(Error::shape(format!(
-            "cannot reshape {:?} ({} elements) to {shape:?}",
-            a.shape(),
-            a.len()
-        )));
+        return Err(Error::shape(format!("cannot reshape {:?} ({} elements) to {shape:?}", a.shape(), a.len())));
     }
     a.as_standard_layout()
         .into_owned()
         .into_shape_with_order(IxDyn(shape))
         .map_err(|e| Error::shape(format!("cannot reshape {:?} to {shape:?}: {e}", a.shape())))
+}
+
+/// [`checked_numel`], plus ndarray's own limit (the product of the non-zero dims must fit an
+/// isize, which ndarray enforces by panicking): call before building an array of `shape`.
+pub(super) fn check_alloc(shape: &[usize], dtype: DType) -> Result<usize> {
+    let n = checked_numel(shape, dtype)?;
+    shape
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&p| p <= isize::MAX as usize)
+        .ok_or_else(|| Error::too_large(format!("shape {shape:?} is too large")))?;
+    Ok(n)
 }
 
 /// Turns a dim read from a tensor into a size, rejecting negative values.
@@ -245,7 +254,12 @@ fn transpose(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             Some(p) => {
                 let mut seen = vec![false; r];
                 let ok = p.len() == r
-                    && p.iter().all(|&v| usize::try_from(v).ok().filter(|&v| v < r).is_some_and(|v| !std::mem::replace(&mut seen[v], true)));
+                    && p.iter().all(|&v| {
+                        usize::try_from(v)
+                            .ok()
+                            .filter(|&v| v < r)
+                            .is_some_and(|v| !std::mem::replace(&mut seen[v], true))
+                    });
                 if !ok {
                     return Err(Error::invalid(format!(
                         "perm {p:?} is not a permutation of the axes of an input of shape {:?}",
@@ -264,10 +278,9 @@ fn expand(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let x = required(inputs, 0, "input")?;
         let spec = ints(required(inputs, 1, "shape")?, "shape")?;
         let spec: Vec<usize> = spec.iter().map(|&d| to_dim(d, "shape")).collect::<Result<_>>()?;
-        let out = broadcast_shapes(&[x.shape(), &spec]).map_err(|_| {
-            Error::shape(format!("input of shape {:?} cannot be expanded to {spec:?}", x.shape()))
-        })?;
-        checked_numel(&out, x.dtype())?;
+        let out = broadcast_shapes(&[x.shape(), &spec])
+            .map_err(|_| Error::shape(format!("input of shape {:?} cannot be expanded to {spec:?}", x.shape())))?;
+        check_alloc(&out, x.dtype())?;
         Ok(vec![crate::map_same!(x, a => {
             let v = a.broadcast(IxDyn(&out)).ok_or_else(|| {
                 Error::shape(format!("input of shape {:?} cannot be expanded to {out:?}", a.shape()))
@@ -296,15 +309,13 @@ fn concat(ctx: &BuildContext) -> Result<Box<dyn Op>> {
                 && t.shape().iter().zip(first.shape()).enumerate().all(|(i, (a, b))| i == ax || a == b);
             if !same {
                 let shapes: Vec<_> = xs.iter().map(|t| t.shape().to_vec()).collect();
-                return Err(Error::shape(format!(
-                    "Concat inputs of shapes {shapes:?} differ outside axis {axis}"
-                )));
+                return Err(Error::shape(format!("Concat inputs of shapes {shapes:?} differ outside axis {axis}")));
             }
             total = total.checked_add(t.shape()[ax]).ok_or_else(|| Error::too_large("Concat output overflows"))?;
         }
         let mut out_shape = first.shape().to_vec();
         out_shape[ax] = total;
-        checked_numel(&out_shape, first.dtype())?;
+        check_alloc(&out_shape, first.dtype())?;
         Ok(vec![crate::dispatch!(first, a => concat_typed(a, &xs, ax)?)])
     })))
 }
@@ -477,7 +488,7 @@ fn gather(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let shape = data.shape();
         let out_shape: Vec<usize> =
             shape[..ax].iter().chain(indices.shape()).chain(&shape[ax + 1..]).copied().collect();
-        checked_numel(&out_shape, data.dtype())?;
+        check_alloc(&out_shape, data.dtype())?;
         Ok(vec![crate::map_same!(data, a => gather_typed(a, ax, &idx, &out_shape)?)])
     })))
 }
@@ -506,11 +517,8 @@ fn gather_typed<T: Elem>(a: &ArrayD<T>, axis: usize, idx: &[usize], out_shape: &
 // ---------------------------------------------------------------------------------------------
 
 fn shape(ctx: &BuildContext) -> Result<Box<dyn Op>> {
-    let (start, end) = if ctx.opset >= 15 {
-        (ctx.attrs().int_or("start", 0)?, ctx.attrs().int("end")?)
-    } else {
-        (0, None)
-    };
+    let (start, end) =
+        if ctx.opset >= 15 { (ctx.attrs().int_or("start", 0)?, ctx.attrs().int("end")?) } else { (0, None) };
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let x = required(inputs, 0, "data")?;
         let r = x.rank() as i64;
@@ -523,9 +531,7 @@ fn shape(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 }
 
 fn size(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
-    Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| {
-        Ok(vec![Tensor::scalar(required(inputs, 0, "data")?.len() as i64)])
-    })))
+    Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| Ok(vec![Tensor::scalar(required(inputs, 0, "data")?.len() as i64)]))))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -617,7 +623,8 @@ mod tests {
         let out = run("Slice", 9, attrs, vec![Some(x.clone())], 1).unwrap();
         assert_eq!(out[0].shape(), &[2, 2]);
         assert_eq!(vals(&out[0]), vec![4.0, 5.0, 8.0, 9.0]);
-        let ins = vec![Some(x.clone()), Some(i64s(&[-1])), Some(i64s(&[i64::MIN])), Some(i64s(&[1])), Some(i64s(&[-2]))];
+        let ins =
+            vec![Some(x.clone()), Some(i64s(&[-1])), Some(i64s(&[i64::MIN])), Some(i64s(&[1])), Some(i64s(&[-2]))];
         let out = run("Slice", 13, vec![], ins, 1).unwrap();
         assert_eq!(vals(&out[0]), vec![3.0, 1.0, 7.0, 5.0, 11.0, 9.0]);
         let ins = vec![Some(x), Some(i64s(&[0])), Some(i64s(&[1])), None, Some(i64s(&[0]))];
@@ -640,7 +647,8 @@ mod tests {
         let idx = Tensor::from_vec(&[2], vec![-1i32, 0]).unwrap();
         let out = run("Gather", 13, vec![], vec![Some(x.clone()), Some(idx)], 1).unwrap();
         assert_eq!(vals(&out[0]), vec![4.0, 5.0, 0.0, 1.0]);
-        let out = run("Gather", 13, vec![("axis", Attr::Int(1))], vec![Some(x.clone()), Some(Tensor::scalar(1i64))], 1).unwrap();
+        let out = run("Gather", 13, vec![("axis", Attr::Int(1))], vec![Some(x.clone()), Some(Tensor::scalar(1i64))], 1)
+            .unwrap();
         assert_eq!(out[0].shape(), &[3]);
         let err = run("Gather", 13, vec![], vec![Some(x), Some(i64s(&[3]))], 1).unwrap_err();
         assert!(err.to_string().contains("out of range"), "{err}");
@@ -666,5 +674,90 @@ mod tests {
         assert!(run("Transpose", 13, vec![("perm", Attr::Ints(vec![0, 0]))], vec![Some(iota(&[2, 3]))], 1).is_err());
         let out = run("Size", 13, vec![], vec![Some(x)], 1).unwrap();
         assert_eq!(out[0], Tensor::scalar(3i64));
+    }
+
+    /// Hostile shapes, axes and sizes give errors, never panics, for every op of these families.
+    #[test]
+    fn odd_inputs_never_panic() {
+        let datas = vec![
+            Tensor::scalar(1.5f32),
+            iota(&[0]),
+            iota(&[0, 3]),
+            iota(&[2, 3]),
+            iota(&[1, 2, 1, 2]),
+            i64s(&[5, -7]),
+            Tensor::from_vec(&[2], vec![true, false]).unwrap(),
+            Tensor::from_vec(&[2, 2], vec![1u8, 2, 3, 4]).unwrap(),
+        ];
+        let int_lists: Vec<Vec<i64>> = vec![
+            vec![],
+            vec![0],
+            vec![-1],
+            vec![1],
+            vec![i64::MIN],
+            vec![i64::MAX],
+            vec![1, -1],
+            vec![3, 0],
+            vec![0, -2],
+            vec![1 << 40, 1 << 40, 0],
+            vec![-3, 2, 9, -9],
+            vec![2; 8],
+        ];
+        let mut extras: Vec<Option<Tensor>> = int_lists.iter().map(|v| Some(i64s(v))).collect();
+        extras.push(None);
+        extras.push(Some(f32s(&[2], &[f32::NAN, f32::INFINITY])));
+        extras.push(Some(f32s(&[4], &[0.0, 1e-30, 2.0, 1e30])));
+        extras.push(Some(Tensor::scalar(3i32)));
+        type Case = (&'static str, i64, Vec<(&'static str, Attr)>);
+        let ops: Vec<Case> = vec![
+            ("Reshape", 14, vec![]),
+            ("Reshape", 14, vec![("allowzero", Attr::Int(1))]),
+            ("Flatten", 13, vec![("axis", Attr::Int(-3))]),
+            ("Transpose", 13, vec![("perm", Attr::Ints(vec![1, 0]))]),
+            ("Squeeze", 13, vec![]),
+            ("Unsqueeze", 13, vec![]),
+            ("Concat", 13, vec![("axis", Attr::Int(1))]),
+            ("Slice", 13, vec![]),
+            ("Split", 18, vec![("num_outputs", Attr::Int(3))]),
+            ("Split", 13, vec![("axis", Attr::Int(-1))]),
+            ("Gather", 13, vec![("axis", Attr::Int(1))]),
+            ("Shape", 15, vec![("start", Attr::Int(i64::MIN)), ("end", Attr::Int(i64::MAX))]),
+            ("Expand", 13, vec![]),
+            ("ConstantOfShape", 9, vec![]),
+            ("Range", 11, vec![]),
+            ("ReduceSum", 13, vec![("noop_with_empty_axes", Attr::Int(1))]),
+            ("ReduceLogSumExp", 18, vec![("keepdims", Attr::Int(0))]),
+            ("ReduceMax", 11, vec![("axes", Attr::Ints(vec![5]))]),
+            ("Pad", 18, vec![("mode", Attr::String("reflect".into()))]),
+            ("Pad", 18, vec![("mode", Attr::String("wrap".into()))]),
+            ("Resize", 19, vec![("mode", Attr::String("cubic".into())), ("antialias", Attr::Int(1))]),
+            ("Resize", 19, vec![("coordinate_transformation_mode", Attr::String("tf_crop_and_resize".into()))]),
+            (
+                "Resize",
+                19,
+                vec![("keep_aspect_ratio_policy", Attr::String("not_smaller".into())), ("axes", Attr::Ints(vec![-1]))],
+            ),
+            ("Upsample", 9, vec![("mode", Attr::String("linear".into()))]),
+        ];
+        let mut runs = 0;
+        let mut oks = 0;
+        for (op, opset, attrs) in &ops {
+            for data in &datas {
+                for e1 in &extras {
+                    for e2 in [&extras[0], &extras[3], &extras[6], &extras[12], &extras[14]] {
+                        for e3 in [&None, &extras[1], &extras[6], &extras[9]] {
+                            let inputs = vec![Some(data.clone()), e1.clone(), e2.clone(), e3.clone()];
+                            let result = std::panic::catch_unwind(|| run(op, *opset, attrs.clone(), inputs.clone(), 3));
+                            assert!(result.is_ok(), "{op} panicked on {inputs:?}");
+                            if matches!(result, Ok(Ok(_))) {
+                                oks += 1;
+                            }
+                            runs += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(runs > 10_000 && oks > 1_000, "{runs} runs, {oks} ok");
     }
 }
