@@ -221,7 +221,7 @@ fn reduce_lane<T: Numeric>(lane: &[T], kind: Kind) -> T {
                         m + it.map(|v| (v - m).exp()).sum::<f64>().ln()
                     }
                 }
-                // Handled above; kept total rather than panicking.
+                // Max and Min take the exact path above; these arms only keep the match total.
                 Kind::Max => it.fold(f64::NEG_INFINITY, f64::max),
                 Kind::Min => it.fold(f64::INFINITY, f64::min),
             };

@@ -7,8 +7,9 @@
 //! attributes read once when the node is built. Results are always owned arrays in standard
 //! (row-major) layout, so later ops may rely on contiguous data.
 //!
-//! Also holds small helpers the other families of this crate's data-movement ops share
-//! ([`ints`], [`to_std`], [`reshaped`], [`dims_product`]).
+//! Also holds the small helpers that pad, reduce, resize and generator share ([`ints`],
+//! [`optional_ints`], [`normalize_axes`], [`dims_product`], [`check_alloc`]) and, for tests,
+//! `testing::run`, which builds and runs one node.
 use super::broadcast_shapes;
 use super::registry::{normalize_axis, optional, required, BuildContext, FnOp, Op, Registry};
 use crate::error::{Error, Result};
