@@ -5,7 +5,11 @@ mod broadcast;
 pub mod conv_geometry;
 mod generator;
 mod quant;
+mod pad;
+mod reduce;
 mod registry;
+mod resize;
+mod shape;
 
 pub use broadcast::broadcast_shapes;
 pub use registry::{describe_op, normalize_axis, optional, required, BuildContext, BuildFn, FnOp, Op, Registry};
@@ -14,4 +18,8 @@ pub use registry::{describe_op, normalize_axis, optional, required, BuildContext
 pub(crate) fn register_all(r: &mut Registry) {
     generator::register(r);
     quant::register(r);
+    shape::register(r);
+    reduce::register(r);
+    pad::register(r);
+    resize::register(r);
 }
