@@ -74,14 +74,8 @@ pub(super) fn reshaped<T: Clone>(a: &ArrayD<T>, shape: &[usize]) -> Result<Array
 /// [`checked_numel`], plus ndarray's own limit (the product of the non-zero dims must fit an
 /// isize, which ndarray enforces by panicking): call before building an array of `shape`.
 pub(super) fn check_alloc(shape: &[usize], dtype: DType) -> Result<usize> {
-    let n = checked_numel(shape, dtype)?;
-    shape
-        .iter()
-        .filter(|&&d| d != 0)
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .filter(|&p| p <= isize::MAX as usize)
-        .ok_or_else(|| Error::too_large(format!("shape {shape:?} is too large")))?;
-    Ok(n)
+    // `checked_numel` also bounds the non-zero dims' product, as ndarray requires.
+    checked_numel(shape, dtype)
 }
 
 /// Turns a dim read from a tensor into a size, rejecting negative values.
