@@ -4,6 +4,7 @@
 mod broadcast;
 pub mod conv_geometry;
 mod generator;
+mod matmul;
 mod registry;
 
 pub use broadcast::broadcast_shapes;
@@ -12,4 +13,5 @@ pub use registry::{describe_op, normalize_axis, optional, required, BuildContext
 /// Registers every op family. Adding a family = one file + one line here.
 pub(crate) fn register_all(r: &mut Registry) {
     generator::register(r);
+    matmul::register(r);
 }
