@@ -2,6 +2,7 @@
 //! [`Registry`]. Ops are the oracle for the optimized kernels: clarity over speed, except where a
 //! family calls into `kernels`.
 mod broadcast;
+mod conv;
 pub mod conv_geometry;
 mod generator;
 mod matmul;
@@ -14,4 +15,5 @@ pub use registry::{describe_op, normalize_axis, optional, required, BuildContext
 pub(crate) fn register_all(r: &mut Registry) {
     generator::register(r);
     matmul::register(r);
+    conv::register(r);
 }

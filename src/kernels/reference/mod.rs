@@ -43,3 +43,27 @@ pub fn gemm_f32_ref(
         }
     }
 }
+
+/// One channel of a 2-D depthwise convolution, plain loops: `out[oy][ox] = bias + sum over
+/// (ki, kj) of w[ki][kj] * in[oy*sh + ki*dh - ph][ox*sw + kj*dw - pw]` (zero outside the input),
+/// then clamped. The oracle of [`crate::kernels::dwconv`].
+pub fn dwconv2d_f32_ref(p: &crate::kernels::dwconv::Dw2d, input: &[f32], w: &[f32], bias: f32, out: &mut [f32], clamp: Option<(f32, f32)>) {
+    for oy in 0..p.oh {
+        for ox in 0..p.ow {
+            let mut acc = bias;
+            for ki in 0..p.kh {
+                for kj in 0..p.kw {
+                    let y = (oy * p.sh + ki * p.dh) as isize - p.ph as isize;
+                    let x = (ox * p.sw + kj * p.dw) as isize - p.pw as isize;
+                    if y >= 0 && x >= 0 && (y as usize) < p.ih && (x as usize) < p.iw {
+                        acc += w[ki * p.kw + kj] * input[y as usize * p.iw + x as usize];
+                    }
+                }
+            }
+            if let Some((lo, hi)) = clamp {
+                acc = acc.max(lo).min(hi);
+            }
+            out[oy * p.ow + ox] = acc;
+        }
+    }
+}
