@@ -6,6 +6,7 @@ mod conv;
 pub mod conv_geometry;
 mod generator;
 mod matmul;
+mod pooling;
 mod registry;
 
 pub use broadcast::broadcast_shapes;
@@ -16,4 +17,5 @@ pub(crate) fn register_all(r: &mut Registry) {
     generator::register(r);
     matmul::register(r);
     conv::register(r);
+    pooling::register(r);
 }
