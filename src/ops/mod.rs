@@ -6,6 +6,7 @@ mod conv;
 pub mod conv_geometry;
 mod generator;
 mod matmul;
+mod normalization;
 mod pooling;
 mod registry;
 
@@ -18,4 +19,5 @@ pub(crate) fn register_all(r: &mut Registry) {
     matmul::register(r);
     conv::register(r);
     pooling::register(r);
+    normalization::register(r);
 }
