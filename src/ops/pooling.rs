@@ -126,7 +126,7 @@ fn global_max_pool(_: &BuildContext) -> Result<Box<dyn Op>> {
         let x = required(inputs, 0, "X")?;
         check_rank(x, "GlobalMaxPool")?;
         fn max<T: PoolElem>(a: &ArrayD<T>) -> Result<Tensor> {
-            global(a, |plane| plane.iter().fold(T::LOWEST, |m, &v| if v > m || v != v { v } else { m }))
+            global(a, |plane| plane.iter().fold(T::LOWEST, |m, &v| if v > m || v.partial_cmp(&v).is_none() { v } else { m }))
         }
         Ok(vec![match x {
             Tensor::F32(a) => max(a)?,
