@@ -10,6 +10,10 @@
 //! columns into the output (the adjoint of Conv's im2col), then the bias.
 //!
 //! float32 is native; float16 and float64 are computed in float32.
+//!
+//! `com.microsoft.FusedConv` (onnxruntime's contrib op, the target of a Conv + Relu/Clip fusion
+//! pass) is Conv with its activation applied as the kernels' clamp, saving a pass over the
+//! output; `activation` = "Relu" or "Clip" (`activation_params` = [min, max]).
 use super::conv_geometry::{col2im_add, im2col, AutoPad, Geometry, WindowAttrs};
 use super::matmul::{fixed_constant, row_major};
 use super::registry::{optional, required, BuildContext, FnOp, Op, Registry};
@@ -22,6 +26,7 @@ use ndarray::{ArrayD, IxDyn};
 
 pub fn register(r: &mut Registry) {
     r.register("", "Conv", conv);
+    r.register("com.microsoft", "FusedConv", fused_conv);
     r.register("", "ConvTranspose", conv_transpose);
 }
 
@@ -100,14 +105,36 @@ struct ConvOp {
     window: WindowAttrs,
     group: usize,
     prepared: Option<PreparedConv>,
-    /// Fused activation (set by graph fusion; plain Conv has none).
+    /// Fused activation (FusedConv; plain Conv has none).
     clamp: Option<(f32, f32)>,
 }
 
 fn conv(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    conv_with(ctx, None)
+}
+
+fn fused_conv(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let a = ctx.attrs();
+    let params = a.floats("activation_params")?.unwrap_or(&[]);
+    let clamp = match a.string_or("activation", "")? {
+        "" => None,
+        "Relu" => Some((0.0, f32::INFINITY)),
+        "Clip" => match params {
+            [lo, hi] => Some((*lo, *hi)),
+            _ => return Err(Error::invalid(format!("FusedConv Clip needs activation_params [min, max], got {params:?}"))),
+        },
+        other => return Err(Error::invalid(format!("FusedConv activation '{other}' is not supported (Relu and Clip are)"))),
+    };
+    if ctx.node.input(3).is_some() {
+        return Err(Error::invalid("FusedConv with a Z (sum) input is not supported"));
+    }
+    conv_with(ctx, clamp)
+}
+
+fn conv_with(ctx: &BuildContext, clamp: Option<(f32, f32)>) -> Result<Box<dyn Op>> {
     let window = WindowAttrs::from_attrs(ctx.attrs())?;
     let group = group_attr(ctx)?;
-    let mut op = ConvOp { window, group, prepared: None, clamp: None };
+    let mut op = ConvOp { window, group, prepared: None, clamp };
     if let Some(Tensor::F32(w)) = fixed_constant(ctx, 1) {
         op.prepared = op.prepare(w)?;
     }
@@ -505,6 +532,22 @@ mod tests {
                 for (g, e) in got.iter().zip(&want) {
                     assert!((g - e).abs() < 1e-4, "X {xs:?} W {ws:?}: {g} != {e}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn fused_clamp_applies_on_every_path() {
+        for (xs, ws, group) in [(vec![1, 4, 6, 6], vec![4, 1, 3, 3], 4), (vec![1, 3, 5, 5], vec![5, 3, 1, 1], 1), (vec![1, 3, 5, 5], vec![2, 3, 3, 3], 1)] {
+            let window = WindowAttrs { pads: Some(vec![1, 1, 1, 1]), ..Default::default() };
+            let window = if ws[2] == 1 { WindowAttrs::default() } else { window };
+            let (x, w) = (arr(&xs, 4), arr(&ws, 5));
+            let plain = ConvOp { window: window.clone(), group, prepared: None, clamp: None }.run(&x, &w, None).unwrap();
+            let mut fused = ConvOp { window, group, prepared: None, clamp: Some((0.0, 0.5)) };
+            fused.prepared = fused.prepare(&w).unwrap();
+            let got = fused.run(&x, &w, None).unwrap();
+            for (g, p) in got.iter().zip(plain.iter()) {
+                assert_eq!(*g, p.max(0.0).min(0.5));
             }
         }
     }
