@@ -12,9 +12,12 @@
 //! |---|---|---|
 //! | `gemm_f32_6x8__wasm_simd128` | 6 x 8 | wasm SIMD128 (`f32x4`) |
 //! | `gemm_f32_1x8__wasm_simd128` | 1 x 8 | wasm SIMD128 (GEMV rows) |
+//! | `gemm_f32_4x8__wasm_simd128` | 4 x 8 | wasm SIMD128 (not selected; for benchmarks) |
 //! | `gemm_f32_6x8__scalar` | 6 x 8 | portable Rust (auto-vectorized natively) |
 //! | `gemm_f32_1x8__scalar` | 1 x 8 | portable Rust |
 //! | `gemm_f32_ref` | - | the oracle: a plain triple loop |
+//! | `dwconv2d_f32` | one channel, row-wise | portable Rust, auto-vectorized (`f32x4` under simd128) |
+//! | `dwconv2d_f32_ref` | - | the oracle: direct loops |
 pub mod dwconv;
 pub mod reference;
 #[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code, unused_imports))]
