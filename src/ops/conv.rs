@@ -547,7 +547,7 @@ mod tests {
             fused.prepared = fused.prepare(&w).unwrap();
             let got = fused.run(&x, &w, None).unwrap();
             for (g, p) in got.iter().zip(plain.iter()) {
-                assert_eq!(*g, p.max(0.0).min(0.5));
+                assert_eq!(*g, p.clamp(0.0, 0.5));
             }
         }
     }
