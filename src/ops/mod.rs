@@ -2,11 +2,15 @@
 //! [`Registry`]. Ops are the oracle for the optimized kernels: clarity over speed, except where a
 //! family calls into `kernels`.
 mod broadcast;
+mod conv;
 pub mod conv_geometry;
 mod generator;
 mod quant;
 mod pad;
 mod reduce;
+mod matmul;
+mod normalization;
+mod pooling;
 mod registry;
 mod resize;
 mod shape;
@@ -22,4 +26,8 @@ pub(crate) fn register_all(r: &mut Registry) {
     reduce::register(r);
     pad::register(r);
     resize::register(r);
+    matmul::register(r);
+    conv::register(r);
+    pooling::register(r);
+    normalization::register(r);
 }
