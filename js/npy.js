@@ -87,8 +87,10 @@ export function readNpy(bytes, where) {
   if (have < nbytes) {
     fail(`truncated data: shape (${dims.join(', ')}) of ${type} needs ${nbytes} bytes, the file holds ${have}`, where);
   }
-  // Copy, so the tensor owns aligned memory independent of the file buffer.
-  const copy = b.slice(dataStart, dataStart + nbytes);
+  // Copy into a fresh buffer, so the tensor owns aligned memory independent of the file's
+  // (Node's Buffer#slice would return a view into a shared pool, hence no slice() here).
+  const copy = new Uint8Array(nbytes);
+  copy.set(b.subarray(dataStart, dataStart + nbytes));
   return new Tensor(type, new Ctor(copy.buffer, 0, size), dims);
 }
 
@@ -103,6 +105,8 @@ export function writeNpy(tensor) {
   const order = code.endsWith('1') ? '|' : '<';
   const shape = tensor.dims.length === 1 ? `(${tensor.dims[0]},)` : `(${tensor.dims.join(', ')})`;
   let dict = `{'descr': '${order}${code}', 'fortran_order': False, 'shape': ${shape}, }`;
+  // Room for the first dimension to grow, as numpy leaves it (so the bytes equal np.save's).
+  if (tensor.dims.length > 0) dict += ' '.repeat(Math.max(0, 21 - String(tensor.dims[0]).length));
   let version = 1;
   let pre = 10;
   if (dict.length + 1 + pre > 0xffff) {

@@ -111,7 +111,7 @@ test('session: feeds are checked by name, type and shape', async () => {
   const out = await session.run({ x, ids });
   assert.deepEqual([...out.x.data], [1, 2, 3, 4, 5, 6]);
   assert.deepEqual([...out.ids.data], [7n, 8n, 9n]);
-  assert.deepEqual([...out.c.data], [0, 1, 2, 3]);
+  assert.deepEqual([...out['const/out:0'].data], [0, 1, 2, 3]);
   // The symbolic dim N takes any length.
   assert.deepEqual((await session.run({ x, ids: new Tensor('int64', [1]) })).ids.dims, [1]);
   // onnxruntime-web tensors are accepted too.
