@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InferenceSession, inspect, readNpy, writeNpy, WebptqError, wasmFlavour } from '../js/index.js';
+import { groupUnsupported, describeUnsupported } from '../js/model.js';
 
 const USAGE = {
   main: `usage: webptq <command> [options]
@@ -49,8 +50,14 @@ class UsageError extends CliError {
   }
 }
 
+const MAX_ERROR = 600;
+
 function fail(code, message) {
-  process.stderr.write(`webptq: error [${code}]: ${String(message).split('\n')[0]}\n`);
+  let line = String(message).split('\n')[0];
+  // The core lists every node whose op is missing; group them so the line stays readable.
+  if (code === 'UNSUPPORTED_OP' && groupUnsupported(line).length > 0) line = `unsupported ops: ${describeUnsupported(line)}`;
+  if (line.length > MAX_ERROR) line = `${line.slice(0, MAX_ERROR)}…`;
+  process.stderr.write(`webptq: error [${code}]: ${line}\n`);
   process.exit(1);
 }
 
@@ -129,8 +136,9 @@ function printInfo(file, info) {
   if (ops.length) out.push(table(ops.map(([op, n]) => [op, n])));
   out.push('');
   if (info.unsupportedOps.length) {
-    out.push(`unsupported (${info.unsupportedOps.length}): this build cannot run the model yet`);
-    for (const u of info.unsupportedOps) out.push(`  ${u}`);
+    const groups = groupUnsupported(info.unsupportedOps);
+    out.push(`unsupported (${info.unsupportedOps.length} node${info.unsupportedOps.length === 1 ? '' : 's'}, ${groups.length} op${groups.length === 1 ? '' : 's'}): this build cannot run the model yet`);
+    out.push(table(groups.map((g) => [g.op, g.count, g.nodes.length ? `e.g. node '${g.nodes[0]}'` : ''])));
   } else {
     out.push('unsupported: none (this build can run the model)');
   }

