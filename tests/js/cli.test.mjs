@@ -51,8 +51,8 @@ test('inspect prints a table', () => {
   assert.match(r.stdout, /^unsupported: none/m);
   const u = cli('inspect', fixture('bad/unknown_op.onnx'));
   assert.equal(u.status, 0, u.stderr);
-  assert.match(u.stdout, /^unsupported \(1\)/m);
-  assert.match(u.stdout, /FrobnicateXYZ \(node 'frob'\)/);
+  assert.match(u.stdout, /^unsupported \(1 node, 1 op\)/m);
+  assert.match(u.stdout, /^\s+FrobnicateXYZ\s+1\s+e\.g\. node 'frob'$/m);
 });
 
 test('inspect --json prints the info object', async () => {

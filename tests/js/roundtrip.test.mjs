@@ -5,9 +5,13 @@ import assert from 'node:assert/strict';
 import { Model, Tensor } from '../../js/index.js';
 import { fixture, readBytes, npy, diff, fmtDiff, rows, runOrt, MNIST_MODEL, MODELS, feedsOf } from './helpers.mjs';
 
+// The first rows of each reference input are enough to show the saved graph is the same graph.
+const ROWS = 4;
+const firstRows = (feeds) => Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, rows(t, 0, Math.min(ROWS, t.dims[0]), Tensor)]));
+
 const CASES = [
-  ...MODELS.map((spec) => ({ name: spec.name, path: () => fixture(spec.file), feeds: (names) => feedsOf(spec, names) })),
-  { name: 'mnist-cnn', path: () => MNIST_MODEL, feeds: () => ({ input: rows(npy('ref/mnist/test_x.npy'), 0, 64, Tensor) }) },
+  ...MODELS.map((spec) => ({ name: spec.name, path: () => fixture(spec.file), feeds: (names) => firstRows(feedsOf(spec, names)) })),
+  { name: 'mnist-cnn', path: () => MNIST_MODEL, feeds: () => firstRows({ input: npy('ref/mnist/test_x.npy') }) },
 ];
 
 for (const c of CASES) {
