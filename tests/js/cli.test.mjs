@@ -92,7 +92,7 @@ test('run writes each output as .npy, names sanitized', async () => {
   assert.match(r.stdout, /const_out_0\.npy\s+float32 \[4\]/);
 });
 
-test('run with a single-input model takes --input FILE.npy [needs the MNIST ops]', async () => {
+test('run with a single-input model takes --input FILE.npy', async () => {
   const dir = tmpdir();
   const x = npy('ref/mnist/test_x.npy');
   const y = npy('ref/mnist/test_y.npy');

@@ -9,7 +9,7 @@ import { fixture, readBytes, npy, diff, fmtDiff, argmax, runOrt, MODELS, feedsOf
 const TOLERANCE = 1e-4;
 
 for (const spec of MODELS) {
-  test(`parity: ${spec.name} matches onnxruntime [needs the real ops]`, async () => {
+  test(`parity: ${spec.name} matches onnxruntime`, async () => {
     const bytes = readBytes(fixture(spec.file));
     const t0 = performance.now();
     const session = await InferenceSession.create(bytes);
