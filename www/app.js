@@ -184,7 +184,9 @@ function setupPad() {
   for (let i = 0; i < 10; i++) {
     bars.append(el('li', {}, el('span', {}, i), el('span', { class: 'track' }, el('span', { class: 'fill' })), el('span', { class: 'pct' })));
   }
+  let generation = 0; // bumped by Clear, so a prediction still running for the old drawing is dropped
   const clear = () => {
+    generation += 1;
     ctx.fillStyle = '#000';
     ctx.fillRect(0, 0, pad.width, pad.height);
     thumb.fillStyle = '#000';
@@ -205,6 +207,7 @@ function setupPad() {
       return;
     }
     busy = true;
+    const gen = generation;
     try {
       const pixels = toMnist(ctx.getImageData(0, 0, pad.width, pad.height));
       const img = thumb.createImageData(28, 28);
@@ -214,7 +217,8 @@ function setupPad() {
         });
         thumb.putImageData(img, 0, 0);
       }
-      showPrediction(pixels && session ? await predict(pixels) : null);
+      const result = pixels && session ? await predict(pixels) : null;
+      if (gen === generation) showPrediction(result);
     } catch (e) {
       setStatus(describeError(e), true);
     } finally {
