@@ -80,6 +80,15 @@ test('loader: picks a flavour the engine supports, honours WEBPTQ_WASM', async (
   const other = flavour === 'relaxed' ? 'simd128' : 'relaxed';
   await rejects(loadWasm({ flavour: other }), 'INVALID_ARGUMENT', /already loaded/);
   assert.equal((await loadWasm({ flavour })).flavour, flavour);
+  // An engine without SIMD128 gets a clear error, not a CompileError.
+  const validate = WebAssembly.validate;
+  try {
+    WebAssembly.validate = () => false;
+    throws(() => chooseFlavour(), 'UNSUPPORTED_PLATFORM', /SIMD128/);
+    throws(() => chooseFlavour('simd128'), 'UNSUPPORTED_PLATFORM', /SIMD128/);
+  } finally {
+    WebAssembly.validate = validate;
+  }
   // Both builds exist on disk and differ only in what the validator accepts.
   for (const f of ['simd128', 'relaxed']) assert.ok(fs.existsSync(`${ROOT}/pkg/${f}/webptq_bg.wasm`), `pkg/${f} is built`);
 });
