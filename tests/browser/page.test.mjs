@@ -10,7 +10,7 @@ import path from 'node:path';
 import http from 'node:http';
 import { chromium } from 'playwright-core';
 import { startServer } from '../../scripts/serve.mjs';
-import { readNpy } from '../../js/index.js';
+import { readNpy, InferenceSession, Tensor, wasmFlavour } from '../../js/index.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const FIXTURES = path.resolve(process.env.WEBPTQ_FIXTURES || path.join(ROOT, '.cache', 'fixtures'));
@@ -130,21 +130,36 @@ test('MNIST in the page: predictions on test digits, a drawn digit, a screenshot
   assert.match(await page.textContent('#info'), /Conv/);
   assert.match(await page.textContent('#info'), /parameters/);
 
-  const predicted = await page.evaluate(async ({ digits, n }) => {
+  const logits = await page.evaluate(async ({ digits, n }) => {
     const w = await import('/js/index.js');
     const bytes = new Uint8Array(await (await fetch('/www/models/mnist-cnn.onnx')).arrayBuffer());
     const s = await w.InferenceSession.create(bytes);
     const out = await s.run({ input: new w.Tensor('float32', Float32Array.from(digits), [n, 1, 28, 28]) });
     await s.release();
-    const logits = out[s.outputNames[0]].data;
-    return Array.from({ length: n }, (_, i) => {
-      const row = Array.from(logits.subarray(i * 10, i * 10 + 10));
-      return row.indexOf(Math.max(...row));
-    });
+    return Array.from(out[s.outputNames[0]].data);
   }, { digits, n });
+  const argmax = (l) => Array.from({ length: n }, (_, i) => {
+    const row = l.slice(i * 10, i * 10 + 10);
+    return row.indexOf(Math.max(...row));
+  });
+  const predicted = argmax(logits);
+  // The same digits through our engine in Node (the other wasm build, unless forced): same answers.
+  const session = await InferenceSession.create(fs.readFileSync(path.join(ROOT, 'www', 'models', 'mnist-cnn.onnx')));
+  const node = Array.from((await session.run({ input: new Tensor('float32', Float32Array.from(digits), [n, 1, 28, 28]) })).logits.data);
+  await session.release();
+  let num = 0;
+  let den = 0;
+  logits.forEach((v, i) => {
+    num += (v - node[i]) ** 2;
+    den += node[i] ** 2;
+  });
+  const relL2 = Math.sqrt(num / den);
   const right = predicted.filter((p, i) => p === labels[i]).length;
-  console.log(`browser: ${right}/${n} test digits right (predicted ${predicted.join('')}, labels ${labels.join('')})`);
-  assert.ok(right >= n - 1, `predicted ${predicted}, labels ${labels}`);
+  console.log(`browser: ${right}/${n} test digits right (predicted ${predicted.join('')}, labels ${labels.join('')}); `
+    + `logits vs Node (${wasmFlavour()} build): rel L2 ${relL2.toExponential(2)}`);
+  assert.deepEqual(predicted, argmax(node), 'the page and Node predict the same digits');
+  assert.ok(relL2 <= 1e-5, `page logits differ from Node's: rel L2 ${relL2}`);
+  assert.ok(right >= n - 2, `predicted ${predicted}, labels ${labels}`);
 
   // Draw digits with the mouse; the page preprocesses them like MNIST and shows its prediction.
   const box = await page.locator('#pad').boundingBox();
