@@ -542,7 +542,7 @@ fn zip3_broadcast<A: Copy, B: Copy, C: Copy, O: Elem>(
 // ---------------------------------------------------------------------------------------------
 // The ops
 
-fn arith<T: Num>(a: &ArrayD<T>, b: &ArrayD<T>, f: fn(T, T) -> T) -> Result<Tensor> {
+fn arith<T: Num>(a: &ArrayD<T>, b: &ArrayD<T>, f: impl Fn(T, T) -> T) -> Result<Tensor> {
     Ok(T::wrap(zip_broadcast(a, b, f)?))
 }
 
@@ -655,7 +655,7 @@ fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         o => Err(Error::dtype(format!("Pow: the base must be numeric, got {}", o.dtype()))))
 }
 
-fn compare<T: Elem + PartialOrd>(a: &ArrayD<T>, b: &ArrayD<T>, f: fn(&T, &T) -> bool) -> Result<Tensor> {
+fn compare<T: Elem + PartialOrd>(a: &ArrayD<T>, b: &ArrayD<T>, f: impl Fn(&T, &T) -> bool) -> Result<Tensor> {
     Ok(Tensor::Bool(zip_broadcast(a, b, |x, y| f(&x, &y))?))
 }
 
@@ -675,7 +675,7 @@ fn less_or_equal(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     same_type!(a, b, |x, y| compare(x, y, PartialOrd::le))
 }
 
-fn logical(a: &Tensor, b: &Tensor, f: fn(bool, bool) -> bool) -> Result<Tensor> {
+fn logical(a: &Tensor, b: &Tensor, f: impl Fn(bool, bool) -> bool) -> Result<Tensor> {
     match (a, b) {
         (Tensor::Bool(x), Tensor::Bool(y)) => Ok(Tensor::Bool(zip_broadcast(x, y, f)?)),
         _ => Err(Error::dtype(format!("inputs must be bool, got {} and {}", a.dtype(), b.dtype()))),
