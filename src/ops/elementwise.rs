@@ -625,7 +625,7 @@ fn pow_elem<B: Num, E: Num>(b: B, e: E) -> B {
 }
 
 fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    // Common float cases (x^2 in layer-norm decompositions, sqrt) skip the f64 power.
+    // Small integer exponents of f32 (x^2 in layer-norm decompositions) skip the f64 power.
     if let Tensor::F32(x) = a {
         if b.len() == 1 {
             let e = b.to_f32_vec().first().copied().unwrap_or(f32::NAN);
@@ -633,7 +633,6 @@ fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
                 1.0 => Some(x.clone()),
                 2.0 => Some(x.mapv(|v| v * v)),
                 3.0 => Some(x.mapv(|v| v * v * v)),
-                0.5 => Some(x.mapv(f32::sqrt)),
                 _ => None,
             };
             if let Some(y) = fast {
