@@ -542,7 +542,7 @@ fn zip3_broadcast<A: Copy, B: Copy, C: Copy, O: Elem>(
 // ---------------------------------------------------------------------------------------------
 // The ops
 
-fn arith<T: Num>(a: &ArrayD<T>, b: &ArrayD<T>, f: fn(T, T) -> T) -> Result<Tensor> {
+fn arith<T: Num>(a: &ArrayD<T>, b: &ArrayD<T>, f: impl Fn(T, T) -> T) -> Result<Tensor> {
     Ok(T::wrap(zip_broadcast(a, b, f)?))
 }
 
@@ -625,7 +625,7 @@ fn pow_elem<B: Num, E: Num>(b: B, e: E) -> B {
 }
 
 fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    // Common float cases (x^2 in layer-norm decompositions, sqrt) skip the f64 power.
+    // Small integer exponents of f32 (x^2 in layer-norm decompositions) skip the f64 power.
     if let Tensor::F32(x) = a {
         if b.len() == 1 {
             let e = b.to_f32_vec().first().copied().unwrap_or(f32::NAN);
@@ -633,7 +633,6 @@ fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
                 1.0 => Some(x.clone()),
                 2.0 => Some(x.mapv(|v| v * v)),
                 3.0 => Some(x.mapv(|v| v * v * v)),
-                0.5 => Some(x.mapv(f32::sqrt)),
                 _ => None,
             };
             if let Some(y) = fast {
@@ -655,7 +654,7 @@ fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         o => Err(Error::dtype(format!("Pow: the base must be numeric, got {}", o.dtype()))))
 }
 
-fn compare<T: Elem + PartialOrd>(a: &ArrayD<T>, b: &ArrayD<T>, f: fn(&T, &T) -> bool) -> Result<Tensor> {
+fn compare<T: Elem + PartialOrd>(a: &ArrayD<T>, b: &ArrayD<T>, f: impl Fn(&T, &T) -> bool) -> Result<Tensor> {
     Ok(Tensor::Bool(zip_broadcast(a, b, |x, y| f(&x, &y))?))
 }
 
@@ -675,7 +674,7 @@ fn less_or_equal(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     same_type!(a, b, |x, y| compare(x, y, PartialOrd::le))
 }
 
-fn logical(a: &Tensor, b: &Tensor, f: fn(bool, bool) -> bool) -> Result<Tensor> {
+fn logical(a: &Tensor, b: &Tensor, f: impl Fn(bool, bool) -> bool) -> Result<Tensor> {
     match (a, b) {
         (Tensor::Bool(x), Tensor::Bool(y)) => Ok(Tensor::Bool(zip_broadcast(x, y, f)?)),
         _ => Err(Error::dtype(format!("inputs must be bool, got {} and {}", a.dtype(), b.dtype()))),
