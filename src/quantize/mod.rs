@@ -1,0 +1,8 @@
+//! Post-training quantization (work in progress: options, parameters and weight quantization).
+pub mod options;
+pub mod params;
+pub mod weights;
+
+pub use options::{QType, QuantFormat, QuantMode, QuantOptions};
+pub use params::QParams;
+pub use weights::{quantize_bias, quantize_weight, QuantizedBias, QuantizedWeight};
