@@ -107,6 +107,7 @@ impl WindowAttrs {
 
     /// Strides, dilations and explicit pads expanded to `n` spatial dims (defaults filled in),
     /// with their lengths checked: `(strides, dilations, pads_begin, pads_end)`.
+    #[allow(clippy::type_complexity)]
     pub fn expand(&self, n: usize) -> Result<(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>)> {
         let list = |v: &Option<Vec<usize>>, name: &str, default: usize| -> Result<Vec<usize>> {
             match v {
@@ -376,6 +377,63 @@ fn im2col_nd<T: Copy>(g: &Geometry, input: &[T], channels: usize, pad: T, out: &
             increment(&mut koff, &g.kernel);
         }
     }
+}
+
+/// The adjoint of [`im2col`] (ConvTranspose): adds every element of the column matrix `col`
+/// (`[channels * kernel_size, output_size]`) into `dst` (`[channels, *geometry.input]`) at the
+/// position [`im2col`] would have read it from; positions in the padding are dropped.
+///
+/// For ConvTranspose, build the [`Geometry`] of the forward conv: `input` = the ConvTranspose
+/// output's spatial shape, `output` = its input's.
+pub fn col2im_add<T: Copy + std::ops::AddAssign>(g: &Geometry, col: &[T], channels: usize, dst: &mut [T]) -> Result<()> {
+    let in_size = g.input_size();
+    let out_size = g.output_size();
+    let ks = g.kernel_size();
+    let n = g.rank();
+    if dst.len() != channels * in_size || col.len() != channels * ks * out_size {
+        return Err(Error::shape(format!(
+            "col2im: {} column values and {} outputs for {channels} channels of {:?} from {:?}",
+            col.len(),
+            dst.len(),
+            g.input,
+            g.output
+        )));
+    }
+    if out_size == 0 || ks == 0 {
+        return Ok(());
+    }
+    let mut in_strides = vec![1usize; n];
+    for i in (0..n.saturating_sub(1)).rev() {
+        in_strides[i] = in_strides[i + 1] * g.input[i + 1];
+    }
+    let mut koff = vec![0usize; n];
+    let mut opos = vec![0usize; n];
+    for c in 0..channels {
+        let plane = &mut dst[c * in_size..(c + 1) * in_size];
+        koff.iter_mut().for_each(|v| *v = 0);
+        for kidx in 0..ks {
+            let row = &col[(c * ks + kidx) * out_size..(c * ks + kidx + 1) * out_size];
+            opos.iter_mut().for_each(|v| *v = 0);
+            for &v in row {
+                let mut idx = 0usize;
+                let mut inside = true;
+                for d in 0..n {
+                    let x = (opos[d] * g.strides[d] + koff[d] * g.dilations[d]) as isize - g.pads_begin[d] as isize;
+                    if x < 0 || x >= g.input[d] as isize {
+                        inside = false;
+                        break;
+                    }
+                    idx += x as usize * in_strides[d];
+                }
+                if inside {
+                    plane[idx] += v;
+                }
+                increment(&mut opos, &g.output);
+            }
+            increment(&mut koff, &g.kernel);
+        }
+    }
+    Ok(())
 }
 
 /// Advances a row-major multi-index within `shape` (wrapping to all zeros at the end).

@@ -2,10 +2,18 @@
 //! [`Registry`]. Ops are the oracle for the optimized kernels: clarity over speed, except where a
 //! family calls into `kernels`.
 mod broadcast;
+mod conv;
 pub mod conv_geometry;
 mod generator;
 mod quant;
+mod pad;
+mod reduce;
+mod matmul;
+mod normalization;
+mod pooling;
 mod registry;
+mod resize;
+mod shape;
 
 pub use broadcast::broadcast_shapes;
 pub use registry::{describe_op, normalize_axis, optional, required, BuildContext, BuildFn, FnOp, Op, Registry};
@@ -14,4 +22,12 @@ pub use registry::{describe_op, normalize_axis, optional, required, BuildContext
 pub(crate) fn register_all(r: &mut Registry) {
     generator::register(r);
     quant::register(r);
+    shape::register(r);
+    reduce::register(r);
+    pad::register(r);
+    resize::register(r);
+    matmul::register(r);
+    conv::register(r);
+    pooling::register(r);
+    normalization::register(r);
 }

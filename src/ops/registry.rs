@@ -15,9 +15,14 @@ pub struct BuildContext<'a> {
 }
 
 impl BuildContext<'_> {
-    /// Input `i` if it is an initializer (a constant known when the plan is built).
+    /// Input `i` if it is an initializer that no feed can replace (safe to preprocess, e.g.
+    /// prepack, when the plan is built). Initializers also declared as graph inputs are not.
     pub fn constant_input(&self, i: usize) -> Option<&Tensor> {
-        self.node.input(i).and_then(|id| self.graph.initializers.get(&id)).map(|t| t.as_ref())
+        let id = self.node.input(i)?;
+        if self.graph.overridable.contains(&id) {
+            return None;
+        }
+        self.graph.initializers.get(&id).map(|t| t.as_ref())
     }
     pub fn attrs(&self) -> &crate::graph::Attrs {
         &self.node.attrs

@@ -99,9 +99,18 @@ impl_elem!(f32 => F32, f64 => F64, f16 => F16, i8 => I8, u8 => U8, i16 => I16, u
 
 /// Element count of a shape, or an error if it overflows or exceeds [`MAX_BYTES`].
 pub fn checked_numel(shape: &[usize], dtype: DType) -> Result<usize> {
+    // ndarray also requires the product of the non-zero dims to fit in isize, even for an empty
+    // array ([2^62, 4, 0] has no elements but would panic there), so check both.
     let mut n: usize = 1;
+    let mut nonzero: usize = 1;
     for &d in shape {
         n = n.checked_mul(d).ok_or_else(|| Error::too_large(format!("shape {shape:?} overflows")))?;
+        if d != 0 {
+            nonzero = nonzero
+                .checked_mul(d)
+                .filter(|&p| p <= isize::MAX as usize)
+                .ok_or_else(|| Error::too_large(format!("shape {shape:?} overflows")))?;
+        }
     }
     if n.saturating_mul(dtype.size_of()) > MAX_BYTES {
         return Err(Error::too_large(format!(

@@ -1,0 +1,758 @@
+//! Shape and data-movement ops: Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Concat, Slice,
+//! Split, Gather, Shape, Size, Expand.
+//!
+//! Every op here moves elements without looking at them, so each is generic over [`Elem`] and
+//! works for every element type. Shape-like inputs (Reshape's shape, Slice's starts, ...) are read
+//! at run time from the input tensors, whatever opset made them inputs; before that opset they are
+//! attributes read once when the node is built. Results are always owned arrays in standard
+//! (row-major) layout, so later ops may rely on contiguous data.
+//!
+//! Also holds the small helpers that pad, reduce, resize and generator share ([`ints`],
+//! [`optional_ints`], [`normalize_axes`], [`dims_product`], [`check_alloc`]) and, for tests,
+//! `testing::run`, which builds and runs one node.
+use super::broadcast_shapes;
+use super::registry::{normalize_axis, optional, required, BuildContext, FnOp, Op, Registry};
+use crate::error::{Error, Result};
+use crate::tensor::{checked_numel, DType, Elem, Tensor};
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
+
+pub fn register(r: &mut Registry) {
+    r.register("", "Reshape", reshape);
+    r.register("", "Flatten", flatten);
+    r.register("", "Transpose", transpose);
+    r.register("", "Squeeze", squeeze);
+    r.register("", "Unsqueeze", unsqueeze);
+    r.register("", "Concat", concat);
+    r.register("", "Slice", slice);
+    r.register("", "Split", split);
+    r.register("", "Gather", gather);
+    r.register("", "Shape", shape);
+    r.register("", "Size", size);
+    r.register("", "Expand", expand);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers
+// ---------------------------------------------------------------------------------------------
+
+/// The values of an integer tensor (shape, axes, pads, indices); `what` names it in errors.
+pub(super) fn ints(t: &Tensor, what: &str) -> Result<Vec<i64>> {
+    t.to_i64_vec().map_err(|_| Error::dtype(format!("{what} must be an integer tensor, got {t}")))
+}
+
+/// An optional integer input, treating an empty tensor like an omitted one.
+pub(super) fn optional_ints(inputs: &[Option<&Tensor>], i: usize, what: &str) -> Result<Option<Vec<i64>>> {
+    match optional(inputs, i) {
+        Some(t) if !t.is_empty() => ints(t, what).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// An owned copy of a view in standard (row-major, contiguous) layout.
+pub(super) fn to_std<T: Clone>(v: ArrayViewD<'_, T>) -> ArrayD<T> {
+    v.as_standard_layout().into_owned()
+}
+
+/// The product of some dims, or a too-large error if it overflows.
+pub(super) fn dims_product(dims: &[usize]) -> Result<usize> {
+    dims.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::too_large(format!("shape {dims:?} overflows")))
+}
+
+/// `a` with a new shape holding the same number of elements (row-major order).
+pub(super) fn reshaped<T: Clone>(a: &ArrayD<T>, shape: &[usize]) -> Result<ArrayD<T>> {
+    if dims_product(shape)? != a.len() {
+        return Err(Error::shape(format!("cannot reshape {:?} ({} elements) to {shape:?}", a.shape(), a.len())));
+    }
+    a.as_standard_layout()
+        .into_owned()
+        .into_shape_with_order(IxDyn(shape))
+        .map_err(|e| Error::shape(format!("cannot reshape {:?} to {shape:?}: {e}", a.shape())))
+}
+
+/// [`checked_numel`], plus ndarray's own limit (the product of the non-zero dims must fit an
+/// isize, which ndarray enforces by panicking): call before building an array of `shape`.
+pub(super) fn check_alloc(shape: &[usize], dtype: DType) -> Result<usize> {
+    // `checked_numel` also bounds the non-zero dims' product, as ndarray requires.
+    checked_numel(shape, dtype)
+}
+
+/// Turns a dim read from a tensor into a size, rejecting negative values.
+fn to_dim(v: i64, what: &str) -> Result<usize> {
+    usize::try_from(v).map_err(|_| Error::invalid(format!("{what} has a negative dimension {v}")))
+}
+
+/// Resolves a list of possibly negative axes against a rank, rejecting repeats.
+pub(super) fn normalize_axes(axes: &[i64], rank: usize, what: &str) -> Result<Vec<usize>> {
+    let mut seen = vec![false; rank];
+    let mut out = Vec::with_capacity(axes.len());
+    for &a in axes {
+        let n = normalize_axis(a, rank)?;
+        if std::mem::replace(&mut seen[n], true) {
+            return Err(Error::invalid(format!("{what} {axes:?} name axis {a} twice")));
+        }
+        out.push(n);
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reshape, Flatten, Squeeze, Unsqueeze: same data, new shape
+// ---------------------------------------------------------------------------------------------
+
+/// Reshape's target shape: `0` copies the input dim (unless `allowzero`), one `-1` is inferred.
+fn reshape_target(input: &[usize], spec: &[i64], allowzero: bool) -> Result<Vec<usize>> {
+    let total = dims_product(input)?;
+    let mut out = Vec::with_capacity(spec.len());
+    let mut infer = None;
+    for (i, &s) in spec.iter().enumerate() {
+        match s {
+            -1 => {
+                if infer.replace(i).is_some() {
+                    return Err(Error::invalid(format!("shape {spec:?} has more than one -1")));
+                }
+                out.push(1);
+            }
+            0 if !allowzero => match input.get(i) {
+                Some(&d) => out.push(d),
+                None => {
+                    return Err(Error::shape(format!(
+                        "shape {spec:?} copies dim {i} (a 0) but the input {input:?} has rank {}",
+                        input.len()
+                    )))
+                }
+            },
+            s if s < 0 => return Err(Error::invalid(format!("shape {spec:?} has an invalid dim {s}"))),
+            s => out.push(to_dim(s, "shape")?),
+        }
+    }
+    if let Some(i) = infer {
+        if allowzero && spec.contains(&0) {
+            return Err(Error::invalid(format!("shape {spec:?} has both 0 and -1 while allowzero=1")));
+        }
+        let known = dims_product(&out)?;
+        if known == 0 || total % known != 0 {
+            return Err(Error::shape(format!(
+                "cannot reshape {input:?} ({total} elements) to {spec:?}: the -1 cannot be inferred"
+            )));
+        }
+        out[i] = total / known;
+    }
+    if dims_product(&out)? != total {
+        return Err(Error::shape(format!(
+            "cannot reshape {input:?} ({total} elements) to {spec:?} ({} elements)",
+            dims_product(&out)?
+        )));
+    }
+    Ok(out)
+}
+
+fn reshape(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let allowzero = ctx.attrs().int_or("allowzero", 0)? != 0;
+    // Reshape-1 took the shape as an attribute; from opset 5 it is input 1.
+    let shape_attr = if ctx.opset < 5 { ctx.attrs().ints("shape")?.map(<[i64]>::to_vec) } else { None };
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let x = required(inputs, 0, "data")?;
+        let spec = match &shape_attr {
+            Some(s) => s.clone(),
+            None => ints(required(inputs, 1, "shape")?, "shape")?,
+        };
+        let out = reshape_target(x.shape(), &spec, allowzero)?;
+        Ok(vec![crate::map_same!(x, a => reshaped(a, &out)?)])
+    })))
+}
+
+fn flatten(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let axis = ctx.attrs().int_or("axis", 1)?;
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let x = required(inputs, 0, "input")?;
+        let r = x.rank() as i64;
+        let ax = if axis < 0 { axis + r } else { axis };
+        if !(0..=r).contains(&ax) {
+            return Err(Error::invalid(format!("axis {axis} is out of range for an input of shape {:?}", x.shape())));
+        }
+        let (outer, inner) = x.shape().split_at(ax as usize);
+        let out = [dims_product(outer)?, dims_product(inner)?];
+        Ok(vec![crate::map_same!(x, a => reshaped(a, &out)?)])
+    })))
+}
+
+fn squeeze(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let opset = ctx.opset;
+    let attr_axes = if opset < 13 { ctx.attrs().ints("axes")?.map(<[i64]>::to_vec) } else { None };
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let x = required(inputs, 0, "data")?;
+        let axes = if opset < 13 { attr_axes.clone() } else { optional_ints(inputs, 1, "axes")? };
+        let axes = axes.filter(|a| !a.is_empty());
+        let shape = x.shape();
+        let mut drop = vec![false; shape.len()];
+        match axes {
+            None => drop.iter_mut().zip(shape).for_each(|(d, &s)| *d = s == 1),
+            Some(axes) => {
+                for (a, n) in axes.iter().zip(normalize_axes(&axes, shape.len(), "axes")?) {
+                    if shape[n] != 1 {
+                        return Err(Error::shape(format!(
+                            "cannot squeeze axis {a} of shape {shape:?}: its size is {}, not 1",
+                            shape[n]
+                        )));
+                    }
+                    drop[n] = true;
+                }
+            }
+        }
+        let out: Vec<usize> = shape.iter().zip(&drop).filter(|(_, &d)| !d).map(|(&s, _)| s).collect();
+        Ok(vec![crate::map_same!(x, a => reshaped(a, &out)?)])
+    })))
+}
+
+fn unsqueeze(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let opset = ctx.opset;
+    let attr_axes = if opset < 13 {
+        Some(
+            ctx.attrs()
+                .ints("axes")?
+                .map(<[i64]>::to_vec)
+                .ok_or_else(|| Error::invalid("Unsqueeze needs the 'axes' attribute before opset 13"))?,
+        )
+    } else {
+        None
+    };
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let x = required(inputs, 0, "data")?;
+        let axes = match &attr_axes {
+            Some(a) => a.clone(),
+            None => ints(required(inputs, 1, "axes")?, "axes")?,
+        };
+        let rank = x.rank() + axes.len();
+        let mut ones = vec![false; rank];
+        for n in normalize_axes(&axes, rank, "axes")? {
+            ones[n] = true;
+        }
+        let mut dims = x.shape().iter();
+        let out: Vec<usize> = ones.iter().map(|&one| if one { 1 } else { dims.next().copied().unwrap_or(1) }).collect();
+        Ok(vec![crate::map_same!(x, a => reshaped(a, &out)?)])
+    })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transpose, Expand
+// ---------------------------------------------------------------------------------------------
+
+fn transpose(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let perm_attr = ctx.attrs().ints("perm")?.map(<[i64]>::to_vec);
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let x = required(inputs, 0, "data")?;
+        let r = x.rank();
+        let perm: Vec<usize> = match &perm_attr {
+            None => (0..r).rev().collect(),
+            Some(p) => {
+                let mut seen = vec![false; r];
+                let ok = p.len() == r
+                    && p.iter().all(|&v| {
+                        usize::try_from(v)
+                            .ok()
+                            .filter(|&v| v < r)
+                            .is_some_and(|v| !std::mem::replace(&mut seen[v], true))
+                    });
+                if !ok {
+                    return Err(Error::invalid(format!(
+                        "perm {p:?} is not a permutation of the axes of an input of shape {:?}",
+                        x.shape()
+                    )));
+                }
+                p.iter().map(|&v| v as usize).collect()
+            }
+        };
+        Ok(vec![crate::map_same!(x, a => to_std(a.view().permuted_axes(IxDyn(&perm))))])
+    })))
+}
+
+fn expand(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let x = required(inputs, 0, "input")?;
+        let spec = ints(required(inputs, 1, "shape")?, "shape")?;
+        let spec: Vec<usize> = spec.iter().map(|&d| to_dim(d, "shape")).collect::<Result<_>>()?;
+        let out = broadcast_shapes(&[x.shape(), &spec])
+            .map_err(|_| Error::shape(format!("input of shape {:?} cannot be expanded to {spec:?}", x.shape())))?;
+        check_alloc(&out, x.dtype())?;
+        Ok(vec![crate::map_same!(x, a => {
+            let v = a.broadcast(IxDyn(&out)).ok_or_else(|| {
+                Error::shape(format!("input of shape {:?} cannot be expanded to {out:?}", a.shape()))
+            })?;
+            to_std(v)
+        })])
+    })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concat, Split
+// ---------------------------------------------------------------------------------------------
+
+fn concat(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let axis = ctx.attrs().int("axis")?.ok_or_else(|| Error::invalid("Concat needs the 'axis' attribute"))?;
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let xs: Vec<&Tensor> = inputs.iter().flatten().copied().collect();
+        let first = *xs.first().ok_or_else(|| Error::invalid("Concat needs at least one input"))?;
+        let ax = normalize_axis(axis, first.rank())?;
+        let mut total = 0usize;
+        for t in &xs {
+            if t.dtype() != first.dtype() {
+                return Err(Error::dtype(format!("Concat inputs have different types: {first} and {t}")));
+            }
+            let same = t.rank() == first.rank()
+                && t.shape().iter().zip(first.shape()).enumerate().all(|(i, (a, b))| i == ax || a == b);
+            if !same {
+                let shapes: Vec<_> = xs.iter().map(|t| t.shape().to_vec()).collect();
+                return Err(Error::shape(format!("Concat inputs of shapes {shapes:?} differ outside axis {axis}")));
+            }
+            total = total.checked_add(t.shape()[ax]).ok_or_else(|| Error::too_large("Concat output overflows"))?;
+        }
+        let mut out_shape = first.shape().to_vec();
+        out_shape[ax] = total;
+        check_alloc(&out_shape, first.dtype())?;
+        Ok(vec![crate::dispatch!(first, a => concat_typed(a, &xs, ax)?)])
+    })))
+}
+
+fn concat_typed<T: Elem>(_first: &ArrayD<T>, xs: &[&Tensor], axis: usize) -> Result<Tensor> {
+    let views = xs.iter().map(|t| t.array::<T>().map(|a| a.view())).collect::<Result<Vec<_>>>()?;
+    ndarray::concatenate(Axis(axis), &views)
+        .map(T::wrap)
+        .map_err(|e| Error::shape(format!("Concat along axis {axis}: {e}")))
+}
+
+fn split(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let opset = ctx.opset;
+    let axis = ctx.attrs().int_or("axis", 0)?;
+    let n_out = ctx.node.outputs.len();
+    let split_attr = if opset < 13 { ctx.attrs().ints("split")?.map(<[i64]>::to_vec) } else { None };
+    let num_outputs = if opset >= 18 { ctx.attrs().int("num_outputs")? } else { None };
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let x = required(inputs, 0, "input")?;
+        let ax = normalize_axis(axis, x.rank())?;
+        let dim = x.shape()[ax];
+        let given = if opset < 13 { split_attr.clone() } else { optional_ints(inputs, 1, "split")? };
+        let sizes: Vec<usize> = match given {
+            Some(s) => {
+                if num_outputs.is_some() {
+                    return Err(Error::invalid("Split takes either 'split' or 'num_outputs', not both"));
+                }
+                let sizes: Vec<usize> = s.iter().map(|&v| to_dim(v, "split")).collect::<Result<_>>()?;
+                if sizes.iter().sum::<usize>() != dim || sizes.len() != n_out {
+                    return Err(Error::shape(format!(
+                        "split {s:?} does not cut axis {axis} of shape {:?} into {n_out} outputs",
+                        x.shape()
+                    )));
+                }
+                sizes
+            }
+            None => {
+                let n = num_outputs.map_or(Ok(n_out), |v| to_dim(v, "num_outputs"))?;
+                if n == 0 || n != n_out {
+                    return Err(Error::invalid(format!(
+                        "Split into {n} parts needs as many outputs, the node has {n_out}"
+                    )));
+                }
+                let chunk = dim.div_ceil(n);
+                let last = dim.checked_sub(chunk * (n - 1)).ok_or_else(|| {
+                    Error::shape(format!("axis {axis} of shape {:?} cannot be split into {n} parts", x.shape()))
+                })?;
+                let mut sizes = vec![chunk; n - 1];
+                sizes.push(last);
+                sizes
+            }
+        };
+        let mut outs = Vec::with_capacity(sizes.len());
+        let mut pos = 0usize;
+        for s in sizes {
+            let range = Slice::from(pos..pos + s);
+            outs.push(crate::map_same!(x, a => to_std(a.slice_axis(Axis(ax), range))));
+            pos += s;
+        }
+        Ok(outs)
+    })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slice
+// ---------------------------------------------------------------------------------------------
+
+/// Per-axis ndarray slices for ONNX Slice (numpy clamping, negative steps, INT64 sentinels).
+fn slice_spec(
+    shape: &[usize],
+    starts: &[i64],
+    ends: &[i64],
+    axes: Option<&[i64]>,
+    steps: Option<&[i64]>,
+) -> Result<Vec<Slice>> {
+    let n = starts.len();
+    if ends.len() != n || axes.is_some_and(|a| a.len() != n) || steps.is_some_and(|s| s.len() != n) {
+        return Err(Error::invalid(format!(
+            "starts {starts:?}, ends {ends:?}, axes {axes:?} and steps {steps:?} must have the same length"
+        )));
+    }
+    let axes = match axes {
+        Some(a) => normalize_axes(a, shape.len(), "axes")?,
+        None if n <= shape.len() => (0..n).collect(),
+        None => {
+            return Err(Error::invalid(format!("{n} starts for an input of shape {shape:?}")));
+        }
+    };
+    let mut spec: Vec<Slice> = shape.iter().map(|&d| Slice::from(0..d)).collect();
+    for (i, &ax) in axes.iter().enumerate() {
+        let d = shape[ax] as i64;
+        let step = steps.map_or(1, |s| s[i]);
+        let (start, end) = (starts[i], ends[i]);
+        let resolve = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
+        spec[ax] = if step > 0 {
+            let s = resolve(start).clamp(0, d);
+            let e = resolve(end).clamp(0, d).max(s);
+            Slice::new(s as isize, Some(e as isize), step.min(d.max(1)) as isize)
+        } else if step < 0 {
+            let s = resolve(start).clamp(0, (d - 1).max(0));
+            let e = resolve(end).clamp(-1, d - 1);
+            if d == 0 || s <= e {
+                Slice::new(0, Some(0), 1)
+            } else {
+                Slice::new((e + 1) as isize, Some((s + 1) as isize), step.max(-d) as isize)
+            }
+        } else {
+            return Err(Error::invalid(format!("steps {steps:?} contain 0")));
+        };
+    }
+    Ok(spec)
+}
+
+fn slice(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let opset = ctx.opset;
+    // Slice-1: starts, ends, axes are attributes; from opset 10 they (and steps) are inputs.
+    let attrs = if opset < 10 {
+        let a = ctx.attrs();
+        let need = |name: &str| {
+            a.ints(name)?
+                .map(<[i64]>::to_vec)
+                .ok_or_else(|| Error::invalid(format!("Slice needs the '{name}' attribute before opset 10")))
+        };
+        Some((need("starts")?, need("ends")?, a.ints("axes")?.map(<[i64]>::to_vec)))
+    } else {
+        None
+    };
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let x = required(inputs, 0, "data")?;
+        let (starts, ends, axes, steps) = match &attrs {
+            Some((s, e, a)) => (s.clone(), e.clone(), a.clone(), None),
+            None => (
+                ints(required(inputs, 1, "starts")?, "starts")?,
+                ints(required(inputs, 2, "ends")?, "ends")?,
+                optional_ints(inputs, 3, "axes")?,
+                optional_ints(inputs, 4, "steps")?,
+            ),
+        };
+        let spec = slice_spec(x.shape(), &starts, &ends, axes.as_deref(), steps.as_deref())?;
+        Ok(vec![crate::map_same!(x, a => to_std(a.slice_each_axis(|d| spec[d.axis.index()])))])
+    })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gather
+// ---------------------------------------------------------------------------------------------
+
+fn gather(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let axis = ctx.attrs().int_or("axis", 0)?;
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let data = required(inputs, 0, "data")?;
+        let indices = required(inputs, 1, "indices")?;
+        if !matches!(indices.dtype(), DType::I32 | DType::I64) {
+            return Err(Error::dtype(format!("indices must be int32 or int64, got {indices}")));
+        }
+        let ax = normalize_axis(axis, data.rank())?;
+        let d = data.shape()[ax];
+        let idx = ints(indices, "indices")?
+            .into_iter()
+            .map(|i| {
+                let j = if i < 0 { i + d as i64 } else { i };
+                usize::try_from(j).ok().filter(|&j| j < d).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "index {i} is out of range for axis {axis} of size {d} (data shape {:?})",
+                        data.shape()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        let shape = data.shape();
+        let out_shape: Vec<usize> =
+            shape[..ax].iter().chain(indices.shape()).chain(&shape[ax + 1..]).copied().collect();
+        check_alloc(&out_shape, data.dtype())?;
+        Ok(vec![crate::map_same!(data, a => gather_typed(a, ax, &idx, &out_shape)?)])
+    })))
+}
+
+/// Copies the `inner` blocks selected by `idx` along `axis` for every outer position.
+fn gather_typed<T: Elem>(a: &ArrayD<T>, axis: usize, idx: &[usize], out_shape: &[usize]) -> Result<ArrayD<T>> {
+    let shape = a.shape();
+    let outer = dims_product(&shape[..axis])?;
+    let inner = dims_product(&shape[axis + 1..])?;
+    let d = shape[axis];
+    let std = a.as_standard_layout();
+    let data = std.as_slice().ok_or_else(|| Error::invalid("Gather: data is not contiguous"))?;
+    let mut out = Vec::with_capacity(outer * idx.len() * inner);
+    for o in 0..outer {
+        for &i in idx {
+            let s = (o * d + i) * inner;
+            let block = data.get(s..s + inner).ok_or_else(|| Error::invalid("Gather: index past the data"))?;
+            out.extend_from_slice(block);
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(out_shape), out).map_err(|e| Error::shape(format!("Gather output {out_shape:?}: {e}")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shape, Size
+// ---------------------------------------------------------------------------------------------
+
+fn shape(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let (start, end) =
+        if ctx.opset >= 15 { (ctx.attrs().int_or("start", 0)?, ctx.attrs().int("end")?) } else { (0, None) };
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let x = required(inputs, 0, "data")?;
+        let r = x.rank() as i64;
+        let clamp = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
+        let s = clamp(start);
+        let e = clamp(end.unwrap_or(r)).max(s);
+        let dims: Vec<i64> = x.shape()[s..e].iter().map(|&d| d as i64).collect();
+        Ok(vec![Tensor::from_vec(&[dims.len()], dims)?])
+    })))
+}
+
+fn size(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| Ok(vec![Tensor::scalar(required(inputs, 0, "data")?.len() as i64)]))))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+/// Builds and runs one node through the standard registry (shared by this crate's op tests).
+#[cfg(test)]
+pub(super) mod testing {
+    use crate::error::Result;
+    use crate::graph::{Attr, Graph, Node};
+    use crate::ops::{BuildContext, Registry};
+    use crate::tensor::Tensor;
+
+    pub fn run(
+        op: &str,
+        opset: i64,
+        attrs: Vec<(&str, Attr)>,
+        inputs: Vec<Option<Tensor>>,
+        n_outputs: usize,
+    ) -> Result<Vec<Tensor>> {
+        let mut node = Node {
+            name: "n".into(),
+            op_type: op.into(),
+            domain: String::new(),
+            inputs: (0..inputs.len()).map(Some).collect(),
+            outputs: (inputs.len()..inputs.len() + n_outputs).map(Some).collect(),
+            attrs: Default::default(),
+        };
+        for (k, v) in attrs {
+            node.attrs.set(k, v);
+        }
+        let graph = Graph::default();
+        let built = Registry::standard().build(&BuildContext { node: &node, graph: &graph, opset })?;
+        let args: Vec<Option<&Tensor>> = inputs.iter().map(|t| t.as_ref()).collect();
+        built.run(&args)
+    }
+
+    pub fn f32s(shape: &[usize], v: &[f32]) -> Tensor {
+        Tensor::from_vec(shape, v.to_vec()).unwrap()
+    }
+    pub fn i64s(v: &[i64]) -> Tensor {
+        Tensor::from_vec(&[v.len()], v.to_vec()).unwrap()
+    }
+    pub fn iota(shape: &[usize]) -> Tensor {
+        let n: usize = shape.iter().product();
+        Tensor::from_vec(shape, (0..n).map(|v| v as f32).collect()).unwrap()
+    }
+    pub fn vals(t: &Tensor) -> Vec<f32> {
+        t.to_f32_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use crate::graph::Attr;
+    use crate::tensor::Tensor;
+
+    #[test]
+    fn reshape_zero_minus_one_and_errors() {
+        let x = iota(&[2, 3, 4]);
+        let out = run("Reshape", 14, vec![], vec![Some(x.clone()), Some(i64s(&[0, -1]))], 1).unwrap();
+        assert_eq!(out[0].shape(), &[2, 12]);
+        let err = run("Reshape", 14, vec![], vec![Some(x.clone()), Some(i64s(&[5, -1]))], 1).unwrap_err();
+        assert!(err.to_string().contains("[2, 3, 4]"), "{err}");
+        let z = iota(&[0, 3]);
+        let out = run("Reshape", 14, vec![("allowzero", Attr::Int(1))], vec![Some(z), Some(i64s(&[3, 0]))], 1).unwrap();
+        assert_eq!(out[0].shape(), &[3, 0]);
+        assert!(run("Reshape", 14, vec![], vec![Some(x), Some(i64s(&[-1, -1]))], 1).is_err());
+    }
+
+    #[test]
+    fn squeeze_unsqueeze_attribute_forms() {
+        let x = iota(&[1, 3, 1]);
+        let out = run("Squeeze", 11, vec![("axes", Attr::Ints(vec![-1]))], vec![Some(x.clone())], 1).unwrap();
+        assert_eq!(out[0].shape(), &[1, 3]);
+        let out = run("Squeeze", 13, vec![], vec![Some(x.clone())], 1).unwrap();
+        assert_eq!(out[0].shape(), &[3]);
+        assert!(run("Squeeze", 13, vec![], vec![Some(x.clone()), Some(i64s(&[1]))], 1).is_err());
+        let out = run("Unsqueeze", 11, vec![("axes", Attr::Ints(vec![0, 4]))], vec![Some(x)], 1).unwrap();
+        assert_eq!(out[0].shape(), &[1, 1, 3, 1, 1]);
+    }
+
+    #[test]
+    fn slice_attribute_form_and_negative_steps() {
+        let x = iota(&[3, 4]);
+        let attrs = vec![("starts", Attr::Ints(vec![1, 0])), ("ends", Attr::Ints(vec![i64::MAX, 2]))];
+        let out = run("Slice", 9, attrs, vec![Some(x.clone())], 1).unwrap();
+        assert_eq!(out[0].shape(), &[2, 2]);
+        assert_eq!(vals(&out[0]), vec![4.0, 5.0, 8.0, 9.0]);
+        let ins =
+            vec![Some(x.clone()), Some(i64s(&[-1])), Some(i64s(&[i64::MIN])), Some(i64s(&[1])), Some(i64s(&[-2]))];
+        let out = run("Slice", 13, vec![], ins, 1).unwrap();
+        assert_eq!(vals(&out[0]), vec![3.0, 1.0, 7.0, 5.0, 11.0, 9.0]);
+        let ins = vec![Some(x), Some(i64s(&[0])), Some(i64s(&[1])), None, Some(i64s(&[0]))];
+        assert!(run("Slice", 13, vec![], ins, 1).is_err());
+    }
+
+    #[test]
+    fn split_attribute_and_uneven() {
+        let x = iota(&[5]);
+        let out = run("Split", 11, vec![("split", Attr::Ints(vec![2, 3]))], vec![Some(x.clone())], 2).unwrap();
+        assert_eq!(vals(&out[1]), vec![2.0, 3.0, 4.0]);
+        let out = run("Split", 18, vec![("num_outputs", Attr::Int(3))], vec![Some(x.clone())], 3).unwrap();
+        assert_eq!(out.iter().map(|t| t.len()).collect::<Vec<_>>(), vec![2, 2, 1]);
+        assert!(run("Split", 13, vec![], vec![Some(x), Some(i64s(&[2, 2]))], 2).is_err());
+    }
+
+    #[test]
+    fn gather_checks_indices() {
+        let x = iota(&[3, 2]);
+        let idx = Tensor::from_vec(&[2], vec![-1i32, 0]).unwrap();
+        let out = run("Gather", 13, vec![], vec![Some(x.clone()), Some(idx)], 1).unwrap();
+        assert_eq!(vals(&out[0]), vec![4.0, 5.0, 0.0, 1.0]);
+        let out = run("Gather", 13, vec![("axis", Attr::Int(1))], vec![Some(x.clone()), Some(Tensor::scalar(1i64))], 1)
+            .unwrap();
+        assert_eq!(out[0].shape(), &[3]);
+        let err = run("Gather", 13, vec![], vec![Some(x), Some(i64s(&[3]))], 1).unwrap_err();
+        assert!(err.to_string().contains("out of range"), "{err}");
+    }
+
+    #[test]
+    fn concat_empty_and_mismatch() {
+        let a = iota(&[2, 0]);
+        let b = iota(&[2, 3]);
+        let out = run("Concat", 13, vec![("axis", Attr::Int(-1))], vec![Some(a), Some(b.clone())], 1).unwrap();
+        assert_eq!(out[0].shape(), &[2, 3]);
+        assert!(run("Concat", 13, vec![("axis", Attr::Int(0))], vec![Some(iota(&[1, 2])), Some(b)], 1).is_err());
+    }
+
+    #[test]
+    fn expand_transpose_size() {
+        let x = iota(&[3, 1]);
+        let out = run("Expand", 13, vec![], vec![Some(x.clone()), Some(i64s(&[2, 1, 4]))], 1).unwrap();
+        assert_eq!(out[0].shape(), &[2, 3, 4]);
+        assert!(run("Expand", 13, vec![], vec![Some(x.clone()), Some(i64s(&[2, 1]))], 1).is_err());
+        let out = run("Transpose", 13, vec![], vec![Some(iota(&[2, 3]))], 1).unwrap();
+        assert_eq!(vals(&out[0]), vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+        assert!(run("Transpose", 13, vec![("perm", Attr::Ints(vec![0, 0]))], vec![Some(iota(&[2, 3]))], 1).is_err());
+        let out = run("Size", 13, vec![], vec![Some(x)], 1).unwrap();
+        assert_eq!(out[0], Tensor::scalar(3i64));
+    }
+
+    /// Hostile shapes, axes and sizes give errors, never panics, for every op of these families.
+    #[test]
+    fn odd_inputs_never_panic() {
+        let datas = vec![
+            Tensor::scalar(1.5f32),
+            iota(&[0]),
+            iota(&[0, 3]),
+            iota(&[2, 3]),
+            iota(&[1, 2, 1, 2]),
+            i64s(&[5, -7]),
+            Tensor::from_vec(&[2], vec![true, false]).unwrap(),
+            Tensor::from_vec(&[2, 2], vec![1u8, 2, 3, 4]).unwrap(),
+        ];
+        let int_lists: Vec<Vec<i64>> = vec![
+            vec![],
+            vec![0],
+            vec![-1],
+            vec![1],
+            vec![i64::MIN],
+            vec![i64::MAX],
+            vec![1, -1],
+            vec![3, 0],
+            vec![0, -2],
+            vec![1 << 40, 1 << 40, 0],
+            vec![-3, 2, 9, -9],
+            vec![2; 8],
+        ];
+        let mut extras: Vec<Option<Tensor>> = int_lists.iter().map(|v| Some(i64s(v))).collect();
+        extras.push(None);
+        extras.push(Some(f32s(&[2], &[f32::NAN, f32::INFINITY])));
+        extras.push(Some(f32s(&[4], &[0.0, 1e-30, 2.0, 1e30])));
+        extras.push(Some(Tensor::scalar(3i32)));
+        type Case = (&'static str, i64, Vec<(&'static str, Attr)>);
+        let ops: Vec<Case> = vec![
+            ("Reshape", 14, vec![]),
+            ("Reshape", 14, vec![("allowzero", Attr::Int(1))]),
+            ("Flatten", 13, vec![("axis", Attr::Int(-3))]),
+            ("Transpose", 13, vec![("perm", Attr::Ints(vec![1, 0]))]),
+            ("Squeeze", 13, vec![]),
+            ("Unsqueeze", 13, vec![]),
+            ("Concat", 13, vec![("axis", Attr::Int(1))]),
+            ("Slice", 13, vec![]),
+            ("Split", 18, vec![("num_outputs", Attr::Int(3))]),
+            ("Split", 13, vec![("axis", Attr::Int(-1))]),
+            ("Gather", 13, vec![("axis", Attr::Int(1))]),
+            ("Shape", 15, vec![("start", Attr::Int(i64::MIN)), ("end", Attr::Int(i64::MAX))]),
+            ("Expand", 13, vec![]),
+            ("ConstantOfShape", 9, vec![]),
+            ("Range", 11, vec![]),
+            ("ReduceSum", 13, vec![("noop_with_empty_axes", Attr::Int(1))]),
+            ("ReduceLogSumExp", 18, vec![("keepdims", Attr::Int(0))]),
+            ("ReduceMax", 11, vec![("axes", Attr::Ints(vec![5]))]),
+            ("Pad", 18, vec![("mode", Attr::String("reflect".into()))]),
+            ("Pad", 18, vec![("mode", Attr::String("wrap".into()))]),
+            ("Resize", 19, vec![("mode", Attr::String("cubic".into())), ("antialias", Attr::Int(1))]),
+            ("Resize", 19, vec![("coordinate_transformation_mode", Attr::String("tf_crop_and_resize".into()))]),
+            (
+                "Resize",
+                19,
+                vec![("keep_aspect_ratio_policy", Attr::String("not_smaller".into())), ("axes", Attr::Ints(vec![-1]))],
+            ),
+            ("Upsample", 9, vec![("mode", Attr::String("linear".into()))]),
+        ];
+        let mut runs = 0;
+        let mut oks = 0;
+        for (op, opset, attrs) in &ops {
+            for data in &datas {
+                for e1 in &extras {
+                    for e2 in [&extras[0], &extras[3], &extras[6], &extras[12], &extras[14]] {
+                        for e3 in [&None, &extras[1], &extras[6], &extras[9]] {
+                            let inputs = vec![Some(data.clone()), e1.clone(), e2.clone(), e3.clone()];
+                            let result = std::panic::catch_unwind(|| run(op, *opset, attrs.clone(), inputs.clone(), 3));
+                            assert!(result.is_ok(), "{op} panicked on {inputs:?}");
+                            if matches!(result, Ok(Ok(_))) {
+                                oks += 1;
+                            }
+                            runs += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(runs > 10_000 && oks > 1_000, "{runs} runs, {oks} ok");
+    }
+}
