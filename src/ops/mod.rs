@@ -4,6 +4,8 @@
 mod broadcast;
 mod conv;
 pub mod conv_geometry;
+mod cast;
+mod elementwise;
 mod generator;
 mod quant;
 mod pad;
@@ -14,6 +16,7 @@ mod pooling;
 mod registry;
 mod resize;
 mod shape;
+mod unary;
 
 pub use broadcast::broadcast_shapes;
 pub use registry::{describe_op, normalize_axis, optional, required, BuildContext, BuildFn, FnOp, Op, Registry};
@@ -30,4 +33,7 @@ pub(crate) fn register_all(r: &mut Registry) {
     conv::register(r);
     pooling::register(r);
     normalization::register(r);
+    elementwise::register(r);
+    unary::register(r);
+    cast::register(r);
 }
