@@ -270,7 +270,10 @@ fn quantize_static(
         }
         let mut c = constraints.clone();
         for l in &chosen {
-            c.keep_float.insert(l.index, format!("kept float by keepFloat (it lost {:.1} dB)", l.loss_db));
+            c.keep_float.insert(l.index, match l.own_sqnr_db {
+                Some(db) => format!("kept float by keepFloat (its own error: {db:.1} dB SQNR)"),
+                None => "kept float by keepFloat".to_string(),
+            });
         }
         let (plan, params, _) = settle(&prepared, options, &dtypes, c, &table)?;
         let mixed = build_candidate(&prepared, &float_session, plan, params, options, &kept, progress)?;

@@ -7,9 +7,9 @@
 //!   quantized model run on the calibration batches, each quantized tensor compared with its
 //!   float twin from the float model on the same feeds; errors accumulate through the network, as
 //!   they do at run time);
-//! - the layers that lose most: a layer's loss is how many dB of SQNR its output has below its
-//!   worst quantized input (`loss = min(input SQNR) − output SQNR`), i.e. what the layer itself
-//!   adds;
+//! - the layers that lose most: each layer's own error is the relative noise power of its output
+//!   minus that of its worst quantized input (what the layer adds to what it received), given as
+//!   an SQNR (`ownSqnrDb`, lower is worse);
 //! - `keepFloat`: the N lossiest layers kept float, with the output SQNR before and after.
 //!
 //! SQNR is `10 log10(Σ x² / Σ (x − x̂)²)` over all elements of all evaluated batches; `null`
@@ -113,9 +113,11 @@ pub struct LayerLoss {
     pub node: String,
     pub op_type: String,
     pub output: String,
+    /// SQNR of the layer's output and of its worst quantized input.
     pub sqnr_db: Option<f64>,
     pub input_sqnr_db: Option<f64>,
-    pub loss_db: f64,
+    /// The error the layer adds by itself, as an SQNR (see [`layer_losses`]).
+    pub own_sqnr_db: Option<f64>,
     #[serde(skip)]
     pub index: usize,
 }
@@ -131,9 +133,6 @@ pub struct KeepFloatReport {
     pub quantized_bytes_before: usize,
     pub quantized_bytes_after: usize,
 }
-
-/// SQNR above which an error counts as none, for loss arithmetic (float32 rounding is ~140 dB).
-const EXACT_DB: f64 = 120.0;
 
 /// Accumulated comparison of one value.
 #[derive(Debug, Clone, Copy, Default)]
@@ -269,9 +268,14 @@ pub fn evaluate(
     Ok(ev)
 }
 
-/// Per-layer losses of the quantized compute layers (not data-movement ops), largest first.
+/// Per-layer losses of the quantized compute layers (not data-movement ops), lossiest first.
+///
+/// A layer's own error is the relative noise power of its output minus that of its worst
+/// quantized input, `10^(−out/10) − 10^(−in/10)`: what it adds to what it received. Its
+/// `own_sqnr_db` is that error as an SQNR (lower is worse; None when it adds nothing measurable).
 pub fn layer_losses(g: &Graph, plan: &Plan, ev: &Evaluation) -> Vec<LayerLoss> {
     let db = |v: ValueId| -> Option<Option<f64>> { ev.sqnr(g.value_name(v)) };
+    let rel = |d: Option<f64>| d.map_or(0.0, |d| 10f64.powf(-d / 10.0));
     let mut out = Vec::new();
     for (i, d) in plan.decisions.iter().enumerate() {
         let Decision::Quantized { inputs, outputs, shares_input: false, .. } = d else { continue };
@@ -279,27 +283,27 @@ pub fn layer_losses(g: &Graph, plan: &Plan, ev: &Evaluation) -> Vec<LayerLoss> {
         let Some(o) = outputs.iter().position(|o| *o != Out::Keep).and_then(|k| node.output(k)) else { continue };
         let o = plan.resolve_folded(o);
         let Some(out_db) = db(o) else { continue };
-        let in_db = inputs
+        let in_dbs: Vec<Option<f64>> = inputs
             .iter()
             .enumerate()
             .filter(|(_, r)| **r == In::Activation)
             .filter_map(|(j, _)| node.input(j))
             .filter_map(db)
-            .map(|d| d.unwrap_or(EXACT_DB).min(EXACT_DB))
-            .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.min(d))));
-        let out_val = out_db.unwrap_or(EXACT_DB).min(EXACT_DB);
-        let loss = in_db.unwrap_or(EXACT_DB) - out_val;
+            .collect();
+        // The worst input: the one with the most relative noise (None = exact).
+        let in_db = in_dbs.iter().copied().max_by(|a, b| rel(*a).total_cmp(&rel(*b))).flatten();
+        let own = rel(out_db) - rel(in_db);
         out.push(LayerLoss {
             node: node.label(),
             op_type: node.op_type.clone(),
             output: g.value_name(o).to_string(),
             sqnr_db: out_db,
             input_sqnr_db: in_db,
-            loss_db: loss,
+            own_sqnr_db: (own > 0.0).then(|| (-10.0 * own.log10()).min(200.0)),
             index: i,
         });
     }
-    out.sort_by(|a, b| b.loss_db.total_cmp(&a.loss_db));
+    out.sort_by(|a, b| a.own_sqnr_db.unwrap_or(f64::INFINITY).total_cmp(&b.own_sqnr_db.unwrap_or(f64::INFINITY)));
     out
 }
 
