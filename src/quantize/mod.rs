@@ -196,117 +196,180 @@ fn build_candidate(
 fn quantize_static(
     model: &Model,
     options: &QuantOptions,
-    mut batches: impl Iterator<Item = Result<Batch>>,
+    batches: impl Iterator<Item = Result<Batch>>,
     progress: &mut dyn FnMut(Progress) -> Result<()>,
 ) -> Result<Quantized> {
-    progress(Progress { stage: Stage::Prepare, done: 0, total: Some(1) })?;
-    let float_bytes = crate::onnx::save(model).len();
-    let mut prepared = model.clone();
-    passes::optimize(&mut prepared)?;
-    let float_session = Session::new(prepared.clone(), &SessionOptions { optimize: false })?;
-    let Some(first) = batches.next() else {
-        return Err(Error::InvalidOptions("static quantization needs calibration data: no batch of feeds was given".into()));
-    };
-    let first = first?;
-    let dtypes = probe_dtypes(&float_session, &first)?;
-    let g = &prepared.graph;
-    let plan0 = Plan::build(g, options, &dtypes, &Constraints::default());
-    progress(Progress { stage: Stage::Prepare, done: 1, total: Some(1) })?;
-
-    // Calibrate, streaming; keep the first batches (within budget) for evaluation.
-    let names = plan0.values_to_calibrate(g);
-    let mut calibrator = Calibrator::new(options.calibration.clone(), &names)?;
-    let total = match batches.size_hint() {
-        (lo, Some(hi)) if lo == hi => Some(hi + 1),
+    let mut q = Quantizer::new(model.clone(), options.clone(), progress)?;
+    q.total = match batches.size_hint() {
+        (lo, Some(hi)) if lo == hi => Some(hi),
         _ => None,
     };
-    let mut kept: Vec<Batch> = Vec::new();
-    let mut kept_bytes = 0usize;
-    let mut done = 0usize;
-    let mut next = Some(Ok(first));
-    while let Some(batch) = next.take().or_else(|| batches.next()) {
-        progress(Progress { stage: Stage::Calibrate, done, total })?;
-        let batch = batch?;
+    for batch in batches {
+        q.add_batch(batch?, progress)?;
+    }
+    q.finish(progress)
+}
+
+/// What the first batch taught: value types, the values to observe, and their observers.
+struct Calibrating {
+    dtypes: Vec<Option<DType>>,
+    names: Vec<String>,
+    calibrator: Calibrator,
+}
+
+/// Push-style static quantization: [`Quantizer::new`], then [`Quantizer::add_batch`] for every
+/// calibration batch (each is observed and dropped, except the first few kept, up to
+/// [`EVAL_BUDGET_BYTES`], to evaluate on), then [`Quantizer::finish`]. [`quantize`] is built on it;
+/// callers that receive batches asynchronously (the wasm bindings) drive it directly.
+pub struct Quantizer {
+    options: QuantOptions,
+    float_bytes: usize,
+    prepared: Model,
+    float_session: Session,
+    calibrating: Option<Calibrating>,
+    kept: Vec<Batch>,
+    kept_bytes: usize,
+    done: usize,
+    /// Number of batches expected, when known (progress reports it as `total`).
+    pub total: Option<usize>,
+}
+
+impl Quantizer {
+    /// Validates the options and prepares the model (constant folding, BatchNormalization folds).
+    /// Only static mode takes batches; other modes are an [`Error::InvalidOptions`] here.
+    pub fn new(model: Model, options: QuantOptions, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<Quantizer> {
+        options.validate()?;
+        if options.mode != QuantMode::Static {
+            return Err(Error::InvalidOptions(format!("{:?} quantization is not available in this build", options.mode)));
+        }
+        progress(Progress { stage: Stage::Prepare, done: 0, total: Some(1) })?;
+        let float_bytes = crate::onnx::save(&model).len();
+        let mut prepared = model;
+        passes::optimize(&mut prepared)?;
+        let float_session = Session::new(prepared.clone(), &SessionOptions { optimize: false })?;
+        Ok(Quantizer {
+            options,
+            float_bytes,
+            prepared,
+            float_session,
+            calibrating: None,
+            kept: Vec::new(),
+            kept_bytes: 0,
+            done: 0,
+            total: None,
+        })
+    }
+
+    /// Batches observed so far.
+    pub fn batches(&self) -> usize {
+        self.done
+    }
+
+    /// Runs one calibration batch through the float model with the observers hooked in.
+    /// The first batch also probes the value types and plans what to observe.
+    pub fn add_batch(&mut self, batch: Batch, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<()> {
+        if self.calibrating.is_none() {
+            let dtypes = probe_dtypes(&self.float_session, &batch)?;
+            let g = &self.prepared.graph;
+            let plan0 = Plan::build(g, &self.options, &dtypes, &Constraints::default());
+            let names = plan0.values_to_calibrate(g);
+            let calibrator = Calibrator::new(self.options.calibration.clone(), &names)?;
+            progress(Progress { stage: Stage::Prepare, done: 1, total: Some(1) })?;
+            self.calibrating = Some(Calibrating { dtypes, names, calibrator });
+        }
+        progress(Progress { stage: Stage::Calibrate, done: self.done, total: self.total })?;
+        let cal = self.calibrating.as_mut().expect("set above");
         let bytes: usize = batch.iter().map(|(_, t)| t.size_in_bytes()).sum();
-        let keep = kept.is_empty() || (kept.len() < EVAL_MAX_BATCHES && kept_bytes + bytes <= EVAL_BUDGET_BYTES);
+        let keep = self.kept.is_empty() || (self.kept.len() < EVAL_MAX_BATCHES && self.kept_bytes + bytes <= EVAL_BUDGET_BYTES);
         if keep {
-            kept_bytes += bytes;
-            calibrator.run_batch(&float_session, batch.clone())?;
-            kept.push(batch);
+            cal.calibrator.run_batch(&self.float_session, batch.clone())?;
+            self.kept_bytes += bytes;
+            self.kept.push(batch);
         } else {
-            calibrator.run_batch(&float_session, batch)?;
+            cal.calibrator.run_batch(&self.float_session, batch)?;
         }
-        done += 1;
+        self.done += 1;
+        Ok(())
     }
-    progress(Progress { stage: Stage::Calibrate, done, total: Some(done) })?;
-    let table = calibrator.finish();
-    let mut warnings: Vec<String> = table
-        .nonfinite()
-        .into_iter()
-        .map(|(name, n)| format!("calibration skipped {n} NaN/Inf values of '{name}'"))
-        .collect();
 
-    // Quantize and evaluate.
-    progress(Progress { stage: Stage::Quantize, done: 0, total: Some(1) })?;
-    let (plan, params, constraints) = settle(&prepared, options, &dtypes, Constraints::default(), &table)?;
-    for v in &constraints.no_data {
-        warnings.push(format!("no float data reached '{}' during calibration: its readers stay float", g.value_name(*v)));
-    }
-    let mut best = build_candidate(&prepared, &float_session, plan, params, options, &kept, progress)?;
-    progress(Progress { stage: Stage::Quantize, done: 1, total: Some(1) })?;
+    /// Computes the parameters, rewrites and evaluates the model, and writes the report.
+    pub fn finish(self, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<Quantized> {
+        let Quantizer { options, float_bytes, prepared, float_session, calibrating, kept, done, .. } = self;
+        let options = &options;
+        let Some(Calibrating { dtypes, names, calibrator }) = calibrating else {
+            return Err(Error::InvalidOptions("static quantization needs calibration data: no batch of feeds was given".into()));
+        };
+        progress(Progress { stage: Stage::Calibrate, done, total: Some(done) })?;
+        let table = calibrator.finish();
+        let mut warnings: Vec<String> = table
+            .nonfinite()
+            .into_iter()
+            .map(|(name, n)| format!("calibration skipped {n} NaN/Inf values of '{name}'"))
+            .collect();
+        let g = &prepared.graph;
 
-    // Keep the lossiest layers float, if asked.
-    let mut keep_report = None;
-    if options.keep_float > 0 {
-        progress(Progress { stage: Stage::KeepFloat, done: 0, total: Some(1) })?;
-        let losses = report::layer_losses(g, &best.plan, &best.eval);
-        let chosen: Vec<&report::LayerLoss> = losses.iter().take(options.keep_float).collect();
-        if chosen.len() < options.keep_float {
-            warnings.push(format!(
-                "keepFloat {} asked, but only {} quantized layers have a measured loss",
-                options.keep_float,
-                chosen.len()
-            ));
+        // Quantize and evaluate.
+        progress(Progress { stage: Stage::Quantize, done: 0, total: Some(1) })?;
+        let (plan, params, constraints) = settle(&prepared, options, &dtypes, Constraints::default(), &table)?;
+        for v in &constraints.no_data {
+            warnings.push(format!("no float data reached '{}' during calibration: its readers stay float", g.value_name(*v)));
         }
-        let mut c = constraints.clone();
-        for l in &chosen {
-            c.keep_float.insert(l.index, match l.own_sqnr_db {
-                Some(db) => format!("kept float by keepFloat (its own error: {db:.1} dB SQNR)"),
-                None => "kept float by keepFloat".to_string(),
+        let mut best = build_candidate(&prepared, &float_session, plan, params, options, &kept, progress)?;
+        progress(Progress { stage: Stage::Quantize, done: 1, total: Some(1) })?;
+
+        // Keep the lossiest layers float, if asked.
+        let mut keep_report = None;
+        if options.keep_float > 0 {
+            progress(Progress { stage: Stage::KeepFloat, done: 0, total: Some(1) })?;
+            let losses = report::layer_losses(g, &best.plan, &best.eval);
+            let chosen: Vec<&report::LayerLoss> = losses.iter().take(options.keep_float).collect();
+            if chosen.len() < options.keep_float {
+                warnings.push(format!(
+                    "keepFloat {} asked, but only {} quantized layers have a measured loss",
+                    options.keep_float,
+                    chosen.len()
+                ));
+            }
+            let mut c = constraints.clone();
+            for l in &chosen {
+                c.keep_float.insert(l.index, match l.own_sqnr_db {
+                    Some(db) => format!("kept float by keepFloat (its own error: {db:.1} dB SQNR)"),
+                    None => "kept float by keepFloat".to_string(),
+                });
+            }
+            let (plan, params, _) = settle(&prepared, options, &dtypes, c, &table)?;
+            let mixed = build_candidate(&prepared, &float_session, plan, params, options, &kept, progress)?;
+            keep_report = Some(report::KeepFloatReport {
+                nodes: chosen.iter().map(|l| l.node.clone()).collect(),
+                outputs_before: best.eval.outputs(),
+                outputs_after: mixed.eval.outputs(),
+                quantized_bytes_before: best.bytes.len(),
+                quantized_bytes_after: mixed.bytes.len(),
             });
+            best = mixed;
+            progress(Progress { stage: Stage::KeepFloat, done: 1, total: Some(1) })?;
         }
-        let (plan, params, _) = settle(&prepared, options, &dtypes, c, &table)?;
-        let mixed = build_candidate(&prepared, &float_session, plan, params, options, &kept, progress)?;
-        keep_report = Some(report::KeepFloatReport {
-            nodes: chosen.iter().map(|l| l.node.clone()).collect(),
-            outputs_before: best.eval.outputs(),
-            outputs_after: mixed.eval.outputs(),
-            quantized_bytes_before: best.bytes.len(),
-            quantized_bytes_after: mixed.bytes.len(),
-        });
-        best = mixed;
-        progress(Progress { stage: Stage::KeepFloat, done: 1, total: Some(1) })?;
-    }
 
-    progress(Progress { stage: Stage::Save, done: 0, total: Some(1) })?;
-    let Candidate { plan, params, model: qmodel, info, bytes, eval } = best;
-    let mut most_lossy = report::layer_losses(g, &plan, &eval);
-    most_lossy.truncate(10);
-    let report = Report {
-        options: options.clone(),
-        float_bytes,
-        quantized_bytes: bytes.len(),
-        size_ratio: bytes.len() as f64 / float_bytes.max(1) as f64,
-        calibration: report::CalibrationSummary { method: options.calibration.clone(), batches: done, values: names.len() },
-        evaluated_batches: eval.batches,
-        nodes: report::node_reports(g, &plan, &params, &info),
-        activations: report::activation_reports(g, &plan, &params, &table, &eval),
-        outputs: eval.outputs(),
-        weights: info.weights,
-        most_lossy,
-        keep_float: keep_report,
-        warnings,
-    };
-    progress(Progress { stage: Stage::Save, done: 1, total: Some(1) })?;
-    Ok(Quantized { model: qmodel, bytes, report })
+        progress(Progress { stage: Stage::Save, done: 0, total: Some(1) })?;
+        let Candidate { plan, params, model: qmodel, info, bytes, eval } = best;
+        let mut most_lossy = report::layer_losses(g, &plan, &eval);
+        most_lossy.truncate(10);
+        let report = Report {
+            options: options.clone(),
+            float_bytes,
+            quantized_bytes: bytes.len(),
+            size_ratio: bytes.len() as f64 / float_bytes.max(1) as f64,
+            calibration: report::CalibrationSummary { method: options.calibration.clone(), batches: done, values: names.len() },
+            evaluated_batches: eval.batches,
+            nodes: report::node_reports(g, &plan, &params, &info),
+            activations: report::activation_reports(g, &plan, &params, &table, &eval),
+            outputs: eval.outputs(),
+            weights: info.weights,
+            most_lossy,
+            keep_float: keep_report,
+            warnings,
+        };
+        progress(Progress { stage: Stage::Save, done: 1, total: Some(1) })?;
+        Ok(Quantized { model: qmodel, bytes, report })
+    }
 }
