@@ -271,7 +271,7 @@ function printQuantSummary(input, output, report, ms) {
   if (report.outputs.length) {
     out.push('', 'outputs (quantized vs float, on the evaluated batches)');
     out.push(table([['name', 'SQNR', 'top-1 agreement', 'max abs error'],
-      ...report.outputs.map((o) => [o.name, db(o.sqnrDb), o.top1Agreement == null ? '-' : pct(o.top1Agreement), o.maxAbsError.toExponential(2)])]));
+      ...report.outputs.map((o) => [o.name, db(o.sqnrDb), o.top1Agreement == null ? '-' : pct(o.top1Agreement), typeof o.maxAbsError === 'number' ? o.maxAbsError.toExponential(2) : '-'])]));
   }
   if (report.mostLossy.length) {
     out.push('', 'layers that lose most');

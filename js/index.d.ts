@@ -258,7 +258,7 @@ export interface QuantizeReport {
   weights: unknown[];
   activations: { name: string; range?: unknown; params: unknown; sqnrDb: number | null }[];
   outputs: { name: string; sqnrDb: number | null; top1Agreement?: number | null; maxAbsError: number }[];
-  mostLossy: { node: string; opType: string; output: string; sqnrDb: number | null; inputSqnrDb: number | null; ownSqnrDb: number | null; index: number }[];
+  mostLossy: { node: string; opType: string; output: string; sqnrDb: number | null; inputSqnrDb: number | null; ownSqnrDb: number | null }[];
   keepFloat?: { nodes: string[]; outputsBefore: unknown[]; outputsAfter: unknown[]; quantizedBytesBefore: number; quantizedBytesAfter: number };
   warnings: string[];
 }
