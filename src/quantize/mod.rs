@@ -201,13 +201,30 @@ fn quantize_static(
 ) -> Result<Quantized> {
     progress(Progress { stage: Stage::Prepare, done: 0, total: Some(1) })?;
     let float_bytes = crate::onnx::save(model).len();
-    let mut prepared = model.clone();
-    passes::optimize(&mut prepared)?;
-    let float_session = Session::new(prepared.clone(), &SessionOptions { optimize: false })?;
     let Some(first) = batches.next() else {
         return Err(Error::InvalidOptions("static quantization needs calibration data: no batch of feeds was given".into()));
     };
     let first = first?;
+    let mut prepared = model.clone();
+    let mut warnings = Vec::new();
+    // Initializers that are also declared as inputs (older exporters list every weight) and
+    // that the calibration feeds do not replace are weights: freeze them, so they are
+    // quantized (onnxruntime does the same); the quantized model no longer takes them as inputs.
+    let frozen: Vec<String> = {
+        let g = &prepared.graph;
+        g.overridable.iter().map(|&v| g.value_name(v).to_string()).filter(|n| !first.iter().any(|(f, _)| f == n)).collect()
+    };
+    if !frozen.is_empty() {
+        let g = &mut prepared.graph;
+        g.overridable.retain(|&v| !frozen.iter().any(|n| n == &g.values[v].name));
+        warnings.push(format!(
+            "{} initializers declared as graph inputs were frozen as constants (not fed in calibration): {}",
+            frozen.len(),
+            frozen.iter().take(8).cloned().collect::<Vec<_>>().join(", ") + if frozen.len() > 8 { ", ..." } else { "" }
+        ));
+    }
+    passes::optimize(&mut prepared)?;
+    let float_session = Session::new(prepared.clone(), &SessionOptions { optimize: false })?;
     let dtypes = probe_dtypes(&float_session, &first)?;
     let g = &prepared.graph;
     let plan0 = Plan::build(g, options, &dtypes, &Constraints::default());
@@ -240,11 +257,9 @@ fn quantize_static(
     }
     progress(Progress { stage: Stage::Calibrate, done, total: Some(done) })?;
     let table = calibrator.finish();
-    let mut warnings: Vec<String> = table
-        .nonfinite()
-        .into_iter()
-        .map(|(name, n)| format!("calibration skipped {n} NaN/Inf values of '{name}'"))
-        .collect();
+    warnings.extend(
+        table.nonfinite().into_iter().map(|(name, n)| format!("calibration skipped {n} NaN/Inf values of '{name}'")),
+    );
 
     // Quantize and evaluate.
     progress(Progress { stage: Stage::Quantize, done: 0, total: Some(1) })?;
