@@ -88,7 +88,8 @@ fn cnn() -> proto::ModelProto {
 
 /// x[N,4,6,6] → Conv c1 → Clip(0, 6) → Conv c2 → Add(clip, c2) → HardSwish (no handler) →
 /// Concat(add, hardswish) → GlobalAveragePool → Flatten → MatMul → Mul(const) → y;
-/// MatMul → Sigmoid → y2; Add → Transpose → LeakyRelu → Softmax(axis -1) → y3.
+/// MatMul → Sigmoid → y2; Add → Transpose → LeakyRelu → Softmax(axis -1) → y3. Opset 14
+/// (HardSwish).
 fn mixed() -> proto::ModelProto {
     model(
         vec![
@@ -118,6 +119,50 @@ fn mixed() -> proto::ModelProto {
         ],
         vec![value_info("x", 1, &[-1, 4, 6, 6])],
         vec![value_info("y", 1, &[-1, 5]), value_info("y2", 1, &[-1, 5]), value_info("y3", 1, &[-1, 6, 6, 8])],
+        14,
+    )
+}
+
+/// Data-movement ops after a Conv: Reshape → Transpose → Slice → Unsqueeze → Squeeze → Split →
+/// Concat → Gather → Flatten → MatMul → y; and Conv → Resize (nearest) → AveragePool →
+/// GlobalAveragePool → y2. Opset 13 (axes as inputs).
+fn shape_ops() -> proto::ModelProto {
+    let f = |name: &str, v: &[f32]| f32_tensor(name, &[v.len() as i64], v);
+    model(
+        vec![
+            with(node("Conv", "conv", &["x", "w"], &["c"]), vec![ints("pads", &[1, 1, 1, 1])]),
+            node("Reshape", "reshape", &["c", "shape"], &["r"]),
+            with(node("Transpose", "transpose", &["r"], &["t"]), vec![ints("perm", &[0, 2, 1])]),
+            node("Slice", "slice", &["t", "starts", "ends", "axes1"], &["sl"]),
+            node("Unsqueeze", "unsqueeze", &["sl", "axes1"], &["u"]),
+            node("Squeeze", "squeeze", &["u", "axes1"], &["sq"]),
+            with(node("Split", "split", &["sq", "halves"], &["s0", "s1"]), vec![int("axis", 2)]),
+            with(node("Concat", "concat", &["s0", "s1"], &["cat"]), vec![int("axis", 1)]),
+            with(node("Gather", "gather", &["cat", "idx"], &["ga"]), vec![int("axis", 1)]),
+            node("Flatten", "flatten", &["ga"], &["fl"]),
+            node("MatMul", "mm", &["fl", "mm.w"], &["y"]),
+            with(node("Resize", "resize", &["c", "", "scales"], &["rs"]), vec![proto::AttributeProto {
+                name: Some("mode".into()),
+                r#type: Some(3),
+                s: Some(b"nearest".to_vec()),
+                ..Default::default()
+            }]),
+            with(node("AveragePool", "avgpool", &["rs"], &["ap"]), vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])]),
+            node("GlobalAveragePool", "gap", &["ap"], &["y2"]),
+        ],
+        vec![
+            f32_tensor("w", &[8, 4, 3, 3], &values(288, 21, -0.4, 0.4)),
+            i64_tensor("shape", &[0, 8, 36]),
+            i64_tensor("starts", &[2]),
+            i64_tensor("ends", &[34]),
+            i64_tensor("axes1", &[1]),
+            i64_tensor("halves", &[4, 4]),
+            i64_tensor("idx", &[0, 2, 5, 63]),
+            f32_tensor("mm.w", &[16, 3], &values(48, 22, -1.0, 1.0)),
+            f("scales", &[1.0, 1.0, 2.0, 2.0]),
+        ],
+        vec![value_info("x", 1, &[-1, 4, 6, 6])],
+        vec![value_info("y", 1, &[-1, 3]), value_info("y2", 1, &[-1, 8, 1, 1])],
         13,
     )
 }
@@ -467,4 +512,50 @@ fn progress_reports_every_stage_in_order() {
     let cal: Vec<&Progress> = seen.iter().filter(|p| p.stage == Stage::Calibrate).collect();
     assert_eq!(cal.first().unwrap().total, Some(3));
     assert_eq!(cal.last().unwrap().done, 3);
+}
+
+#[test]
+fn shape_ops_stay_in_the_quantized_domain() {
+    let float = load(&shape_ops());
+    let sharing = ["reshape", "transpose", "slice", "unsqueeze", "squeeze", "split", "gather", "flatten", "resize"];
+    for format in [QuantFormat::Qdq, QuantFormat::QOperator] {
+        let options = QuantOptions { format, ..Default::default() };
+        let q = run(&options, &float, "x", &[2, 4, 6, 6]).unwrap();
+        let d = |n: &str| q.report.nodes.iter().find(|x| x.name == n).unwrap().clone();
+        for n in sharing.iter().chain(&["conv", "concat", "mm", "avgpool", "gap"]) {
+            assert_eq!(d(n).decision, "quantized", "{format:?} {n}: {:?}", d(n));
+        }
+        // Every data-movement op's outputs carry its input's parameters.
+        for n in sharing {
+            let r = d(n);
+            let pin = r.inputs[0].params.clone().unwrap();
+            for o in &r.outputs {
+                assert_eq!(o.params.as_ref(), Some(&pin), "{format:?} {n}");
+            }
+        }
+        let g = &q.model.graph;
+        match format {
+            QuantFormat::Qdq => {
+                for n in sharing {
+                    let node = find(g, n);
+                    let dq = producer(g, node.input(0)).unwrap();
+                    for o in node.outputs.iter().flatten() {
+                        let qn = readers(g, *o)[0];
+                        assert_eq!(qn.op_type, "QuantizeLinear");
+                        assert_eq!(qn.inputs[1..], dq.inputs[1..], "{n} requantizes");
+                    }
+                }
+            }
+            QuantFormat::QOperator => {
+                for n in sharing {
+                    let node = find(g, n);
+                    assert_eq!(g.value(node.input(0).unwrap()).dtype, Some(webptq::tensor::DType::U8), "{n}");
+                }
+            }
+        }
+        for db in output_sqnr(&float, &q, "x", &[2, 4, 6, 6]) {
+            assert!(db > 20.0, "{format:?}: {db}");
+        }
+        export(if format == QuantFormat::Qdq { "shapes-qdq" } else { "shapes-qoperator" }, &float, &q);
+    }
 }

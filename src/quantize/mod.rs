@@ -212,6 +212,8 @@ fn quantize_static(
 
 /// What the first batch taught: value types, the values to observe, and their observers.
 struct Calibrating {
+    prepared: Model,
+    float_session: Session,
     dtypes: Vec<Option<DType>>,
     names: Vec<String>,
     calibrator: Calibrator,
@@ -224,9 +226,10 @@ struct Calibrating {
 pub struct Quantizer {
     options: QuantOptions,
     float_bytes: usize,
-    prepared: Model,
-    float_session: Session,
+    /// The model as given, until the first batch prepares it.
+    model: Option<Model>,
     calibrating: Option<Calibrating>,
+    warnings: Vec<String>,
     kept: Vec<Batch>,
     kept_bytes: usize,
     done: usize,
@@ -235,7 +238,8 @@ pub struct Quantizer {
 }
 
 impl Quantizer {
-    /// Validates the options and prepares the model (constant folding, BatchNormalization folds).
+    /// Validates the options. The model is prepared (constant folding, BatchNormalization folds)
+    /// when the first batch arrives, since which inputs it feeds decides what is a weight.
     /// Only static mode takes batches; other modes are an [`Error::InvalidOptions`] here.
     pub fn new(model: Model, options: QuantOptions, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<Quantizer> {
         options.validate()?;
@@ -244,15 +248,12 @@ impl Quantizer {
         }
         progress(Progress { stage: Stage::Prepare, done: 0, total: Some(1) })?;
         let float_bytes = crate::onnx::save(&model).len();
-        let mut prepared = model;
-        passes::optimize(&mut prepared)?;
-        let float_session = Session::new(prepared.clone(), &SessionOptions { optimize: false })?;
         Ok(Quantizer {
             options,
             float_bytes,
-            prepared,
-            float_session,
+            model: Some(model),
             calibrating: None,
+            warnings: Vec::new(),
             kept: Vec::new(),
             kept_bytes: 0,
             done: 0,
@@ -269,24 +270,45 @@ impl Quantizer {
     /// The first batch also probes the value types and plans what to observe.
     pub fn add_batch(&mut self, batch: Batch, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<()> {
         if self.calibrating.is_none() {
-            let dtypes = probe_dtypes(&self.float_session, &batch)?;
-            let g = &self.prepared.graph;
+            let Some(mut prepared) = self.model.take() else {
+                return Err(Error::invalid("the quantizer failed on an earlier batch"));
+            };
+            // Initializers that are also declared as inputs (older exporters list every weight) and
+            // that the calibration feeds do not replace are weights: freeze them, so they are
+            // quantized (onnxruntime does the same); the quantized model no longer takes them as inputs.
+            let frozen: Vec<String> = {
+                let g = &prepared.graph;
+                g.overridable.iter().map(|&v| g.value_name(v).to_string()).filter(|n| !batch.iter().any(|(f, _)| f == n)).collect()
+            };
+            if !frozen.is_empty() {
+                let g = &mut prepared.graph;
+                g.overridable.retain(|&v| !frozen.iter().any(|n| n == &g.values[v].name));
+                self.warnings.push(format!(
+                    "{} initializers declared as graph inputs were frozen as constants (not fed in calibration): {}",
+                    frozen.len(),
+                    frozen.iter().take(8).cloned().collect::<Vec<_>>().join(", ") + if frozen.len() > 8 { ", ..." } else { "" }
+                ));
+            }
+            passes::optimize(&mut prepared)?;
+            let float_session = Session::new(prepared.clone(), &SessionOptions { optimize: false })?;
+            let dtypes = probe_dtypes(&float_session, &batch)?;
+            let g = &prepared.graph;
             let plan0 = Plan::build(g, &self.options, &dtypes, &Constraints::default());
             let names = plan0.values_to_calibrate(g);
             let calibrator = Calibrator::new(self.options.calibration.clone(), &names)?;
             progress(Progress { stage: Stage::Prepare, done: 1, total: Some(1) })?;
-            self.calibrating = Some(Calibrating { dtypes, names, calibrator });
+            self.calibrating = Some(Calibrating { prepared, float_session, dtypes, names, calibrator });
         }
         progress(Progress { stage: Stage::Calibrate, done: self.done, total: self.total })?;
         let cal = self.calibrating.as_mut().expect("set above");
         let bytes: usize = batch.iter().map(|(_, t)| t.size_in_bytes()).sum();
         let keep = self.kept.is_empty() || (self.kept.len() < EVAL_MAX_BATCHES && self.kept_bytes + bytes <= EVAL_BUDGET_BYTES);
         if keep {
-            cal.calibrator.run_batch(&self.float_session, batch.clone())?;
+            cal.calibrator.run_batch(&cal.float_session, batch.clone())?;
             self.kept_bytes += bytes;
             self.kept.push(batch);
         } else {
-            cal.calibrator.run_batch(&self.float_session, batch)?;
+            cal.calibrator.run_batch(&cal.float_session, batch)?;
         }
         self.done += 1;
         Ok(())
@@ -294,18 +316,16 @@ impl Quantizer {
 
     /// Computes the parameters, rewrites and evaluates the model, and writes the report.
     pub fn finish(self, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<Quantized> {
-        let Quantizer { options, float_bytes, prepared, float_session, calibrating, kept, done, .. } = self;
+        let Quantizer { options, float_bytes, calibrating, kept, done, mut warnings, .. } = self;
         let options = &options;
-        let Some(Calibrating { dtypes, names, calibrator }) = calibrating else {
+        let Some(Calibrating { prepared, float_session, dtypes, names, calibrator }) = calibrating else {
             return Err(Error::InvalidOptions("static quantization needs calibration data: no batch of feeds was given".into()));
         };
         progress(Progress { stage: Stage::Calibrate, done, total: Some(done) })?;
         let table = calibrator.finish();
-        let mut warnings: Vec<String> = table
-            .nonfinite()
-            .into_iter()
-            .map(|(name, n)| format!("calibration skipped {n} NaN/Inf values of '{name}'"))
-            .collect();
+        warnings.extend(
+            table.nonfinite().into_iter().map(|(name, n)| format!("calibration skipped {n} NaN/Inf values of '{name}'")),
+        );
         let g = &prepared.graph;
 
         // Quantize and evaluate.

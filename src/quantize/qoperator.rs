@@ -159,9 +159,26 @@ pub fn rewrite(model: &Model, plan: &Plan, params: &HashMap<ValueId, QParams>, o
                         In::Keep => ensure_float(&mut b, &mut st, v, &mut nodes)?,
                     });
                 }
-                n.outputs = outs.clone();
-                st.fform.extend(outs.iter().flatten().copied());
+                // An output a Relu/Clip was folded into is only clamped once quantized: the
+                // island writes a fresh value, quantized at once; float readers get it back
+                // through a DequantizeLinear.
+                let mut after = Vec::new();
+                for (k, o) in outs.iter().enumerate() {
+                    let Some(v) = *o else { continue };
+                    if node.output(k) == Some(v) {
+                        n.outputs[k] = Some(v);
+                        st.fform.insert(v);
+                        continue;
+                    }
+                    let name = b.name(v);
+                    let pre = b.value_like(&format!("{name}_prequant"), DType::F32, v);
+                    n.outputs[k] = Some(pre);
+                    let (qn, q) = b.quantize_node_from(pre, v, &format!("{name}_quantized"))?;
+                    after.push(qn);
+                    st.qform.insert(v, q);
+                }
                 nodes.push(n);
+                nodes.extend(after);
             }
             Kind::Share => {
                 let mut n = node.clone();

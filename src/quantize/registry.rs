@@ -93,9 +93,6 @@ impl NodeCtx<'_> {
     fn n_inputs(&self) -> usize {
         self.node.inputs.len()
     }
-    fn n_outputs(&self) -> usize {
-        self.node.outputs.len()
-    }
 }
 
 pub type Handler = fn(&NodeCtx) -> Action;
