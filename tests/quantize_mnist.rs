@@ -109,3 +109,26 @@ fn mnist_qoperator() {
     std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/target/quantize-exports")).unwrap();
     std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/target/quantize-exports/mnist-qoperator.onnx"), &q.bytes).unwrap();
 }
+
+/// The push-style Quantizer (what the wasm bindings drive) writes the same model as the pull
+/// `quantize()` built on it; finishing without a batch is a clear InvalidOptions.
+#[test]
+fn mnist_push_quantizer_matches_pull() {
+    use webptq::quantize::Quantizer;
+    let (model, x) = mnist();
+    let options = QuantOptions::default();
+    let pull = run_quantize(&options, &x, &model);
+    let mut q = Quantizer::new(model.clone(), options.clone(), &mut |_| Ok(())).unwrap();
+    for b in 0..8 {
+        q.add_batch(vec![("input".to_string(), rows(&x, b * 64, (b + 1) * 64))], &mut |_| Ok(())).unwrap();
+    }
+    assert_eq!(q.batches(), 8);
+    let push = q.finish(&mut |_| Ok(())).unwrap();
+    assert_eq!(push.bytes, pull.bytes);
+    assert_eq!(push.report.calibration.batches, 8);
+
+    let empty = Quantizer::new(model, options, &mut |_| Ok(())).unwrap();
+    let err = empty.finish(&mut |_| Ok(())).unwrap_err();
+    assert_eq!(err.code(), "INVALID_OPTIONS");
+    assert!(err.to_string().contains("needs calibration data"), "{err}");
+}

@@ -86,10 +86,16 @@ pub struct WasmQuantizer {
 impl WasmQuantizer {
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8], external: JsValue, options: JsValue, progress: JsValue) -> Result<WasmQuantizer, JsValue> {
-        let opts: crate::quantize::QuantOptions = if options.is_undefined() || options.is_null() {
-            Default::default()
+        // Through JSON, so that serde_json enforces deny_unknown_fields (serde_wasm_bindgen reads
+        // only the declared fields of a struct, so a misspelt option would pass silently).
+        let opts = if options.is_undefined() || options.is_null() {
+            crate::quantize::QuantOptions::default()
         } else {
-            serde_wasm_bindgen::from_value(options).map_err(|e| js_error(Error::InvalidOptions(e.to_string())))?
+            let json = js_sys::JSON::stringify(&options)
+                .ok()
+                .and_then(|s| s.as_string())
+                .ok_or_else(|| js_error(Error::InvalidOptions("options must be a JSON-compatible object".into())))?;
+            crate::quantize::QuantOptions::from_json(&json).map_err(js_error)?
         };
         let model = load_model(bytes, &external)?;
         let inner = crate::quantize::Quantizer::new(model, opts, &mut js_progress(&progress)).map_err(js_error)?;
