@@ -267,7 +267,7 @@ function printQuantSummary(input, output, report, ms) {
   out.push(`mode       ${opts.mode}, ${opts.format}, ${opts.perChannel ? 'per-channel' : 'per-tensor'} weights, ${opts.activationType} activations, ${method} calibration`);
   out.push(`size       ${fmtBytes(report.floatBytes)} -> ${fmtBytes(report.quantizedBytes)} (${report.sizeRatio.toFixed(3)}x)`);
   out.push(`nodes      ${counts.quantized ?? 0} quantized, ${counts.folded ?? 0} folded, ${counts.float ?? 0} float (of ${report.nodes.length})`);
-  out.push(`calibration ${report.calibration.batches} batch${report.calibration.batches === 1 ? '' : 'es'}, ${report.calibration.values} values observed; evaluated on ${report.evaluatedBatches}`);
+  out.push(`data       ${report.calibration.batches} batch${report.calibration.batches === 1 ? '' : 'es'}, ${report.calibration.values} values observed; evaluated on ${report.evaluatedBatches}`);
   if (report.outputs.length) {
     out.push('', 'outputs (quantized vs float, on the evaluated batches)');
     out.push(table([['name', 'SQNR', 'top-1 agreement', 'max abs error'],
