@@ -240,11 +240,21 @@ pub struct Quantizer {
 impl Quantizer {
     /// Validates the options. The model is prepared (constant folding, BatchNormalization folds)
     /// when the first batch arrives, since which inputs it feeds decides what is a weight.
-    /// Only static mode takes batches; other modes are an [`Error::InvalidOptions`] here.
+    /// The calibration-free modes ignore batches: [`Quantizer::finish`] hands them to [`quantize`].
     pub fn new(model: Model, options: QuantOptions, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<Quantizer> {
         options.validate()?;
         if options.mode != QuantMode::Static {
-            return Err(Error::InvalidOptions(format!("{:?} quantization is not available in this build", options.mode)));
+            return Ok(Quantizer {
+                options,
+                float_bytes: 0,
+                model: Some(model),
+                calibrating: None,
+                warnings: Vec::new(),
+                kept: Vec::new(),
+                kept_bytes: 0,
+                done: 0,
+                total: None,
+            });
         }
         progress(Progress { stage: Stage::Prepare, done: 0, total: Some(1) })?;
         let float_bytes = crate::onnx::save(&model).len();
@@ -269,6 +279,9 @@ impl Quantizer {
     /// Runs one calibration batch through the float model with the observers hooked in.
     /// The first batch also probes the value types and plans what to observe.
     pub fn add_batch(&mut self, batch: Batch, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<()> {
+        if self.options.mode != QuantMode::Static {
+            return Ok(()); // calibration-free: nothing to observe
+        }
         if self.calibrating.is_none() {
             let Some(mut prepared) = self.model.take() else {
                 return Err(Error::invalid("the quantizer failed on an earlier batch"));
@@ -316,6 +329,10 @@ impl Quantizer {
 
     /// Computes the parameters, rewrites and evaluates the model, and writes the report.
     pub fn finish(self, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<Quantized> {
+        if self.options.mode != QuantMode::Static {
+            let model = self.model.ok_or_else(|| Error::invalid("internal: the quantizer lost its model"))?;
+            return quantize(&model, &self.options, std::iter::empty(), progress);
+        }
         let Quantizer { options, float_bytes, calibrating, kept, done, mut warnings, .. } = self;
         let options = &options;
         let Some(Calibrating { prepared, float_session, dtypes, names, calibrator }) = calibrating else {
