@@ -1,4 +1,4 @@
-//! The quantization plan: the registry's actions applied to a whole graph.
+//! The quantization plan: the registry's actions applied to a whole graph (docs/quantization.md §9).
 //!
 //! [`Plan::build`] walks the nodes twice. First every node whose handler asks to
 //! [`Action::Quantize`] is checked (all its quantized tensors must be float32; weights must be
@@ -215,13 +215,13 @@ impl Plan {
         let node = &g.nodes[i];
         inputs.resize(node.inputs.len(), In::Keep);
         let mut notes = Vec::new();
-        for j in 0..inputs.len() {
+        for (j, role) in inputs.iter_mut().enumerate() {
             let Some(v) = node.input(j) else {
-                inputs[j] = In::Keep;
+                *role = In::Keep;
                 continue;
             };
             let name = g.value_name(v);
-            match inputs[j] {
+            match *role {
                 In::Keep => {}
                 In::Activation => {
                     if let Some(why) = not_quantizable(v) {
@@ -235,7 +235,7 @@ impl Plan {
                             return Decision::Float(why);
                         }
                         notes.push(format!("weight '{name}' is not constant: quantized per tensor as an activation"));
-                        inputs[j] = In::Activation;
+                        *role = In::Activation;
                     }
                 }
                 In::Bias { .. } => {}

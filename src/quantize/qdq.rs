@@ -74,6 +74,11 @@ pub fn signal_noise(x: &[f32], y: &[f32]) -> (f64, f64) {
     })
 }
 
+/// A quantized constant's initializers: (integers, scale, zero point) and its parameters.
+pub(crate) type QuantizedInits = (ValueId, ValueId, ValueId, QParams);
+/// A quantized bias's initializers: (int32 values, scale, zero point) and its DequantizeLinear axis.
+pub(crate) type BiasInits = (ValueId, ValueId, ValueId, Option<usize>);
+
 /// Builds the initializers and Q/DQ nodes of a static export over a copy of the prepared graph.
 pub(crate) struct Builder<'a> {
     pub g: Graph,
@@ -81,7 +86,7 @@ pub(crate) struct Builder<'a> {
     pub params: &'a HashMap<ValueId, QParams>,
     pub options: &'a QuantOptions,
     /// (float weight, axis) → (integer initializer, scale, zero point, params).
-    weights: HashMap<(ValueId, Option<usize>), (ValueId, ValueId, ValueId, QParams)>,
+    weights: HashMap<(ValueId, Option<usize>), QuantizedInits>,
     weight_dq: HashMap<(ValueId, Option<usize>), ValueId>,
     /// Group representative → (scale, zero point) initializers.
     act_params: HashMap<ValueId, (ValueId, ValueId)>,
@@ -188,7 +193,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Quantizes a weight once per (weight, axis): (integer, scale, zero point, params).
-    pub fn weight(&mut self, w: ValueId, axis: Option<usize>, reader: &str) -> Result<(ValueId, ValueId, ValueId, QParams)> {
+    pub fn weight(&mut self, w: ValueId, axis: Option<usize>, reader: &str) -> Result<QuantizedInits> {
         if let Some(e) = self.weights.get(&(w, axis)) {
             return Ok(e.clone());
         }
@@ -235,7 +240,7 @@ impl<'a> Builder<'a> {
     /// The int32 bias of node `i` (inputs `x`, `w` per the role), with its scale initializer and
     /// axis. `beta` multiplies the float bias first (Gemm). None (with a note) when it cannot be
     /// stored as int32; then the bias stays float.
-    pub fn bias(&mut self, i: usize, j: usize, x: usize, w: usize, beta: f32) -> Result<Option<(ValueId, ValueId, ValueId, Option<usize>)>> {
+    pub fn bias(&mut self, i: usize, j: usize, x: usize, w: usize, beta: f32) -> Result<Option<BiasInits>> {
         let node = self.g.nodes[i].clone();
         let (Some(b), Some(xv), Some(wv)) = (node.input(j), node.input(x), node.input(w)) else { return Ok(None) };
         let In::Weight { axis } = self.plan_role(i, w) else { return Ok(None) };

@@ -50,7 +50,7 @@ fn kind(node: &Node, inputs: &[In], shares_input: bool) -> Kind {
     }
     let all_act = |n: usize| inputs.len() == n && inputs.iter().all(|r| *r == In::Activation);
     match node.op_type.as_str() {
-        "Conv" if inputs.get(0) == Some(&In::Activation) && matches!(inputs.get(1), Some(In::Weight { .. })) => {
+        "Conv" if inputs.first() == Some(&In::Activation) && matches!(inputs.get(1), Some(In::Weight { .. })) => {
             // A float bias has no place in QLinearConv.
             if node.input(2).is_some() && !matches!(inputs.get(2), Some(In::Bias { .. })) {
                 Kind::Island
@@ -58,7 +58,7 @@ fn kind(node: &Node, inputs: &[In], shares_input: bool) -> Kind {
                 Kind::Conv
             }
         }
-        "MatMul" if inputs.get(0) == Some(&In::Activation) => Kind::MatMul,
+        "MatMul" if inputs.first() == Some(&In::Activation) => Kind::MatMul,
         "Add" if all_act(2) => Kind::Contrib("QLinearAdd"),
         "Mul" if all_act(2) => Kind::Contrib("QLinearMul"),
         "GlobalAveragePool" if all_act(1) => Kind::Contrib("QLinearGlobalAveragePool"),
@@ -201,9 +201,9 @@ pub fn rewrite(model: &Model, plan: &Plan, params: &HashMap<ValueId, QParams>, o
                     ins.extend([ys, yz]);
                 }
                 let n_data = if k == Kind::Conv || k == Kind::MatMul { 2 } else { inputs.len() };
-                for j in 0..n_data {
+                for (j, role) in inputs.iter().enumerate().take(n_data) {
                     let v = node.input(j).unwrap_or_default();
-                    match inputs[j] {
+                    match *role {
                         In::Weight { axis } => {
                             let (q, s, z, _) = b.weight(v, axis, &label)?;
                             ins.extend([q, s, z]);

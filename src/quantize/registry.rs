@@ -17,8 +17,8 @@
 //! | Relu, Clip | folded into the producer's output range (no Q/DQ between them) |
 //!
 //! Anything else (HardSigmoid, HardSwish, LayerNormalization, ...) stays float: the planner
-//! records "no quantization handler" and the model still runs. docs/quantization.md §6 gives the
-//! weight axes.
+//! records "no quantization handler" and the model still runs. docs/quantization.md §9 states the
+//! rules, §6 the weight axes.
 use super::options::QuantOptions;
 use crate::calibrate::Range;
 use crate::graph::{Graph, Node, ValueId};
