@@ -3,7 +3,7 @@
 // "webptq: error [CODE]: message", and exit with status 1; never a stack trace.
 import fs from 'node:fs';
 import path from 'node:path';
-import { InferenceSession, inspect, readNpy, writeNpy, WebptqError, wasmFlavour } from '../js/index.js';
+import { InferenceSession, Tensor, inspect, quantize, readNpy, writeNpy, WebptqError, wasmFlavour } from '../js/index.js';
 import { groupUnsupported, describeUnsupported } from '../js/model.js';
 
 const USAGE = {
@@ -14,6 +14,7 @@ Post-training int8 quantization of ONNX models, on your own machine (WebAssembly
 commands:
   inspect MODEL.onnx [--json]                       summarize a model
   run MODEL.onnx --input NAME=FILE.npy ... --out DIR  run a model on .npy inputs
+  quantize IN.onnx -o OUT.onnx --calib FILE.npy ...   int8 post-training quantization
 
 Run 'webptq <command> --help' for a command's options.
 Environment: WEBPTQ_WASM=simd128|relaxed forces a wasm build.`,
@@ -35,6 +36,33 @@ options:
   --out DIR               where to write the outputs (created if missing)
   --no-optimize           run the graph as written, without constant/BatchNorm folding
   -h, --help              show this help`,
+  quantize: `usage: webptq quantize IN.onnx -o OUT.onnx [options]
+
+Quantizes a float model (static int8 by default: weights per channel, uint8 activations whose
+ranges come from calibration data, QDQ form) and prints a summary: sizes, nodes quantized,
+the layers that lose most. Calibration data: one .npy per model input whose first axis is
+samples (all with the same number of samples); they are fed in batches of --batch-size.
+
+options:
+  -o, --output OUT.onnx          where to write the quantized model (required)
+  --calib NAME=FILE.npy          calibration samples for input NAME (repeatable); with a single
+                                 model input, '--calib FILE.npy' is enough
+  --batch-size N                 samples per calibration batch (default 32)
+  --mode static|dynamic|weight-only|fp16   (default static; this build implements static)
+  --format qdq|qoperator         how the static model is written (default qdq)
+  --method minmax|percentile|entropy|mse   activation range calibration (default minmax)
+  --percentile P                 percentile to keep, with --method percentile (default 99.999)
+  --per-tensor                   one scale per weight tensor instead of per output channel
+  --symmetric                    symmetric activations (needs --activation-type int8)
+  --activation-type uint8|int8   (default uint8)
+  --weight-bits 8|4              (default 8; 4 only in weight-only mode)
+  --exclude-nodes a,b            node names kept float
+  --exclude-ops A,B              op types kept float
+  --keep-float N                 keep the N layers that lose most in float
+  --report REPORT.json           write the full report (every node's decision, SQNR per layer)
+  -h, --help                     show this help
+
+Not yet: --calib-images DIR (image folders with preprocessing); pass .npy files instead.`,
 };
 
 /** A command-line error with its code: USAGE (bad arguments), NOT_FOUND or IO (files). */
@@ -204,6 +232,151 @@ async function cmdRun(argv) {
   }
 }
 
+function splitList(v) {
+  return v.split(',').map((x) => x.trim()).filter((x) => x !== '');
+}
+
+function parseCount(v, name, min) {
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} must be an integer of at least ${min}, got '${v}'`);
+  return Number(v);
+}
+
+/** The batches of the calibration .npy files: rows [i, i + batch) of each, as feeds. */
+function* npyBatches(arrays, samples, batch) {
+  for (let start = 0; start < samples; start += batch) {
+    const end = Math.min(samples, start + batch);
+    const feeds = {};
+    for (const [name, t] of Object.entries(arrays)) {
+      const per = t.size / t.dims[0];
+      feeds[name] = new Tensor(t.type, t.data.subarray(start * per, end * per), [end - start, ...t.dims.slice(1)]);
+    }
+    yield feeds;
+  }
+}
+
+const pct = (x) => `${(100 * x).toFixed(1)}%`;
+const db = (x) => (x === null || x === undefined ? '-' : `${x.toFixed(1)} dB`);
+
+function printQuantSummary(input, output, report, ms) {
+  const out = [];
+  const counts = {};
+  for (const n of report.nodes) counts[n.decision] = (counts[n.decision] ?? 0) + 1;
+  const opts = report.options;
+  const method = typeof opts.calibration === 'string' ? opts.calibration : opts.calibration.method;
+  out.push(`quantized  ${input} -> ${output} in ${(ms / 1000).toFixed(1)} s`);
+  out.push(`mode       ${opts.mode}, ${opts.format}, ${opts.perChannel ? 'per-channel' : 'per-tensor'} weights, ${opts.activationType} activations, ${method} calibration`);
+  out.push(`size       ${fmtBytes(report.floatBytes)} -> ${fmtBytes(report.quantizedBytes)} (${report.sizeRatio.toFixed(3)}x)`);
+  out.push(`nodes      ${counts.quantized ?? 0} quantized, ${counts.folded ?? 0} folded, ${counts.float ?? 0} float (of ${report.nodes.length})`);
+  out.push(`data       ${report.calibration.batches} batch${report.calibration.batches === 1 ? '' : 'es'}, ${report.calibration.values} values observed; evaluated on ${report.evaluatedBatches}`);
+  if (report.outputs.length) {
+    out.push('', 'outputs (quantized vs float, on the evaluated batches)');
+    out.push(table([['name', 'SQNR', 'top-1 agreement', 'max abs error'],
+      ...report.outputs.map((o) => [o.name, db(o.sqnrDb), o.top1Agreement == null ? '-' : pct(o.top1Agreement), typeof o.maxAbsError === 'number' ? o.maxAbsError.toExponential(2) : '-'])]));
+  }
+  if (report.mostLossy.length) {
+    out.push('', 'layers that lose most');
+    out.push(table([['node', 'op', 'SQNR', 'own loss SQNR'],
+      ...report.mostLossy.slice(0, 5).map((l) => [l.node, l.opType, db(l.sqnrDb), db(l.ownSqnrDb)])]));
+  }
+  if (report.keepFloat) out.push('', `kept float: ${report.keepFloat.nodes.join(', ')}`);
+  for (const w of report.warnings.slice(0, 5)) out.push(`warning: ${w}`);
+  if (report.warnings.length > 5) out.push(`(${report.warnings.length - 5} more warnings in the report)`);
+  console.log(out.join('\n'));
+}
+
+async function cmdQuantize(argv) {
+  const spec = {
+    output: 'value', o: 'value', calib: 'list', 'batch-size': 'value', mode: 'value', format: 'value', method: 'value',
+    percentile: 'value', 'per-tensor': 'flag', symmetric: 'flag', 'activation-type': 'value', 'weight-bits': 'value',
+    'exclude-nodes': 'value', 'exclude-ops': 'value', 'keep-float': 'value', report: 'value',
+  };
+  // -o is the one short option.
+  const args = argv.map((a) => (a === '-o' ? '--o' : a));
+  const { positional, opts } = parseArgs(args, spec);
+  if (opts.help) return console.log(USAGE.quantize);
+  if (positional.length !== 1) throw new UsageError(`quantize takes one IN.onnx, got ${positional.length}`);
+  const output = opts.o ?? opts.output;
+  if (!output) throw new UsageError('quantize needs -o OUT.onnx');
+  const file = positional[0];
+  const options = {};
+  if (opts.mode !== undefined) options.mode = opts.mode;
+  if (opts.format !== undefined) options.format = opts.format;
+  if (opts.method !== undefined) options.method = opts.method;
+  if (opts.percentile !== undefined) {
+    const p = Number(opts.percentile);
+    if (!Number.isFinite(p)) throw new UsageError(`--percentile must be a number, got '${opts.percentile}'`);
+    options.percentile = p;
+  }
+  if (opts['per-tensor']) options.perChannel = false;
+  if (opts.symmetric) options.symmetric = true;
+  if (opts['activation-type'] !== undefined) options.activationType = opts['activation-type'];
+  if (opts['weight-bits'] !== undefined) options.weightBits = parseCount(opts['weight-bits'], 'weight-bits', 1);
+  if (opts['exclude-nodes'] !== undefined) options.excludeNodes = splitList(opts['exclude-nodes']);
+  if (opts['exclude-ops'] !== undefined) options.excludeOpTypes = splitList(opts['exclude-ops']);
+  if (opts['keep-float'] !== undefined) options.keepFloat = parseCount(opts['keep-float'], 'keep-float', 0);
+  const batch = opts['batch-size'] === undefined ? 32 : parseCount(opts['batch-size'], 'batch-size', 1);
+
+  const modelBytes = readFile(file, 'model');
+  const info = await inspect(modelBytes);
+  const inputNames = info.inputs.map((v) => v.name);
+  const arrays = {};
+  for (const c of opts.calib ?? []) {
+    const eq = c.indexOf('=');
+    let name;
+    let npyFile;
+    if (eq < 0) {
+      if (inputNames.length !== 1) {
+        throw new UsageError(`--calib ${c}: the model has ${inputNames.length} inputs (${inputNames.join(', ') || 'none'}), so write --calib NAME=FILE.npy`);
+      }
+      [name, npyFile] = [inputNames[0], c];
+    } else {
+      [name, npyFile] = [c.slice(0, eq), c.slice(eq + 1)];
+      if (!name || !npyFile) throw new UsageError(`--calib '${c}' should be NAME=FILE.npy`);
+      if (!inputNames.includes(name)) throw new UsageError(`--calib ${c}: the model has no input '${name}' (its inputs: ${inputNames.join(', ') || 'none'})`);
+    }
+    if (name in arrays) throw new UsageError(`--calib for '${name}' is given twice`);
+    const t = readNpy(readFile(npyFile, 'calibration file'), npyFile);
+    if (t.dims.length === 0 || t.dims[0] === 0) throw new UsageError(`--calib ${c}: the array has no samples (its first axis is samples)`);
+    arrays[name] = t;
+  }
+  const mode = options.mode ?? 'static';
+  let calibration;
+  if (mode === 'static') {
+    if (Object.keys(arrays).length === 0) throw new UsageError('static quantization needs calibration data: --calib FILE.npy (or NAME=FILE.npy per input)');
+    const missing = inputNames.filter((n) => !(n in arrays));
+    if (missing.length) throw new UsageError(`missing --calib for ${missing.map((n) => `'${n}'`).join(', ')}`);
+    const counts = Object.entries(arrays).map(([n, t]) => [n, t.dims[0]]);
+    const samples = counts[0][1];
+    if (counts.some(([, k]) => k !== samples)) {
+      throw new UsageError(`the --calib files hold different numbers of samples: ${counts.map(([n, k]) => `${n} ${k}`).join(', ')}`);
+    }
+    calibration = [...npyBatches(arrays, samples, batch)];
+  }
+  const t0 = performance.now();
+  let last = '';
+  const tty = process.stderr.isTTY;
+  const { bytes, report } = await quantize(modelBytes, {
+    ...options,
+    calibration,
+    onProgress: (p) => {
+      if (!tty) return;
+      const line = `${p.stage} ${p.done}${p.total == null ? '' : `/${p.total}`}`;
+      if (line !== last) process.stderr.write(`\r\x1b[K${line}`);
+      last = line;
+    },
+  });
+  if (tty) process.stderr.write('\r\x1b[K');
+  const ms = performance.now() - t0;
+  try {
+    fs.writeFileSync(output, bytes);
+    if (opts.report) fs.writeFileSync(opts.report, `${JSON.stringify(report, null, 2)}\n`);
+  } catch (e) {
+    throw new CliError('IO', `cannot write '${e.path ?? output}': ${e.message}`);
+  }
+  printQuantSummary(file, output, report, ms);
+  if (opts.report) console.log(`report     ${opts.report}`);
+}
+
 async function main(argv) {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
@@ -217,7 +390,8 @@ async function main(argv) {
   }
   if (cmd === 'inspect') return cmdInspect(rest);
   if (cmd === 'run') return cmdRun(rest);
-  throw new UsageError(`unknown command '${cmd}' (commands: inspect, run; see webptq --help)`);
+  if (cmd === 'quantize') return cmdQuantize(rest);
+  throw new UsageError(`unknown command '${cmd}' (commands: inspect, run, quantize; see webptq --help)`);
 }
 
 try {

@@ -195,3 +195,83 @@ export function wasmFlavour(): WasmFlavour | null;
 
 /** What this JavaScript engine validates: SIMD128 and relaxed SIMD. */
 export function wasmFeatures(): { simd128: boolean; relaxed: boolean };
+
+/** One batch of calibration feeds: input name → Tensor (first axis: samples). */
+export type Feeds = Record<string, Tensor | { type: string; data: TensorData; dims: readonly number[] }>;
+
+/** Stages reported by `onProgress`, in order. */
+export type QuantizeStage = 'prepare' | 'calibrate' | 'quantize' | 'evaluate' | 'keep-float' | 'save';
+
+export interface QuantizeOptions extends LoadOptions {
+  /**
+   * Calibration data (static mode): a sync or async iterable of feeds, one batch at a time.
+   * Batches are consumed one by one and dropped (only the first few, up to 64 MiB, are kept to
+   * measure the result on), so a generator can stream any number of samples.
+   */
+  calibration?: Iterable<Feeds> | AsyncIterable<Feeds>;
+  /** Called at every step: `total` is null while the number of batches is unknown. */
+  onProgress?: (progress: { stage: QuantizeStage; done: number; total: number | null }) => void;
+  /** Aborting rejects the call with a WebptqError CANCELLED (checked between batches and steps). */
+  signal?: AbortSignal;
+  /** 'static' (default: weights and activations int8), 'dynamic', 'weight-only' or 'fp16' (calibration-free; ignore `calibration`). A mode the core does not implement yet is refused with INVALID_OPTIONS. */
+  mode?: 'static' | 'dynamic' | 'weight-only' | 'fp16';
+  /** Static mode: 'qdq' (default: QuantizeLinear/DequantizeLinear around float ops) or 'qoperator' (QLinearConv, ...). */
+  format?: 'qdq' | 'qoperator';
+  /** How activation ranges are computed: 'minmax' (default), 'percentile', 'entropy' (KL) or 'mse'. */
+  method?: 'minmax' | 'percentile' | 'entropy' | 'mse';
+  /** Percentile kept by method 'percentile' (implies it), in (0, 100]; default 99.999. */
+  percentile?: number;
+  /** One weight scale per output channel (default true); false: one per tensor. */
+  perChannel?: boolean;
+  /** Symmetric activations, zero point 0 (needs activationType 'int8'); default false. */
+  symmetric?: boolean;
+  /** Type of quantized activations: 'uint8' (default) or 'int8'. */
+  activationType?: 'uint8' | 'int8';
+  /** Type of quantized weights (always symmetric): 'int8' (default) or 'uint8' (zero point 128). */
+  weightType?: 'uint8' | 'int8';
+  /** 8 (default) or 4; 4 only in weight-only mode (block-wise MatMulNBits). */
+  weightBits?: 8 | 4;
+  /** Elements per int4 block (power of two, at least 16; default 32), weight-only int4 only. */
+  blockSize?: number;
+  /** 7-bit weights, for CPUs whose int8 dot products can overflow 16-bit intermediates; default false. */
+  reduceRange?: boolean;
+  /** Node names kept in float. */
+  excludeNodes?: string[];
+  /** Op types kept in float (e.g. ['Softmax']). */
+  excludeOpTypes?: string[];
+  /** Static mode: keep the N layers that lose most in float (mixed precision); default 0. */
+  keepFloat?: number;
+}
+
+/**
+ * The quantization report (sizes, every node's decision and parameters, per-layer SQNR, the
+ * layers that lose most). Field names as the core writes them; see src/quantize/report.rs.
+ */
+export interface QuantizeReport {
+  options: Record<string, unknown>;
+  floatBytes: number;
+  quantizedBytes: number;
+  sizeRatio: number;
+  calibration: { method: unknown; batches: number; values: number };
+  evaluatedBatches: number;
+  nodes: { name: string; opType: string; decision: 'quantized' | 'folded' | 'float'; reason?: string | null; inputs: unknown[]; outputs: unknown[] }[];
+  weights: unknown[];
+  activations: { name: string; range?: unknown; params: unknown; sqnrDb: number | null }[];
+  outputs: { name: string; sqnrDb: number | null; top1Agreement?: number | null; maxAbsError: number }[];
+  mostLossy: { node: string; opType: string; output: string; sqnrDb: number | null; inputSqnrDb: number | null; ownSqnrDb: number | null }[];
+  keepFloat?: { nodes: string[]; outputsBefore: unknown[]; outputsAfter: unknown[]; quantizedBytesBefore: number; quantizedBytesAfter: number };
+  warnings: string[];
+}
+
+/**
+ * Quantizes a float ONNX model on this device and returns the quantized model's bytes and a
+ * report. Rejects with a WebptqError: INVALID_OPTIONS (bad or contradictory options, static mode
+ * without calibration data), INVALID_FEED (a batch that does not fit the model), CANCELLED,
+ * INVALID_MODEL, UNSUPPORTED_OP (the float model must run here to be calibrated).
+ *
+ * ```js
+ * async function* batches() { for (const x of samples) yield { input: x }; }
+ * const { bytes, report } = await quantize(modelBytes, { calibration: batches(), method: 'percentile' });
+ * ```
+ */
+export function quantize(model: Uint8Array | ArrayBuffer | Model, options?: QuantizeOptions): Promise<{ bytes: Uint8Array; report: QuantizeReport }>;

@@ -5,4 +5,5 @@ export { Model, inspect, supportedOps } from './model.js';
 export { Tensor, TENSOR_TYPES } from './tensor.js';
 export { WebptqError, ERROR_CODES } from './errors.js';
 export { readNpy, writeNpy } from './npy.js';
+export { quantize } from './quantize.js';
 export { loadWasm, wasmFlavour, wasmFeatures } from './loader.js';

@@ -14,7 +14,7 @@ const leaks = typeof FinalizationRegistry === 'function'
   ? new FinalizationRegistry((wasmSession) => { try { wasmSession.free(); } catch { /* already freed */ } })
   : null;
 
-function feedRecord(name, value) {
+export function feedRecord(name, value) {
   let t = value;
   if (!(t instanceof Tensor)) {
     if (t === null || typeof t !== 'object' || !('data' in t) || !('dims' in t) || typeof t.type !== 'string') {

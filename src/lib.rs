@@ -11,6 +11,7 @@
 //! - [`kernels`]: hand-written SIMD kernels with scalar oracles.
 //! - [`runtime`]: plans and sessions.
 //! - [`calibrate`]: observers and the table of activation ranges that quantization reads.
+//! - [`quantize`]: options, quantization parameters, weights, and the static quantizer.
 //! - [`info`]: a model summary for `inspect`.
 //! - `bindings` (wasm32 only): the thin `#[wasm_bindgen]` layer.
 pub mod calibrate;
@@ -21,6 +22,7 @@ pub mod kernels;
 pub mod onnx;
 pub mod ops;
 pub mod quant_math;
+pub mod quantize;
 pub mod runtime;
 pub mod tensor;
 

@@ -43,6 +43,99 @@ fn load_model(bytes: &[u8], external: &JsValue) -> Result<crate::graph::Model, J
     crate::onnx::load(bytes, &map).map_err(js_error)
 }
 
+/// Feeds from JS: an array of `{ name, type, dims, bytes }`.
+fn parse_feeds(feeds: &Array) -> Result<Vec<(String, Tensor)>, JsValue> {
+    let mut tensors = Vec::with_capacity(feeds.length() as usize);
+    for f in feeds.iter() {
+        let name = get(&f, "name")?.as_string().unwrap_or_default();
+        let ty = get(&f, "type")?.as_string().unwrap_or_default();
+        let dtype = DType::from_js_name(&ty).map_err(|e| js_error(Error::InvalidFeed { name: name.clone(), detail: e.to_string() }))?;
+        let dims: Vec<usize> = Array::from(&get(&f, "dims")?)
+            .iter()
+            .map(|d| d.as_f64().filter(|v| *v >= 0.0 && v.fract() == 0.0).map(|v| v as usize))
+            .collect::<Option<_>>()
+            .ok_or_else(|| js_error(Error::InvalidFeed { name: name.clone(), detail: "dims must be non-negative integers".into() }))?;
+        let bytes = Uint8Array::new(&get(&f, "bytes")?).to_vec();
+        let t = Tensor::from_le_bytes(dtype, &dims, &bytes).map_err(|e| js_error(Error::InvalidFeed { name: name.clone(), detail: e.to_string() }))?;
+        tensors.push((name, t));
+    }
+    Ok(tensors)
+}
+
+/// Calls a JS progress callback (if any) with `{ stage, done, total }`; a throw stops the run as
+/// CANCELLED.
+fn js_progress(callback: &JsValue) -> impl FnMut(crate::quantize::Progress) -> crate::error::Result<()> + '_ {
+    move |p| {
+        if let Some(f) = callback.dyn_ref::<js_sys::Function>() {
+            let v = to_js(&p).map_err(|_| Error::Cancelled)?;
+            f.call1(&JsValue::NULL, &v).map_err(|_| Error::Cancelled)?;
+        }
+        Ok(())
+    }
+}
+
+/// Push-style static quantization: `new(modelBytes, external, options)`, `addBatch(feeds)` per
+/// calibration batch (observed and dropped in Rust; only the first few are kept to evaluate on),
+/// then `finish()` → `{ bytes, report }`.
+#[wasm_bindgen]
+pub struct WasmQuantizer {
+    inner: Option<crate::quantize::Quantizer>,
+}
+
+#[wasm_bindgen]
+impl WasmQuantizer {
+    #[wasm_bindgen(constructor)]
+    pub fn new(bytes: &[u8], external: JsValue, options: JsValue, progress: JsValue) -> Result<WasmQuantizer, JsValue> {
+        // Through JSON, so that serde_json enforces deny_unknown_fields (serde_wasm_bindgen reads
+        // only the declared fields of a struct, so a misspelt option would pass silently).
+        let opts = if options.is_undefined() || options.is_null() {
+            crate::quantize::QuantOptions::default()
+        } else {
+            let json = js_sys::JSON::stringify(&options)
+                .ok()
+                .and_then(|s| s.as_string())
+                .ok_or_else(|| js_error(Error::InvalidOptions("options must be a JSON-compatible object".into())))?;
+            crate::quantize::QuantOptions::from_json(&json).map_err(js_error)?
+        };
+        let model = load_model(bytes, &external)?;
+        let inner = crate::quantize::Quantizer::new(model, opts, &mut js_progress(&progress)).map_err(js_error)?;
+        Ok(WasmQuantizer { inner: Some(inner) })
+    }
+
+    fn quantizer(&mut self) -> Result<&mut crate::quantize::Quantizer, JsValue> {
+        self.inner.as_mut().ok_or_else(|| js_error(Error::invalid("the quantizer has already finished")))
+    }
+
+    /// Number of batches expected (progress `total`), when known.
+    #[wasm_bindgen(js_name = setTotal)]
+    pub fn set_total(&mut self, total: Option<u32>) -> Result<(), JsValue> {
+        self.quantizer()?.total = total.map(|t| t as usize);
+        Ok(())
+    }
+
+    /// Batches observed so far.
+    pub fn batches(&self) -> usize {
+        self.inner.as_ref().map_or(0, |q| q.batches())
+    }
+
+    /// `feeds`: array of `{ name, type, dims, bytes }`.
+    #[wasm_bindgen(js_name = addBatch)]
+    pub fn add_batch(&mut self, feeds: Array, progress: JsValue) -> Result<(), JsValue> {
+        let batch = parse_feeds(&feeds)?;
+        self.quantizer()?.add_batch(batch, &mut js_progress(&progress)).map_err(js_error)
+    }
+
+    /// Returns `{ bytes: Uint8Array, report: object }`.
+    pub fn finish(&mut self, progress: JsValue) -> Result<JsValue, JsValue> {
+        let q = self.inner.take().ok_or_else(|| js_error(Error::invalid("the quantizer has already finished")))?;
+        let out = q.finish(&mut js_progress(&progress)).map_err(js_error)?;
+        let o = Object::new();
+        Reflect::set(&o, &"bytes".into(), &Uint8Array::from(out.bytes.as_slice()))?;
+        Reflect::set(&o, &"report".into(), &to_js(&out.report)?)?;
+        Ok(o.into())
+    }
+}
+
 /// A parsed model: inspect it, save it.
 #[wasm_bindgen]
 pub struct WasmModel {
@@ -97,22 +190,7 @@ impl WasmSession {
 
     /// `feeds`: array of `{ name, type, dims, bytes }`; returns the same shape for the outputs.
     pub fn run(&self, feeds: Array) -> Result<Array, JsValue> {
-        let mut tensors = Vec::with_capacity(feeds.length() as usize);
-        for f in feeds.iter() {
-            let name = get(&f, "name")?.as_string().unwrap_or_default();
-            let ty = get(&f, "type")?.as_string().unwrap_or_default();
-            let dtype = DType::from_js_name(&ty)
-                .map_err(|e| js_error(Error::InvalidFeed { name: name.clone(), detail: e.to_string() }))?;
-            let dims: Vec<usize> = Array::from(&get(&f, "dims")?)
-                .iter()
-                .map(|d| d.as_f64().filter(|v| *v >= 0.0 && v.fract() == 0.0).map(|v| v as usize))
-                .collect::<Option<_>>()
-                .ok_or_else(|| js_error(Error::InvalidFeed { name: name.clone(), detail: "dims must be non-negative integers".into() }))?;
-            let bytes = Uint8Array::new(&get(&f, "bytes")?).to_vec();
-            let t = Tensor::from_le_bytes(dtype, &dims, &bytes)
-                .map_err(|e| js_error(Error::InvalidFeed { name: name.clone(), detail: e.to_string() }))?;
-            tensors.push((name, t));
-        }
+        let tensors = parse_feeds(&feeds)?;
         let outputs = self.inner.run(tensors).map_err(js_error)?;
         let result = Array::new();
         for (name, t) in outputs {

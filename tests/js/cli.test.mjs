@@ -132,5 +132,5 @@ test('errors: one line on stderr and exit status 1', () => {
   assertError(cli('run', fixture('bad/unknown_op.onnx'), '--out', dir), 'UNSUPPORTED_OP', /FrobnicateXYZ/);
   assertError(cli('inspect', FEEDS(), '--frobnicate'), 'USAGE', /unknown option '--frobnicate'/);
   assertError(cli('inspect'), 'USAGE', /one MODEL\.onnx/);
-  assertError(cli('quantize', FEEDS()), 'USAGE', /unknown command 'quantize'/);
+  assertError(cli('frobnicate', FEEDS()), 'USAGE', /unknown command 'frobnicate'/);
 });
