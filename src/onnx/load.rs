@@ -15,7 +15,7 @@ pub fn load(bytes: &[u8], external: &ExternalData) -> Result<Model> {
         return Err(Error::model("the file is empty"));
     }
     let proto = ModelProto::decode(bytes)
-        .map_err(|e| Error::model(format!("not an ONNX model (protobuf decoding failed: {e})")))?;
+        .map_err(|e| Error::model(format!("not an ONNX model, or a truncated one (protobuf decoding failed: {e})")))?;
     from_model_proto(&proto, external)
 }
 

@@ -1,0 +1,8 @@
+// webptq: post-training int8 quantization of ONNX models on your own device. The public API;
+// the same module runs in browsers and in Node 20+. Types: index.d.ts.
+export { InferenceSession } from './session.js';
+export { Model, inspect, supportedOps } from './model.js';
+export { Tensor, TENSOR_TYPES } from './tensor.js';
+export { WebptqError, ERROR_CODES } from './errors.js';
+export { readNpy, writeNpy } from './npy.js';
+export { loadWasm, wasmFlavour, wasmFeatures } from './loader.js';

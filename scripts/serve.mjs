@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+// A dependency-free static file server for the repository root: the demo page (index.html, www/),
+// the package (js/, pkg/) and nothing outside the root. Used by `npm start` and the browser tests.
+//
+//   node scripts/serve.mjs            # PORT from the environment, default 8080; PORT=0 picks a free one
+//
+// Prints "webptq demo: http://localhost:PORT/" once listening. Import startServer() to embed it.
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export const MIME = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.md': 'text/markdown; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8',
+  '.ts': 'text/plain; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.ico': 'image/x-icon',
+  '.wasm': 'application/wasm',
+  '.onnx': 'application/octet-stream',
+  '.npy': 'application/octet-stream',
+  '.bin': 'application/octet-stream',
+};
+
+// Top-level folders never served: build trees, dependencies, secrets of git.
+const HIDDEN = new Set(['.git', 'target', 'node_modules', '.venv', '.cache']);
+
+/** Resolves a URL path inside root, or null when it would leave root or touch a hidden folder. */
+export function resolveInside(root, urlPath) {
+  let decoded;
+  try {
+    decoded = decodeURIComponent(urlPath);
+  } catch {
+    return null;
+  }
+  if (decoded.includes('\0') || decoded.includes('\\')) return null;
+  const parts = decoded.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.some((p) => p === '..')) return null;
+  if (parts.length > 0 && (HIDDEN.has(parts[0]) || parts[0].startsWith('.'))) return null;
+  const full = path.resolve(root, ...parts);
+  if (full !== root && !full.startsWith(root + path.sep)) return null;
+  return full;
+}
+
+function send(res, status, body, type = 'text/plain; charset=utf-8') {
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.end(body);
+}
+
+function handler(root) {
+  return (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
+    const urlPath = (req.url ?? '/').split('?')[0].split('#')[0];
+    let file = resolveInside(root, urlPath);
+    if (!file) return send(res, 403, 'forbidden\n');
+    fs.stat(file, (err, st) => {
+      if (!err && st.isDirectory()) {
+        if (!urlPath.endsWith('/')) {
+          res.writeHead(301, { Location: `${urlPath}/` });
+          return res.end();
+        }
+        file = path.join(file, 'index.html');
+        return fs.stat(file, (err2, st2) => serveFile(req, res, file, err2, st2));
+      }
+      return serveFile(req, res, file, err, st);
+    });
+  };
+}
+
+function serveFile(req, res, file, err, st) {
+  if (err || !st.isFile()) return send(res, 404, 'not found\n');
+  const type = MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+  res.writeHead(200, {
+    'Content-Type': type,
+    'Content-Length': st.size,
+    'Cache-Control': 'no-store',
+    // Cross-origin isolation, so a later threaded build can use SharedArrayBuffer.
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    'Cross-Origin-Embedder-Policy': 'require-corp',
+    'X-Content-Type-Options': 'nosniff',
+  });
+  if (req.method === 'HEAD') return res.end();
+  const stream = fs.createReadStream(file);
+  stream.on('error', () => res.destroy());
+  stream.pipe(res);
+}
+
+/**
+ * Starts the server; resolves to { server, port, url } once listening.
+ * @param {{ port?: number, host?: string, root?: string }} [options]
+ */
+export function startServer({ port = 8080, host = '127.0.0.1', root = ROOT } = {}) {
+  const server = http.createServer(handler(path.resolve(root)));
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const actual = server.address().port;
+      resolve({ server, port: actual, url: `http://localhost:${actual}/` });
+    });
+  });
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const raw = process.env.PORT ?? '8080';
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`serve: PORT must be a port number, got '${raw}'`);
+    process.exit(1);
+  }
+  try {
+    const { url } = await startServer({ port, host: process.env.HOST ?? '127.0.0.1' });
+    console.log(`webptq demo: ${url}`);
+  } catch (e) {
+    console.error(`serve: cannot listen on port ${port}: ${e.code === 'EADDRINUSE' ? 'it is in use (set PORT=...)' : e.message}`);
+    process.exit(1);
+  }
+}

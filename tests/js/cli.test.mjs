@@ -1,0 +1,136 @@
+// The command line (bin/webptq.js): inspect (table and JSON), run (writes .npy files equal to the
+// session's outputs), and error exits: status 1 and exactly one line on stderr.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { InferenceSession, Tensor, inspect, readNpy, writeNpy } from '../../js/index.js';
+import { ROOT, fixture, readBytes, npy, MNIST_MODEL, argmax } from './helpers.mjs';
+
+const BIN = path.join(ROOT, 'bin', 'webptq.js');
+const FEEDS = () => fixture('bad/feeds.onnx');
+
+/** Runs the CLI with this process's node flags (e.g. relaxed SIMD) and environment. */
+function cli(...args) {
+  const r = spawnSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), BIN, ...args], {
+    encoding: 'utf8',
+    env: process.env,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tmpdir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'webptq-cli-'));
+}
+
+/** Asserts an error exit: status 1, nothing but one "webptq: error [CODE]: ..." line on stderr. */
+function assertError(r, code, ...patterns) {
+  assert.equal(r.status, 1, `exit status (stderr: ${r.stderr})`);
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, 1, `one line on stderr, got:\n${r.stderr}`);
+  assert.match(lines[0], new RegExp(`^webptq: error \\[${code}\\]: `));
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  for (const p of patterns) assert.match(lines[0], p);
+}
+
+test('inspect prints a table', () => {
+  const r = cli('inspect', FEEDS());
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^model\s+.*feeds\.onnx$/m);
+  assert.match(r.stdout, /^opset\s+17$/m);
+  assert.match(r.stdout, /^producer\s+webptq-tests/m);
+  assert.match(r.stdout, /^inputs \(2\)$/m);
+  assert.match(r.stdout, /^\s+x\s+float32\s+\[2, 3\]$/m);
+  assert.match(r.stdout, /^\s+ids\s+int64\s+\[N\]$/m);
+  assert.match(r.stdout, /^outputs \(3\)$/m);
+  assert.match(r.stdout, /^ops \(1 node, 1 type\)$/m);
+  assert.match(r.stdout, /^\s+Constant\s+1$/m);
+  assert.match(r.stdout, /^parameters\s+0 in 0 B$/m);
+  assert.match(r.stdout, /^unsupported: none/m);
+  const u = cli('inspect', fixture('bad/unknown_op.onnx'));
+  assert.equal(u.status, 0, u.stderr);
+  assert.match(u.stdout, /^unsupported \(1 node, 1 op\)/m);
+  assert.match(u.stdout, /^\s+FrobnicateXYZ\s+1\s+e\.g\. node 'frob'$/m);
+});
+
+test('inspect --json prints the info object', async () => {
+  const r = cli('inspect', FEEDS(), '--json');
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), await inspect(readBytes(FEEDS())));
+});
+
+test('--help for each command', () => {
+  for (const args of [['--help'], ['inspect', '--help'], ['run', '--help'], []]) {
+    const r = cli(...args);
+    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stdout, /^usage: webptq/);
+  }
+  assert.match(cli('run', '-h').stdout, /--input NAME=FILE\.npy/);
+});
+
+test('run writes each output as .npy, names sanitized', async () => {
+  const dir = tmpdir();
+  const x = new Tensor('float32', Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]);
+  const ids = new Tensor('int64', [5, 6, 7, 8]);
+  fs.writeFileSync(path.join(dir, 'x.npy'), writeNpy(x));
+  fs.writeFileSync(path.join(dir, 'ids.npy'), writeNpy(ids));
+  const out = path.join(dir, 'out', 'nested');
+  const r = cli('run', FEEDS(), '--input', `x=${path.join(dir, 'x.npy')}`, `--input=ids=${path.join(dir, 'ids.npy')}`, '--out', out);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(fs.readdirSync(out).sort(), ['const_out_0.npy', 'ids.npy', 'x.npy']);
+  const session = await InferenceSession.create(readBytes(FEEDS()));
+  const want = await session.run({ x, ids });
+  await session.release();
+  for (const [name, file] of [['x', 'x.npy'], ['ids', 'ids.npy'], ['const/out:0', 'const_out_0.npy']]) {
+    const got = readNpy(fs.readFileSync(path.join(out, file)));
+    assert.equal(got.type, want[name].type);
+    assert.deepEqual(got.dims, want[name].dims);
+    assert.deepEqual(got.data, want[name].data);
+  }
+  assert.match(r.stdout, /const_out_0\.npy\s+float32 \[4\]/);
+});
+
+test('run with a single-input model takes --input FILE.npy', async () => {
+  const dir = tmpdir();
+  const x = npy('ref/mnist/test_x.npy');
+  const y = npy('ref/mnist/test_y.npy');
+  const n = 8;
+  const first = new Tensor('float32', x.data.slice(0, n * 784), [n, 1, 28, 28]);
+  fs.writeFileSync(path.join(dir, 'digits.npy'), writeNpy(first));
+  const r = cli('run', MNIST_MODEL, '--input', path.join(dir, 'digits.npy'), '--out', dir);
+  assert.equal(r.status, 0, r.stderr);
+  const logits = readNpy(fs.readFileSync(path.join(dir, 'logits.npy')));
+  assert.deepEqual(logits.dims, [n, 10]);
+  const predicted = argmax(logits.data, 10);
+  const labels = [...y.data.slice(0, n)].map(Number);
+  const right = predicted.filter((p, i) => p === labels[i]).length;
+  assert.ok(right >= n - 1, `predicted ${predicted}, labels ${labels}`);
+});
+
+test('errors: one line on stderr and exit status 1', () => {
+  const dir = tmpdir();
+  fs.writeFileSync(path.join(dir, 'notes.onnx'), 'just some text\n');
+  fs.writeFileSync(path.join(dir, 'bad.npy'), 'not numpy at all');
+  fs.writeFileSync(path.join(dir, 'ints.npy'), writeNpy(new Tensor('int32', new Int32Array(6), [2, 3])));
+  fs.writeFileSync(path.join(dir, 'ids.npy'), writeNpy(new Tensor('int64', [1])));
+  const ids = `ids=${path.join(dir, 'ids.npy')}`;
+
+  assertError(cli('inspect', path.join(dir, 'missing.onnx')), 'NOT_FOUND', /missing\.onnx/, /does not exist/);
+  assertError(cli('run', path.join(dir, 'missing.onnx'), '--out', dir), 'NOT_FOUND', /missing\.onnx/);
+  assertError(cli('inspect', path.join(dir, 'notes.onnx')), 'INVALID_MODEL', /not an ONNX model/);
+  assertError(cli('inspect', dir), 'NOT_FOUND', /directory/);
+  assertError(cli('run', FEEDS(), '--input', `x=${path.join(dir, 'bad.npy')}`, '--input', ids, '--out', dir), 'INVALID_NPY', /bad\.npy/);
+  assertError(cli('run', FEEDS(), '--input', `x=${path.join(dir, 'nope.npy')}`, '--input', ids, '--out', dir), 'NOT_FOUND', /nope\.npy/);
+  assertError(cli('run', FEEDS(), '--input', `x=${path.join(dir, 'ints.npy')}`, '--input', ids, '--out', dir), 'INVALID_FEED', /'x'/, /float32/, /int32/);
+  assertError(cli('run', FEEDS(), '--input', `y=${path.join(dir, 'ints.npy')}`, '--out', dir), 'USAGE', /no input 'y'/, /x, ids/);
+  assertError(cli('run', FEEDS(), '--input', path.join(dir, 'ints.npy'), '--out', dir), 'USAGE', /2 inputs/, /NAME=FILE\.npy/);
+  assertError(cli('run', FEEDS(), '--input', ids, '--out', dir), 'USAGE', /missing --input for 'x'/);
+  assertError(cli('run', FEEDS(), '--input', ids), 'USAGE', /--out/);
+  assertError(cli('run', FEEDS(), '--input'), 'USAGE', /needs a value/);
+  assertError(cli('run', fixture('bad/unknown_op.onnx'), '--out', dir), 'UNSUPPORTED_OP', /FrobnicateXYZ/);
+  assertError(cli('inspect', FEEDS(), '--frobnicate'), 'USAGE', /unknown option '--frobnicate'/);
+  assertError(cli('inspect'), 'USAGE', /one MODEL\.onnx/);
+  assertError(cli('quantize', FEEDS()), 'USAGE', /unknown command 'quantize'/);
+});
