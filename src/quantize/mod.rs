@@ -1,4 +1,6 @@
 //! Post-training quantization (work in progress: options, parameters and weight quantization).
+pub mod dynamic;
+mod edit;
 pub mod options;
 pub mod params;
 pub mod weights;
@@ -6,3 +8,4 @@ pub mod weights;
 pub use options::{QType, QuantFormat, QuantMode, QuantOptions};
 pub use params::QParams;
 pub use weights::{quantize_bias, quantize_weight, QuantizedBias, QuantizedWeight};
+pub use dynamic::quantize_dynamic;
