@@ -3,7 +3,7 @@
 # into pkg/<flavour>/. The JS loader picks one at run time with WebAssembly.validate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-profile=${WEBPTQ_PROFILE:-release}
+profile=${WEBPTQ_PROFILE:-wasm}
 build() {
   local flavour=$1 features=$2
   local target_dir="target/wasm-$flavour"

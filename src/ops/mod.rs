@@ -4,6 +4,8 @@
 mod broadcast;
 mod conv;
 pub mod conv_geometry;
+mod cast;
+mod elementwise;
 mod generator;
 mod quant;
 mod pad;
@@ -14,6 +16,7 @@ mod pooling;
 mod registry;
 mod resize;
 mod shape;
+mod unary;
 
 pub use broadcast::broadcast_shapes;
 /// The block-wise N-bit weight layout of MatMulNBits, shared with `quantize::weight_only`.
@@ -32,4 +35,7 @@ pub(crate) fn register_all(r: &mut Registry) {
     conv::register(r);
     pooling::register(r);
     normalization::register(r);
+    elementwise::register(r);
+    unary::register(r);
+    cast::register(r);
 }

@@ -1,0 +1,813 @@
+//! Elementwise ops over two or more inputs, with multidirectional (numpy) broadcasting:
+//! arithmetic (Add, Sub, Mul, Div, Mod, Pow), variadic Min, Max, Sum, Mean, comparisons (Equal,
+//! Greater, Less, GreaterOrEqual, LessOrEqual), logic (And, Or, Xor, Not) and Where.
+//!
+//! One broadcasting engine serves them all: [`zip_broadcast`] (two inputs) and the three-input
+//! walk used by Where. Equal shapes and "tensor op scalar" run as a plain loop over contiguous
+//! slices; any other broadcast coalesces the output dimensions and walks contiguous runs of the
+//! innermost one, so `[N,C,H,W] * [1,C,1,1]` or `[B,S,D] + [D]` are loops over rows too.
+//!
+//! Integer arithmetic follows onnx's reference (numpy) semantics: it wraps on overflow, Div
+//! truncates toward zero, and a zero divisor gives 0 instead of a trap. The [`Num`] trait holds
+//! those per-type rules; unary.rs uses it too.
+//!
+//! Unary math lives in unary.rs; type conversions in cast.rs.
+use super::broadcast::broadcast_shapes;
+use super::registry::{required, BuildContext, FnOp, Op, Registry};
+use crate::error::{Error, Result};
+use crate::tensor::{checked_numel, Elem, Tensor};
+use half::f16;
+use ndarray::{ArrayD, IxDyn};
+
+pub fn register(r: &mut Registry) {
+    r.register("", "Add", |_| Ok(binary(add)));
+    r.register("", "Sub", |_| Ok(binary(sub)));
+    r.register("", "Mul", |_| Ok(binary(mul)));
+    r.register("", "Div", |_| Ok(binary(div)));
+    r.register("", "Pow", |_| Ok(binary(pow)));
+    r.register("", "Mod", build_mod);
+    r.register("", "Min", |_| Ok(variadic(min)));
+    r.register("", "Max", |_| Ok(variadic(max)));
+    r.register("", "Sum", |_| Ok(variadic(add)));
+    r.register("", "Mean", |_| Ok(Box::new(FnOp(mean))));
+    r.register("", "Equal", |_| Ok(binary(equal)));
+    r.register("", "Greater", |_| Ok(binary(greater)));
+    r.register("", "Less", |_| Ok(binary(less)));
+    r.register("", "GreaterOrEqual", |_| Ok(binary(greater_or_equal)));
+    r.register("", "LessOrEqual", |_| Ok(binary(less_or_equal)));
+    r.register("", "And", |_| Ok(binary(|a, b| logical(a, b, |x, y| x & y))));
+    r.register("", "Or", |_| Ok(binary(|a, b| logical(a, b, |x, y| x | y))));
+    r.register("", "Xor", |_| Ok(binary(|a, b| logical(a, b, |x, y| x ^ y))));
+    r.register("", "Not", |_| Ok(Box::new(FnOp(not))));
+    r.register("", "Where", |_| Ok(Box::new(FnOp(where_))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numeric element rules
+
+/// The arithmetic of one numeric element type, with numpy's semantics (see the module docs).
+/// Method names avoid the inherent float methods (`min`, `abs`, ...) on purpose.
+pub(crate) trait Num: Elem + PartialOrd {
+    const IS_FLOAT: bool;
+    fn plus(self, o: Self) -> Self;
+    fn minus(self, o: Self) -> Self;
+    fn times(self, o: Self) -> Self;
+    /// Float division; integer division truncating toward zero (0 for a zero divisor).
+    fn divide(self, o: Self) -> Self;
+    /// Remainder with the sign of the dividend (C `fmod`).
+    fn rem_trunc(self, o: Self) -> Self;
+    /// Remainder with the sign of the divisor (Python / numpy `mod`).
+    fn rem_floor(self, o: Self) -> Self;
+    /// The smaller value; NaN if either is NaN.
+    fn min_nan(self, o: Self) -> Self;
+    /// The larger value; NaN if either is NaN.
+    fn max_nan(self, o: Self) -> Self;
+    fn negate(self) -> Self;
+    fn absolute(self) -> Self;
+    /// -1, 0 or 1 (NaN stays NaN).
+    fn sign(self) -> Self;
+    fn to_f64(self) -> f64;
+    /// `as`-style conversion: floats round, integers truncate toward zero and saturate.
+    fn from_f64(v: f64) -> Self;
+}
+
+macro_rules! num_int_common {
+    () => {
+        const IS_FLOAT: bool = false;
+        #[inline]
+        fn plus(self, o: Self) -> Self {
+            self.wrapping_add(o)
+        }
+        #[inline]
+        fn minus(self, o: Self) -> Self {
+            self.wrapping_sub(o)
+        }
+        #[inline]
+        fn times(self, o: Self) -> Self {
+            self.wrapping_mul(o)
+        }
+        #[inline]
+        fn divide(self, o: Self) -> Self {
+            if o == 0 {
+                0
+            } else {
+                self.wrapping_div(o)
+            }
+        }
+        #[inline]
+        fn rem_trunc(self, o: Self) -> Self {
+            if o == 0 {
+                0
+            } else {
+                self.wrapping_rem(o)
+            }
+        }
+        #[inline]
+        fn min_nan(self, o: Self) -> Self {
+            if o < self {
+                o
+            } else {
+                self
+            }
+        }
+        #[inline]
+        fn max_nan(self, o: Self) -> Self {
+            if o > self {
+                o
+            } else {
+                self
+            }
+        }
+        #[inline]
+        fn negate(self) -> Self {
+            self.wrapping_neg()
+        }
+        #[inline]
+        fn to_f64(self) -> f64 {
+            self as f64
+        }
+        #[inline]
+        fn from_f64(v: f64) -> Self {
+            v as Self
+        }
+    };
+}
+
+macro_rules! num_signed {
+    ($($t:ty),*) => {$(
+        impl Num for $t {
+            num_int_common!();
+            #[inline]
+            fn rem_floor(self, o: Self) -> Self {
+                let r = self.rem_trunc(o);
+                if r != 0 && ((r < 0) != (o < 0)) {
+                    r.wrapping_add(o)
+                } else {
+                    r
+                }
+            }
+            #[inline]
+            fn absolute(self) -> Self {
+                self.wrapping_abs()
+            }
+            #[inline]
+            fn sign(self) -> Self {
+                self.signum()
+            }
+        }
+    )*};
+}
+
+macro_rules! num_unsigned {
+    ($($t:ty),*) => {$(
+        impl Num for $t {
+            num_int_common!();
+            #[inline]
+            fn rem_floor(self, o: Self) -> Self {
+                self.rem_trunc(o)
+            }
+            #[inline]
+            fn absolute(self) -> Self {
+                self
+            }
+            #[inline]
+            fn sign(self) -> Self {
+                (self != 0) as Self
+            }
+        }
+    )*};
+}
+
+macro_rules! num_float {
+    ($($t:ty),*) => {$(
+        impl Num for $t {
+            const IS_FLOAT: bool = true;
+            #[inline]
+            fn plus(self, o: Self) -> Self {
+                self + o
+            }
+            #[inline]
+            fn minus(self, o: Self) -> Self {
+                self - o
+            }
+            #[inline]
+            fn times(self, o: Self) -> Self {
+                self * o
+            }
+            #[inline]
+            fn divide(self, o: Self) -> Self {
+                self / o
+            }
+            #[inline]
+            fn rem_trunc(self, o: Self) -> Self {
+                self % o
+            }
+            #[inline]
+            fn rem_floor(self, o: Self) -> Self {
+                // numpy's npy_divmod: fmod, moved into the divisor's sign; a zero result takes
+                // the divisor's sign too.
+                let r = self % o;
+                if r == 0.0 {
+                    (0.0 as $t).copysign(o)
+                } else if (r < 0.0) != (o < 0.0) {
+                    r + o
+                } else {
+                    r
+                }
+            }
+            #[inline]
+            fn min_nan(self, o: Self) -> Self {
+                if self.is_nan() {
+                    self
+                } else if o.is_nan() || o < self {
+                    o
+                } else {
+                    self
+                }
+            }
+            #[inline]
+            fn max_nan(self, o: Self) -> Self {
+                if self.is_nan() {
+                    self
+                } else if o.is_nan() || o > self {
+                    o
+                } else {
+                    self
+                }
+            }
+            #[inline]
+            fn negate(self) -> Self {
+                -self
+            }
+            #[inline]
+            fn absolute(self) -> Self {
+                self.abs()
+            }
+            #[inline]
+            fn sign(self) -> Self {
+                if self > 0.0 {
+                    1.0
+                } else if self < 0.0 {
+                    -1.0
+                } else {
+                    self
+                }
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline]
+            fn from_f64(v: f64) -> Self {
+                v as Self
+            }
+        }
+    )*};
+}
+
+num_signed!(i8, i16, i32, i64);
+num_unsigned!(u8, u16, u32, u64);
+num_float!(f32, f64);
+
+/// float16 computes in f32 and rounds once, as numpy does.
+impl Num for f16 {
+    const IS_FLOAT: bool = true;
+    fn plus(self, o: Self) -> Self {
+        f16::from_f32(self.to_f32() + o.to_f32())
+    }
+    fn minus(self, o: Self) -> Self {
+        f16::from_f32(self.to_f32() - o.to_f32())
+    }
+    fn times(self, o: Self) -> Self {
+        f16::from_f32(self.to_f32() * o.to_f32())
+    }
+    fn divide(self, o: Self) -> Self {
+        f16::from_f32(self.to_f32() / o.to_f32())
+    }
+    fn rem_trunc(self, o: Self) -> Self {
+        f16::from_f32(self.to_f32().rem_trunc(o.to_f32()))
+    }
+    fn rem_floor(self, o: Self) -> Self {
+        f16::from_f32(self.to_f32().rem_floor(o.to_f32()))
+    }
+    fn min_nan(self, o: Self) -> Self {
+        f16::from_f32(self.to_f32().min_nan(o.to_f32()))
+    }
+    fn max_nan(self, o: Self) -> Self {
+        f16::from_f32(self.to_f32().max_nan(o.to_f32()))
+    }
+    fn negate(self) -> Self {
+        -self
+    }
+    fn absolute(self) -> Self {
+        f16::from_bits(self.to_bits() & 0x7fff)
+    }
+    fn sign(self) -> Self {
+        f16::from_f32(self.to_f32().sign())
+    }
+    fn to_f64(self) -> f64 {
+        self.to_f64()
+    }
+    fn from_f64(v: f64) -> Self {
+        f16::from_f64(v)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch helpers
+
+/// Runs `$body` with `$a` bound to the inner array of a numeric (non-bool) tensor; otherwise
+/// evaluates `$other` with the tensor bound to `$o`.
+macro_rules! numeric {
+    ($t:expr, $a:ident => $body:expr, $o:ident => $other:expr) => {
+        match $t {
+            $crate::tensor::Tensor::F32($a) => $body,
+            $crate::tensor::Tensor::F64($a) => $body,
+            $crate::tensor::Tensor::F16($a) => $body,
+            $crate::tensor::Tensor::I8($a) => $body,
+            $crate::tensor::Tensor::U8($a) => $body,
+            $crate::tensor::Tensor::I16($a) => $body,
+            $crate::tensor::Tensor::U16($a) => $body,
+            $crate::tensor::Tensor::I32($a) => $body,
+            $crate::tensor::Tensor::U32($a) => $body,
+            $crate::tensor::Tensor::I64($a) => $body,
+            $crate::tensor::Tensor::U64($a) => $body,
+            $o => $other,
+        }
+    };
+}
+pub(crate) use numeric;
+
+/// Runs `$body` with `$a`, `$b` bound to the arrays of two tensors of the same numeric type
+/// (or, with `all`, of any same type including bool); a type error otherwise.
+macro_rules! same_type {
+    (@arms $x:expr, $y:expr, $a:ident, $b:ident, $body:expr, $what:expr, [$($v:ident),*]) => {
+        match ($x, $y) {
+            $(($crate::tensor::Tensor::$v($a), $crate::tensor::Tensor::$v($b)) => $body,)*
+            (p, q) => Err(type_mismatch(p, q, $what)),
+        }
+    };
+    ($x:expr, $y:expr, |$a:ident, $b:ident| $body:expr) => {
+        same_type!(@arms $x, $y, $a, $b, $body, "a numeric type",
+            [F32, F64, F16, I8, U8, I16, U16, I32, U32, I64, U64])
+    };
+    (all $x:expr, $y:expr, |$a:ident, $b:ident| $body:expr) => {
+        same_type!(@arms $x, $y, $a, $b, $body, "any type",
+            [F32, F64, F16, I8, U8, I16, U16, I32, U32, I64, U64, Bool])
+    };
+}
+
+fn type_mismatch(a: &Tensor, b: &Tensor, what: &str) -> Error {
+    if a.dtype() == b.dtype() {
+        Error::dtype(format!("inputs must have {what}, got {}", a.dtype()))
+    } else {
+        Error::dtype(format!("inputs must have the same type, got {} and {}", a.dtype(), b.dtype()))
+    }
+}
+
+/// An op of two required inputs.
+fn binary(f: fn(&Tensor, &Tensor) -> Result<Tensor>) -> Box<dyn Op> {
+    Box::new(FnOp(move |inputs: &[Option<&Tensor>]| Ok(vec![f(required(inputs, 0, "A")?, required(inputs, 1, "B")?)?])))
+}
+
+/// An op folding one or more inputs pairwise (Min, Max, Sum).
+fn variadic(f: fn(&Tensor, &Tensor) -> Result<Tensor>) -> Box<dyn Op> {
+    Box::new(FnOp(move |inputs: &[Option<&Tensor>]| Ok(vec![fold(inputs, f)?])))
+}
+
+fn fold(inputs: &[Option<&Tensor>], f: fn(&Tensor, &Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    let mut it = inputs.iter().flatten();
+    let first = it.next().ok_or_else(|| Error::invalid("needs at least one input"))?;
+    let mut acc = (*first).clone();
+    for t in it {
+        acc = f(&acc, t)?;
+    }
+    Ok(acc)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The broadcasting engine
+
+/// How K inputs are read while the broadcast output is written in row-major order: the output's
+/// dimensions with size-1 ones dropped and mergeable neighbours merged, and per dimension each
+/// input's element stride (0 where the input is broadcast).
+struct Walk<const K: usize> {
+    dims: Vec<usize>,
+    strides: Vec<[usize; K]>,
+}
+
+impl<const K: usize> Walk<K> {
+    /// `out` must be the broadcast of `shapes` (each no longer than `out`).
+    fn new(out: &[usize], shapes: [&[usize]; K]) -> Walk<K> {
+        let r = out.len();
+        let mut own = vec![[0usize; K]; r];
+        for (k, s) in shapes.iter().enumerate() {
+            let off = r.saturating_sub(s.len());
+            let mut acc = 1usize;
+            for (j, &d) in s.iter().enumerate().rev() {
+                own[off + j][k] = if d == 1 { 0 } else { acc };
+                acc = acc.saturating_mul(d);
+            }
+        }
+        let mut dims: Vec<usize> = Vec::with_capacity(r);
+        let mut strides: Vec<[usize; K]> = Vec::with_capacity(r);
+        for (&d, st) in out.iter().zip(&own) {
+            if d == 1 {
+                continue;
+            }
+            if let (Some(ld), Some(ls)) = (dims.last_mut(), strides.last_mut()) {
+                if (0..K).all(|k| ls[k] == st[k] * d) {
+                    *ld *= d;
+                    *ls = *st;
+                    continue;
+                }
+            }
+            dims.push(d);
+            strides.push(*st);
+        }
+        if dims.is_empty() {
+            dims.push(1);
+            strides.push([0; K]);
+        }
+        Walk { dims, strides }
+    }
+
+    /// The innermost run: its length and each input's stride along it.
+    fn inner(&self) -> (usize, [usize; K]) {
+        (self.dims[self.dims.len() - 1], self.strides[self.strides.len() - 1])
+    }
+
+    /// Calls `f` with each input's offset at the start of every innermost run, in output order.
+    /// The output must not be empty.
+    fn for_each_run(&self, mut f: impl FnMut([usize; K])) {
+        let outer = self.dims.len() - 1;
+        let mut idx = vec![0usize; outer];
+        let mut offs = [0usize; K];
+        loop {
+            f(offs);
+            let mut d = outer;
+            loop {
+                if d == 0 {
+                    return;
+                }
+                d -= 1;
+                idx[d] += 1;
+                for (o, s) in offs.iter_mut().zip(&self.strides[d]) {
+                    *o += s;
+                }
+                if idx[d] < self.dims[d] {
+                    break;
+                }
+                for (o, s) in offs.iter_mut().zip(&self.strides[d]) {
+                    *o -= s * self.dims[d];
+                }
+                idx[d] = 0;
+            }
+        }
+    }
+}
+
+fn contiguous<'a, T>(a: &'a ndarray::CowArray<'_, T, IxDyn>) -> Result<&'a [T]> {
+    a.as_slice().ok_or_else(|| Error::invalid("internal: array is not contiguous after as_standard_layout"))
+}
+
+fn from_shape<T>(shape: &[usize], data: Vec<T>) -> Result<ArrayD<T>> {
+    ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| Error::shape(format!("output shape {shape:?}: {e}")))
+}
+
+/// `f` applied elementwise to `a` and `b` broadcast together.
+pub(crate) fn zip_broadcast<A: Copy, B: Copy, O: Elem>(
+    a: &ArrayD<A>,
+    b: &ArrayD<B>,
+    f: impl Fn(A, B) -> O,
+) -> Result<ArrayD<O>> {
+    let shape = broadcast_shapes(&[a.shape(), b.shape()])?;
+    let n = checked_numel(&shape, O::DTYPE)?;
+    let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
+    let (xa, xb) = (contiguous(&a)?, contiguous(&b)?);
+    let mut out: Vec<O> = Vec::with_capacity(n);
+    if n == 0 {
+    } else if a.shape() == b.shape() {
+        out.extend(xa.iter().zip(xb).map(|(&x, &y)| f(x, y)));
+    } else if xb.len() == 1 && a.shape() == shape.as_slice() {
+        let y = xb[0];
+        out.extend(xa.iter().map(|&x| f(x, y)));
+    } else if xa.len() == 1 && b.shape() == shape.as_slice() {
+        let x = xa[0];
+        out.extend(xb.iter().map(|&y| f(x, y)));
+    } else {
+        let walk = Walk::new(&shape, [a.shape(), b.shape()]);
+        let (len, [sa, sb]) = walk.inner();
+        walk.for_each_run(|[oa, ob]| match (sa, sb) {
+            (1, 1) => out.extend(xa[oa..oa + len].iter().zip(&xb[ob..ob + len]).map(|(&x, &y)| f(x, y))),
+            (1, 0) => {
+                let y = xb[ob];
+                out.extend(xa[oa..oa + len].iter().map(|&x| f(x, y)));
+            }
+            (0, 1) => {
+                let x = xa[oa];
+                out.extend(xb[ob..ob + len].iter().map(|&y| f(x, y)));
+            }
+            _ => out.extend((0..len).map(|i| f(xa[oa + i * sa], xb[ob + i * sb]))),
+        });
+    }
+    from_shape(&shape, out)
+}
+
+/// `f` applied elementwise to three arrays broadcast together (Where).
+fn zip3_broadcast<A: Copy, B: Copy, C: Copy, O: Elem>(
+    a: &ArrayD<A>,
+    b: &ArrayD<B>,
+    c: &ArrayD<C>,
+    f: impl Fn(A, B, C) -> O,
+) -> Result<ArrayD<O>> {
+    let shape = broadcast_shapes(&[a.shape(), b.shape(), c.shape()])?;
+    let n = checked_numel(&shape, O::DTYPE)?;
+    let (a, b, c) = (a.as_standard_layout(), b.as_standard_layout(), c.as_standard_layout());
+    let (xa, xb, xc) = (contiguous(&a)?, contiguous(&b)?, contiguous(&c)?);
+    let mut out: Vec<O> = Vec::with_capacity(n);
+    if n == 0 {
+    } else if a.shape() == b.shape() && b.shape() == c.shape() {
+        out.extend(xa.iter().zip(xb).zip(xc).map(|((&x, &y), &z)| f(x, y, z)));
+    } else {
+        let walk = Walk::new(&shape, [a.shape(), b.shape(), c.shape()]);
+        let (len, [sa, sb, sc]) = walk.inner();
+        walk.for_each_run(|[oa, ob, oc]| {
+            out.extend((0..len).map(|i| f(xa[oa + i * sa], xb[ob + i * sb], xc[oc + i * sc])))
+        });
+    }
+    from_shape(&shape, out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ops
+
+fn arith<T: Num>(a: &ArrayD<T>, b: &ArrayD<T>, f: fn(T, T) -> T) -> Result<Tensor> {
+    Ok(T::wrap(zip_broadcast(a, b, f)?))
+}
+
+fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_type!(a, b, |x, y| arith(x, y, Num::plus))
+}
+fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_type!(a, b, |x, y| arith(x, y, Num::minus))
+}
+fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_type!(a, b, |x, y| arith(x, y, Num::times))
+}
+fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_type!(a, b, |x, y| arith(x, y, Num::divide))
+}
+fn min(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_type!(a, b, |x, y| arith(x, y, Num::min_nan))
+}
+fn max(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_type!(a, b, |x, y| arith(x, y, Num::max_nan))
+}
+
+fn build_mod(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let fmod = ctx.attrs().int_or("fmod", 0)?;
+    let f: fn(&Tensor, &Tensor) -> Result<Tensor> = match fmod {
+        0 => |a, b| same_type!(a, b, |x, y| arith(x, y, Num::rem_floor)),
+        1 => |a, b| same_type!(a, b, |x, y| arith(x, y, Num::rem_trunc)),
+        other => return Err(Error::invalid(format!("Mod: fmod must be 0 or 1, got {other}"))),
+    };
+    Ok(binary(f))
+}
+
+fn mean(inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+    let n = inputs.iter().flatten().count();
+    let sum = fold(inputs, add)?;
+    fn scale<T: Num>(a: ArrayD<T>, n: usize) -> Tensor {
+        let d = T::from_f64(n as f64);
+        T::wrap(a.mapv_into(|v| v.divide(d)))
+    }
+    Ok(vec![match sum {
+        Tensor::F32(a) => scale(a, n),
+        Tensor::F64(a) => scale(a, n),
+        Tensor::F16(a) => scale(a, n),
+        other => return Err(Error::dtype(format!("Mean needs float inputs, got {}", other.dtype()))),
+    }])
+}
+
+/// `base ^ exponent` as numpy's `power(a, b).astype(a.dtype)`: computed in f64 when either side
+/// is a float, by repeated (wrapping) multiplication when both are integers.
+#[inline]
+fn pow_elem<B: Num, E: Num>(b: B, e: E) -> B {
+    if B::IS_FLOAT || E::IS_FLOAT {
+        return B::from_f64(b.to_f64().powf(e.to_f64()));
+    }
+    let one = B::from_f64(1.0);
+    let e = e.to_f64();
+    if e < 0.0 {
+        // Integer to a negative power: 1/b^|e| truncated.
+        return if b == one {
+            one
+        } else if b == one.negate() {
+            if (e as i64) % 2 == 0 {
+                one
+            } else {
+                b
+            }
+        } else {
+            B::default()
+        };
+    }
+    let (mut acc, mut base, mut k) = (one, b, e as u64);
+    while k > 0 {
+        if k & 1 == 1 {
+            acc = acc.times(base);
+        }
+        base = base.times(base);
+        k >>= 1;
+    }
+    acc
+}
+
+fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    // Common float cases (x^2 in layer-norm decompositions, sqrt) skip the f64 power.
+    if let Tensor::F32(x) = a {
+        if b.len() == 1 {
+            let e = b.to_f32_vec().first().copied().unwrap_or(f32::NAN);
+            let fast = match e {
+                1.0 => Some(x.clone()),
+                2.0 => Some(x.mapv(|v| v * v)),
+                3.0 => Some(x.mapv(|v| v * v * v)),
+                0.5 => Some(x.mapv(f32::sqrt)),
+                _ => None,
+            };
+            if let Some(y) = fast {
+                let shape = broadcast_shapes(&[x.shape(), b.shape()])?;
+                if y.shape() == shape.as_slice() {
+                    return Ok(Tensor::F32(y));
+                }
+                return y
+                    .as_standard_layout()
+                    .into_owned()
+                    .into_shape_with_order(IxDyn(&shape))
+                    .map(Tensor::F32)
+                    .map_err(|e| Error::shape(e.to_string()));
+            }
+        }
+    }
+    numeric!(a, x => numeric!(b, y => Ok(Tensor::from(zip_broadcast(x, y, pow_elem)?)),
+        o => Err(Error::dtype(format!("Pow: the exponent must be numeric, got {}", o.dtype())))),
+        o => Err(Error::dtype(format!("Pow: the base must be numeric, got {}", o.dtype()))))
+}
+
+fn compare<T: Elem + PartialOrd>(a: &ArrayD<T>, b: &ArrayD<T>, f: fn(&T, &T) -> bool) -> Result<Tensor> {
+    Ok(Tensor::Bool(zip_broadcast(a, b, |x, y| f(&x, &y))?))
+}
+
+fn equal(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_type!(all a, b, |x, y| compare(x, y, PartialEq::eq))
+}
+fn greater(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_type!(a, b, |x, y| compare(x, y, PartialOrd::gt))
+}
+fn less(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_type!(a, b, |x, y| compare(x, y, PartialOrd::lt))
+}
+fn greater_or_equal(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_type!(a, b, |x, y| compare(x, y, PartialOrd::ge))
+}
+fn less_or_equal(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    same_type!(a, b, |x, y| compare(x, y, PartialOrd::le))
+}
+
+fn logical(a: &Tensor, b: &Tensor, f: fn(bool, bool) -> bool) -> Result<Tensor> {
+    match (a, b) {
+        (Tensor::Bool(x), Tensor::Bool(y)) => Ok(Tensor::Bool(zip_broadcast(x, y, f)?)),
+        _ => Err(Error::dtype(format!("inputs must be bool, got {} and {}", a.dtype(), b.dtype()))),
+    }
+}
+
+fn not(inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+    match required(inputs, 0, "X")? {
+        Tensor::Bool(x) => Ok(vec![Tensor::Bool(x.mapv(|v| !v))]),
+        other => Err(Error::dtype(format!("input must be bool, got {}", other.dtype()))),
+    }
+}
+
+fn where_(inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+    let cond = match required(inputs, 0, "condition")? {
+        Tensor::Bool(c) => c,
+        other => return Err(Error::dtype(format!("condition must be bool, got {}", other.dtype()))),
+    };
+    let (x, y) = (required(inputs, 1, "X")?, required(inputs, 2, "Y")?);
+    fn pick<T: Elem>(c: &ArrayD<bool>, x: &ArrayD<T>, y: &ArrayD<T>) -> Result<Tensor> {
+        Ok(T::wrap(zip3_broadcast(c, x, y, |c, x, y| if c { x } else { y })?))
+    }
+    Ok(vec![same_type!(all x, y, |a, b| pick(cond, a, b))?])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t<T: Elem>(shape: &[usize], v: Vec<T>) -> Tensor {
+        Tensor::from_vec(shape, v).unwrap()
+    }
+
+    /// Broadcasting result computed the slow way, by index arithmetic.
+    fn naive_add(a: &ArrayD<f32>, b: &ArrayD<f32>) -> ArrayD<f32> {
+        let shape = broadcast_shapes(&[a.shape(), b.shape()]).unwrap();
+        let a = a.broadcast(IxDyn(&shape)).unwrap();
+        let b = b.broadcast(IxDyn(&shape)).unwrap();
+        ndarray::Zip::from(&a).and(&b).map_collect(|x, y| x + y)
+    }
+
+    #[test]
+    fn broadcast_walk_matches_naive_indexing() {
+        let shapes: &[(&[usize], &[usize])] = &[
+            (&[2, 3, 4, 5], &[1, 3, 1, 1]),
+            (&[2, 3, 4, 5], &[5]),
+            (&[2, 3, 4, 5], &[4, 1]),
+            (&[2, 1, 4, 1], &[1, 3, 1, 5]),
+            (&[3, 1], &[1, 4]),
+            (&[1], &[2, 2]),
+            (&[], &[2, 3]),
+            (&[2, 3, 1], &[2, 1, 7]),
+            (&[1, 1, 1], &[1]),
+            (&[0, 3], &[1, 3]),
+        ];
+        for (sa, sb) in shapes {
+            let na: usize = sa.iter().product();
+            let nb: usize = sb.iter().product();
+            let a = ArrayD::from_shape_vec(IxDyn(sa), (0..na).map(|v| v as f32).collect()).unwrap();
+            let b = ArrayD::from_shape_vec(IxDyn(sb), (0..nb).map(|v| 1000.0 * v as f32).collect()).unwrap();
+            assert_eq!(zip_broadcast(&a, &b, |x, y| x + y).unwrap(), naive_add(&a, &b), "{sa:?} + {sb:?}");
+            assert_eq!(zip_broadcast(&b, &a, |x, y| x + y).unwrap(), naive_add(&b, &a), "{sb:?} + {sa:?}");
+        }
+    }
+
+    #[test]
+    fn non_contiguous_inputs_are_handled() {
+        let a = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![0f32, 1., 2., 3., 4., 5.]).unwrap();
+        let at = a.t().to_owned(); // standard layout copy for comparison
+        let view = a.t().into_owned(); // may keep Fortran strides
+        let b = ArrayD::from_shape_vec(IxDyn(&[3, 1]), vec![10f32, 20., 30.]).unwrap();
+        assert_eq!(zip_broadcast(&view, &b, |x, y| x + y).unwrap(), naive_add(&at, &b));
+    }
+
+    #[test]
+    fn mismatched_shapes_and_types_are_errors() {
+        let a = t(&[2, 3], vec![0f32; 6]);
+        let b = t(&[4, 3], vec![0f32; 12]);
+        assert!(matches!(add(&a, &b), Err(Error::ShapeMismatch { .. })));
+        let c = t(&[2, 3], vec![0i64; 6]);
+        assert!(matches!(add(&a, &c), Err(Error::TypeMismatch { .. })));
+        let d = t(&[1], vec![true]);
+        assert!(matches!(add(&d, &d), Err(Error::TypeMismatch { .. })));
+    }
+
+    #[test]
+    fn integer_division_and_modulo_follow_numpy() {
+        let a = t(&[5], vec![-7i32, 7, -7, 7, 5]);
+        let b = t(&[5], vec![2i32, -2, -2, 2, 0]);
+        assert_eq!(div(&a, &b).unwrap(), t(&[5], vec![-3i32, -3, 3, 3, 0]));
+        let m = |f: i64, a: &Tensor, b: &Tensor| {
+            if f == 0 {
+                same_type!(a, b, |x, y| arith(x, y, Num::rem_floor))
+            } else {
+                same_type!(a, b, |x, y| arith(x, y, Num::rem_trunc))
+            }
+        };
+        assert_eq!(m(0, &a, &b).unwrap(), t(&[5], vec![1i32, -1, -1, 1, 0]));
+        assert_eq!(m(1, &a, &b).unwrap(), t(&[5], vec![-1i32, 1, -1, 1, 0]));
+        let big = t(&[1], vec![i32::MIN]);
+        let neg1 = t(&[1], vec![-1i32]);
+        assert_eq!(div(&big, &neg1).unwrap(), big);
+    }
+
+    #[test]
+    fn min_max_propagate_nan() {
+        let a = t(&[3], vec![1f32, f32::NAN, 3.0]);
+        let b = t(&[3], vec![f32::NAN, 2.0, 1.0]);
+        let lo = min(&a, &b).unwrap().to_f32_vec();
+        let hi = max(&a, &b).unwrap().to_f32_vec();
+        assert!(lo[0].is_nan() && lo[1].is_nan() && lo[2] == 1.0);
+        assert!(hi[0].is_nan() && hi[1].is_nan() && hi[2] == 3.0);
+    }
+
+    #[test]
+    fn integer_powers() {
+        let a = t(&[4], vec![2i64, -3, 1, -1]);
+        let b = t(&[4], vec![10i64, 3, -5, -3]);
+        assert_eq!(pow(&a, &b).unwrap(), t(&[4], vec![1024i64, -27, 1, -1]));
+        let x = t(&[2, 2], vec![1f32, 2., 3., 4.]);
+        let two = t(&[], vec![2f32]);
+        assert_eq!(pow(&x, &two).unwrap(), t(&[2, 2], vec![1f32, 4., 9., 16.]));
+        let two_4d = t(&[1, 1, 1], vec![2f32]);
+        assert_eq!(pow(&x, &two_4d).unwrap().shape(), &[1, 2, 2]);
+    }
+
+    #[test]
+    fn where_broadcasts_three_ways() {
+        let c = t(&[2, 1], vec![true, false]);
+        let x = t(&[3], vec![1i64, 2, 3]);
+        let y = t(&[], vec![0i64]);
+        let out = where_(&[Some(&c), Some(&x), Some(&y)]).unwrap();
+        assert_eq!(out[0], t(&[2, 3], vec![1i64, 2, 3, 0, 0, 0]));
+    }
+}
