@@ -22,14 +22,18 @@
 //! `w_zero_point`. Symmetric weights have one zero point for every channel (0 for int8, 128 for
 //! uint8), so per-channel scales need only a scalar zero point and work with both ops.
 //!
+//! Embedding tables (constant float32 Gather data of rank ≥ 2) are stored int8 too, per column
+//! of their last axis, and dequantized after the Gather (see `weight_only`, which shares this).
+//!
 //! What stays float: MatMul between two activations (attention scores), Gemm with `transA`, ops
 //! whose weight is not a constant float32 tensor or whose activation is not float32, excluded
 //! nodes and op types, and every other op.
-use super::edit::{base_name, node, transpose_2d, Edit};
+use super::edit::{base_name, emit_bias, f32_weight, gemm_parts, is_f32_or_unknown, node, BiasInput, Edit};
 use super::options::{QType, QuantMode, QuantOptions};
+use super::weight_only::gather_node;
 use super::weights::{quantize_weight, QuantizedWeight};
 use crate::error::{Error, Result};
-use crate::graph::{Attr, Graph, Model, Node, ValueId};
+use crate::graph::{Attr, Model, Node, ValueId};
 use crate::tensor::{DType, Tensor};
 use std::collections::HashMap;
 
@@ -49,7 +53,12 @@ pub fn quantize_dynamic(model: &Model, options: &QuantOptions) -> Result<Model> 
     let mut state = State { options: &options, activations: HashMap::new(), weights: HashMap::new() };
     let mut nodes = Vec::with_capacity(model.graph.nodes.len());
     for n in &model.graph.nodes {
-        let target = if n.domain.is_empty() && !options.excludes(&n.name, &n.op_type) {
+        let eligible = n.domain.is_empty() && !options.excludes(&n.name, &n.op_type);
+        // Embedding tables: int8 rows gathered, then dequantized (as onnxruntime's dynamic mode does).
+        if eligible && n.op_type == "Gather" && gather_node(&mut edit, n, &options, opset >= 13, &mut nodes)? {
+            continue;
+        }
+        let target = if eligible {
             match n.op_type.as_str() {
                 "MatMul" => matmul_target(&edit, n),
                 "Gemm" => gemm_target(&edit, n)?,
@@ -83,25 +92,6 @@ struct Target {
     y: ValueId,
 }
 
-enum BiasInput {
-    /// A constant, already scaled (`beta`) and shaped to broadcast against the output.
-    Constant(Tensor),
-    /// A value times `beta`.
-    Value(ValueId, f32),
-}
-
-/// The activation's float32-ness: unknown counts as float32 when the weight is (ONNX makes both
-/// operands of MatMul / Gemm / Conv the same type).
-fn is_f32_or_unknown(g: &Graph, id: ValueId) -> bool {
-    matches!(g.value(id).dtype, None | Some(DType::F32))
-}
-
-/// A constant float32 weight with at least one element.
-fn f32_weight(edit: &Edit, id: ValueId) -> Option<Tensor> {
-    let t = edit.constant(id)?;
-    (t.dtype() == DType::F32 && !t.is_empty()).then(|| (*t).clone())
-}
-
 fn matmul_target(edit: &Edit, n: &Node) -> Option<Target> {
     let (x, w_id, y) = (n.input(0)?, n.input(1)?, n.output(0)?);
     let w = f32_weight(edit, w_id)?;
@@ -112,31 +102,15 @@ fn matmul_target(edit: &Edit, n: &Node) -> Option<Target> {
 }
 
 fn gemm_target(edit: &Edit, n: &Node) -> Result<Option<Target>> {
-    let (Some(x), Some(w_id), Some(y)) = (n.input(0), n.input(1), n.output(0)) else { return Ok(None) };
-    let a = &n.attrs;
-    if a.int_or("transA", 0)? != 0 || !is_f32_or_unknown(&edit.graph, x) {
-        return Ok(None);
-    }
-    let Some(w) = f32_weight(edit, w_id) else { return Ok(None) };
-    if w.rank() != 2 {
-        return Ok(None);
-    }
-    let trans_b = a.int_or("transB", 0)? != 0;
-    let w = if trans_b { transpose_2d(&w)? } else { w };
-    let (alpha, beta) = (a.float_or("alpha", 1.0)?, a.float_or("beta", 1.0)?);
-    let bias = match n.input(2) {
-        None => None,
-        Some(_) if beta == 0.0 => None,
-        Some(c) => match edit.constant(c) {
-            Some(t) if t.dtype() == DType::F32 => {
-                let scaled = t.to_f32_vec().into_iter().map(|v| v * beta).collect();
-                Some(BiasInput::Constant(Tensor::from_vec(t.shape(), scaled)?))
-            }
-            Some(_) => return Ok(None),
-            None => Some(BiasInput::Value(c, beta)),
-        },
-    };
-    Ok(Some(Target { x, w_source: (w_id, trans_b), w, alpha, bias, conv: None, y }))
+    Ok(gemm_parts(edit, n)?.map(|g| Target {
+        x: g.x,
+        w_source: g.w_source,
+        w: g.w,
+        alpha: g.alpha,
+        bias: g.bias,
+        conv: None,
+        y: g.y,
+    }))
 }
 
 fn conv_target(edit: &Edit, n: &Node) -> Result<Option<Target>> {
@@ -265,23 +239,8 @@ impl State<'_> {
         nodes.push(node("Mul", "", format!("{base}_scale_Mul"), &[Some(x.scale), Some(w_scale)], &[scale], vec![]));
         let scaled = if t.bias.is_some() { edit.value(&format!("{base}_scaled"), DType::F32) } else { t.y };
         nodes.push(node("Mul", "", format!("{base}_output_Mul"), &[Some(acc_f), Some(scale)], &[scaled], vec![]));
-        match t.bias {
-            None => {}
-            Some(BiasInput::Constant(b)) => {
-                let b = edit.initializer(&format!("{base}_bias"), b);
-                nodes.push(node("Add", "", format!("{base}_bias_Add"), &[Some(scaled), Some(b)], &[t.y], vec![]));
-            }
-            Some(BiasInput::Value(c, beta)) => {
-                let c = if beta == 1.0 {
-                    c
-                } else {
-                    let beta_v = edit.initializer(&format!("{base}_beta"), Tensor::scalar(beta));
-                    let c_scaled = edit.value(&format!("{base}_bias_scaled"), DType::F32);
-                    nodes.push(node("Mul", "", format!("{base}_beta_Mul"), &[Some(c), Some(beta_v)], &[c_scaled], vec![]));
-                    c_scaled
-                };
-                nodes.push(node("Add", "", format!("{base}_bias_Add"), &[Some(scaled), Some(c)], &[t.y], vec![]));
-            }
+        if let Some(b) = t.bias {
+            emit_bias(edit, &base, scaled, b, t.y, nodes);
         }
         Ok(())
     }

@@ -99,7 +99,8 @@ pub(crate) fn node(
         name,
         op_type: op.to_string(),
         domain: domain.to_string(),
-        inputs: inputs.to_vec(),
+        // Trailing omitted inputs are left out, not written as empty names.
+        inputs: inputs[..inputs.iter().rposition(|i| i.is_some()).map_or(0, |p| p + 1)].to_vec(),
         outputs: outputs.iter().map(|&o| Some(o)).collect(),
         attrs: Default::default(),
     };
@@ -126,4 +127,81 @@ pub(crate) fn transpose_2d(w: &Tensor) -> Result<Tensor> {
     }
     let t = a.t();
     Tensor::from_vec(&[t.shape()[0], t.shape()[1]], t.iter().copied().collect())
+}
+
+/// The activation's float32-ness: unknown counts as float32 when the weight is (ONNX makes both
+/// operands of MatMul / Gemm / Conv the same type).
+pub(crate) fn is_f32_or_unknown(g: &Graph, id: ValueId) -> bool {
+    matches!(g.value(id).dtype, None | Some(DType::F32))
+}
+
+/// A constant float32 weight with at least one element.
+pub(crate) fn f32_weight(edit: &Edit, id: ValueId) -> Option<Tensor> {
+    let t = edit.constant(id)?;
+    (t.dtype() == DType::F32 && !t.is_empty()).then(|| (*t).clone())
+}
+
+/// A bias added after a rewritten product.
+pub(crate) enum BiasInput {
+    /// A constant, already scaled (`beta`) and shaped to broadcast against the output.
+    Constant(Tensor),
+    /// A value times `beta`.
+    Value(ValueId, f32),
+}
+
+/// A Gemm `Y = alpha · A · B' + beta · C` with a constant float32 B, as `Y = alpha · (A · W) + C'`.
+pub(crate) struct GemmParts {
+    pub x: ValueId,
+    /// B as `[K, N]` (transposed when `transB`).
+    pub w: Tensor,
+    /// B's value and whether it was transposed.
+    pub w_source: (ValueId, bool),
+    pub alpha: f32,
+    pub bias: Option<BiasInput>,
+    pub y: ValueId,
+}
+
+/// The parts of a Gemm the rewrites handle: `transA = 0`, a constant 2-D float32 B, a float32 A,
+/// and a C that is absent, a float32 constant or a value. `None` leaves the node float.
+pub(crate) fn gemm_parts(edit: &Edit, n: &Node) -> Result<Option<GemmParts>> {
+    let (Some(x), Some(w_id), Some(y)) = (n.input(0), n.input(1), n.output(0)) else { return Ok(None) };
+    let a = &n.attrs;
+    if a.int_or("transA", 0)? != 0 || !is_f32_or_unknown(&edit.graph, x) {
+        return Ok(None);
+    }
+    let Some(w) = f32_weight(edit, w_id) else { return Ok(None) };
+    if w.rank() != 2 {
+        return Ok(None);
+    }
+    let trans_b = a.int_or("transB", 0)? != 0;
+    let w = if trans_b { transpose_2d(&w)? } else { w };
+    let (alpha, beta) = (a.float_or("alpha", 1.0)?, a.float_or("beta", 1.0)?);
+    let bias = match n.input(2) {
+        None => None,
+        Some(_) if beta == 0.0 => None,
+        Some(c) => match edit.constant(c) {
+            Some(t) if t.dtype() == DType::F32 => {
+                let scaled = t.to_f32_vec().into_iter().map(|v| v * beta).collect();
+                Some(BiasInput::Constant(Tensor::from_vec(t.shape(), scaled)?))
+            }
+            Some(_) => return Ok(None),
+            None => Some(BiasInput::Value(c, beta)),
+        },
+    };
+    Ok(Some(GemmParts { x, w, w_source: (w_id, trans_b), alpha, bias, y }))
+}
+
+/// `y = scaled + bias` (the bias multiplied by `beta` first when it is a value and `beta != 1`).
+pub(crate) fn emit_bias(edit: &mut Edit, base: &str, scaled: ValueId, bias: BiasInput, y: ValueId, nodes: &mut Vec<Node>) {
+    let b = match bias {
+        BiasInput::Constant(t) => edit.initializer(&format!("{base}_bias"), t),
+        BiasInput::Value(c, beta) if beta == 1.0 => c,
+        BiasInput::Value(c, beta) => {
+            let beta_v = edit.initializer(&format!("{base}_beta"), Tensor::scalar(beta));
+            let c_scaled = edit.value(&format!("{base}_bias_scaled"), DType::F32);
+            nodes.push(node("Mul", "", format!("{base}_beta_Mul"), &[Some(c), Some(beta_v)], &[c_scaled], vec![]));
+            c_scaled
+        }
+    };
+    nodes.push(node("Add", "", format!("{base}_bias_Add"), &[Some(scaled), Some(b)], &[y], vec![]));
 }

@@ -42,3 +42,24 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Tensor, String> {
         inner.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().map_err(|_| format!("bad dim {s}"))).collect::<Result<_, _>>()?;
     Tensor::from_le_bytes(dtype, &shape, &bytes[start + header_len..]).map_err(|e| e.to_string())
 }
+
+/// Writes a float32 tensor as a version 1 `.npy` file.
+pub fn write_npy(path: &Path, t: &Tensor) {
+    let descr = match t.dtype() {
+        DType::F32 => "<f4",
+        DType::I64 => "<i8",
+        other => panic!("write_npy: unsupported dtype {other}"),
+    };
+    let dims: Vec<String> = t.shape().iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(t.to_le_bytes());
+    std::fs::write(path, out).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
