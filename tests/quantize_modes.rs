@@ -9,7 +9,7 @@ mod common;
 use common::npy::{read_npy, write_npy};
 use std::path::PathBuf;
 use webptq::graph::Model;
-use webptq::quantize::{quantize_dynamic, quantize_weight_only, quantize_weight_only_blocks, QuantOptions};
+use webptq::quantize::{quantize_dynamic, quantize_fp16, quantize_weight_only, quantize_weight_only_blocks, QuantOptions};
 use webptq::runtime::{Session, SessionOptions};
 use webptq::tensor::Tensor;
 
@@ -107,4 +107,17 @@ fn minilm_weight_only() {
         println!("{name}: size {size} / {} = {:.3}, cosine to float mean {mean:.5} min {min:.5}", m.bytes.len(), size as f64 / m.bytes.len() as f64);
     }
     let _ = quantize_weight_only;
+}
+
+#[test]
+fn minilm_fp16() {
+    let m = minilm();
+    let float = embeddings(&m.model, &m.feeds);
+    let q = quantize_fp16(&m.model, &QuantOptions::from_json(r#"{"mode":"fp16"}"#).unwrap()).unwrap();
+    let ours = embeddings(&q, &m.feeds);
+    let size = save("fp16", &q, &ours);
+    let (mean, min) = cosines(&ours, &m.reference);
+    let max_diff = ours.to_f32_vec().iter().zip(float.to_f32_vec()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let max_abs = float.to_f32_vec().iter().fold(0f32, |m, v| m.max(v.abs()));
+    println!("fp16: size {size} / {} = {:.3}, cosine mean {mean:.7} min {min:.7}, max |diff| {max_diff:.2e} (max |y| {max_abs:.2})", m.bytes.len(), size as f64 / m.bytes.len() as f64);
 }
