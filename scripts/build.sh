@@ -14,5 +14,10 @@ build() {
     "$target_dir/wasm32-unknown-unknown/$dir/webptq.wasm"
   echo "built pkg/$flavour ($(stat -c %s "pkg/$flavour/webptq_bg.wasm") bytes)"
 }
-build simd128 +simd128
-build relaxed +simd128,+relaxed-simd
+# The two builds are independent and each LTO step is single-threaded: run them side by side.
+build simd128 +simd128 &
+simd=$!
+build relaxed +simd128,+relaxed-simd &
+relaxed=$!
+wait $simd
+wait $relaxed

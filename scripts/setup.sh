@@ -102,3 +102,5 @@ bash scripts/setup-python.sh
 
 # 7. Hand-made broken models for the error-path tests.
 .venv/bin/python tests/fixtures/make_bad_models.py
+# 8. Old and new opset forms of ops whose signature changed, with onnxruntime's outputs.
+.venv/bin/python tests/fixtures/make_opset_cases.py

@@ -161,3 +161,22 @@ fn onnx_backend_node_tests() {
     assert!(failures.is_empty(), "{} conformance failures:\n{}", failures.len(), failures.join("\n"));
     assert!(todo.is_empty() || write, "exclusions without a reason (TODO): {todo:?}");
 }
+
+/// Old attribute forms and new input forms of ops whose signature changed between opsets 9 and
+/// 21, with onnxruntime's outputs (tests/fixtures/make_opset_cases.py). Every case must pass.
+#[test]
+fn opset_forms_match_onnxruntime() {
+    let root = common::fixtures_dir().join("opset-forms");
+    let mut dirs: Vec<_> = std::fs::read_dir(&root).expect("opset-forms cases").flatten().map(|e| e.path()).collect();
+    dirs.sort();
+    assert!(dirs.len() >= 30, "expected the opset-forms cases in {}", root.display());
+    let failures: Vec<String> = dirs
+        .iter()
+        .filter_map(|d| {
+            let r = std::panic::catch_unwind(|| run_case(d)).unwrap_or_else(|_| Err("PANICKED".into()));
+            r.err().map(|e| format!("{}: {e}", d.file_name().unwrap().to_string_lossy()))
+        })
+        .collect();
+    println!("opset forms: {} passed, {} failed", dirs.len() - failures.len(), failures.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -19,7 +19,7 @@ pub fn fold_batchnorm(model: &mut Model) -> Result<usize> {
             let x = bn.input(0)?;
             let pi = *producers.get(&x)?;
             let prev = &g.nodes[pi];
-            let only_reader = consumers.get(&x).map_or(false, |c| c.len() == 1) && !g.outputs.contains(&x);
+            let only_reader = consumers.get(&x).is_some_and(|c| c.len() == 1) && !g.outputs.contains(&x);
             let kind = match prev.op_type.as_str() {
                 "Conv" if prev.domain.is_empty() => Kind::Conv,
                 "Gemm" if prev.domain.is_empty() => Kind::Gemm,
