@@ -195,7 +195,7 @@ pub(crate) fn gemm_parts(edit: &Edit, n: &Node) -> Result<Option<GemmParts>> {
 pub(crate) fn emit_bias(edit: &mut Edit, base: &str, scaled: ValueId, bias: BiasInput, y: ValueId, nodes: &mut Vec<Node>) {
     let b = match bias {
         BiasInput::Constant(t) => edit.initializer(&format!("{base}_bias"), t),
-        BiasInput::Value(c, beta) if beta == 1.0 => c,
+        BiasInput::Value(c, 1.0) => c,
         BiasInput::Value(c, beta) => {
             let beta_v = edit.initializer(&format!("{base}_beta"), Tensor::scalar(beta));
             let c_scaled = edit.value(&format!("{base}_bias_scaled"), DType::F32);

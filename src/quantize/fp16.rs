@@ -17,7 +17,7 @@ use super::edit::{node, Edit};
 use super::options::{QuantMode, QuantOptions};
 use crate::error::Result;
 use crate::graph::{Attr, Model, ValueId};
-use crate::tensor::{DType, Tensor};
+use crate::tensor::Tensor;
 use half::f16;
 use std::collections::HashSet;
 
@@ -82,6 +82,7 @@ fn to_f16(t: &Tensor) -> Option<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tensor::DType;
 
     #[test]
     fn converts_only_large_finite_in_range_tensors() {

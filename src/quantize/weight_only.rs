@@ -68,25 +68,27 @@ pub fn quantize_weight_only_blocks(model: &Model, options: &QuantOptions, symmet
             }
             continue;
         }
-        // (input index of the weight, its per-channel axis given its rank)
-        let slot: Option<(usize, fn(&Node, usize) -> Result<usize>)> = match n.op_type.as_str() {
-            "MatMul" => Some((1, |_, rank| Ok(rank - 1))),
-            "Gemm" => Some((1, |n, _| Ok(if n.attrs.int_or("transB", 0)? != 0 { 0 } else { 1 }))),
-            "Conv" => Some((1, |_, _| Ok(0))),
-            "ConvTranspose" => Some((1, |_, _| Ok(1))),
-            _ => None,
+        // The weight is input 1; its output-channel axis (§6) depends on the op and its rank.
+        let axis_of = |rank: usize| -> Result<Option<usize>> {
+            Ok(match n.op_type.as_str() {
+                "MatMul" => Some(rank - 1),
+                "Gemm" if rank == 2 => Some(if n.attrs.int_or("transB", 0)? != 0 { 0 } else { 1 }),
+                "Conv" => Some(0),
+                "ConvTranspose" => Some(1),
+                _ => None,
+            })
         };
-        let replaced = match slot {
-            Some((i, axis_of)) => match n.input(i).and_then(|w| f32_weight(&edit, w).map(|t| (w, t))) {
-                Some((w, t)) if t.rank() >= 2 && (n.op_type != "Gemm" || t.rank() == 2) => {
-                    let axis = axis_of(n, t.rank())?;
+        let weight = n.input(1).and_then(|w| f32_weight(&edit, w).map(|t| (w, t))).filter(|(_, t)| t.rank() >= 2);
+        let replaced = match weight {
+            Some((w, t)) => match axis_of(t.rank())? {
+                Some(axis) => {
                     let wf = dq.get(&mut edit, w, &t, axis, &mut nodes)?;
                     let mut n2 = n.clone();
-                    n2.inputs[i] = Some(wf);
+                    n2.inputs[1] = Some(wf);
                     nodes.push(n2);
                     true
                 }
-                _ => false,
+                None => false,
             },
             None => false,
         };
@@ -154,6 +156,7 @@ pub(crate) fn gather_node(edit: &mut Edit, n: &Node, options: &QuantOptions, per
 }
 
 /// A `[K, N]` float32 weight quantized block-wise along K in 4 bits: what MatMulNBits reads.
+#[derive(Debug)]
 pub(crate) struct Int4Weight {
     pub layout: NBitsLayout,
     /// uint8 `[N, k_blocks, blob_size]`.
@@ -253,4 +256,50 @@ fn int4_node(edit: &mut Edit, n: &Node, options: &QuantOptions, symmetric: bool,
         emit_bias(edit, &base, out, bias, y, nodes);
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::nbits::{dequantize_weight, ZeroPoints};
+
+    fn weight(k: usize, n: usize) -> Tensor {
+        Tensor::from_vec(&[k, n], (0..k * n).map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0).collect()).unwrap()
+    }
+
+    #[test]
+    fn int4_blocks_round_trip_within_half_a_step() {
+        let (k, n) = (40, 3); // blocks of 16: 16 + 16 + 8 (padded)
+        let w = weight(k, n);
+        let wv = w.to_f32_vec();
+        for symmetric in [false, true] {
+            let q = quantize_int4("w", &w, 16, symmetric).unwrap();
+            assert_eq!(q.packed.shape(), &[3, 3, 8]);
+            assert_eq!(q.zero_points.is_none(), symmetric);
+            let bytes: Vec<u8> = q.packed.to_le_bytes();
+            let zp_bytes = q.zero_points.as_ref().map(|z| z.to_le_bytes());
+            let zp = zp_bytes.as_deref().map_or(ZeroPoints::Default, ZeroPoints::Packed);
+            let d = dequantize_weight(&q.layout, &bytes, &q.scales, &zp);
+            for r in 0..k {
+                for c in 0..n {
+                    let s = q.scales[c * 3 + r / 16].abs();
+                    let err = (d[r * n + c] - wv[r * n + c]).abs();
+                    // Symmetric blocks clip the side opposite the extreme at 7 steps: up to one step.
+                    let bound = if symmetric { s } else { s / 2.0 };
+                    assert!(err <= bound * 1.0001, "sym {symmetric} ({r}, {c}): {err} > {bound}");
+                }
+            }
+        }
+        // Symmetric: the block's extreme is exact (q = 0).
+        let w = Tensor::from_vec(&[16, 1], (0..16).map(|i| if i == 5 { 2.0 } else { i as f32 / 16.0 }).collect()).unwrap();
+        let q = quantize_int4("w", &w, 16, true).unwrap();
+        assert_eq!(q.scales, vec![-0.25]);
+        assert_eq!(q.packed.to_le_bytes()[2] & 0xf0, 0); // element 5: high nibble of byte 2
+        // All-zero blocks: scale 1, zero exact.
+        let q = quantize_int4("w", &Tensor::zeros(DType::F32, &[16, 2]).unwrap(), 16, false).unwrap();
+        assert_eq!(q.scales, vec![1.0, 1.0]);
+        // NaN weights are an error naming the tensor.
+        let bad = Tensor::from_vec(&[16, 1], vec![f32::NAN; 16]).unwrap();
+        assert!(quantize_int4("fc.w", &bad, 16, false).unwrap_err().to_string().contains("'fc.w'"));
+    }
 }

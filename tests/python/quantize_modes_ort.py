@@ -1,9 +1,11 @@
 """Checks the exports of tests/quantize_modes.rs in onnxruntime (Python, CPU provider).
 
 For every `NAME.onnx` in the export folder (default: target/tmp/quantize-modes) this loads the
-model in onnxruntime, runs the MiniLM reference sentences, and prints one table row: file size
-ratio to the float model, mean/min cosine of the embeddings to the float embeddings, and the
-agreement with our runtime's embeddings (`NAME.461.npy`, written by the Rust test). With
+model in onnxruntime and runs it. MiniLM exports run the reference sentences and print one table
+row: file size ratio to the float model, mean/min cosine of the embeddings to the float
+embeddings, and the agreement with our runtime's embeddings (`NAME.461.npy`, written by the Rust
+test). Built graphs (`NAME.in.npy` next to them) run that input and are compared with our output
+(`NAME.out.npy`). With
 `--baseline` it also runs onnxruntime's own quantizers on the same model, for comparison:
 quantize_dynamic (per channel and per tensor, int8 weights) and MatMulNBitsQuantizer (4 bits,
 block 32, asymmetric and symmetric). Exits non-zero if a model fails to load or run.
@@ -24,6 +26,12 @@ def cosines(a, b):
     b = b.astype(np.float64)
     c = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     return c.mean(), c.min()
+
+
+def _graph_nodes(path):
+    import onnx
+
+    return onnx.load(path).graph.node
 
 
 def run(path, feeds):
@@ -48,9 +56,24 @@ def main():
     reference = run(float_path, feeds)
 
     rows = []
+    built = []
     failed = False
     for name in sorted(f[:-5] for f in os.listdir(args.dir) if f.endswith(".onnx")):
         path = os.path.join(args.dir, name + ".onnx")
+        in_path = os.path.join(args.dir, name + ".in.npy")
+        if os.path.exists(in_path):
+            # A built graph: one input, our output next to it.
+            try:
+                s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+                out = s.run(None, {s.get_inputs()[0].name: np.load(in_path)})[0]
+            except Exception as e:  # noqa: BLE001
+                print(f"{name}: onnxruntime failed: {e}", file=sys.stderr)
+                failed = True
+                continue
+            ours = np.load(os.path.join(args.dir, name + ".out.npy"))
+            diff = np.abs(out - ours).max() / max(np.abs(ours).max(), 1e-30)
+            built.append((name, diff, sorted({n.op_type for n in _graph_nodes(path)})))
+            continue
         try:
             out = run(path, feeds)
         except Exception as e:  # noqa: BLE001 - report every failure, keep going
@@ -97,6 +120,12 @@ def main():
     print(f"|{'-' * 46}|-----------:|------------:|-----------:|------------------------------|")
     for name, ratio, mean, mn, agree in rows:
         print(f"| {name:<44} | {ratio:10.3f} | {mean:11.5f} | {mn:10.5f} | {agree} |")
+    if built:
+        print()
+        print("| built graph | max |ours - onnxruntime| / max |ours| | ops |")
+        print("|---|---:|---|")
+        for name, diff, op_types in built:
+            print(f"| {name} | {diff:.2e} | {' '.join(op_types)} |")
     return 1 if failed else 0
 
 

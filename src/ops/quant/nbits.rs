@@ -317,9 +317,9 @@ mod tests {
         let scales = vec![0.5f32, 0.25, 2.0, 1.0]; // [n][blk]
         let zps = [[8u8, 3], [0, 15]];
         let mut b = Vec::new();
-        for c in 0..n {
+        for qc in &q {
             for blk in 0..2 {
-                b.extend(pack_values(&q[c][blk * bs..(blk + 1) * bs], 4));
+                b.extend(pack_values(&qc[blk * bs..(blk + 1) * bs], 4));
             }
         }
         let zp: Vec<u8> = (0..n).flat_map(|c| pack_values(&zps[c], 4)).collect();
