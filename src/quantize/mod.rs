@@ -1,15 +1,334 @@
-//! Post-training quantization (work in progress: options, parameters and weight quantization).
+//! Post-training quantization: a float [`Model`] and calibration batches in, a quantized model,
+//! its bytes and a [`Report`] out ([`quantize`]).
+//!
+//! Static quantization (the default mode) runs in stages, each reported through the progress
+//! callback:
+//!
+//! 1. **Prepare.** Constant folding (weights held in Constant nodes become initializers),
+//!    BatchNormalization folded into Conv/Gemm, dead nodes removed (`graph::passes`).
+//! 2. **Plan.** The first batch runs once to learn every value's element type; the op
+//!    [`registry`] then decides per node what is quantized ([`plan::Plan`]): activations, weights
+//!    (per channel on the op's axis), int32 biases, shape ops sharing their input's parameters,
+//!    Relu/Clip folded into their producer. Unknown ops, excluded nodes and non-float tensors stay
+//!    float.
+//! 3. **Calibrate.** Every batch runs through the float model with the calibrator's observers
+//!    hooked in (streaming: batches are consumed one at a time and dropped, except the first few
+//!    kept, up to a memory budget, to measure the result on).
+//! 4. **Quantize.** Parameters from the calibrated ranges (docs/quantization.md §2–5), then the
+//!    graph is rewritten in QDQ form ([`qdq`]) or QOperator form ([`qoperator`]).
+//! 5. **Evaluate.** The float and the quantized model run on the kept batches; each quantized
+//!    activation is compared with its float twin ([`report`]).
+//! 6. **Keep float** (optional). The N layers that lose most are excluded and the model is
+//!    rewritten again; the report shows the output SQNR before and after.
+//!
+//! Modules: [`options`] (what the caller asks), [`params`] (scales and zero points), [`weights`]
+//! (weight and bias quantization), [`registry`] (per-op handlers), [`plan`], [`qdq`],
+//! [`qoperator`], [`report`]. The calibration-free modes (dynamic, weight-only, fp16) live in
+//! their own modules and are dispatched from [`quantize`] by `options.mode`.
+//!
+//! What this module does not do: read files or images (the caller supplies batches of feeds),
+//! or run int8 kernels (the runtime's job).
 pub mod dynamic;
 mod edit;
 pub mod fp16;
 pub mod weight_only;
 pub mod options;
 pub mod params;
+pub mod plan;
+pub mod qdq;
+pub mod qoperator;
+pub mod registry;
+pub mod report;
 pub mod weights;
 
 pub use options::{QType, QuantFormat, QuantMode, QuantOptions};
 pub use params::QParams;
+pub use report::Report;
 pub use weights::{quantize_bias, quantize_weight, QuantizedBias, QuantizedWeight};
 pub use dynamic::quantize_dynamic;
-pub use weight_only::{quantize_weight_only, quantize_weight_only_blocks};
 pub use fp16::quantize_fp16;
+pub use weight_only::{quantize_weight_only, quantize_weight_only_blocks};
+
+use crate::calibrate::{CalibrationTable, Calibrator};
+use crate::error::{Error, Result};
+use crate::graph::{passes, Model, ValueId};
+use crate::runtime::{Session, SessionOptions};
+use crate::tensor::{DType, Tensor};
+use plan::{Constraints, Plan};
+use std::collections::HashMap;
+
+/// One batch of feeds: `(input name, tensor)` pairs.
+pub type Batch = Vec<(String, Tensor)>;
+
+/// The stages of a quantization run, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Prepare,
+    Calibrate,
+    Quantize,
+    Evaluate,
+    KeepFloat,
+    Save,
+}
+
+/// Progress of a run: `done` of `total` steps of `stage` (`total` is None when the number of
+/// calibration batches is not known in advance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Progress {
+    pub stage: Stage,
+    pub done: usize,
+    pub total: Option<usize>,
+}
+
+/// The result of [`quantize`].
+#[derive(Debug, Clone)]
+pub struct Quantized {
+    pub model: Model,
+    /// The model saved as ONNX.
+    pub bytes: Vec<u8>,
+    pub report: Report,
+}
+
+/// Bytes of feeds kept after calibration to evaluate the quantized model on.
+pub const EVAL_BUDGET_BYTES: usize = 64 << 20;
+/// Most batches kept for evaluation.
+pub const EVAL_MAX_BATCHES: usize = 32;
+
+/// Quantizes `model` as `options` say.
+///
+/// `batches` supplies calibration feeds one batch at a time (static mode needs at least one;
+/// other modes ignore them). `progress` is called at every step; returning an error from it
+/// (e.g. [`Error::Cancelled`]) stops the run with that error.
+///
+/// Errors: [`Error::InvalidOptions`] for contradictory options or static mode without data;
+/// the session's typed errors ([`Error::InvalidFeed`], ...) for feeds that do not fit the model;
+/// [`Error::InvalidModel`] naming the tensor for NaN/Inf weights; [`Error::UnsupportedOps`] when
+/// the float model cannot run here (calibration needs to run it).
+pub fn quantize<I>(model: &Model, options: &QuantOptions, batches: I, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<Quantized>
+where
+    I: IntoIterator<Item = Result<Batch>>,
+{
+    options.validate()?;
+    match options.mode {
+        QuantMode::Static => quantize_static(model, options, batches.into_iter(), progress),
+        // The calibration-free modes are implemented in their own modules (dynamic.rs,
+        // weight_only.rs, fp16.rs) and plug in here.
+        other => Err(Error::InvalidOptions(format!("{other:?} quantization is not available in this build"))),
+    }
+}
+
+/// Element types of every value: declared, initializers, feeds, and what one run produced.
+fn probe_dtypes(session: &Session, first: &Batch) -> Result<Vec<Option<DType>>> {
+    let g = &session.model().graph;
+    let mut dtypes: Vec<Option<DType>> = g.values.iter().map(|v| v.dtype).collect();
+    for (&id, t) in &g.initializers {
+        dtypes[id] = Some(t.dtype());
+    }
+    for (name, t) in first {
+        if let Some(id) = g.find_value(name) {
+            dtypes[id] = Some(t.dtype());
+        }
+    }
+    let mut seen: Vec<(ValueId, DType)> = Vec::new();
+    let mut hook = |id: ValueId, t: &Tensor| {
+        seen.push((id, t.dtype()));
+        Ok(())
+    };
+    session.run_observed(first.clone(), Some(&mut hook))?;
+    for (id, d) in seen {
+        dtypes[id] = Some(d);
+    }
+    Ok(dtypes)
+}
+
+/// Plans until the plan is consistent with the calibration: values without data make their
+/// nodes float, folds that are not exact are undone.
+fn settle(
+    prepared: &Model,
+    options: &QuantOptions,
+    dtypes: &[Option<DType>],
+    mut c: Constraints,
+    table: &CalibrationTable,
+) -> Result<(Plan, HashMap<ValueId, QParams>, Constraints)> {
+    let g = &prepared.graph;
+    for _ in 0..=g.nodes.len() + 1 {
+        let plan = Plan::build(g, options, dtypes, &c);
+        match plan.params(g, table, options) {
+            Err(missing) => c.no_data.extend(missing),
+            Ok(params) => {
+                let bad = plan.check_folds(g, &params);
+                if bad.is_empty() {
+                    return Ok((plan, params, c));
+                }
+                c.no_fold.extend(bad);
+            }
+        }
+    }
+    Err(Error::invalid("internal: the quantization plan did not settle"))
+}
+
+/// One rewrite in the chosen format, saved and measured.
+struct Candidate {
+    plan: Plan,
+    params: HashMap<ValueId, QParams>,
+    model: Model,
+    info: qdq::RewriteInfo,
+    bytes: Vec<u8>,
+    eval: report::Evaluation,
+}
+
+fn build_candidate(
+    prepared: &Model,
+    float_session: &Session,
+    plan: Plan,
+    params: HashMap<ValueId, QParams>,
+    options: &QuantOptions,
+    eval_batches: &[Batch],
+    progress: &mut dyn FnMut(Progress) -> Result<()>,
+) -> Result<Candidate> {
+    let (model, info) = match options.format {
+        QuantFormat::Qdq => qdq::rewrite(prepared, &plan, &params, options)?,
+        QuantFormat::QOperator => qoperator::rewrite(prepared, &plan, &params, options)?,
+    };
+    let bytes = crate::onnx::save(&model);
+    let session = Session::new(model.clone(), &SessionOptions { optimize: true })?;
+    let total = Some(eval_batches.len());
+    let eval = report::evaluate(float_session, &session, &info.twins, eval_batches, &mut |done| {
+        progress(Progress { stage: Stage::Evaluate, done, total })
+    })?;
+    Ok(Candidate { plan, params, model, info, bytes, eval })
+}
+
+fn quantize_static(
+    model: &Model,
+    options: &QuantOptions,
+    mut batches: impl Iterator<Item = Result<Batch>>,
+    progress: &mut dyn FnMut(Progress) -> Result<()>,
+) -> Result<Quantized> {
+    progress(Progress { stage: Stage::Prepare, done: 0, total: Some(1) })?;
+    let float_bytes = crate::onnx::save(model).len();
+    let Some(first) = batches.next() else {
+        return Err(Error::InvalidOptions("static quantization needs calibration data: no batch of feeds was given".into()));
+    };
+    let first = first?;
+    let mut prepared = model.clone();
+    let mut warnings = Vec::new();
+    // Initializers that are also declared as inputs (older exporters list every weight) and
+    // that the calibration feeds do not replace are weights: freeze them, so they are
+    // quantized (onnxruntime does the same); the quantized model no longer takes them as inputs.
+    let frozen: Vec<String> = {
+        let g = &prepared.graph;
+        g.overridable.iter().map(|&v| g.value_name(v).to_string()).filter(|n| !first.iter().any(|(f, _)| f == n)).collect()
+    };
+    if !frozen.is_empty() {
+        let g = &mut prepared.graph;
+        g.overridable.retain(|&v| !frozen.iter().any(|n| n == &g.values[v].name));
+        warnings.push(format!(
+            "{} initializers declared as graph inputs were frozen as constants (not fed in calibration): {}",
+            frozen.len(),
+            frozen.iter().take(8).cloned().collect::<Vec<_>>().join(", ") + if frozen.len() > 8 { ", ..." } else { "" }
+        ));
+    }
+    passes::optimize(&mut prepared)?;
+    let float_session = Session::new(prepared.clone(), &SessionOptions { optimize: false })?;
+    let dtypes = probe_dtypes(&float_session, &first)?;
+    let g = &prepared.graph;
+    let plan0 = Plan::build(g, options, &dtypes, &Constraints::default());
+    progress(Progress { stage: Stage::Prepare, done: 1, total: Some(1) })?;
+
+    // Calibrate, streaming; keep the first batches (within budget) for evaluation.
+    let names = plan0.values_to_calibrate(g);
+    let mut calibrator = Calibrator::new(options.calibration.clone(), &names)?;
+    let total = match batches.size_hint() {
+        (lo, Some(hi)) if lo == hi => Some(hi + 1),
+        _ => None,
+    };
+    let mut kept: Vec<Batch> = Vec::new();
+    let mut kept_bytes = 0usize;
+    let mut done = 0usize;
+    let mut next = Some(Ok(first));
+    while let Some(batch) = next.take().or_else(|| batches.next()) {
+        progress(Progress { stage: Stage::Calibrate, done, total })?;
+        let batch = batch?;
+        let bytes: usize = batch.iter().map(|(_, t)| t.size_in_bytes()).sum();
+        let keep = kept.is_empty() || (kept.len() < EVAL_MAX_BATCHES && kept_bytes + bytes <= EVAL_BUDGET_BYTES);
+        if keep {
+            kept_bytes += bytes;
+            calibrator.run_batch(&float_session, batch.clone())?;
+            kept.push(batch);
+        } else {
+            calibrator.run_batch(&float_session, batch)?;
+        }
+        done += 1;
+    }
+    progress(Progress { stage: Stage::Calibrate, done, total: Some(done) })?;
+    let table = calibrator.finish();
+    warnings.extend(
+        table.nonfinite().into_iter().map(|(name, n)| format!("calibration skipped {n} NaN/Inf values of '{name}'")),
+    );
+
+    // Quantize and evaluate.
+    progress(Progress { stage: Stage::Quantize, done: 0, total: Some(1) })?;
+    let (plan, params, constraints) = settle(&prepared, options, &dtypes, Constraints::default(), &table)?;
+    for v in &constraints.no_data {
+        warnings.push(format!("no float data reached '{}' during calibration: its readers stay float", g.value_name(*v)));
+    }
+    let mut best = build_candidate(&prepared, &float_session, plan, params, options, &kept, progress)?;
+    progress(Progress { stage: Stage::Quantize, done: 1, total: Some(1) })?;
+
+    // Keep the lossiest layers float, if asked.
+    let mut keep_report = None;
+    if options.keep_float > 0 {
+        progress(Progress { stage: Stage::KeepFloat, done: 0, total: Some(1) })?;
+        let losses = report::layer_losses(g, &best.plan, &best.eval);
+        let chosen: Vec<&report::LayerLoss> = losses.iter().take(options.keep_float).collect();
+        if chosen.len() < options.keep_float {
+            warnings.push(format!(
+                "keepFloat {} asked, but only {} quantized layers have a measured loss",
+                options.keep_float,
+                chosen.len()
+            ));
+        }
+        let mut c = constraints.clone();
+        for l in &chosen {
+            c.keep_float.insert(l.index, match l.own_sqnr_db {
+                Some(db) => format!("kept float by keepFloat (its own error: {db:.1} dB SQNR)"),
+                None => "kept float by keepFloat".to_string(),
+            });
+        }
+        let (plan, params, _) = settle(&prepared, options, &dtypes, c, &table)?;
+        let mixed = build_candidate(&prepared, &float_session, plan, params, options, &kept, progress)?;
+        keep_report = Some(report::KeepFloatReport {
+            nodes: chosen.iter().map(|l| l.node.clone()).collect(),
+            outputs_before: best.eval.outputs(),
+            outputs_after: mixed.eval.outputs(),
+            quantized_bytes_before: best.bytes.len(),
+            quantized_bytes_after: mixed.bytes.len(),
+        });
+        best = mixed;
+        progress(Progress { stage: Stage::KeepFloat, done: 1, total: Some(1) })?;
+    }
+
+    progress(Progress { stage: Stage::Save, done: 0, total: Some(1) })?;
+    let Candidate { plan, params, model: qmodel, info, bytes, eval } = best;
+    let mut most_lossy = report::layer_losses(g, &plan, &eval);
+    most_lossy.truncate(10);
+    let report = Report {
+        options: options.clone(),
+        float_bytes,
+        quantized_bytes: bytes.len(),
+        size_ratio: bytes.len() as f64 / float_bytes.max(1) as f64,
+        calibration: report::CalibrationSummary { method: options.calibration.clone(), batches: done, values: names.len() },
+        evaluated_batches: eval.batches,
+        nodes: report::node_reports(g, &plan, &params, &info),
+        activations: report::activation_reports(g, &plan, &params, &table, &eval),
+        outputs: eval.outputs(),
+        weights: info.weights,
+        most_lossy,
+        keep_float: keep_report,
+        warnings,
+    };
+    progress(Progress { stage: Stage::Save, done: 1, total: Some(1) })?;
+    Ok(Quantized { model: qmodel, bytes, report })
+}

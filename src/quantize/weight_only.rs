@@ -15,7 +15,7 @@
 //! onnxruntime's `com.microsoft` MatMulNBits: the `[K, N]` weight split along K into blocks of
 //! `blockSize` (default 32), each with its own scale and zero point, 4-bit values packed two per
 //! byte (layout in [`crate::ops::nbits`]). Blocks are asymmetric by default (§2 with
-//! `[qmin, qmax] = [0, 15]`; onnxruntime's quantizer default too) or symmetric (§9: zero point 8,
+//! `[qmin, qmax] = [0, 15]`; onnxruntime's quantizer default too) or symmetric (§10: zero point 8,
 //! `s = m / −8` for the block's value `m` of largest magnitude, so `m` is exact and all 16 levels
 //! are used; the zero points are left out of the file since 8 is the op's default).
 //! Gemm's `alpha` is folded into the scales and `beta · C` becomes an Add. The other weights
@@ -167,7 +167,7 @@ pub(crate) struct Int4Weight {
     pub zero_points: Option<Tensor>,
 }
 
-/// Quantizes `w` (`[K, N]`, f32) in blocks of `block_size` along K (docs/quantization.md §9:
+/// Quantizes `w` (`[K, N]`, f32) in blocks of `block_size` along K (docs/quantization.md §10:
 /// §1 with `[0, 15]`, §2 for asymmetric blocks, the signed-extreme rule for symmetric ones, §4
 /// for all-zero blocks). `name` is used in errors.
 pub(crate) fn quantize_int4(name: &str, w: &Tensor, block_size: usize, symmetric: bool) -> Result<Int4Weight> {
@@ -192,7 +192,7 @@ pub(crate) fn quantize_int4(name: &str, w: &Tensor, block_size: usize, symmetric
         for (b, zp) in zps.iter_mut().enumerate() {
             let rows = b * block_size..((b + 1) * block_size).min(k);
             let (s, z) = if symmetric {
-                // §9: the value of largest magnitude maps exactly to q = 0 (s may be negative).
+                // §10: the value of largest magnitude maps exactly to q = 0 (s may be negative).
                 let m = rows.clone().map(|r| a[[r, col]]).fold(0f32, |m, x| if x.abs() > m.abs() { x } else { m });
                 (if m == 0.0 { 1.0 } else { m / -8.0 }, 8)
             } else {

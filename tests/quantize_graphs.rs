@@ -1,0 +1,559 @@
+//! Static quantization on small graphs built here: the QDQ and QOperator structures, parameter
+//! sharing, activation folding, exclusions, unknown ops, Constant-node weights, keepFloat, opsets
+//! and the typed errors. Exports are written to target/quantize-exports/ for
+//! tests/python/check_exports.py (onnxruntime) to load and run.
+mod common;
+
+use common::build::{f32_tensor, model, node, value_info};
+use prost::Message;
+use std::collections::HashMap;
+use webptq::graph::{Graph, Model, Node};
+use webptq::onnx::proto;
+use webptq::quantize::{quantize, Progress, QType, QuantFormat, QuantOptions, Quantized, Stage};
+use webptq::runtime::{Session, SessionOptions};
+use webptq::tensor::Tensor;
+use webptq::Error;
+
+/// Deterministic pseudo-random values in [lo, hi).
+fn values(n: usize, seed: u32, lo: f32, hi: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2654435761).max(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            lo + (s as f32 / u32::MAX as f32) * (hi - lo)
+        })
+        .collect()
+}
+
+fn ints(name: &str, v: &[i64]) -> proto::AttributeProto {
+    proto::AttributeProto { name: Some(name.into()), r#type: Some(7), ints: v.to_vec(), ..Default::default() }
+}
+fn int(name: &str, v: i64) -> proto::AttributeProto {
+    proto::AttributeProto { name: Some(name.into()), r#type: Some(2), i: Some(v), ..Default::default() }
+}
+fn with(mut n: proto::NodeProto, attrs: Vec<proto::AttributeProto>) -> proto::NodeProto {
+    n.attribute.extend(attrs);
+    n
+}
+fn i64_tensor(name: &str, v: &[i64]) -> proto::TensorProto {
+    proto::TensorProto { name: Some(name.into()), dims: vec![v.len() as i64], data_type: Some(7), int64_data: v.to_vec(), ..Default::default() }
+}
+fn constant_node(out: &str, t: proto::TensorProto) -> proto::NodeProto {
+    let mut n = node("Constant", &format!("{out}_const"), &[], &[out]);
+    n.attribute.push(proto::AttributeProto { name: Some("value".into()), r#type: Some(4), t: Some(t), ..Default::default() });
+    n
+}
+
+fn load(m: &proto::ModelProto) -> Model {
+    webptq::onnx::load(&m.encode_to_vec(), &HashMap::new()).unwrap()
+}
+
+/// x[N,3,8,8] → Conv (weights in a Constant node) → BatchNormalization → Relu → MaxPool →
+/// Reshape → Gemm (transB, 256 → 64) → Relu → Gemm (64 → 10) → y[N,10].
+fn cnn() -> proto::ModelProto {
+    let mut w = f32_tensor("conv.w", &[16, 3, 3, 3], &values(432, 1, -0.5, 0.5));
+    w.name = None;
+    let var: Vec<f32> = values(16, 9, 0.5, 1.5);
+    model(
+        vec![
+            constant_node("conv.w", w),
+            with(node("Conv", "conv", &["x", "conv.w", "conv.b"], &["c"]), vec![ints("pads", &[1, 1, 1, 1])]),
+            node("BatchNormalization", "bn", &["c", "gamma", "beta", "mean", "var"], &["n"]),
+            node("Relu", "relu", &["n"], &["r"]),
+            with(node("MaxPool", "pool", &["r"], &["p"]), vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])]),
+            node("Reshape", "flat", &["p", "shape"], &["f"]),
+            with(node("Gemm", "fc1", &["f", "fc1.w", "fc1.b"], &["h"]), vec![int("transB", 1)]),
+            node("Relu", "relu2", &["h"], &["hr"]),
+            node("Gemm", "fc2", &["hr", "fc2.w", "fc2.b"], &["y"]),
+        ],
+        vec![
+            f32_tensor("conv.b", &[16], &values(16, 2, -0.1, 0.1)),
+            f32_tensor("gamma", &[16], &values(16, 3, 0.5, 1.5)),
+            f32_tensor("beta", &[16], &values(16, 4, -0.2, 0.2)),
+            f32_tensor("mean", &[16], &values(16, 5, -0.2, 0.2)),
+            f32_tensor("var", &[16], &var),
+            i64_tensor("shape", &[0, -1]),
+            f32_tensor("fc1.w", &[64, 256], &values(16384, 6, -0.15, 0.15)),
+            f32_tensor("fc1.b", &[64], &values(64, 7, -0.1, 0.1)),
+            f32_tensor("fc2.w", &[64, 10], &values(640, 8, -0.5, 0.5)),
+            f32_tensor("fc2.b", &[10], &values(10, 10, -0.1, 0.1)),
+        ],
+        vec![value_info("x", 1, &[-1, 3, 8, 8])],
+        vec![value_info("y", 1, &[-1, 10])],
+        13,
+    )
+}
+
+/// x[N,4,6,6] → Conv c1 → Clip(0, 6) → Conv c2 → Add(clip, c2) → HardSwish (no handler) →
+/// Concat(add, hardswish) → GlobalAveragePool → Flatten → MatMul → Mul(const) → y;
+/// MatMul → Sigmoid → y2; Add → Transpose → LeakyRelu → Softmax(axis -1) → y3. Opset 14
+/// (HardSwish).
+fn mixed() -> proto::ModelProto {
+    model(
+        vec![
+            with(node("Conv", "c1", &["x", "c1.w", "c1.b"], &["c1"]), vec![ints("pads", &[1, 1, 1, 1])]),
+            node("Clip", "clip", &["c1", "zero", "six"], &["c1r"]),
+            with(node("Conv", "c2", &["c1r", "c2.w"], &["c2"]), vec![ints("pads", &[1, 1, 1, 1])]),
+            node("Add", "add", &["c1r", "c2"], &["a"]),
+            node("HardSwish", "hswish", &["a"], &["hs"]),
+            with(node("Concat", "cat", &["a", "hs"], &["cat"]), vec![int("axis", 1)]),
+            node("GlobalAveragePool", "gap", &["cat"], &["g"]),
+            node("Flatten", "flatten", &["g"], &["f"]),
+            node("MatMul", "mm", &["f", "mm.w"], &["m"]),
+            node("Mul", "scale", &["m", "half"], &["y"]),
+            node("Sigmoid", "sig", &["m"], &["y2"]),
+            with(node("Transpose", "tr", &["a"], &["t"]), vec![ints("perm", &[0, 2, 3, 1])]),
+            node("LeakyRelu", "leaky", &["t"], &["lk"]),
+            with(node("Softmax", "softmax", &["lk"], &["y3"]), vec![int("axis", -1)]),
+        ],
+        vec![
+            f32_tensor("c1.w", &[8, 4, 3, 3], &values(288, 11, -0.4, 0.4)),
+            f32_tensor("c1.b", &[8], &values(8, 12, -0.1, 0.3)),
+            f32_tensor("zero", &[], &[0.0]),
+            f32_tensor("six", &[], &[6.0]),
+            f32_tensor("c2.w", &[8, 8, 3, 3], &values(576, 13, -0.3, 0.3)),
+            f32_tensor("mm.w", &[16, 5], &values(80, 14, -1.0, 1.0)),
+            f32_tensor("half", &[], &[0.5]),
+        ],
+        vec![value_info("x", 1, &[-1, 4, 6, 6])],
+        vec![value_info("y", 1, &[-1, 5]), value_info("y2", 1, &[-1, 5]), value_info("y3", 1, &[-1, 6, 6, 8])],
+        14,
+    )
+}
+
+/// Data-movement ops after a Conv: Reshape → Transpose → Slice → Unsqueeze → Squeeze → Split →
+/// Concat → Gather → Flatten → MatMul → y; and Conv → Resize (nearest) → AveragePool →
+/// GlobalAveragePool → y2. Opset 13 (axes as inputs).
+fn shape_ops() -> proto::ModelProto {
+    let f = |name: &str, v: &[f32]| f32_tensor(name, &[v.len() as i64], v);
+    model(
+        vec![
+            with(node("Conv", "conv", &["x", "w"], &["c"]), vec![ints("pads", &[1, 1, 1, 1])]),
+            node("Reshape", "reshape", &["c", "shape"], &["r"]),
+            with(node("Transpose", "transpose", &["r"], &["t"]), vec![ints("perm", &[0, 2, 1])]),
+            node("Slice", "slice", &["t", "starts", "ends", "axes1"], &["sl"]),
+            node("Unsqueeze", "unsqueeze", &["sl", "axes1"], &["u"]),
+            node("Squeeze", "squeeze", &["u", "axes1"], &["sq"]),
+            with(node("Split", "split", &["sq", "halves"], &["s0", "s1"]), vec![int("axis", 2)]),
+            with(node("Concat", "concat", &["s0", "s1"], &["cat"]), vec![int("axis", 1)]),
+            with(node("Gather", "gather", &["cat", "idx"], &["ga"]), vec![int("axis", 1)]),
+            node("Flatten", "flatten", &["ga"], &["fl"]),
+            node("MatMul", "mm", &["fl", "mm.w"], &["y"]),
+            with(node("Resize", "resize", &["c", "", "scales"], &["rs"]), vec![proto::AttributeProto {
+                name: Some("mode".into()),
+                r#type: Some(3),
+                s: Some(b"nearest".to_vec()),
+                ..Default::default()
+            }]),
+            with(node("AveragePool", "avgpool", &["rs"], &["ap"]), vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])]),
+            node("GlobalAveragePool", "gap", &["ap"], &["y2"]),
+        ],
+        vec![
+            f32_tensor("w", &[8, 4, 3, 3], &values(288, 21, -0.4, 0.4)),
+            i64_tensor("shape", &[0, 8, 36]),
+            i64_tensor("starts", &[2]),
+            i64_tensor("ends", &[34]),
+            i64_tensor("axes1", &[1]),
+            i64_tensor("halves", &[4, 4]),
+            i64_tensor("idx", &[0, 2, 5, 63]),
+            f32_tensor("mm.w", &[16, 3], &values(48, 22, -1.0, 1.0)),
+            f("scales", &[1.0, 1.0, 2.0, 2.0]),
+        ],
+        vec![value_info("x", 1, &[-1, 4, 6, 6])],
+        vec![value_info("y", 1, &[-1, 3]), value_info("y2", 1, &[-1, 8, 1, 1])],
+        13,
+    )
+}
+
+fn batches(input: &str, shape: &[usize], n: usize, lo: f32, hi: f32) -> Vec<webptq::Result<Vec<(String, Tensor)>>> {
+    let len: usize = shape.iter().product();
+    (0..n).map(|i| Ok(vec![(input.to_string(), Tensor::from_vec(shape, values(len, 100 + i as u32, lo, hi)).unwrap())])).collect()
+}
+
+fn run(options: &QuantOptions, m: &Model, input: &str, shape: &[usize]) -> webptq::Result<Quantized> {
+    quantize(m, options, batches(input, shape, 4, -1.0, 1.0), &mut |_| Ok(()))
+}
+
+fn export(name: &str, float: &Model, q: &Quantized) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/quantize-exports");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.onnx")), &q.bytes).unwrap();
+    std::fs::write(dir.join(format!("{name}.float.onnx")), webptq::onnx::save(float)).unwrap();
+}
+
+fn find<'a>(g: &'a Graph, name: &str) -> &'a Node {
+    g.nodes.iter().find(|n| n.name == name).unwrap_or_else(|| panic!("no node '{name}'"))
+}
+fn producer(g: &Graph, v: Option<usize>) -> Option<&Node> {
+    let v = v?;
+    g.nodes.iter().find(|n| n.outputs.contains(&Some(v)))
+}
+fn readers(g: &Graph, v: usize) -> Vec<&Node> {
+    g.nodes.iter().filter(|n| n.inputs.contains(&Some(v))).collect()
+}
+fn ops(g: &Graph) -> Vec<&str> {
+    g.nodes.iter().map(|n| n.op_type.as_str()).collect()
+}
+
+/// Outputs of the float and the quantized model on fresh data: SQNR (dB) per output.
+fn output_sqnr(float: &Model, q: &Quantized, input: &str, shape: &[usize]) -> Vec<f64> {
+    let fs = Session::new(float.clone(), &SessionOptions::default()).unwrap();
+    let qs = Session::from_bytes(&q.bytes, &SessionOptions::default()).unwrap();
+    let len: usize = shape.iter().product();
+    let x = Tensor::from_vec(shape, values(len, 999, -1.0, 1.0)).unwrap();
+    let f = fs.run(vec![(input.into(), x.clone())]).unwrap();
+    let y = qs.run(vec![(input.into(), x)]).unwrap();
+    f.iter()
+        .zip(&y)
+        .map(|((_, a), (_, b))| {
+            let (a, b) = (a.to_f32_vec(), b.to_f32_vec());
+            let s: f64 = a.iter().map(|v| (*v as f64).powi(2)).sum();
+            let n: f64 = a.iter().zip(&b).map(|(u, v)| (*u as f64 - *v as f64).powi(2)).sum();
+            10.0 * (s / n.max(1e-30)).log10()
+        })
+        .collect()
+}
+
+#[test]
+fn qdq_structure_of_a_cnn() {
+    let float = load(&cnn());
+    let q = run(&QuantOptions::default(), &float, "x", &[2, 3, 8, 8]).unwrap();
+    let g = &q.model.graph;
+    // BatchNormalization folded, Relu folded: Conv → Q → DQ → MaxPool directly.
+    assert!(!ops(g).contains(&"BatchNormalization") && !ops(g).contains(&"Relu"), "{:?}", ops(g));
+    let conv = find(g, "conv");
+    let q_after_conv = readers(g, conv.output(0).unwrap());
+    assert_eq!(q_after_conv.len(), 1);
+    assert_eq!(q_after_conv[0].op_type, "QuantizeLinear");
+    // Its weight: int8 initializer → DequantizeLinear with axis 0; bias int32 → DequantizeLinear.
+    let wdq = producer(g, conv.input(1)).unwrap();
+    assert_eq!(wdq.op_type, "DequantizeLinear");
+    assert_eq!(wdq.attrs.int("axis").unwrap(), Some(0));
+    assert_eq!(g.initializers[&wdq.input(0).unwrap()].dtype(), webptq::tensor::DType::I8);
+    let bdq = producer(g, conv.input(2)).unwrap();
+    assert_eq!(g.initializers[&bdq.input(0).unwrap()].dtype(), webptq::tensor::DType::I32);
+    // Gemm with transB=1: weight per channel on axis 0; fc2 (transB=0) on axis 1.
+    assert_eq!(producer(g, find(g, "fc1").input(1)).unwrap().attrs.int("axis").unwrap(), Some(0));
+    assert_eq!(producer(g, find(g, "fc2").input(1)).unwrap().attrs.int("axis").unwrap(), Some(1));
+    // MaxPool and Reshape share their input's parameters: the same scale/zero point initializers.
+    for name in ["pool", "flat"] {
+        let n = find(g, name);
+        let dq_in = producer(g, n.input(0)).unwrap();
+        assert_eq!(dq_in.op_type, "DequantizeLinear");
+        let q_out = readers(g, n.output(0).unwrap())[0];
+        assert_eq!(q_out.op_type, "QuantizeLinear");
+        assert_eq!(q_out.inputs[1..], dq_in.inputs[1..], "{name} requantizes");
+    }
+    // Relu folded into Conv: its output range starts at 0, so the zero point is 0 (uint8).
+    let conv_q = q_after_conv[0];
+    assert_eq!(g.initializers[&conv_q.input(2).unwrap()].to_i64_vec().unwrap(), vec![0]);
+    // No float weight is left; the graph output keeps its name.
+    assert!(g.initializers.values().all(|t| t.dtype() != webptq::tensor::DType::F32 || t.len() <= 64));
+    assert_eq!(g.value_name(g.outputs[0]), "y");
+    let r = &q.report;
+    assert_eq!(r.nodes.iter().find(|n| n.name == "relu").unwrap().decision, "folded");
+    export("cnn-qdq", &float, &q);
+    // fc1 is 92% of the float weights; Q/DQ nodes and per-channel scales add ~3 KB.
+    assert!(r.size_ratio < 0.35, "{}", r.size_ratio);
+    assert_eq!(r.weights.len(), 3);
+    assert!(r.weights.iter().all(|w| w.sqnr_db.unwrap() > 35.0), "{:?}", r.weights);
+    assert!(r.outputs[0].sqnr_db.unwrap() > 25.0, "{:?}", r.outputs);
+    let json = serde_json::to_value(r).unwrap();
+    assert!(json["nodes"].as_array().unwrap().len() >= 7 && json["sizeRatio"].is_number());
+    assert!(output_sqnr(&float, &q, "x", &[3, 3, 8, 8])[0] > 25.0);
+    export("cnn-qdq", &float, &q);
+}
+
+#[test]
+fn qdq_of_mixed_ops() {
+    let float = load(&mixed());
+    let q = run(&QuantOptions::default(), &float, "x", &[2, 4, 6, 6]).unwrap();
+    let g = &q.model.graph;
+    let r = &q.report;
+    let decision = |n: &str| r.nodes.iter().find(|x| x.name == n).unwrap().clone();
+    // Clip(0, 6) after a Conv folds; HardSwish has no handler and stays float; the model runs.
+    assert_eq!(decision("clip").decision, "folded");
+    assert_eq!(decision("hswish").decision, "float");
+    assert!(decision("hswish").reason.unwrap().contains("no quantization handler"));
+    for n in ["c1", "c2", "add", "cat", "gap", "mm", "scale", "sig", "tr", "leaky", "softmax", "flatten"] {
+        assert_eq!(decision(n).decision, "quantized", "{n}: {:?}", decision(n));
+    }
+    // Concat shares one set of parameters between its inputs and output.
+    let cat = find(g, "cat");
+    let dq0 = producer(g, cat.input(0)).unwrap();
+    let dq1 = producer(g, cat.input(1)).unwrap();
+    let q_out = readers(g, cat.output(0).unwrap())[0];
+    assert_eq!(dq0.inputs[1..], dq1.inputs[1..]);
+    assert_eq!(q_out.inputs[1..], dq0.inputs[1..]);
+    // Softmax output fixed to [0, 1].
+    let sm_report = decision("softmax");
+    let p = sm_report.outputs[0].params.as_ref().unwrap();
+    assert_eq!((p.scale[0], p.zero_point[0]), (1.0 / 255.0, 0));
+    // A constant input of Mul is quantized like an activation (uint8 with its own range).
+    assert!(decision("scale").inputs.iter().any(|t| t.name == "half" && t.role == "activation"));
+    for db in output_sqnr(&float, &q, "x", &[2, 4, 6, 6]) {
+        assert!(db > 20.0, "{db}");
+    }
+    export("mixed-qdq", &float, &q);
+}
+
+#[test]
+fn qoperator_of_mixed_ops_and_cnn() {
+    let options = QuantOptions { format: QuantFormat::QOperator, ..Default::default() };
+    let float = load(&mixed());
+    let q = run(&options, &float, "x", &[2, 4, 6, 6]).unwrap();
+    let g = &q.model.graph;
+    let o = ops(g);
+    for want in ["QLinearConv", "QLinearAdd", "QLinearConcat", "QLinearGlobalAveragePool", "QLinearMatMul", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu"] {
+        assert!(o.contains(&want), "{want} missing from {o:?}");
+    }
+    assert!(!o.contains(&"Clip") && !o.contains(&"Conv") && !o.contains(&"Add"), "{o:?}");
+    for n in &g.nodes {
+        if ["QLinearAdd", "QLinearConcat", "QLinearGlobalAveragePool", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu"].contains(&n.op_type.as_str()) {
+            assert_eq!(n.domain, "com.microsoft", "{}", n.op_type);
+        }
+    }
+    assert_eq!(q.model.opset_of("com.microsoft"), 1);
+    // Transpose runs on the uint8 tensor.
+    let tr = g.nodes.iter().find(|n| n.op_type == "Transpose").unwrap();
+    assert_eq!(g.value(tr.input(0).unwrap()).dtype, Some(webptq::tensor::DType::U8));
+    for db in output_sqnr(&float, &q, "x", &[2, 4, 6, 6]) {
+        assert!(db > 20.0, "{db}");
+    }
+    export("mixed-qoperator", &float, &q);
+
+    let float = load(&cnn());
+    let q = run(&options, &float, "x", &[2, 3, 8, 8]).unwrap();
+    let o = ops(&q.model.graph);
+    assert!(o.contains(&"QLinearConv") && o.contains(&"MaxPool") && o.contains(&"Gemm"), "{o:?}");
+    assert!(output_sqnr(&float, &q, "x", &[3, 3, 8, 8])[0] > 25.0);
+    export("cnn-qoperator", &float, &q);
+}
+
+#[test]
+fn int8_activations_and_per_tensor_weights() {
+    let float = load(&mixed());
+    for (name, options) in [
+        ("mixed-qdq-s8s8", QuantOptions { activation_type: QType::I8, symmetric_activations: true, ..Default::default() }),
+        ("mixed-qdq-pertensor", QuantOptions { per_channel: false, ..Default::default() }),
+        ("mixed-qoperator-s8s8", QuantOptions { activation_type: QType::I8, format: QuantFormat::QOperator, ..Default::default() }),
+        ("mixed-qoperator-u8u8", QuantOptions { weight_type: QType::U8, format: QuantFormat::QOperator, ..Default::default() }),
+    ] {
+        let q = run(&options, &float, "x", &[2, 4, 6, 6]).unwrap();
+        if options.symmetric_activations {
+            // Symmetric activations cannot fold a Clip(0, 6): it stays, between Q/DQ pairs.
+            assert!(ops(&q.model.graph).contains(&"Clip"), "{name}");
+        }
+        if !options.per_channel {
+            assert!(q.model.graph.nodes.iter().all(|n| n.attrs.int("axis").unwrap_or(None).is_none() || n.op_type == "Concat"
+                || n.op_type == "Flatten" || n.op_type == "Softmax" || n.op_type.starts_with("QLinear")), "{name}");
+        }
+        for db in output_sqnr(&float, &q, "x", &[2, 4, 6, 6]) {
+            assert!(db > 15.0, "{name}: {db}");
+        }
+        export(name, &float, &q);
+    }
+}
+
+#[test]
+fn excluded_nodes_and_op_types_stay_float() {
+    let float = load(&cnn());
+    let options = QuantOptions { exclude_nodes: vec!["fc1".into()], exclude_op_types: vec!["MaxPool".into()], ..Default::default() };
+    let q = run(&options, &float, "x", &[2, 3, 8, 8]).unwrap();
+    let g = &q.model.graph;
+    let fc1 = find(g, "fc1");
+    // fc1 reads its float weight directly, not through a DequantizeLinear.
+    assert_eq!(g.initializers[&fc1.input(1).unwrap()].dtype(), webptq::tensor::DType::F32);
+    assert_eq!(producer(g, fc1.input(1)), None);
+    let d = |n: &str| q.report.nodes.iter().find(|x| x.name == n).unwrap().clone();
+    assert_eq!(d("fc1").decision, "float");
+    assert_eq!(d("fc1").reason.as_deref(), Some("excluded by excludeNodes"));
+    assert_eq!(d("pool").reason.as_deref(), Some("excluded by excludeOpTypes"));
+    // fc1 float: its Relu has no quantized producer and is not folded.
+    assert_ne!(d("relu2").decision, "folded");
+    assert!(output_sqnr(&float, &q, "x", &[2, 3, 8, 8])[0] > 25.0);
+    export("cnn-qdq-excluded", &float, &q);
+}
+
+#[test]
+fn clip_that_does_not_contain_zero_is_not_folded() {
+    // Clip(0.25, 6): the output's range [0.25, ..] widened to contain 0 cannot clamp at 0.25.
+    let mut m = mixed();
+    let g = m.graph.as_mut().unwrap();
+    g.initializer.iter_mut().find(|t| t.name.as_deref() == Some("zero")).unwrap().float_data = vec![0.25];
+    let float = load(&m);
+    let q = run(&QuantOptions::default(), &float, "x", &[2, 4, 6, 6]).unwrap();
+    let clip = q.report.nodes.iter().find(|n| n.name == "clip").unwrap();
+    assert_eq!(clip.decision, "quantized");
+    assert!(clip.reason.as_deref().unwrap().contains("not folded"), "{:?}", clip.reason);
+    assert!(ops(&q.model.graph).contains(&"Clip"));
+    for db in output_sqnr(&float, &q, "x", &[2, 4, 6, 6]) {
+        assert!(db > 20.0, "{db}");
+    }
+}
+
+#[test]
+fn keep_float_keeps_the_lossiest_layers_and_reports_the_gain() {
+    let float = load(&cnn());
+    let options = QuantOptions { keep_float: 1, ..Default::default() };
+    let q = run(&options, &float, "x", &[2, 3, 8, 8]).unwrap();
+    let kf = q.report.keep_float.as_ref().unwrap();
+    assert_eq!(kf.nodes.len(), 1);
+    let kept = &kf.nodes[0];
+    let d = q.report.nodes.iter().find(|n| &n.name == kept).unwrap();
+    assert_eq!(d.decision, "float");
+    assert!(d.reason.as_deref().unwrap().starts_with("kept float by keepFloat"), "{:?}", d.reason);
+    let (before, after) = (kf.outputs_before[0].sqnr_db.unwrap(), kf.outputs_after[0].sqnr_db.unwrap());
+    eprintln!("keepFloat {kept}: output SQNR {before:.2} -> {after:.2} dB, {} -> {} bytes", kf.quantized_bytes_before, kf.quantized_bytes_after);
+    assert_eq!(q.report.outputs, kf.outputs_after);
+    assert!(q.report.most_lossy.iter().all(|l| &l.node != kept));
+}
+
+#[test]
+fn errors_are_typed() {
+    let float = load(&cnn());
+    let none: Vec<webptq::Result<Vec<(String, Tensor)>>> = vec![];
+    let e = quantize(&float, &QuantOptions::default(), none, &mut |_| Ok(())).unwrap_err();
+    assert!(matches!(&e, Error::InvalidOptions(m) if m.contains("static quantization needs calibration data")), "{e}");
+    // Feeds with a wrong name, dtype or shape: the session's typed errors.
+    let e = quantize(&float, &QuantOptions::default(), batches("nope", &[1, 3, 8, 8], 1, 0.0, 1.0), &mut |_| Ok(())).unwrap_err();
+    assert_eq!(e.code(), "INVALID_FEED", "{e}");
+    let e = quantize(&float, &QuantOptions::default(), batches("x", &[1, 3, 8, 9], 1, 0.0, 1.0), &mut |_| Ok(())).unwrap_err();
+    assert_eq!(e.code(), "INVALID_FEED", "{e}");
+    let ints = vec![Ok(vec![("x".to_string(), Tensor::from_vec(&[1, 3, 8, 8], vec![1i64; 192]).unwrap())])];
+    assert_eq!(quantize(&float, &QuantOptions::default(), ints, &mut |_| Ok(())).unwrap_err().code(), "INVALID_FEED");
+    // A batch error from the source comes back as is.
+    let failing = vec![Err(Error::InvalidFeed { name: "x".into(), detail: "unreadable".into() })];
+    assert!(quantize(&float, &QuantOptions::default(), failing, &mut |_| Ok(())).is_err());
+    // Contradicting options.
+    let bad = QuantOptions { weight_bits: 4, ..Default::default() };
+    assert_eq!(run(&bad, &float, "x", &[1, 3, 8, 8]).unwrap_err().code(), "INVALID_OPTIONS");
+    // Cancelling from the progress callback, mid-calibration.
+    let e = quantize(&float, &QuantOptions::default(), batches("x", &[1, 3, 8, 8], 5, 0.0, 1.0), &mut |p: Progress| {
+        if p.stage == Stage::Calibrate && p.done == 2 {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    })
+    .unwrap_err();
+    assert_eq!(e, Error::Cancelled);
+}
+
+#[test]
+fn nan_weights_are_an_error_naming_the_tensor() {
+    let mut m = cnn();
+    let g = m.graph.as_mut().unwrap();
+    g.initializer.iter_mut().find(|t| t.name.as_deref() == Some("fc1.w")).unwrap().float_data[5] = f32::NAN;
+    let float = load(&m);
+    let e = run(&QuantOptions::default(), &float, "x", &[1, 3, 8, 8]).unwrap_err();
+    assert_eq!(e.code(), "INVALID_MODEL");
+    assert!(e.to_string().contains("'fc1.w'"), "{e}");
+}
+
+#[test]
+fn nan_in_calibration_data_is_skipped_and_reported() {
+    let float = load(&cnn());
+    let mut b = batches("x", &[2, 3, 8, 8], 2, -1.0, 1.0);
+    if let Ok(feeds) = &mut b[0] {
+        let mut v = feeds[0].1.to_f32_vec();
+        v[3] = f32::NAN;
+        feeds[0].1 = Tensor::from_vec(&[2, 3, 8, 8], v).unwrap();
+    }
+    let q = quantize(&float, &QuantOptions::default(), b, &mut |_| Ok(())).unwrap();
+    assert!(q.report.warnings.iter().any(|w| w.contains("NaN")), "{:?}", q.report.warnings);
+    for a in &q.report.activations {
+        a.params.check().unwrap();
+    }
+}
+
+#[test]
+fn opset_is_raised_when_safe_and_refused_when_not() {
+    // The CNN at opset 11 uses no op whose meaning changed: it is raised to 13.
+    let mut m = cnn();
+    m.opset_import[0].version = Some(11);
+    let float = load(&m);
+    let q = run(&QuantOptions::default(), &float, "x", &[1, 3, 8, 8]).unwrap();
+    assert_eq!(q.model.opset(), 13);
+    assert!(q.model.ir_version >= 7);
+    // With a Squeeze (axes attribute until 13), per-channel export is refused with advice;
+    // per-tensor works at the model's opset.
+    let mut m = cnn();
+    m.opset_import[0].version = Some(11);
+    let g = m.graph.as_mut().unwrap();
+    g.node.push(with(node("Unsqueeze", "unsq", &["y"], &["y_u"]), vec![ints("axes", &[0])]));
+    g.node.push(with(node("Squeeze", "sq", &["y_u"], &["y_s"]), vec![ints("axes", &[0])]));
+    g.output = vec![value_info("y_s", 1, &[-1, 10])];
+    let float = load(&m);
+    let e = run(&QuantOptions::default(), &float, "x", &[1, 3, 8, 8]).unwrap_err();
+    assert!(e.to_string().contains("perChannel: false") && e.to_string().contains("Squeeze"), "{e}");
+    let q = run(&QuantOptions { per_channel: false, ..Default::default() }, &float, "x", &[1, 3, 8, 8]).unwrap();
+    assert_eq!(q.model.opset(), 11);
+    assert!(output_sqnr(&float, &q, "x", &[1, 3, 8, 8])[0] > 25.0);
+}
+
+#[test]
+fn progress_reports_every_stage_in_order() {
+    let float = load(&cnn());
+    let mut seen: Vec<Progress> = Vec::new();
+    quantize(&float, &QuantOptions::default(), batches("x", &[1, 3, 8, 8], 3, 0.0, 1.0), &mut |p| {
+        seen.push(p);
+        Ok(())
+    })
+    .unwrap();
+    let stages: Vec<Stage> = seen.iter().map(|p| p.stage).collect();
+    let mut dedup = stages.clone();
+    dedup.dedup();
+    assert_eq!(dedup, vec![Stage::Prepare, Stage::Calibrate, Stage::Quantize, Stage::Evaluate, Stage::Quantize, Stage::Save]);
+    let cal: Vec<&Progress> = seen.iter().filter(|p| p.stage == Stage::Calibrate).collect();
+    assert_eq!(cal.first().unwrap().total, Some(3));
+    assert_eq!(cal.last().unwrap().done, 3);
+}
+
+#[test]
+fn shape_ops_stay_in_the_quantized_domain() {
+    let float = load(&shape_ops());
+    let sharing = ["reshape", "transpose", "slice", "unsqueeze", "squeeze", "split", "gather", "flatten", "resize"];
+    for format in [QuantFormat::Qdq, QuantFormat::QOperator] {
+        let options = QuantOptions { format, ..Default::default() };
+        let q = run(&options, &float, "x", &[2, 4, 6, 6]).unwrap();
+        let d = |n: &str| q.report.nodes.iter().find(|x| x.name == n).unwrap().clone();
+        for n in sharing.iter().chain(&["conv", "concat", "mm", "avgpool", "gap"]) {
+            assert_eq!(d(n).decision, "quantized", "{format:?} {n}: {:?}", d(n));
+        }
+        // Every data-movement op's outputs carry its input's parameters.
+        for n in sharing {
+            let r = d(n);
+            let pin = r.inputs[0].params.clone().unwrap();
+            for o in &r.outputs {
+                assert_eq!(o.params.as_ref(), Some(&pin), "{format:?} {n}");
+            }
+        }
+        let g = &q.model.graph;
+        match format {
+            QuantFormat::Qdq => {
+                for n in sharing {
+                    let node = find(g, n);
+                    let dq = producer(g, node.input(0)).unwrap();
+                    for o in node.outputs.iter().flatten() {
+                        let qn = readers(g, *o)[0];
+                        assert_eq!(qn.op_type, "QuantizeLinear");
+                        assert_eq!(qn.inputs[1..], dq.inputs[1..], "{n} requantizes");
+                    }
+                }
+            }
+            QuantFormat::QOperator => {
+                for n in sharing {
+                    let node = find(g, n);
+                    assert_eq!(g.value(node.input(0).unwrap()).dtype, Some(webptq::tensor::DType::U8), "{n}");
+                }
+            }
+        }
+        for db in output_sqnr(&float, &q, "x", &[2, 4, 6, 6]) {
+            assert!(db > 20.0, "{format:?}: {db}");
+        }
+        export(if format == QuantFormat::Qdq { "shapes-qdq" } else { "shapes-qoperator" }, &float, &q);
+    }
+}
