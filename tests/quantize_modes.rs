@@ -384,10 +384,60 @@ fn built_bad_input() {
     assert_eq!(quantize_dynamic(&m, &four_bits).unwrap_err().code(), "INVALID_OPTIONS");
     let bad_block = QuantOptions { weight_bits: 4, block_size: 24, ..QuantOptions::default() };
     assert_eq!(quantize_weight_only(&m, &bad_block).unwrap_err().code(), "INVALID_OPTIONS");
-    // Dynamic quantization needs DynamicQuantizeLinear (opset 11).
+    // Opset 10: raised to 11 for DynamicQuantizeLinear, to 13 for per-channel DequantizeLinear
+    // (none of the model's ops changed meaning); the results are the same as at opset 17.
+    let x = Tensor::from_vec(&[2, 3, 8, 8], values(384, 9)).unwrap();
     let old = cnn_head(10, values(108, 1));
-    assert_eq!(quantize_dynamic(&old, &QuantOptions::default()).unwrap_err().code(), "INVALID_MODEL");
-    // Weight-only on opset 10-12: per-tensor DequantizeLinear (no axis attribute).
+    let q = quantize_dynamic(&old, &QuantOptions::default()).unwrap();
+    assert_eq!(q.opset(), 11);
+    assert_eq!(run1(&q, "x", &x), run1(&quantize_dynamic(&m, &QuantOptions::default()).unwrap(), "x", &x));
     let q = quantize_weight_only(&old, &QuantOptions::default()).unwrap();
+    assert_eq!(q.opset(), 13);
+    let q = quantize_weight_only(&old, &opts(r#"{"perChannel":false}"#)).unwrap();
+    assert_eq!(q.opset(), 10);
     assert!(q.graph.nodes.iter().filter(|n| n.op_type == "DequantizeLinear").all(|n| !n.attrs.has("axis")));
+    // A model whose ops changed meaning (Softmax at opset 10) is refused with advice.
+    let mut soft = old.clone();
+    let y = soft.graph.outputs[0];
+    let pre = soft.graph.add_value("pre_softmax", None, None);
+    soft.graph.nodes.last_mut().unwrap().outputs[0] = Some(pre);
+    soft.graph.nodes.push(webptq::graph::Node {
+        name: "softmax".into(),
+        op_type: "Softmax".into(),
+        domain: String::new(),
+        inputs: vec![Some(pre)],
+        outputs: vec![Some(y)],
+        attrs: Default::default(),
+    });
+    for e in [quantize_dynamic(&soft, &QuantOptions::default()).unwrap_err(), quantize_weight_only(&soft, &QuantOptions::default()).unwrap_err()] {
+        assert_eq!(e.code(), "INVALID_MODEL");
+        assert!(e.to_string().contains("Softmax") || e.to_string().contains("version_converter"), "{e}");
+    }
+}
+
+#[test]
+fn built_constant_node_weights() {
+    // x [3, 16] → MatMul(Constant W [16, 8]) → y: the weight lives in a Constant node.
+    let mut c = build::node("Constant", "w_const", &[], &["W"]);
+    c.attribute = vec![proto::AttributeProto {
+        name: Some("value".into()),
+        t: Some(build::f32_tensor("", &[16, 8], &values(128, 11))),
+        r#type: Some(4),
+        ..Default::default()
+    }];
+    let nodes = vec![c, build::node("MatMul", "proj", &["x", "W"], &["y"])];
+    let p = build::model(nodes, vec![], vec![build::value_info("x", 1, &[3, 16])], vec![build::value_info("y", 1, &[3, 8])], 17);
+    let m = webptq::onnx::load(&p.encode_to_vec(), &Default::default()).unwrap();
+    let x = Tensor::from_vec(&[3, 16], values(48, 12)).unwrap();
+    let float = run1(&m, "x", &x);
+    for (name, q, tol) in [
+        ("constant-dynamic", quantize_dynamic(&m, &opts(r#"{"mode":"dynamic"}"#)).unwrap(), 0.03),
+        ("constant-weight-only", quantize_weight_only(&m, &opts(r#"{"mode":"weight-only"}"#)).unwrap(), 0.01),
+        ("constant-int4", quantize_weight_only(&m, &opts(r#"{"mode":"weight-only","weightBits":4,"blockSize":16}"#)).unwrap(), 0.1),
+        ("constant-fp16", quantize_fp16(&m, &opts(r#"{"mode":"fp16"}"#)).unwrap(), 2e-3),
+    ] {
+        assert_eq!(count(&q, "Constant"), 0, "{name}: {:?}", ops(&q));
+        let e = rel_err(&run1(&q, "x", &x), &float);
+        assert!(e < tol, "{name}: {e}");
+    }
 }

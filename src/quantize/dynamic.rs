@@ -30,6 +30,7 @@
 //! nodes and op types, and every other op.
 use super::edit::{base_name, emit_bias, f32_weight, gemm_parts, is_f32_or_unknown, node, BiasInput, Edit};
 use super::options::{QType, QuantMode, QuantOptions};
+use super::qdq::ensure_opset;
 use super::weight_only::gather_node;
 use super::weights::{quantize_weight, QuantizedWeight};
 use crate::error::{Error, Result};
@@ -43,12 +44,20 @@ use std::collections::HashMap;
 pub fn quantize_dynamic(model: &Model, options: &QuantOptions) -> Result<Model> {
     let options = QuantOptions { mode: QuantMode::Dynamic, ..options.clone() };
     options.validate()?;
-    let opset = model.opset();
-    if opset < 11 {
-        return Err(Error::model(format!(
-            "dynamic quantization needs ONNX opset 11 or later (DynamicQuantizeLinear); this model imports opset {opset}"
-        )));
+    // DynamicQuantizeLinear exists from opset 11: older models are raised to it when none of
+    // their ops changed meaning on the way (as static quantization does for opset 13).
+    let mut raised = model.clone();
+    if model.opset() < 11 {
+        ensure_opset(&mut raised, 11).map_err(|_| {
+            Error::model(format!(
+                "dynamic quantization needs ONNX opset 11 or later (DynamicQuantizeLinear); this model imports opset {} \
+                 and uses ops whose definition changed since: convert it first (onnx.version_converter)",
+                model.opset()
+            ))
+        })?;
     }
+    let model = &raised;
+    let opset = model.opset();
     let mut edit = Edit::new(&model.graph);
     let mut state = State { options: &options, activations: HashMap::new(), weights: HashMap::new() };
     let mut nodes = Vec::with_capacity(model.graph.nodes.len());

@@ -9,7 +9,8 @@
 //! column of the last axis, with the DequantizeLinear placed *after* the Gather so only the
 //! gathered rows are dequantized at run time; the result is identical, since dequantization is
 //! elementwise and the scale does not vary along the gathered axis. Per-channel DequantizeLinear
-//! needs opset 13; older models get per-tensor weights.
+//! needs opset 13: older models are raised to it when their ops mean the same there
+//! (`qdq::ensure_opset`), else the error suggests per-tensor weights.
 //!
 //! **4 bits** (`weightBits: 4`): each float32 MatMul / Gemm with a constant 2-D weight becomes
 //! onnxruntime's `com.microsoft` MatMulNBits: the `[K, N]` weight split along K into blocks of
@@ -24,6 +25,7 @@
 use super::edit::{base_name, emit_bias, f32_weight, gemm_parts, is_f32_or_unknown, node, Edit};
 use super::options::{QuantMode, QuantOptions};
 use super::params::scale_zero_point;
+use super::qdq::ensure_opset;
 use super::weights::quantize_weight;
 use crate::error::{Error, Result};
 use crate::graph::{Attr, Model, Node, ValueId};
@@ -44,12 +46,12 @@ pub fn quantize_weight_only(model: &Model, options: &QuantOptions) -> Result<Mod
 pub fn quantize_weight_only_blocks(model: &Model, options: &QuantOptions, symmetric_blocks: bool) -> Result<Model> {
     let options = QuantOptions { mode: QuantMode::WeightOnly, ..options.clone() };
     options.validate()?;
+    // DequantizeLinear exists from opset 10, its per-channel axis from 13: older models are raised
+    // when none of their ops changed meaning on the way, else a typed error says what to do.
+    let mut raised = model.clone();
+    ensure_opset(&mut raised, if options.per_channel { 13 } else { 10 })?;
+    let model = &raised;
     let opset = model.opset();
-    if opset < 10 {
-        return Err(Error::model(format!(
-            "weight-only quantization needs ONNX opset 10 or later (DequantizeLinear); this model imports opset {opset}"
-        )));
-    }
     let mut edit = Edit::new(&model.graph);
     let mut nodes = Vec::with_capacity(model.graph.nodes.len());
     let int4 = options.weight_bits == 4;
