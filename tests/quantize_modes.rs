@@ -441,3 +441,31 @@ fn built_constant_node_weights() {
         assert!(e < tol, "{name}: {e}");
     }
 }
+
+#[test]
+fn built_decisions_for_the_report() {
+    use webptq::quantize::{dynamic, fp16, weight_only};
+    let m = cnn_head(17, values(108, 1));
+    let o = dynamic::rewrite(&m, &opts(r#"{"mode":"dynamic","excludeNodes":["proj"]}"#)).unwrap();
+    let d: Vec<(&str, &str)> = o.nodes.iter().map(|n| (n.name.as_str(), n.decision)).collect();
+    assert_eq!(d, vec![("conv", "quantized"), ("relu", "float"), ("flatten", "float"), ("fc", "quantized"), ("proj", "float")]);
+    assert!(o.nodes[4].reason.as_deref().unwrap().contains("excluded"));
+    assert!(o.nodes[0].reason.as_deref().unwrap().contains("ConvInteger"));
+    let names: Vec<&str> = o.weights.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, vec!["W", "W2"]);
+    assert!(o.weights.iter().all(|w| w.sqnr_db.unwrap() > 30.0 && w.params.is_per_channel()), "{:?}", o.weights);
+    assert_eq!(o.nodes[0].inputs[1].params.as_ref().unwrap().scale.len(), 4);
+    serde_json::to_string(&o.nodes).unwrap();
+
+    let o = weight_only::rewrite(&m, &opts(r#"{"mode":"weight-only","weightBits":4,"blockSize":16}"#), false).unwrap();
+    let reasons: Vec<String> = o.nodes.iter().map(|n| format!("{} {}", n.decision, n.reason.clone().unwrap_or_default())).collect();
+    assert!(reasons[0].starts_with("quantized int8 weight → DequantizeLinear"), "{reasons:?}");
+    assert!(reasons[3].contains("MatMulNBits") && reasons[3].contains("asymmetric blocks of 16"), "{reasons:?}");
+    assert_eq!(o.weights.len(), 1); // the conv weight; 4-bit weights are described in their nodes
+
+    let o = fp16::rewrite(&m, &opts(r#"{"mode":"fp16"}"#)).unwrap();
+    let d: Vec<&str> = o.nodes.iter().map(|n| n.decision).collect();
+    assert_eq!(d, vec!["quantized", "float", "float", "quantized", "quantized"]);
+    assert_eq!(o.nodes[0].reason.as_deref(), Some("float16 weights behind a Cast to float32: W"));
+    assert_eq!(o.nodes[1].reason.as_deref(), Some("no float32 constant input"));
+}

@@ -28,7 +28,8 @@
 //! What stays float: MatMul between two activations (attention scores), Gemm with `transA`, ops
 //! whose weight is not a constant float32 tensor or whose activation is not float32, excluded
 //! nodes and op types, and every other op.
-use super::edit::{base_name, emit_bias, f32_weight, gemm_parts, is_f32_or_unknown, node, BiasInput, Edit};
+use super::edit::{base_name, emit_bias, f32_weight, gemm_parts, is_f32_or_unknown, node, tensor_decision, BiasInput, Edit, Log, Outcome};
+use super::report::TensorDecision;
 use super::options::{QType, QuantMode, QuantOptions};
 use super::qdq::ensure_opset;
 use super::weight_only::gather_node;
@@ -42,6 +43,11 @@ use std::collections::HashMap;
 /// `reduce_range`, `exclude_nodes` and `exclude_op_types` from `options` (the mode field is not
 /// consulted: this function is the dynamic mode).
 pub fn quantize_dynamic(model: &Model, options: &QuantOptions) -> Result<Model> {
+    rewrite(model, options).map(|o| o.model)
+}
+
+/// [`quantize_dynamic`] with every node's decision and each weight's parameters, for the report.
+pub fn rewrite(model: &Model, options: &QuantOptions) -> Result<Outcome> {
     let options = QuantOptions { mode: QuantMode::Dynamic, ..options.clone() };
     options.validate()?;
     // DynamicQuantizeLinear exists from opset 11: older models are raised to it when none of
@@ -59,30 +65,47 @@ pub fn quantize_dynamic(model: &Model, options: &QuantOptions) -> Result<Model> 
     let model = &raised;
     let opset = model.opset();
     let mut edit = Edit::new(&model.graph);
-    let mut state = State { options: &options, activations: HashMap::new(), weights: HashMap::new() };
+    let mut state = State { options: &options, activations: HashMap::new(), weights: HashMap::new(), log: Log::default() };
     let mut nodes = Vec::with_capacity(model.graph.nodes.len());
     for n in &model.graph.nodes {
-        let eligible = n.domain.is_empty() && !options.excludes(&n.name, &n.op_type);
-        // Embedding tables: int8 rows gathered, then dequantized (as onnxruntime's dynamic mode does).
-        if eligible && n.op_type == "Gather" && gather_node(&mut edit, n, &options, opset >= 13, &mut nodes)? {
+        if !n.domain.is_empty() || options.excludes(&n.name, &n.op_type) {
+            let why = if n.domain.is_empty() { "excluded by excludeNodes / excludeOpTypes" } else { "not an ONNX-domain op" };
+            state.log.float(n, why);
+            nodes.push(n.clone());
             continue;
         }
-        let target = if eligible {
-            match n.op_type.as_str() {
-                "MatMul" => matmul_target(&edit, n),
-                "Gemm" => gemm_target(&edit, n)?,
-                "Conv" => conv_target(&edit, n)?,
-                _ => None,
+        // Embedding tables: int8 rows gathered, then dequantized (as onnxruntime's dynamic mode does).
+        if n.op_type == "Gather" {
+            if !gather_node(&mut edit, n, &options, opset >= 13, &mut nodes, &mut state.log)? {
+                state.log.float(n, "not an embedding lookup (the data is not a constant float32 tensor of rank >= 2)");
+                nodes.push(n.clone());
             }
-        } else {
-            None
+            continue;
+        }
+        let target = match n.op_type.as_str() {
+            "MatMul" => matmul_target(&edit, n),
+            "Gemm" => gemm_target(&edit, n)?,
+            "Conv" => conv_target(&edit, n)?,
+            _ => {
+                state.log.float(n, "dynamic mode quantizes MatMul, Gemm, Conv and Gather (embedding) weights only");
+                nodes.push(n.clone());
+                continue;
+            }
         };
         match target {
             Some(t) => state.emit(&mut edit, n, t, &mut nodes)?,
-            None => nodes.push(n.clone()),
+            None => {
+                state.log.float(
+                    n,
+                    "no constant float32 weight of a supported shape, a non-float32 input, Gemm with transA, \
+                     or a bias that is not float32 (activation x activation products stay float)",
+                );
+                nodes.push(n.clone());
+            }
         }
     }
-    edit.finish(model, nodes, &[])
+    let Log { nodes: decisions, weights } = state.log;
+    Ok(Outcome { model: edit.finish(model, nodes, &[])?, nodes: decisions, weights })
 }
 
 /// What a quantizable node computes, in a form the emitter understands.
@@ -159,12 +182,14 @@ struct SharedWeight {
     q: ValueId,
     zero_point: ValueId,
     scale: Vec<f32>,
+    decision: TensorDecision,
 }
 
 struct State<'a> {
     options: &'a QuantOptions,
     activations: HashMap<ValueId, DynamicActivation>,
     weights: HashMap<(ValueId, bool), SharedWeight>,
+    log: Log,
 }
 
 impl State<'_> {
@@ -190,7 +215,7 @@ impl State<'_> {
         a
     }
 
-    fn weight(&mut self, edit: &mut Edit, t: &Target, conv: bool) -> Result<SharedWeight> {
+    fn weight(&mut self, edit: &mut Edit, n: &Node, t: &Target, conv: bool) -> Result<SharedWeight> {
         if let Some(w) = self.weights.get(&t.w_source) {
             return Ok(w.clone());
         }
@@ -206,7 +231,9 @@ impl State<'_> {
             qw = quantize(None)?;
         }
         let zp = if uniform_zp || conv { scalar_zero_point(qw.params.zero_point[0], o.weight_type) } else { qw.params.zero_point_tensor()? };
+        let decision = self.log.weight(&name, n, &t.w, &qw);
         let shared = SharedWeight {
+            decision,
             q: edit.initializer(&format!("{name}_quantized"), qw.tensor),
             zero_point: edit.initializer(&format!("{name}_zero_point"), zp),
             scale: qw.params.scale,
@@ -219,7 +246,18 @@ impl State<'_> {
         let base = base_name(&edit.graph, n);
         let conv = t.conv.is_some();
         let x = self.activation(edit, t.x, nodes);
-        let w = self.weight(edit, &t, conv)?;
+        let w = self.weight(edit, n, &t, conv)?;
+        let (op, b_type) = (if conv { "ConvInteger" } else { "MatMulInteger" }, self.options.weight_type.name());
+        let mut inputs = vec![tensor_decision(&edit.graph, t.x, "activation"), w.decision.clone()];
+        if let Some(BiasInput::Value(c, _)) = &t.bias {
+            inputs.push(tensor_decision(&edit.graph, *c, "bias"));
+        }
+        self.log.quantized(
+            n,
+            format!("DynamicQuantizeLinear (uint8, at run time) → {op} (uint8 × {b_type} → int32) → float · x_scale · w_scale{}",
+                if t.bias.is_some() { " + float bias" } else { "" }),
+            inputs,
+        );
         let acc = edit.value(&format!("{base}_int32"), DType::I32);
         let inputs = [Some(x.q), Some(w.q), Some(x.zero_point), Some(w.zero_point)];
         nodes.push(match &t.conv {

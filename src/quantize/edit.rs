@@ -6,6 +6,9 @@
 //! A rewrite builds a new node list in the old topological order, replacing one node by a short
 //! chain whose last node writes the replaced node's output value, so every consumer downstream is
 //! untouched.
+use super::qdq::{signal_noise, sqnr_db, WeightInfo};
+use super::report::{NodeReport, TensorDecision};
+use super::weights::QuantizedWeight;
 use crate::error::{Error, Result};
 use crate::graph::{passes, Attr, Dim, Graph, Model, Node, OpsetId, ValueId};
 use crate::tensor::{DType, Tensor};
@@ -204,4 +207,68 @@ pub(crate) fn emit_bias(edit: &mut Edit, base: &str, scaled: ValueId, bias: Bias
         }
     };
     nodes.push(node("Add", "", format!("{base}_bias_Add"), &[Some(scaled), Some(b)], &[y], vec![]));
+}
+
+/// What a calibration-free rewrite did: the model, every node's decision, and each quantized
+/// int8 weight, in the report's types (`report::NodeReport`, `qdq::WeightInfo`), so
+/// [`super::quantize`] can fill a [`super::Report`] for these modes too.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub model: Model,
+    pub nodes: Vec<NodeReport>,
+    pub weights: Vec<WeightInfo>,
+}
+
+/// Collects the decisions while a mode rewrites the graph.
+#[derive(Default)]
+pub(crate) struct Log {
+    pub nodes: Vec<NodeReport>,
+    pub weights: Vec<WeightInfo>,
+}
+
+impl Log {
+    pub(crate) fn float(&mut self, n: &Node, reason: impl Into<String>) {
+        self.nodes.push(NodeReport {
+            name: n.label(),
+            op_type: n.op_type.clone(),
+            decision: "float",
+            reason: Some(reason.into()),
+            inputs: vec![],
+            outputs: vec![],
+        });
+    }
+
+    pub(crate) fn quantized(&mut self, n: &Node, how: impl Into<String>, inputs: Vec<TensorDecision>) {
+        self.nodes.push(NodeReport {
+            name: n.label(),
+            op_type: n.op_type.clone(),
+            decision: "quantized",
+            reason: Some(how.into()),
+            inputs,
+            outputs: vec![],
+        });
+    }
+
+    /// Records a quantized int8 weight (once per name) and returns its decision entry.
+    pub(crate) fn weight(&mut self, name: &str, reader: &Node, float: &Tensor, q: &QuantizedWeight) -> TensorDecision {
+        if !self.weights.iter().any(|w| w.name == name) {
+            let (s, n) = signal_noise(&float.to_f32_vec(), &q.dequantize());
+            self.weights.push(WeightInfo {
+                name: name.to_string(),
+                node: reader.label(),
+                shape: float.shape().to_vec(),
+                params: q.params.clone(),
+                sqnr_db: sqnr_db(s, n),
+                float_bytes: float.size_in_bytes(),
+                quantized_bytes: q.tensor.size_in_bytes() + q.params.scale.len() * 5,
+            });
+        }
+        TensorDecision { name: name.to_string(), role: "weight", params: Some(q.params.clone()) }
+    }
+}
+
+/// A tensor of a quantized node that is not stored as integers: a run-time quantized activation
+/// ("activation", no stored parameters), a float bias ("bias") or anything else ("float").
+pub(crate) fn tensor_decision(g: &Graph, id: ValueId, role: &'static str) -> TensorDecision {
+    TensorDecision { name: g.value_name(id).to_string(), role, params: None }
 }

@@ -46,6 +46,7 @@ pub use params::QParams;
 pub use report::Report;
 pub use weights::{quantize_bias, quantize_weight, QuantizedBias, QuantizedWeight};
 pub use dynamic::quantize_dynamic;
+pub use edit::Outcome;
 pub use fp16::quantize_fp16;
 pub use weight_only::{quantize_weight_only, quantize_weight_only_blocks};
 

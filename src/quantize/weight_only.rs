@@ -22,14 +22,16 @@
 //! Gemm's `alpha` is folded into the scales and `beta · C` becomes an Add. The other weights
 //! (Conv, ConvTranspose, embedding tables, and MatMul weights MatMulNBits cannot take) get the
 //! 8-bit treatment above, so a 4-bit model is as small as its 8-bit one or smaller.
-use super::edit::{base_name, emit_bias, f32_weight, gemm_parts, is_f32_or_unknown, node, Edit};
+use super::edit::{base_name, emit_bias, f32_weight, gemm_parts, is_f32_or_unknown, node, tensor_decision, BiasInput, Edit, Log, Outcome};
+use super::qdq::{signal_noise, sqnr_db};
+use super::report::TensorDecision;
 use super::options::{QuantMode, QuantOptions};
 use super::params::scale_zero_point;
 use super::qdq::ensure_opset;
 use super::weights::quantize_weight;
 use crate::error::{Error, Result};
 use crate::graph::{Attr, Model, Node, ValueId};
-use crate::ops::nbits::{pack_values, NBitsLayout};
+use crate::ops::nbits::{dequantize_weight, pack_values, NBitsLayout, ZeroPoints};
 use crate::quant_math;
 use crate::tensor::{DType, Tensor};
 use std::collections::HashMap;
@@ -44,6 +46,12 @@ pub fn quantize_weight_only(model: &Model, options: &QuantOptions) -> Result<Mod
 /// [`quantize_weight_only`] with a choice of symmetric or asymmetric 4-bit blocks (ignored for
 /// 8-bit weights, which are always symmetric).
 pub fn quantize_weight_only_blocks(model: &Model, options: &QuantOptions, symmetric_blocks: bool) -> Result<Model> {
+    rewrite(model, options, symmetric_blocks).map(|o| o.model)
+}
+
+/// [`quantize_weight_only_blocks`] with every node's decision and each int8 weight's parameters,
+/// for the report (4-bit weights are described in their node's decision).
+pub fn rewrite(model: &Model, options: &QuantOptions, symmetric_blocks: bool) -> Result<Outcome> {
     let options = QuantOptions { mode: QuantMode::WeightOnly, ..options.clone() };
     options.validate()?;
     // DequantizeLinear exists from opset 10, its per-channel axis from 13: older models are raised
@@ -56,16 +64,20 @@ pub fn quantize_weight_only_blocks(model: &Model, options: &QuantOptions, symmet
     let mut nodes = Vec::with_capacity(model.graph.nodes.len());
     let int4 = options.weight_bits == 4;
     let mut dq = Dequantized { options: &options, per_axis: opset >= 13, cache: HashMap::new() };
+    let mut log = Log::default();
     for n in &model.graph.nodes {
         if !n.domain.is_empty() || options.excludes(&n.name, &n.op_type) {
+            let why = if n.domain.is_empty() { "excluded by excludeNodes / excludeOpTypes" } else { "not an ONNX-domain op" };
+            log.float(n, why);
             nodes.push(n.clone());
             continue;
         }
-        if int4 && int4_node(&mut edit, n, &options, symmetric_blocks, &mut nodes)? {
+        if int4 && int4_node(&mut edit, n, &options, symmetric_blocks, &mut nodes, &mut log)? {
             continue;
         }
         if n.op_type == "Gather" {
-            if !gather_node(&mut edit, n, &options, opset >= 13, &mut nodes)? {
+            if !gather_node(&mut edit, n, &options, opset >= 13, &mut nodes, &mut log)? {
+                log.float(n, "not an embedding lookup (the data is not a constant float32 tensor of rank >= 2)");
                 nodes.push(n.clone());
             }
             continue;
@@ -84,7 +96,9 @@ pub fn quantize_weight_only_blocks(model: &Model, options: &QuantOptions, symmet
         let replaced = match weight {
             Some((w, t)) => match axis_of(t.rank())? {
                 Some(axis) => {
-                    let wf = dq.get(&mut edit, w, &t, axis, &mut nodes)?;
+                    let (wf, decision) = dq.get(&mut edit, n, w, &t, axis, &mut nodes, &mut log)?;
+                    let how = format!("{} weight → DequantizeLinear → float {}", options.weight_type.name(), n.op_type);
+                    log.quantized(n, how, vec![tensor_decision(&edit.graph, n.input(0).unwrap_or(w), "float"), decision]);
                     let mut n2 = n.clone();
                     n2.inputs[1] = Some(wf);
                     nodes.push(n2);
@@ -95,36 +109,53 @@ pub fn quantize_weight_only_blocks(model: &Model, options: &QuantOptions, symmet
             None => false,
         };
         if !replaced {
+            let why = match n.op_type.as_str() {
+                "MatMul" | "Gemm" | "Conv" | "ConvTranspose" => "its weight is not a constant float32 tensor of a supported shape",
+                _ => "weight-only mode stores the weights of MatMul, Gemm, Conv, ConvTranspose and Gather (embeddings)",
+            };
+            log.float(n, why);
             nodes.push(n.clone());
         }
     }
-    edit.finish(model, nodes, if int4 { &[("com.microsoft", 1)] } else { &[] })
+    let model = edit.finish(model, nodes, if int4 { &[("com.microsoft", 1)] } else { &[] })?;
+    Ok(Outcome { model, nodes: log.nodes, weights: log.weights })
 }
 
 /// Int8 weights behind DequantizeLinear, one per (weight, axis), shared by all readers.
 struct Dequantized<'a> {
     options: &'a QuantOptions,
     per_axis: bool,
-    cache: HashMap<(ValueId, usize), ValueId>,
+    cache: HashMap<(ValueId, usize), (ValueId, TensorDecision)>,
 }
 
 impl Dequantized<'_> {
-    fn get(&mut self, edit: &mut Edit, w: ValueId, t: &Tensor, axis: usize, nodes: &mut Vec<Node>) -> Result<ValueId> {
-        if let Some(&v) = self.cache.get(&(w, axis)) {
-            return Ok(v);
+    #[allow(clippy::too_many_arguments)]
+    fn get(
+        &mut self,
+        edit: &mut Edit,
+        reader: &Node,
+        w: ValueId,
+        t: &Tensor,
+        axis: usize,
+        nodes: &mut Vec<Node>,
+        log: &mut Log,
+    ) -> Result<(ValueId, TensorDecision)> {
+        if let Some(v) = self.cache.get(&(w, axis)) {
+            return Ok(v.clone());
         }
         let o = self.options;
         let per_channel = o.per_channel && self.per_axis;
         let name = edit.name(w).to_string();
         let qw = quantize_weight(&name, t, per_channel.then_some(axis), o.weight_type, o.reduce_range)?;
+        let decision = log.weight(&name, reader, t, &qw);
         let q = edit.initializer(&format!("{name}_quantized"), qw.tensor);
         let s = edit.initializer(&format!("{name}_scale"), qw.params.scale_tensor()?);
         let z = edit.initializer(&format!("{name}_zero_point"), qw.params.zero_point_tensor()?);
         let out = edit.value(&format!("{name}_dequantized"), DType::F32);
         let attrs = if per_channel { vec![("axis", Attr::Int(axis as i64))] } else { vec![] };
         nodes.push(node("DequantizeLinear", "", format!("{name}_DequantizeLinear"), &[Some(q), Some(s), Some(z)], &[out], attrs));
-        self.cache.insert((w, axis), out);
-        Ok(out)
+        self.cache.insert((w, axis), (out, decision.clone()));
+        Ok((out, decision))
     }
 }
 
@@ -132,7 +163,14 @@ impl Dequantized<'_> {
 /// `DequantizeLinear(Gather(table_q, indices))`, per column of the table's last axis when
 /// per-channel (and the Gather is not along that axis), else per tensor. Shared with the dynamic
 /// mode, which stores embedding tables the same way. Returns whether the node was replaced.
-pub(crate) fn gather_node(edit: &mut Edit, n: &Node, options: &QuantOptions, per_axis: bool, nodes: &mut Vec<Node>) -> Result<bool> {
+pub(crate) fn gather_node(
+    edit: &mut Edit,
+    n: &Node,
+    options: &QuantOptions,
+    per_axis: bool,
+    nodes: &mut Vec<Node>,
+    log: &mut Log,
+) -> Result<bool> {
     let (Some(data), Some(indices), Some(y)) = (n.input(0), n.input(1), n.output(0)) else { return Ok(false) };
     let Some(t) = f32_weight(edit, data) else { return Ok(false) };
     let rank = t.rank();
@@ -144,6 +182,8 @@ pub(crate) fn gather_node(edit: &mut Edit, n: &Node, options: &QuantOptions, per
     let name = edit.name(data).to_string();
     let qw = quantize_weight(&name, &t, per_channel.then_some(rank - 1), options.weight_type, options.reduce_range)?;
     let base = base_name(&edit.graph, n);
+    let decision = log.weight(&name, n, &t, &qw);
+    log.quantized(n, format!("{} embedding table gathered, then DequantizeLinear", options.weight_type.name()), vec![decision]);
     let q = edit.initializer(&format!("{name}_quantized"), qw.tensor);
     let s = edit.initializer(&format!("{name}_scale"), qw.params.scale_tensor()?);
     let z = edit.initializer(&format!("{name}_zero_point"), qw.params.zero_point_tensor()?);
@@ -222,7 +262,7 @@ pub(crate) fn quantize_int4(name: &str, w: &Tensor, block_size: usize, symmetric
 }
 
 /// Rewrites a MatMul or Gemm into MatMulNBits; returns whether the node was replaced.
-fn int4_node(edit: &mut Edit, n: &Node, options: &QuantOptions, symmetric: bool, nodes: &mut Vec<Node>) -> Result<bool> {
+fn int4_node(edit: &mut Edit, n: &Node, options: &QuantOptions, symmetric: bool, nodes: &mut Vec<Node>, log: &mut Log) -> Result<bool> {
     let parts = match n.op_type.as_str() {
         "MatMul" => {
             let (Some(x), Some(w_id), Some(y)) = (n.input(0), n.input(1), n.output(0)) else { return Ok(false) };
@@ -241,6 +281,25 @@ fn int4_node(edit: &mut Edit, n: &Node, options: &QuantOptions, symmetric: bool,
     let name = edit.name(w_id).to_string();
     let q = quantize_int4(&name, &w, options.block_size, symmetric)?;
     let l = q.layout;
+    let (sig, noise) = {
+        let bytes = q.packed.to_le_bytes();
+        let zp_bytes = q.zero_points.as_ref().map(|z| z.to_le_bytes());
+        let zp = zp_bytes.as_deref().map_or(ZeroPoints::Default, ZeroPoints::Packed);
+        signal_noise(&w.to_f32_vec(), &dequantize_weight(&l, &bytes, &q.scales, &zp))
+    };
+    let sqnr = sqnr_db(sig, noise).map_or("exact".to_string(), |db| format!("{db:.1} dB"));
+    let how = format!(
+        "MatMulNBits: weight '{name}' [{}, {}] in 4-bit {} blocks of {} (weight SQNR {sqnr})",
+        l.k,
+        l.n,
+        if symmetric { "symmetric" } else { "asymmetric" },
+        l.block_size
+    );
+    let mut inputs = vec![tensor_decision(&edit.graph, x, "float"), TensorDecision { name: name.clone(), role: "weight", params: None }];
+    if let Some(BiasInput::Value(c, _)) = &bias {
+        inputs.push(tensor_decision(&edit.graph, *c, "bias"));
+    }
+    log.quantized(n, how, inputs);
     let base = base_name(&edit.graph, n);
     let b = edit.initializer(&format!("{name}_Q4"), q.packed);
     let scales: Vec<f32> = q.scales.iter().map(|&s| s * alpha).collect();
@@ -263,7 +322,6 @@ fn int4_node(edit: &mut Edit, n: &Node, options: &QuantOptions, symmetric: bool,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::nbits::{dequantize_weight, ZeroPoints};
 
     fn weight(k: usize, n: usize) -> Tensor {
         Tensor::from_vec(&[k, n], (0..k * n).map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0).collect()).unwrap()
