@@ -2,45 +2,20 @@
 //! digits: the QDQ and QOperator exports load and run in our runtime, agree with float on top-1
 //! for at least 99% of the digits, and are at most 0.28x the float file.
 mod common;
+mod quantize_support;
+
+use quantize_support::{argmax_rows, read_npy, rows};
 
 use std::collections::HashMap;
 use webptq::quantize::{quantize, Progress, QuantFormat, QuantOptions, Quantized};
 use webptq::runtime::{Session, SessionOptions};
 use webptq::tensor::Tensor;
 
-/// Reads a little-endian float32 C-order .npy file.
-fn read_npy_f32(path: &std::path::Path) -> Tensor {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    assert_eq!(&bytes[..6], b"\x93NUMPY", "{} is not .npy", path.display());
-    let (hlen, start) = if bytes[6] == 1 {
-        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
-    } else {
-        (u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, 12)
-    };
-    let header = std::str::from_utf8(&bytes[start..start + hlen]).unwrap();
-    assert!(header.contains("'<f4'") && header.contains("'fortran_order': False"), "{header}");
-    let shape_txt = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
-    let shape: Vec<usize> = shape_txt.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
-    Tensor::from_le_bytes(webptq::tensor::DType::F32, &shape, &bytes[start + hlen..]).unwrap()
-}
-
 fn mnist() -> (webptq::graph::Model, Tensor) {
     let model_bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/www/models/mnist-cnn.onnx")).unwrap();
     let model = webptq::onnx::load(&model_bytes, &HashMap::new()).unwrap();
-    let x = read_npy_f32(&common::fixtures_dir().join("ref/mnist/test_x.npy"));
+    let x = read_npy(&common::fixtures_dir().join("ref/mnist/test_x.npy"));
     (model, x)
-}
-
-/// Rows `lo..hi` of an `[N, 1, 28, 28]` tensor.
-fn rows(x: &Tensor, lo: usize, hi: usize) -> Tensor {
-    let a = x.array::<f32>().unwrap();
-    Tensor::F32(a.slice_axis(ndarray::Axis(0), ndarray::Slice::from(lo..hi)).to_owned())
-}
-
-fn argmax_rows(t: &Tensor) -> Vec<usize> {
-    let v = t.to_f32_vec();
-    let c = *t.shape().last().unwrap();
-    v.chunks(c).map(|r| r.iter().enumerate().fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0).collect()
 }
 
 fn run_quantize(options: &QuantOptions, x: &Tensor, model: &webptq::graph::Model) -> Quantized {
@@ -108,4 +83,25 @@ fn mnist_qoperator() {
     assert!(agree >= 0.99, "top-1 agreement {agree}");
     std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/target/quantize-exports")).unwrap();
     std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/target/quantize-exports/mnist-qoperator.onnx"), &q.bytes).unwrap();
+}
+
+#[test]
+fn mnist_keep_float_one_layer() {
+    let (model, x) = mnist();
+    let options = QuantOptions { keep_float: 1, ..Default::default() };
+    let q = run_quantize(&options, &x, &model);
+    let kf = q.report.keep_float.as_ref().unwrap();
+    let agree = agreement(&model, &q.bytes, &x);
+    eprintln!(
+        "MNIST keepFloat 1 ({}): output SQNR {:?} -> {:?} dB, {} -> {} bytes, agreement {agree:.4}",
+        kf.nodes.join(", "),
+        kf.outputs_before[0].sqnr_db,
+        kf.outputs_after[0].sqnr_db,
+        kf.quantized_bytes_before,
+        kf.quantized_bytes_after
+    );
+    assert_eq!(kf.nodes.len(), 1);
+    assert!(agree >= 0.99, "{agree}");
+    let kept = q.report.nodes.iter().find(|n| n.name == kf.nodes[0]).unwrap();
+    assert_eq!(kept.decision, "float");
 }

@@ -66,6 +66,7 @@ pub struct TensorDecision {
     pub name: String,
     /// "activation", "weight", "bias" or "float".
     pub role: &'static str,
+    /// An activation's parameters (a weight's are in [`Report::weights`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub params: Option<QParams>,
 }
@@ -309,7 +310,6 @@ pub fn layer_losses(g: &Graph, plan: &Plan, ev: &Evaluation) -> Vec<LayerLoss> {
 
 /// Every node's decision with the parameters of its quantized tensors.
 pub fn node_reports(g: &Graph, plan: &Plan, params: &HashMap<ValueId, QParams>, info: &RewriteInfo) -> Vec<NodeReport> {
-    let weights: HashMap<&str, &WeightInfo> = info.weights.iter().map(|w| (w.name.as_str(), w)).collect();
     g.nodes
         .iter()
         .enumerate()
@@ -332,7 +332,8 @@ pub fn node_reports(g: &Graph, plan: &Plan, params: &HashMap<ValueId, QParams>, 
                             let (role, p) = match r {
                                 In::Keep => ("float", None),
                                 In::Activation => ("activation", params.get(&v).cloned()),
-                                In::Weight { .. } => ("weight", weights.get(name(v).as_str()).map(|w| w.params.clone())),
+                                // The weight's (per-channel) parameters are in `Report::weights`.
+                                In::Weight { .. } => ("weight", None),
                                 In::Bias { .. } => ("bias", None),
                             };
                             Some(TensorDecision { name: name(v), role, params: p })
