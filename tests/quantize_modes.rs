@@ -454,7 +454,7 @@ fn built_decisions_for_the_report() {
     let names: Vec<&str> = o.weights.iter().map(|w| w.name.as_str()).collect();
     assert_eq!(names, vec!["W", "W2"]);
     assert!(o.weights.iter().all(|w| w.sqnr_db.unwrap() > 30.0 && w.params.is_per_channel()), "{:?}", o.weights);
-    assert_eq!(o.nodes[0].inputs[1].params.as_ref().unwrap().scale.len(), 4);
+    assert_eq!((o.nodes[0].inputs[1].role, o.weights[0].params.scale.len()), ("weight", 4));
     serde_json::to_string(&o.nodes).unwrap();
 
     let o = weight_only::rewrite(&m, &opts(r#"{"mode":"weight-only","weightBits":4,"blockSize":16}"#), false).unwrap();

@@ -249,7 +249,8 @@ impl Log {
         });
     }
 
-    /// Records a quantized int8 weight (once per name) and returns its decision entry.
+    /// Records a quantized int8 weight (once per name) and returns its decision entry (whose
+    /// parameters, as in static mode's report, are listed once, in `weights`).
     pub(crate) fn weight(&mut self, name: &str, reader: &Node, float: &Tensor, q: &QuantizedWeight) -> TensorDecision {
         if !self.weights.iter().any(|w| w.name == name) {
             let (s, n) = signal_noise(&float.to_f32_vec(), &q.dequantize());
@@ -263,7 +264,7 @@ impl Log {
                 quantized_bytes: q.tensor.size_in_bytes() + q.params.scale.len() * 5,
             });
         }
-        TensorDecision { name: name.to_string(), role: "weight", params: Some(q.params.clone()) }
+        TensorDecision { name: name.to_string(), role: "weight", params: None }
     }
 }
 
