@@ -469,3 +469,44 @@ fn built_decisions_for_the_report() {
     assert_eq!(o.nodes[0].reason.as_deref(), Some("float16 weights behind a Cast to float32: W"));
     assert_eq!(o.nodes[1].reason.as_deref(), Some("no float32 constant input"));
 }
+
+/// Top-1 of each row.
+fn argmax_rows(t: &Tensor) -> Vec<usize> {
+    let c = *t.shape().last().unwrap();
+    t.to_f32_vec().chunks(c).map(|r| (0..c).fold(0, |b, i| if r[i] > r[b] { i } else { b })).collect()
+}
+
+/// SQNR of `y` against `x`, in dB.
+fn sqnr(x: &Tensor, y: &Tensor) -> f64 {
+    let (a, b) = (x.to_f32_vec(), y.to_f32_vec());
+    let s: f64 = a.iter().map(|v| (*v as f64).powi(2)).sum();
+    let n: f64 = a.iter().zip(&b).map(|(u, v)| (*u as f64 - *v as f64).powi(2)).sum();
+    10.0 * (s / n.max(1e-30)).log10()
+}
+
+/// The modes on a CNN (49 Conv, one Gemm): EfficientNet-Lite0 on the 20 reference images. Slow
+/// in a debug-ish build (the reference ConvInteger is scalar): `cargo test --test
+/// quantize_modes -- --ignored --nocapture`.
+#[test]
+#[ignore = "slow: about a minute"]
+fn efficientnet_lite0_modes() {
+    let dir = common::fixtures_dir();
+    let bytes = std::fs::read(dir.join("models/efficientnet-lite0.onnx")).unwrap();
+    let m = webptq::onnx::load(&bytes, &Default::default()).unwrap();
+    let x = read_npy(&dir.join("ref/efficientnet-lite0/input.npy"));
+    let float = run1(&m, "input", &x);
+    let top1 = argmax_rows(&float);
+    let q = [
+        ("effnet-dynamic", quantize_dynamic(&m, &opts(r#"{"mode":"dynamic"}"#)).unwrap()),
+        ("effnet-weight-only-int8", quantize_weight_only(&m, &opts(r#"{"mode":"weight-only"}"#)).unwrap()),
+        ("effnet-fp16", quantize_fp16(&m, &opts(r#"{"mode":"fp16"}"#)).unwrap()),
+    ];
+    for (name, q) in q {
+        let y = save_built(name, &q, "input", &x);
+        let agree = argmax_rows(&y).iter().zip(&top1).filter(|(a, b)| a == b).count();
+        let size = webptq::onnx::save(&q).len() as f64 / bytes.len() as f64;
+        println!("{name}: size ratio {size:.3}, logits SQNR {:.1} dB, top-1 agreement {agree}/20", sqnr(&float, &y));
+        assert!(agree >= 18, "{name}: top-1 agreement {agree}/20");
+    }
+}
+

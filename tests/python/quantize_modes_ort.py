@@ -72,7 +72,10 @@ def main():
                 continue
             ours = np.load(os.path.join(args.dir, name + ".out.npy"))
             diff = np.abs(out - ours).max() / max(np.abs(ours).max(), 1e-30)
-            built.append((name, diff, sorted({n.op_type for n in _graph_nodes(path)})))
+            top1 = ""
+            if out.ndim == 2 and out.shape[1] > 1:
+                top1 = f"{int((out.argmax(1) == ours.argmax(1)).sum())}/{out.shape[0]}"
+            built.append((name, diff, top1, sorted({n.op_type for n in _graph_nodes(path)})))
             continue
         try:
             out = run(path, feeds)
@@ -122,10 +125,10 @@ def main():
         print(f"| {name:<44} | {ratio:10.3f} | {mean:11.5f} | {mn:10.5f} | {agree} |")
     if built:
         print()
-        print("| built graph | max |ours - onnxruntime| / max |ours| | ops |")
-        print("|---|---:|---|")
-        for name, diff, op_types in built:
-            print(f"| {name} | {diff:.2e} | {' '.join(op_types)} |")
+        print("| built graph / CNN | max abs(ours - onnxruntime) / max abs(ours) | same top-1 | ops |")
+        print("|---|---:|---:|---|")
+        for name, diff, top1, op_types in built:
+            print(f"| {name} | {diff:.2e} | {top1} | {' '.join(op_types)} |")
     return 1 if failed else 0
 
 
