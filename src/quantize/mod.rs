@@ -28,6 +28,10 @@
 //!
 //! What this module does not do: read files or images (the caller supplies batches of feeds),
 //! or run int8 kernels (the runtime's job).
+pub mod dynamic;
+mod edit;
+pub mod fp16;
+pub mod weight_only;
 pub mod options;
 pub mod params;
 pub mod plan;
@@ -41,6 +45,10 @@ pub use options::{QType, QuantFormat, QuantMode, QuantOptions};
 pub use params::QParams;
 pub use report::Report;
 pub use weights::{quantize_bias, quantize_weight, QuantizedBias, QuantizedWeight};
+pub use dynamic::quantize_dynamic;
+pub use edit::Outcome;
+pub use fp16::quantize_fp16;
+pub use weight_only::{quantize_weight_only, quantize_weight_only_blocks};
 
 use crate::calibrate::{CalibrationTable, Calibrator};
 use crate::error::{Error, Result};

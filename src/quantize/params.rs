@@ -23,8 +23,9 @@ pub struct QParams {
 }
 
 /// Scale and zero point for `[rmin, rmax]` in `[qmin, qmax]`, §2 (asymmetric) or §3 (symmetric),
-/// with §4's degenerate case. Internal: the public constructors pick `qmin`/`qmax`.
-fn scale_zero_point(rmin: f32, rmax: f32, qmin: i32, qmax: i32, symmetric: bool) -> (f32, i32) {
+/// with §4's degenerate case. The public constructors pick `qmin`/`qmax` for 8-bit types;
+/// `weight_only` calls it directly for 4-bit blocks (`[0, 15]`).
+pub(crate) fn scale_zero_point(rmin: f32, rmax: f32, qmin: i32, qmax: i32, symmetric: bool) -> (f32, i32) {
     // A non-finite end never reaches a scale (§4); callers normally filter these out already.
     let fin = |v: f32| if v.is_finite() { v as f64 } else { 0.0 };
     // §2: widen to contain zero.

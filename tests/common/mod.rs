@@ -59,3 +59,4 @@ fn float_values(t: &Tensor) -> Vec<f64> {
 }
 
 pub mod build;
+pub mod npy;

@@ -6,6 +6,8 @@
 //! - [`conv`]: ConvInteger, QLinearConv (geometry and im2col from `ops::conv_geometry`).
 //! - [`contrib`]: onnxruntime's `com.microsoft` QOperator ops (QLinearAdd, QLinearMul,
 //!   QLinearGlobalAveragePool, QLinearConcat, QLinearLeakyRelu, QLinearSigmoid).
+//! - [`nbits`]: `com.microsoft` MatMulNBits (block-wise 2/4/8-bit weights) and its packed layout,
+//!   shared with the weight-only quantizer.
 //!
 //! All arithmetic on single values (quantize, dequantize, requantize, saturate) lives in
 //! [`crate::quant_math`]; this module adds tensors: reading scales and zero points, mapping each
@@ -15,6 +17,7 @@ mod contrib;
 mod conv;
 mod linear;
 mod matmul;
+pub(crate) mod nbits;
 
 use super::registry::Registry;
 use crate::error::{Error, Result};
@@ -27,6 +30,7 @@ pub fn register(r: &mut Registry) {
     matmul::register(r);
     conv::register(r);
     contrib::register(r);
+    nbits::register(r);
 }
 
 /// The float type an op computes in. Values travel as f64 (exact for all three types); each
