@@ -213,7 +213,7 @@ export interface QuantizeOptions extends LoadOptions {
   onProgress?: (progress: { stage: QuantizeStage; done: number; total: number | null }) => void;
   /** Aborting rejects the call with a WebptqError CANCELLED (checked between batches and steps). */
   signal?: AbortSignal;
-  /** 'static' (default: weights and activations int8), 'dynamic', 'weight-only' or 'fp16' (calibration-free; ignore `calibration`). A mode the core does not implement yet is refused with INVALID_OPTIONS. */
+  /** 'static' (default: weights and activations int8), 'dynamic' (int8 weights, activations quantized at run time), 'weight-only' (int8 per-channel weights, or int4 blocks with `weightBits: 4`) or 'fp16' (float16 weights). These three need no calibration; `calibration` batches given to them are only used to measure the outputs in the report. */
   mode?: 'static' | 'dynamic' | 'weight-only' | 'fp16';
   /** Static mode: 'qdq' (default: QuantizeLinear/DequantizeLinear around float ops) or 'qoperator' (QLinearConv, ...). */
   format?: 'qdq' | 'qoperator';

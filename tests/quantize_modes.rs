@@ -510,3 +510,42 @@ fn efficientnet_lite0_modes() {
     }
 }
 
+
+/// `quantize()` runs every calibration-free mode: the bytes are the rewritten model, the report
+/// has sizes and decisions, and batches given (not needed to quantize) measure the outputs.
+#[test]
+fn quantize_dispatches_every_mode() {
+    use webptq::quantize::quantize;
+    let m = cnn_head(17, values(108, 1));
+    let x = Tensor::from_vec(&[2, 3, 8, 8], values(384, 9)).unwrap();
+    let float = run1(&m, "x", &x);
+    // (options, largest error relative to the largest output, smallest output SQNR in dB)
+    let cases = [
+        (r#"{"mode":"dynamic"}"#, 0.05, 25.0),
+        (r#"{"mode":"weight-only"}"#, 0.05, 25.0),
+        (r#"{"mode":"weight-only","weightBits":4,"blockSize":16}"#, 0.15, 15.0),
+        (r#"{"mode":"fp16"}"#, 0.01, 45.0),
+    ];
+    for (json, max_rel, min_sqnr) in cases {
+        let o = opts(json);
+        let batches = vec![Ok(vec![("x".to_string(), x.clone())]), Ok(vec![("x".to_string(), x.clone())])];
+        let q = quantize(&m, &o, batches, &mut |_| Ok(())).unwrap();
+        let back = webptq::onnx::load(&q.bytes, &Default::default()).unwrap();
+        let y = run1(&back, "x", &x);
+        assert!(rel_err(&y, &float) < max_rel, "{json}: {}", rel_err(&y, &float));
+        let r = &q.report;
+        assert_eq!(r.quantized_bytes, q.bytes.len(), "{json}");
+        // (This graph is too small for the sizes to shrink: the added nodes outweigh the weights.)
+        assert_eq!(r.float_bytes, webptq::onnx::save(&m).len(), "{json}");
+        assert_eq!(r.size_ratio, r.quantized_bytes as f64 / r.float_bytes as f64, "{json}");
+        assert_eq!(r.nodes.len(), m.graph.nodes.len(), "{json}");
+        assert!(r.nodes.iter().any(|n| n.decision == "quantized"), "{json}");
+        assert_eq!((r.calibration.batches, r.evaluated_batches, r.outputs.len()), (2, 2, 1), "{json}");
+        let sqnr = r.outputs[0].sqnr_db.unwrap();
+        assert!(sqnr > min_sqnr, "{json}: output SQNR {sqnr}");
+        // Without batches: the same model, no evaluation.
+        let q2 = quantize(&m, &o, std::iter::empty(), &mut |_| Ok(())).unwrap();
+        assert_eq!(q2.bytes, q.bytes, "{json}");
+        assert_eq!((q2.report.evaluated_batches, q2.report.outputs.len()), (0, 0), "{json}");
+    }
+}

@@ -111,12 +111,74 @@ where
     I: IntoIterator<Item = Result<Batch>>,
 {
     options.validate()?;
-    match options.mode {
-        QuantMode::Static => quantize_static(model, options, batches.into_iter(), progress),
-        // The calibration-free modes are implemented in their own modules (dynamic.rs,
-        // weight_only.rs, fp16.rs) and plug in here.
-        other => Err(Error::InvalidOptions(format!("{other:?} quantization is not available in this build"))),
+    let batches = batches.into_iter();
+    let mut q = Quantizer::new(model.clone(), options.clone(), progress)?;
+    q.total = match batches.size_hint() {
+        (lo, Some(hi)) if lo == hi => Some(hi),
+        _ => None,
+    };
+    for batch in batches {
+        q.add_batch(batch?, progress)?;
     }
+    q.finish(progress)
+}
+
+/// The calibration-free modes (dynamic, weight-only, fp16): a graph rewrite by the mode's module.
+/// Batches, when given, are not needed to quantize but measure the result: the float and the
+/// quantized model run on them and the report compares their outputs.
+fn quantize_calibration_free(
+    model: &Model,
+    options: &QuantOptions,
+    batches_given: usize,
+    eval_batches: &[Batch],
+    progress: &mut dyn FnMut(Progress) -> Result<()>,
+) -> Result<Quantized> {
+    progress(Progress { stage: Stage::Prepare, done: 0, total: Some(1) })?;
+    let float_bytes = crate::onnx::save(model).len();
+    progress(Progress { stage: Stage::Quantize, done: 0, total: Some(1) })?;
+    let outcome = match options.mode {
+        QuantMode::Dynamic => dynamic::rewrite(model, options)?,
+        QuantMode::WeightOnly => weight_only::rewrite(model, options, false)?,
+        QuantMode::Fp16 => fp16::rewrite(model, options)?,
+        QuantMode::Static => return Err(Error::invalid("internal: static mode is not calibration-free")),
+    };
+    progress(Progress { stage: Stage::Quantize, done: 1, total: Some(1) })?;
+    let bytes = crate::onnx::save(&outcome.model);
+    let mut warnings = Vec::new();
+    let eval = if eval_batches.is_empty() {
+        report::Evaluation::default()
+    } else {
+        let float_session = Session::new(model.clone(), &SessionOptions { optimize: true })?;
+        match Session::new(outcome.model.clone(), &SessionOptions { optimize: true }) {
+            Ok(session) => {
+                let total = Some(eval_batches.len());
+                report::evaluate(&float_session, &session, &[], eval_batches, &mut |done| {
+                    progress(Progress { stage: Stage::Evaluate, done, total })
+                })?
+            }
+            Err(e) => {
+                warnings.push(format!("the quantized model was not evaluated: it does not run here ({e})"));
+                report::Evaluation::default()
+            }
+        }
+    };
+    progress(Progress { stage: Stage::Save, done: 1, total: Some(1) })?;
+    let report = Report {
+        options: options.clone(),
+        float_bytes,
+        quantized_bytes: bytes.len(),
+        size_ratio: bytes.len() as f64 / float_bytes.max(1) as f64,
+        calibration: report::CalibrationSummary { method: options.calibration.clone(), batches: batches_given, values: 0 },
+        evaluated_batches: eval.batches,
+        nodes: outcome.nodes,
+        weights: outcome.weights,
+        activations: Vec::new(),
+        outputs: eval.outputs(),
+        most_lossy: Vec::new(),
+        keep_float: None,
+        warnings,
+    };
+    Ok(Quantized { model: outcome.model, bytes, report })
 }
 
 /// Element types of every value: declared, initializers, feeds, and what one run produced.
@@ -201,21 +263,8 @@ fn build_candidate(
     Ok(Candidate { plan, params, model, info, bytes, eval })
 }
 
-fn quantize_static(
-    model: &Model,
-    options: &QuantOptions,
-    batches: impl Iterator<Item = Result<Batch>>,
-    progress: &mut dyn FnMut(Progress) -> Result<()>,
-) -> Result<Quantized> {
-    let mut q = Quantizer::new(model.clone(), options.clone(), progress)?;
-    q.total = match batches.size_hint() {
-        (lo, Some(hi)) if lo == hi => Some(hi),
-        _ => None,
-    };
-    for batch in batches {
-        q.add_batch(batch?, progress)?;
-    }
-    q.finish(progress)
+fn batch_bytes(batch: &Batch) -> usize {
+    batch.iter().map(|(_, t)| t.size_in_bytes()).sum()
 }
 
 /// What the first batch taught: value types, the values to observe, and their observers.
@@ -248,7 +297,7 @@ pub struct Quantizer {
 impl Quantizer {
     /// Validates the options. The model is prepared (constant folding, BatchNormalization folds)
     /// when the first batch arrives, since which inputs it feeds decides what is a weight.
-    /// The calibration-free modes ignore batches: [`Quantizer::finish`] hands them to [`quantize`].
+    /// The calibration-free modes only keep the first batches (to evaluate the result on).
     pub fn new(model: Model, options: QuantOptions, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<Quantizer> {
         options.validate()?;
         if options.mode != QuantMode::Static {
@@ -288,7 +337,12 @@ impl Quantizer {
     /// The first batch also probes the value types and plans what to observe.
     pub fn add_batch(&mut self, batch: Batch, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<()> {
         if self.options.mode != QuantMode::Static {
-            return Ok(()); // calibration-free: nothing to observe
+            // Calibration-free: nothing to observe; keep what fits to evaluate the result on.
+            if self.worth_keeping(&batch) {
+                self.keep(batch);
+            }
+            self.done += 1;
+            return Ok(());
         }
         if self.calibrating.is_none() {
             let Some(mut prepared) = self.model.take() else {
@@ -321,13 +375,11 @@ impl Quantizer {
             self.calibrating = Some(Calibrating { prepared, float_session, dtypes, names, calibrator });
         }
         progress(Progress { stage: Stage::Calibrate, done: self.done, total: self.total })?;
+        let keep = self.worth_keeping(&batch);
         let cal = self.calibrating.as_mut().expect("set above");
-        let bytes: usize = batch.iter().map(|(_, t)| t.size_in_bytes()).sum();
-        let keep = self.kept.is_empty() || (self.kept.len() < EVAL_MAX_BATCHES && self.kept_bytes + bytes <= EVAL_BUDGET_BYTES);
         if keep {
             cal.calibrator.run_batch(&cal.float_session, batch.clone())?;
-            self.kept_bytes += bytes;
-            self.kept.push(batch);
+            self.keep(batch);
         } else {
             cal.calibrator.run_batch(&cal.float_session, batch)?;
         }
@@ -335,11 +387,21 @@ impl Quantizer {
         Ok(())
     }
 
+    /// Whether `batch` fits the evaluation budget (the first batch always does).
+    fn worth_keeping(&self, batch: &Batch) -> bool {
+        self.kept.is_empty() || (self.kept.len() < EVAL_MAX_BATCHES && self.kept_bytes + batch_bytes(batch) <= EVAL_BUDGET_BYTES)
+    }
+
+    fn keep(&mut self, batch: Batch) {
+        self.kept_bytes += batch_bytes(&batch);
+        self.kept.push(batch);
+    }
+
     /// Computes the parameters, rewrites and evaluates the model, and writes the report.
     pub fn finish(self, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<Quantized> {
         if self.options.mode != QuantMode::Static {
-            let model = self.model.ok_or_else(|| Error::invalid("internal: the quantizer lost its model"))?;
-            return quantize(&model, &self.options, std::iter::empty(), progress);
+            let model = self.model.as_ref().ok_or_else(|| Error::invalid("internal: the quantizer lost its model"))?;
+            return quantize_calibration_free(model, &self.options, self.done, &self.kept, progress);
         }
         let Quantizer { options, float_bytes, calibrating, kept, done, mut warnings, .. } = self;
         let options = &options;
