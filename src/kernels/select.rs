@@ -1,52 +1,193 @@
 //! The one place that chooses micro-kernels for this build. Every choice is made at compile
-//! time from the target (wasm32 + simd128, or portable), so a plan never mixes packings.
+//! time from the target (wasm32 + simd128 [+ relaxed-simd], or portable), so a plan never mixes
+//! packings.
 //!
 //! f32 GEMM: the main kernel is 6 x 8 (see the table in `kernels`); single-row products (Gemm /
 //! MatMul with m = 1, e.g. a classifier head at batch 1) use the 1 x 8 kernel over the same B
-//! packing, so they do not pay for 5 zero rows. Benchmark that justified 6x8 over 4x8 on wasm:
-//! see the comment on `WASM` below.
+//! packing, so they do not pay for 5 zero rows. The relaxed build uses the same tiles with
+//! `f32x4.relaxed_madd`.
+//!
+//! int8 GEMM: weights are packed for the preferred layout of the build ([`qgemm`]); a product
+//! with one row uses that layout's 1 x 8 kernel; weights that the relaxed layout cannot hold are
+//! packed as `I16C2` and run on its kernels ([`qgemm_for`]).
+//!
+//! Benchmark figures (Node 20 / V8 11.3, AMD EPYC (Zen 4, no AVX-VNNI), one thread; `node
+//! benches/kernels.mjs`, m x n x k as a conv: m channels, n positions, k depth):
+//! see the comments on each build's `imp` below.
+use super::qgemm::{QGemmKernel, QLayout};
 use super::sgemm::GemmKernel;
 
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
 mod imp {
-    use super::GemmKernel;
+    use super::{GemmKernel, QGemmKernel, QLayout};
+    use crate::kernels::scalar as s;
     use crate::kernels::wasm_simd128 as k;
-    // Node 20 (V8 TurboFan, AMD EPYC host, one thread), products m x n x k with A prepacked:
-    //   256x3136x288: 6x8 10.9 GFLOP/s, 4x8 9.0;  24x3136x96: 6x8 8.1, 4x8 7.0;
+    // f32, A prepacked: 256x3136x288: 6x8 10.9 GFLOP/s, 4x8 9.0;  24x3136x96: 6x8 8.1, 4x8 7.0;
     //   1280x49x320: 6x8 13.4, 4x8 8.4. So 6x8.
-    pub static MAIN: GemmKernel =
+    pub static F32_MAIN: GemmKernel =
         GemmKernel { name: "gemm_f32_6x8__wasm_simd128", mr: 6, nr: 8, ukernel: k::gemm_f32_6x8__wasm_simd128 };
-    pub static ROW: GemmKernel =
+    pub static F32_ROW: GemmKernel =
         GemmKernel { name: "gemm_f32_1x8__wasm_simd128", mr: 1, nr: 8, ukernel: k::gemm_f32_1x8__wasm_simd128 };
-    pub static ALL: [&GemmKernel; 2] = [&MAIN, &ROW];
+    pub static F32_ALL: [&GemmKernel; 2] = [&F32_MAIN, &F32_ROW];
+    // int8: QGEMM_FIGURES_SIMD128
+    pub static I16_MAIN: QGemmKernel = QGemmKernel {
+        name: "gemm_i16_i32_6x8c2__wasm_simd128",
+        mr: 6,
+        nr: 8,
+        layout: QLayout::I16C2,
+        ukernel: k::gemm_i16_i32_6x8c2__wasm_simd128,
+    };
+    pub static I16_ALT: QGemmKernel = QGemmKernel {
+        name: "gemm_i16_i32_4x8c2__wasm_simd128",
+        mr: 4,
+        nr: 8,
+        layout: QLayout::I16C2,
+        ukernel: k::gemm_i16_i32_4x8c2__wasm_simd128,
+    };
+    pub static I16_ROW: QGemmKernel = QGemmKernel {
+        name: "gemm_i16_i32_1x8c2__wasm_simd128",
+        mr: 1,
+        nr: 8,
+        layout: QLayout::I16C2,
+        ukernel: k::gemm_i16_i32_1x8c2__wasm_simd128,
+    };
+    pub static Q_PREFERRED: (&QGemmKernel, &QGemmKernel) = (&I16_MAIN, &I16_ROW);
+    pub static Q_I16: (&QGemmKernel, &QGemmKernel) = (&I16_MAIN, &I16_ROW);
+    pub static Q_I8I7: (&QGemmKernel, &QGemmKernel) = (&s::I8I7_MAIN, &s::I8I7_ROW);
+    pub static Q_ALL: [&QGemmKernel; 7] =
+        [&I16_MAIN, &I16_ALT, &I16_ROW, &s::I16_MAIN, &s::I16_ROW, &s::I8I7_MAIN, &s::I8I7_ROW];
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
+mod imp {
+    use super::{GemmKernel, QGemmKernel, QLayout};
+    use crate::kernels::scalar as s;
+    use crate::kernels::wasm_relaxed as r;
+    use crate::kernels::wasm_simd128 as k;
+    // f32: QGEMM_FIGURES_RELAXED_F32
+    pub static F32_MAIN: GemmKernel =
+        GemmKernel { name: "gemm_f32_6x8__wasm_relaxed", mr: 6, nr: 8, ukernel: r::gemm_f32_6x8__wasm_relaxed };
+    pub static F32_ROW: GemmKernel =
+        GemmKernel { name: "gemm_f32_1x8__wasm_relaxed", mr: 1, nr: 8, ukernel: r::gemm_f32_1x8__wasm_relaxed };
+    pub static F32_ALL: [&GemmKernel; 2] = [&F32_MAIN, &F32_ROW];
+    // int8: QGEMM_FIGURES_RELAXED
+    pub static I16_MAIN: QGemmKernel = QGemmKernel {
+        name: "gemm_i16_i32_6x8c2__wasm_simd128",
+        mr: 6,
+        nr: 8,
+        layout: QLayout::I16C2,
+        ukernel: k::gemm_i16_i32_6x8c2__wasm_simd128,
+    };
+    pub static I16_ROW: QGemmKernel = QGemmKernel {
+        name: "gemm_i16_i32_1x8c2__wasm_simd128",
+        mr: 1,
+        nr: 8,
+        layout: QLayout::I16C2,
+        ukernel: k::gemm_i16_i32_1x8c2__wasm_simd128,
+    };
+    pub static I16_ALT: QGemmKernel = QGemmKernel {
+        name: "gemm_i16_i32_4x8c2__wasm_simd128",
+        mr: 4,
+        nr: 8,
+        layout: QLayout::I16C2,
+        ukernel: k::gemm_i16_i32_4x8c2__wasm_simd128,
+    };
+    pub static I8I7_MAIN: QGemmKernel = QGemmKernel {
+        name: "gemm_i8i7_i32_4x8c4__wasm_relaxed",
+        mr: 4,
+        nr: 8,
+        layout: QLayout::I8I7C4,
+        ukernel: r::gemm_i8i7_i32_4x8c4__wasm_relaxed,
+    };
+    pub static I8I7_ALT: QGemmKernel = QGemmKernel {
+        name: "gemm_i8i7_i32_6x8c4__wasm_relaxed",
+        mr: 6,
+        nr: 8,
+        layout: QLayout::I8I7C4,
+        ukernel: r::gemm_i8i7_i32_6x8c4__wasm_relaxed,
+    };
+    pub static I8I7_ROW: QGemmKernel = QGemmKernel {
+        name: "gemm_i8i7_i32_1x8c4__wasm_relaxed",
+        mr: 1,
+        nr: 8,
+        layout: QLayout::I8I7C4,
+        ukernel: r::gemm_i8i7_i32_1x8c4__wasm_relaxed,
+    };
+    pub static Q_PREFERRED: (&QGemmKernel, &QGemmKernel) = (&I8I7_MAIN, &I8I7_ROW);
+    pub static Q_I16: (&QGemmKernel, &QGemmKernel) = (&I16_MAIN, &I16_ROW);
+    pub static Q_I8I7: (&QGemmKernel, &QGemmKernel) = (&I8I7_MAIN, &I8I7_ROW);
+    pub static Q_ALL: [&QGemmKernel; 10] = [
+        &I8I7_MAIN,
+        &I8I7_ALT,
+        &I8I7_ROW,
+        &I16_MAIN,
+        &I16_ALT,
+        &I16_ROW,
+        &s::I16_MAIN,
+        &s::I16_ROW,
+        &s::I8I7_MAIN,
+        &s::I8I7_ROW,
+    ];
 }
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 mod imp {
-    use super::GemmKernel;
+    use super::{GemmKernel, QGemmKernel};
     use crate::kernels::scalar as k;
-    pub static MAIN: GemmKernel =
+    pub static F32_MAIN: GemmKernel =
         GemmKernel { name: "gemm_f32_6x8__scalar", mr: 6, nr: 8, ukernel: k::gemm_f32_6x8__scalar };
-    pub static ROW: GemmKernel =
+    pub static F32_ROW: GemmKernel =
         GemmKernel { name: "gemm_f32_1x8__scalar", mr: 1, nr: 8, ukernel: k::gemm_f32_1x8__scalar };
-    pub static ALL: [&GemmKernel; 2] = [&MAIN, &ROW];
+    pub static F32_ALL: [&GemmKernel; 2] = [&F32_MAIN, &F32_ROW];
+    pub static Q_PREFERRED: (&QGemmKernel, &QGemmKernel) = (&k::I16_MAIN, &k::I16_ROW);
+    pub static Q_I16: (&QGemmKernel, &QGemmKernel) = (&k::I16_MAIN, &k::I16_ROW);
+    pub static Q_I8I7: (&QGemmKernel, &QGemmKernel) = (&k::I8I7_MAIN, &k::I8I7_ROW);
+    pub static Q_ALL: [&QGemmKernel; 4] = [&k::I16_MAIN, &k::I16_ROW, &k::I8I7_MAIN, &k::I8I7_ROW];
 }
 
 /// The main f32 GEMM micro-kernel (used for prepacked A).
 pub fn gemm_f32() -> &'static GemmKernel {
-    &imp::MAIN
+    &imp::F32_MAIN
 }
 
 /// The kernel for a product with `m` rows whose A is packed per call.
 pub fn gemm_f32_for_rows(m: usize) -> &'static GemmKernel {
     if m == 1 {
-        &imp::ROW
+        &imp::F32_ROW
     } else {
-        &imp::MAIN
+        &imp::F32_MAIN
     }
 }
 
 /// The kernel whose tile has `mr` rows (for an A packed earlier).
 pub fn gemm_f32_for_mr(mr: usize) -> Option<&'static GemmKernel> {
-    imp::ALL.iter().copied().find(|k| k.mr == mr)
+    imp::F32_ALL.iter().copied().find(|k| k.mr == mr)
+}
+
+/// Every f32 kernel this build selects (benchmarks, self-test).
+pub fn gemm_f32_kernels() -> &'static [&'static GemmKernel] {
+    &imp::F32_ALL
+}
+
+/// The main int8 GEMM kernel: weights are packed for its layout.
+pub fn qgemm() -> &'static QGemmKernel {
+    imp::Q_PREFERRED.0
+}
+
+/// The kernel for a product with `m` rows over weights packed as `layout`.
+pub fn qgemm_for(layout: QLayout, m: usize) -> &'static QGemmKernel {
+    let (main, row) = match layout {
+        QLayout::I16C2 => imp::Q_I16,
+        QLayout::I8I7C4 => imp::Q_I8I7,
+    };
+    if m == 1 {
+        row
+    } else {
+        main
+    }
+}
+
+/// Every int8 kernel compiled into this build, selected or not (self-test, benchmarks).
+pub fn qgemm_kernels() -> &'static [&'static QGemmKernel] {
+    &imp::Q_ALL
 }

@@ -1,5 +1,9 @@
-//! Micro-kernels for WebAssembly SIMD128 (`core::arch::wasm32`, `f32x4`). Compiled only for
-//! `wasm32` with the `simd128` target feature; tested against the oracle by the shared tests in
-//! `sgemm` (which pick these through `select`) and by this module's own tests under wasm.
+//! Micro-kernels for WebAssembly SIMD128 (`core::arch::wasm32`). Compiled only for `wasm32` with
+//! the `simd128` target feature; tested against the scalar oracles by the shared self-test
+//! (`kernels::selftest`, run natively on the scalar kernels and in Node on these, through
+//! `src/bindings`).
 mod gemm_f32;
+mod qgemm;
 pub use gemm_f32::*;
+pub(crate) use qgemm::finish_tile_x8;
+pub use qgemm::{gemm_i16_i32_1x8c2__wasm_simd128, gemm_i16_i32_4x8c2__wasm_simd128, gemm_i16_i32_6x8c2__wasm_simd128};

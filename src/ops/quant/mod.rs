@@ -4,6 +4,7 @@
 //! - [`linear`]: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear.
 //! - [`matmul`]: MatMulInteger, QLinearMatMul, and the plain i32-accumulating batched matmul.
 //! - [`conv`]: ConvInteger, QLinearConv (geometry and im2col from `ops::conv_geometry`).
+//! - [`gemm`]: the bridge from these ops to the int8 GEMM kernel (`kernels::qgemm`).
 //! - [`contrib`]: onnxruntime's `com.microsoft` QOperator ops (QLinearAdd, QLinearMul,
 //!   QLinearGlobalAveragePool, QLinearConcat, QLinearLeakyRelu, QLinearSigmoid).
 //! - [`nbits`]: `com.microsoft` MatMulNBits (block-wise 2/4/8-bit weights) and its packed layout,
@@ -12,8 +13,10 @@
 //! All arithmetic on single values (quantize, dequantize, requantize, saturate) lives in
 //! [`crate::quant_math`]; this module adds tensors: reading scales and zero points, mapping each
 //! element to its per-tensor / per-axis / per-block parameter, and dispatching on dtypes.
-//! Ops here favour clarity over speed; they do not call the SIMD kernels.
+//! The integer matrix ops run on the int8 GEMM kernel where their parameters allow (see
+//! [`gemm`]) and keep a plain reference path for the rest; the other ops favour clarity over speed.
 mod contrib;
+mod gemm;
 mod conv;
 mod linear;
 mod matmul;

@@ -1,0 +1,147 @@
+//! `gemm_i16_i32_{MR}x8c2__wasm_simd128`: the [`QGemmUkernel`](crate::kernels::qgemm::QGemmUkernel)
+//! contract on [`QLayout::I16C2`](crate::kernels::qgemm::QLayout) panels with
+//! `i32x4.dot_i16x8_s` (`pmaddwd` on x86): per depth pair, one 32-bit splat of the row's two A
+//! values and two 8-lane loads of B; each dot multiplies 8 pairs and adds them into 4 columns.
+//! MR = 6 holds 12 accumulators + 2 B + 1 A registers, within the 16 XMM registers V8 maps wasm to
+//! on x86. Also the SIMD tile epilogue shared with the relaxed-SIMD kernels.
+#![allow(non_snake_case)] // XNNPACK-style names: tile, then the ISA after a double underscore.
+use crate::kernels::qgemm::{QTileArgs, TileOut};
+use core::arch::wasm32::*;
+
+/// Requantizes 4 accumulators, bit-exact with
+/// [`requantize_clamped`](crate::quant_math::requantize_clamped): the products with the f64
+/// multipliers (`m01` for lanes 0-1, `m23` for 2-3) in f64, rounded half to even
+/// (`f64x2.nearest`), converted with saturation (NaN → 0, like the scalar `as i64`), clamped to
+/// `[lo, hi] = [min − zp, max − zp]` (the clamp of `x + zp` to `[min, max]`, without i32
+/// overflow), then `zp` added.
+#[inline(always)]
+fn requant4(acc: v128, m01: v128, m23: v128, lo: v128, hi: v128, zp: v128) -> v128 {
+    let x01 = f64x2_convert_low_i32x4(acc);
+    let x23 = f64x2_convert_low_i32x4(i32x4_shuffle::<2, 3, 2, 3>(acc, acc));
+    let r01 = i32x4_trunc_sat_f64x2_zero(f64x2_nearest(f64x2_mul(x01, m01)));
+    let r23 = i32x4_trunc_sat_f64x2_zero(f64x2_nearest(f64x2_mul(x23, m23)));
+    let r = i32x4_shuffle::<0, 1, 4, 5>(r01, r23);
+    i32x4_add(i32x4_min(i32x4_max(r, lo), hi), zp)
+}
+
+/// The tile epilogue of every SIMD kernel with NR = 8 (two `i32x4` accumulators per row): the
+/// [`QTileArgs`] terms, then i32 stores or requantized byte stores. Matches
+/// `scalar::qgemm::finish_tile` bit for bit.
+///
+/// # Safety
+/// `c` must be valid for `MR` rows of 8 output elements at stride `ldc` elements; the slices in
+/// `t` hold at least `MR` / 8 values.
+#[inline(always)]
+pub(crate) unsafe fn finish_tile_x8<const MR: usize>(acc0: &mut [v128; MR], acc1: &mut [v128; MR], c: *mut u8, ldc: usize, t: &QTileArgs) {
+    unsafe {
+        let ca0 = v128_load(t.col_add.as_ptr() as *const v128);
+        let ca1 = v128_load(t.col_add.as_ptr().add(4) as *const v128);
+        for i in 0..MR {
+            acc0[i] = i32x4_add(acc0[i], ca0);
+            acc1[i] = i32x4_add(acc1[i], ca1);
+        }
+        if let (Some(rs), Some(cs)) = (t.row_sum, t.col_scale) {
+            let s0 = v128_load(cs.as_ptr() as *const v128);
+            let s1 = v128_load(cs.as_ptr().add(4) as *const v128);
+            for i in 0..MR {
+                let r = i32x4_splat(*rs.as_ptr().add(i));
+                acc0[i] = i32x4_add(acc0[i], i32x4_mul(r, s0));
+                acc1[i] = i32x4_add(acc1[i], i32x4_mul(r, s1));
+            }
+        }
+        match t.out {
+            TileOut::I32 => {
+                let c = c as *mut i32;
+                for i in 0..MR {
+                    v128_store(c.add(i * ldc) as *mut v128, acc0[i]);
+                    v128_store(c.add(i * ldc + 4) as *mut v128, acc1[i]);
+                }
+            }
+            TileOut::Q8 { multiplier, zero_point, min, max, signed } => {
+                let mp = multiplier.as_ptr();
+                let m = [
+                    v128_load(mp as *const v128),
+                    v128_load(mp.add(2) as *const v128),
+                    v128_load(mp.add(4) as *const v128),
+                    v128_load(mp.add(6) as *const v128),
+                ];
+                let (lo, hi, zp) = (i32x4_splat(min - zero_point), i32x4_splat(max - zero_point), i32x4_splat(zero_point));
+                for i in 0..MR {
+                    let q0 = requant4(acc0[i], m[0], m[1], lo, hi, zp);
+                    let q1 = requant4(acc1[i], m[2], m[3], lo, hi, zp);
+                    // Every lane is already in [min, max] ⊂ the output type: the narrowing
+                    // saturations never act.
+                    let h = i16x8_narrow_i32x4(q0, q1);
+                    let bytes = if signed { i8x16_narrow_i16x8(h, h) } else { u8x16_narrow_i16x8(h, h) };
+                    v128_store64_lane::<0>(bytes, c.add(i * ldc) as *mut u64);
+                }
+            }
+        }
+    }
+}
+
+/// # Safety
+/// See [`QGemmUkernel`](crate::kernels::qgemm::QGemmUkernel).
+#[inline(always)]
+unsafe fn gemm_i16_c2_mx8<const MR: usize>(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs) {
+    unsafe {
+        let mut acc0 = [i32x4_splat(0); MR];
+        let mut acc1 = [i32x4_splat(0); MR];
+        let (mut ap, mut bp) = (a, b);
+        let mut g = 0;
+        // Two depth pairs per iteration (V8 does not unroll).
+        while g + 2 <= kg {
+            let b0 = v128_load(bp as *const v128);
+            let b1 = v128_load(bp.add(16) as *const v128);
+            for i in 0..MR {
+                let av = v128_load32_splat(ap.add(4 * i) as *const u32);
+                acc0[i] = i32x4_add(acc0[i], i32x4_dot_i16x8(av, b0));
+                acc1[i] = i32x4_add(acc1[i], i32x4_dot_i16x8(av, b1));
+            }
+            let b0 = v128_load(bp.add(32) as *const v128);
+            let b1 = v128_load(bp.add(48) as *const v128);
+            for i in 0..MR {
+                let av = v128_load32_splat(ap.add(4 * MR + 4 * i) as *const u32);
+                acc0[i] = i32x4_add(acc0[i], i32x4_dot_i16x8(av, b0));
+                acc1[i] = i32x4_add(acc1[i], i32x4_dot_i16x8(av, b1));
+            }
+            ap = ap.add(8 * MR);
+            bp = bp.add(64);
+            g += 2;
+        }
+        if g < kg {
+            let b0 = v128_load(bp as *const v128);
+            let b1 = v128_load(bp.add(16) as *const v128);
+            for i in 0..MR {
+                let av = v128_load32_splat(ap.add(4 * i) as *const u32);
+                acc0[i] = i32x4_add(acc0[i], i32x4_dot_i16x8(av, b0));
+                acc1[i] = i32x4_add(acc1[i], i32x4_dot_i16x8(av, b1));
+            }
+        }
+        finish_tile_x8::<MR>(&mut acc0, &mut acc1, c, ldc, t)
+    }
+}
+
+/// 6 x 8 tile, wasm SIMD128.
+///
+/// # Safety
+/// See [`QGemmUkernel`](crate::kernels::qgemm::QGemmUkernel).
+pub unsafe fn gemm_i16_i32_6x8c2__wasm_simd128(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs) {
+    unsafe { gemm_i16_c2_mx8::<6>(kg, a, b, c, ldc, t) }
+}
+
+/// 4 x 8 tile, wasm SIMD128 (benchmarked against 6 x 8, see `select`).
+///
+/// # Safety
+/// See [`QGemmUkernel`](crate::kernels::qgemm::QGemmUkernel).
+pub unsafe fn gemm_i16_i32_4x8c2__wasm_simd128(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs) {
+    unsafe { gemm_i16_c2_mx8::<4>(kg, a, b, c, ldc, t) }
+}
+
+/// 1 x 8 tile (single-row products: GEMV), wasm SIMD128.
+///
+/// # Safety
+/// See [`QGemmUkernel`](crate::kernels::qgemm::QGemmUkernel).
+pub unsafe fn gemm_i16_i32_1x8c2__wasm_simd128(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs) {
+    unsafe { gemm_i16_c2_mx8::<1>(kg, a, b, c, ldc, t) }
+}
