@@ -4,11 +4,12 @@
 //! positions of activations (packed per call, inside), depth `k`; `n = 1` is a GEMV row.
 //!
 //! Names: `"sgemm"` (the build's f32 path; for `n = 1` the single-row kernel, the way MatMul runs
-//! a row), `"qgemm"` (the build's int8 path: uint8 activations, int8 weights in `[−127, 127]`,
-//! per-channel requantization to uint8, written channel-major like QLinearConv), `"qgemm_i32"`
-//! (the same with the i32 output of ConvInteger / MatMulInteger), or the name of any int8
-//! micro-kernel of the build (`select::qgemm_kernels`), run on the `"qgemm"` product.
-use super::qgemm::{qgemm_using, PackedQWeights, QGemmKernel, QMat, QOut, QRhs, Requant};
+//! a row), `"qgemm"` (the build's int8 path as QLinearConv runs it: uint8 activations, int8
+//! weights in `[−127, 127]` on the left, per-channel requantization to uint8; for `n = 1` as
+//! QLinearMatMul runs a row), `"qgemm_i32"` (the same with the i32 output of ConvInteger /
+//! MatMulInteger), or the name of any int8 micro-kernel of the build (`select::qgemm_kernels`),
+//! run on the `"qgemm"` product (right-side weights for row kernels and the relaxed layout).
+use super::qgemm::{qgemm_left_using, qgemm_using, PackedQWeights, QGemmKernel, QLayout, QLhs, QMat, QOut, QRhs, Requant};
 use super::select;
 use super::sgemm::{sgemm_ex, Epilogue, Lhs, MatRef, PackedA, PackedB, Rhs};
 use crate::error::{Error, Result};
@@ -84,33 +85,42 @@ pub fn bench_kernel(name: &str, m: usize, n: usize, k: usize, iters: usize, now:
                     ))
                 })?),
             };
-            // Symmetric int8 weights (docs/quantization.md §3), uint8 activations.
+            // Symmetric int8 weights (docs/quantization.md §3), uint8 activations, as a conv
+            // holds them: weights m x k, activations k x n (an NCHW plane), output m x n.
             let w = bytes(m * k, 3, |s| ((s % 255) as i32 - 127) as i8 as u8);
             let x = bytes(k * n, 4, |s| (s % 256) as u8);
-            // Weights k x m (column j = channel j), activations n x k as the transposed NCHW
-            // plane (row i = position i).
-            let wv = QMat::new(&w, true, k, m, 1, k)?;
-            let xv = QMat::new(&x, false, n, k, 1, n)?;
-            let layout = forced.map_or(select::qgemm().layout, |k| k.layout);
-            let pb = PackedQWeights::pack_for(wv, &[0], layout)?;
-            let kern = forced.unwrap_or_else(|| select::qgemm_for(pb.layout(), n));
             let bias: Vec<i32> = (0..m as i32).map(|j| j * 37 - 1000).collect();
             let mult: Vec<f64> = (0..m).map(|j| 1e-3 * (1.0 + (j % 7) as f64 / 7.0)).collect();
-            let s = if name == "qgemm_i32" {
-                let mut y = vec![0i32; m * n];
-                timed(&mut || {
-                    let out = QOut::I32 { c: &mut y, rs: 1, cs: n };
-                    qgemm_using(forced, xv, 128, QRhs::Packed(&pb), Some(&bias), out)
-                })?
+            let mut y32 = vec![0i32; m * n];
+            let mut y8 = vec![0u8; m * n];
+            let requant = Requant { multiplier: &mult, zero_point: 3, min: 0, max: 255 };
+            let i32_out = name == "qgemm_i32";
+            // Weights on the left (a conv) for whole panels of positions with the i16 layout;
+            // on the right for a single row (GEMV, as MatMul runs it), row kernels and the
+            // relaxed layout.
+            let left = n > 1 && forced.is_none_or(|k| k.layout == QLayout::I16C2 && k.mr > 1);
+            if left {
+                let kern = forced.unwrap_or_else(|| select::qgemm_for(QLayout::I16C2, 2));
+                let pw = PackedQWeights::pack_left_for(QMat::new(&w, true, m, k, k, 1)?, &[0], kern)?;
+                let xv = QMat::new(&x, false, k, n, n, 1)?;
+                let s = timed(&mut || {
+                    let out = if i32_out { QOut::I32 { c: &mut y32, rs: n, cs: 1 } } else { QOut::Q8 { c: &mut y8, signed: false, rs: n, cs: 1, requant } };
+                    qgemm_left_using(forced, QLhs::Packed(&pw), xv, 128, Some(&bias), out)
+                })?;
+                (kern.name, s)
             } else {
-                let mut y = vec![0u8; m * n];
-                let requant = Requant { multiplier: &mult, zero_point: 3, min: 0, max: 255 };
-                timed(&mut || {
-                    let out = QOut::Q8 { c: &mut y, signed: false, rs: 1, cs: n, requant };
+                // C = X^T W^T: rows are positions, columns channels, stored transposed.
+                let wv = QMat::new(&w, true, k, m, 1, k)?;
+                let xv = QMat::new(&x, false, n, k, 1, n)?;
+                let layout = forced.map_or(select::qgemm().layout, |k| k.layout);
+                let pb = PackedQWeights::pack_for(wv, &[0], layout)?;
+                let kern = forced.unwrap_or_else(|| select::qgemm_for(pb.layout(), n));
+                let s = timed(&mut || {
+                    let out = if i32_out { QOut::I32 { c: &mut y32, rs: 1, cs: n } } else { QOut::Q8 { c: &mut y8, signed: false, rs: 1, cs: n, requant } };
                     qgemm_using(forced, xv, 128, QRhs::Packed(&pb), Some(&bias), out)
-                })?
-            };
-            (kern.name, s)
+                })?;
+                (kern.name, s)
+            }
         }
     };
     let ops = 2.0 * m as f64 * n as f64 * k as f64 * iters as f64;

@@ -12,7 +12,7 @@
 //!   row-major and transposed outputs (checking that nothing outside the matrix is written).
 //! - [`sgemm_selftest`]: the f32 GEMM of this build (including the relaxed build's fused
 //!   multiply-add, hence a tolerance) against [`gemm_f32_ref`].
-use super::qgemm::{qgemm, qgemm_with, PackedQWeights, QGemmKernel, QLayout, QMat, QOut, QRhs, Requant, MC};
+use super::qgemm::{qgemm, qgemm_left, qgemm_left_with, qgemm_with, PackedQWeights, QGemmKernel, QLayout, QLhs, QMat, QOut, QRhs, Requant, MC};
 use super::reference::{gemm_f32_ref, gemm_q8_ref};
 use super::select;
 use super::sgemm::{sgemm_ex, Bias, Epilogue, Lhs, MatRef, PackedA, PackedB, Rhs};
@@ -124,47 +124,104 @@ fn mismatch(kernel: &str, c: &Case, detail: String) -> Error {
     Error::invalid(format!("qgemm self-test: {kernel}, m={} n={} k={}: {detail}", c.m, c.n, c.k))
 }
 
-/// Runs one case with `kernel` (None: the default selection) and compares it with the oracle.
-fn check_case(kernel: Option<&QGemmKernel>, c: &Case, rng: &mut Rng) -> Result<()> {
+/// Runs one case with `kernel` (None: the default selection), weights on the left (`C = W x X`,
+/// per-row parameters) or on the right (`C = X x W`, per-column parameters), and compares it
+/// with the oracle.
+fn check_case(kernel: Option<&QGemmKernel>, left: bool, c: &Case, rng: &mut Rng) -> Result<()> {
     let (m, n, k) = (c.m, c.n, c.k);
-    let name = kernel.map_or("default selection", |k| k.name);
-    let (a_signed, a_style) = (rng.chance(2), rng.next() % 3);
-    let a = operand(rng, m * k, a_signed, a_style);
-    let (b_signed, b_style) = (rng.chance(2), rng.next() % 3);
-    let mut b = operand(rng, k * n, b_signed, b_style);
-    if kernel.is_some_and(|k| k.layout == QLayout::I8I7C4) {
-        fit_7bit_split(rng, &mut b, k, n);
-    }
-    let a_zp = zero_point(rng, a.signed);
-    let b_zp: Vec<i32> = if rng.chance(2) {
-        vec![zero_point(rng, b.signed)]
-    } else {
-        (0..n).map(|_| zero_point(rng, b.signed)).collect()
+    let name = match (kernel, left) {
+        (Some(k), false) => k.name.to_string(),
+        (Some(k), true) => format!("{} (weights on the left)", k.name),
+        (None, false) => "default selection".to_string(),
+        (None, true) => "default selection (weights on the left)".to_string(),
     };
-    let b_zp_full: Vec<i32> = (0..n).map(|j| if b_zp.len() == 1 { b_zp[0] } else { b_zp[j] }).collect();
+    // Weights: `channels` of them along the output's columns (right) or rows (left).
+    let channels = if left { m } else { n };
+    let (x_signed, x_style) = (rng.chance(2), rng.next() % 3);
+    let x = operand(rng, if left { k * n } else { m * k }, x_signed, x_style);
+    let (w_signed, w_style) = (rng.chance(2), rng.next() % 3);
+    // Right: w is k x n row-major; left: w is m x k row-major.
+    let mut w = operand(rng, k * channels, w_signed, w_style);
+    if !left && kernel.is_some_and(|k| k.layout == QLayout::I8I7C4) {
+        fit_7bit_split(rng, &mut w, k, n);
+    }
+    let x_zp = zero_point(rng, x.signed);
+    let w_zp: Vec<i32> = if rng.chance(2) {
+        vec![zero_point(rng, w.signed)]
+    } else {
+        (0..channels).map(|_| zero_point(rng, w.signed)).collect()
+    };
+    let w_zp_full: Vec<i32> = (0..channels).map(|j| if w_zp.len() == 1 { w_zp[0] } else { w_zp[j] }).collect();
     let bias: Option<Vec<i32>> = match rng.next() % 3 {
         0 => None,
-        1 => Some((0..n).map(|_| rng.range(-100_000, 100_000)).collect()),
-        _ => Some((0..n).map(|_| rng.pick(&[i32::MIN, i32::MAX, -1, 1])).collect()),
+        1 => Some((0..channels).map(|_| rng.range(-100_000, 100_000)).collect()),
+        _ => Some((0..channels).map(|_| rng.pick(&[i32::MIN, i32::MAX, -1, 1])).collect()),
     };
-    let want = gemm_q8_ref(m, n, k, |i, p| a.value(i * k + p), a_zp, |p, j| b.value(p * n + j), &b_zp_full, bias.as_deref());
-
-    let a_view = QMat::new(&a.bytes, a.signed, m, k, k, 1)?;
-    let b_view = QMat::new(&b.bytes, b.signed, k, n, n, 1)?;
-    let layout = kernel.map_or(select::qgemm().layout, |k| k.layout);
-    let packed;
-    let rhs = if rng.chance(2) {
-        packed = PackedQWeights::pack_for(b_view, &b_zp, layout)?;
-        QRhs::Packed(&packed)
+    // want[i * n + j]; the left product is the oracle's product transposed.
+    let want: Vec<i32> = if left {
+        let t = gemm_q8_ref(n, m, k, |j, p| x.value(p * n + j), x_zp, |p, i| w.value(i * k + p), &w_zp_full, bias.as_deref());
+        (0..m * n).map(|idx| t[(idx % n) * m + idx / n]).collect()
     } else {
-        QRhs::Mat { b: b_view, zero_point: &b_zp }
+        gemm_q8_ref(m, n, k, |i, p| x.value(i * k + p), x_zp, |p, j| w.value(p * n + j), &w_zp_full, bias.as_deref())
     };
-    // Row-major with padding, or transposed (a conv writing [positions, channels] into NCHW).
+
+    let prepack = rng.chance(2);
+    let layout = kernel.map_or(select::qgemm().layout, |k| k.layout);
+    // Row-major with padding, or transposed.
     let transposed = rng.chance(2);
     let (rs, cs, len) = if transposed { (1, m + 2, n * (m + 2)) } else { (n + 3, 1, m * (n + 3)) };
-    let run = |out: QOut| match kernel {
-        Some(kern) => qgemm_with(kern, a_view, a_zp, rhs, bias.as_deref(), out),
-        None => qgemm(a_view, a_zp, rhs, bias.as_deref(), out),
+    let packed;
+    let run = |out: QOut| -> Result<()> {
+        if left {
+            let wv = QMat::new(&w.bytes, w.signed, m, k, k, 1)?;
+            let xv = QMat::new(&x.bytes, x.signed, k, n, n, 1)?;
+            let lhs = QLhs::Mat { w: wv, zero_point: &w_zp };
+            match kernel {
+                Some(kern) => qgemm_left_with(kern, lhs, xv, x_zp, bias.as_deref(), out),
+                None => qgemm_left(lhs, xv, x_zp, bias.as_deref(), out),
+            }
+        } else {
+            let xv = QMat::new(&x.bytes, x.signed, m, k, k, 1)?;
+            let wv = QMat::new(&w.bytes, w.signed, k, n, n, 1)?;
+            let rhs = QRhs::Mat { b: wv, zero_point: &w_zp };
+            match kernel {
+                Some(kern) => qgemm_with(kern, xv, x_zp, rhs, bias.as_deref(), out),
+                None => qgemm(xv, x_zp, rhs, bias.as_deref(), out),
+            }
+        }
+    };
+    // The prepacked variant of `run`.
+    let run_packed = |out: QOut, packed: &PackedQWeights| -> Result<()> {
+        if left {
+            let xv = QMat::new(&x.bytes, x.signed, k, n, n, 1)?;
+            match kernel {
+                Some(kern) => qgemm_left_with(kern, QLhs::Packed(packed), xv, x_zp, bias.as_deref(), out),
+                None => qgemm_left(QLhs::Packed(packed), xv, x_zp, bias.as_deref(), out),
+            }
+        } else {
+            let xv = QMat::new(&x.bytes, x.signed, m, k, k, 1)?;
+            match kernel {
+                Some(kern) => qgemm_with(kern, xv, x_zp, QRhs::Packed(packed), bias.as_deref(), out),
+                None => qgemm(xv, x_zp, QRhs::Packed(packed), bias.as_deref(), out),
+            }
+        }
+    };
+    if prepack {
+        packed = Some(if left {
+            let wv = QMat::new(&w.bytes, w.signed, m, k, k, 1)?;
+            match kernel {
+                Some(kern) => PackedQWeights::pack_left_for(wv, &w_zp, kern)?,
+                None => PackedQWeights::pack_left(wv, &w_zp)?,
+            }
+        } else {
+            PackedQWeights::pack_for(QMat::new(&w.bytes, w.signed, k, n, n, 1)?, &w_zp, layout)?
+        });
+    } else {
+        packed = None;
+    }
+    let go = |out: QOut| match &packed {
+        Some(p) => run_packed(out, p),
+        None => run(out),
     };
     let inside = |idx: usize| {
         let (i, j) = if transposed { (idx % cs, idx / cs) } else { (idx / rs, idx % rs) };
@@ -174,11 +231,11 @@ fn check_case(kernel: Option<&QGemmKernel>, c: &Case, rng: &mut Rng) -> Result<(
     match rng.next() % 3 {
         0 => {
             let mut got = vec![i32::from_le_bytes([SENTINEL; 4]); len];
-            run(QOut::I32 { c: &mut got, rs, cs })?;
+            go(QOut::I32 { c: &mut got, rs, cs })?;
             for (idx, &g) in got.iter().enumerate() {
                 let w = inside(idx).map_or(i32::from_le_bytes([SENTINEL; 4]), |(i, j)| want[i * n + j]);
                 if g != w {
-                    return Err(mismatch(name, c, format!("i32 output element {idx} ({:?}) is {g}, expected {w}", inside(idx))));
+                    return Err(mismatch(&name, c, format!("i32 output element {idx} ({:?}) is {g}, expected {w}", inside(idx))));
                 }
             }
         }
@@ -200,19 +257,20 @@ fn check_case(kernel: Option<&QGemmKernel>, c: &Case, rng: &mut Rng) -> Result<(
                 if rng.chance(2) {
                     vec![one(rng)]
                 } else {
-                    (0..n).map(|_| one(rng)).collect()
+                    (0..channels).map(|_| one(rng)).collect()
                 }
             };
             let requant = Requant { multiplier: &mult, zero_point: zp, min, max };
             let mut got = vec![SENTINEL; len];
-            run(QOut::Q8 { c: &mut got, signed, rs, cs, requant })?;
+            go(QOut::Q8 { c: &mut got, signed, rs, cs, requant })?;
             for (idx, &g) in got.iter().enumerate() {
                 let w = inside(idx).map_or(SENTINEL, |(i, j)| {
-                    let mj = if mult.len() == 1 { mult[0] } else { mult[j] };
+                    let ch = if left { i } else { j };
+                    let mj = if mult.len() == 1 { mult[0] } else { mult[ch] };
                     requantize_clamped(want[i * n + j], mj, zp, min, max) as u8
                 });
                 if g != w {
-                    return Err(mismatch(name, c, format!("8-bit output element {idx} ({:?}) is {g}, expected {w}", inside(idx))));
+                    return Err(mismatch(&name, c, format!("8-bit output element {idx} ({:?}) is {g}, expected {w}", inside(idx))));
                 }
             }
         }
@@ -240,8 +298,13 @@ pub fn qgemm_selftest() -> Result<usize> {
                     if m * n * k > 40_000 && rng.next() % 4 != 0 {
                         continue;
                     }
-                    check_case(kernel, &Case { m, n, k }, &mut rng)?;
+                    check_case(kernel, false, &Case { m, n, k }, &mut rng)?;
                     cases += 1;
+                    // The same kernels with weights on the left (the i16 layout's second use).
+                    if kernel.is_none_or(|k| k.layout == QLayout::I16C2) {
+                        check_case(kernel, true, &Case { m, n, k }, &mut rng)?;
+                        cases += 1;
+                    }
                 }
             }
         }

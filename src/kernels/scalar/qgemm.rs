@@ -20,7 +20,7 @@ use crate::quant_math::requantize_clamped;
 pub(crate) unsafe fn finish_tile<const MR: usize, const NR: usize>(acc: &mut [[i32; NR]; MR], c: *mut u8, ldc: usize, t: &QTileArgs) {
     for (i, row) in acc.iter_mut().enumerate() {
         for (j, v) in row.iter_mut().enumerate() {
-            *v = v.wrapping_add(t.col_add[j]);
+            *v = v.wrapping_add(t.row_add[i]).wrapping_add(t.col_add[j]);
             if let (Some(rs), Some(cs)) = (t.row_sum, t.col_scale) {
                 *v = v.wrapping_add(rs[i].wrapping_mul(cs[j]));
             }
@@ -34,11 +34,12 @@ pub(crate) unsafe fn finish_tile<const MR: usize, const NR: usize>(acc: &mut [[i
                 out.copy_from_slice(row);
             }
         }
-        TileOut::Q8 { multiplier, zero_point, min, max, .. } => {
+        TileOut::Q8 { multiplier, per_row, zero_point, min, max, .. } => {
             for (i, row) in acc.iter().enumerate() {
                 // SAFETY: the caller guarantees MR rows of NR bytes at stride ldc.
                 let out = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), NR) };
-                for ((o, &v), &m) in out.iter_mut().zip(row).zip(multiplier) {
+                for (j, (o, &v)) in out.iter_mut().zip(row).enumerate() {
+                    let m = multiplier[if per_row { i } else { j }];
                     // Two's complement: the low byte of an i32 in [-128, 127] is its int8.
                     *o = requantize_clamped(v, m, zero_point, min, max) as u8;
                 }

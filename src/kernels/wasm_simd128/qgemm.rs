@@ -37,8 +37,9 @@ pub(crate) unsafe fn finish_tile_x8<const MR: usize>(acc0: &mut [v128; MR], acc1
         let ca0 = v128_load(t.col_add.as_ptr() as *const v128);
         let ca1 = v128_load(t.col_add.as_ptr().add(4) as *const v128);
         for i in 0..MR {
-            acc0[i] = i32x4_add(acc0[i], ca0);
-            acc1[i] = i32x4_add(acc1[i], ca1);
+            let ra = i32x4_splat(*t.row_add.as_ptr().add(i));
+            acc0[i] = i32x4_add(acc0[i], i32x4_add(ca0, ra));
+            acc1[i] = i32x4_add(acc1[i], i32x4_add(ca1, ra));
         }
         if let (Some(rs), Some(cs)) = (t.row_sum, t.col_scale) {
             let s0 = v128_load(cs.as_ptr() as *const v128);
@@ -57,16 +58,22 @@ pub(crate) unsafe fn finish_tile_x8<const MR: usize>(acc0: &mut [v128; MR], acc1
                     v128_store(c.add(i * ldc + 4) as *mut v128, acc1[i]);
                 }
             }
-            TileOut::Q8 { multiplier, zero_point, min, max, signed } => {
+            TileOut::Q8 { multiplier, per_row, zero_point, min, max, signed } => {
                 let mp = multiplier.as_ptr();
-                let m = [
-                    v128_load(mp as *const v128),
-                    v128_load(mp.add(2) as *const v128),
-                    v128_load(mp.add(4) as *const v128),
-                    v128_load(mp.add(6) as *const v128),
-                ];
+                // Per column: four pairs of the 8 columns' multipliers; per row: a splat each.
+                let cols = if per_row {
+                    [f64x2_splat(0.0); 4]
+                } else {
+                    [
+                        v128_load(mp as *const v128),
+                        v128_load(mp.add(2) as *const v128),
+                        v128_load(mp.add(4) as *const v128),
+                        v128_load(mp.add(6) as *const v128),
+                    ]
+                };
                 let (lo, hi, zp) = (i32x4_splat(min - zero_point), i32x4_splat(max - zero_point), i32x4_splat(zero_point));
                 for i in 0..MR {
+                    let m = if per_row { [v128_load64_splat(mp.add(i) as *const u64); 4] } else { cols };
                     let q0 = requant4(acc0[i], m[0], m[1], lo, hi, zp);
                     let q1 = requant4(acc1[i], m[2], m[3], lo, hi, zp);
                     // Every lane is already in [min, max] ⊂ the output type: the narrowing

@@ -309,7 +309,7 @@ fn qlinear_matmul(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::quant::test_util::run;
+    use crate::ops::quant::test_util::{run, run_with_constants};
 
     fn t<T: crate::tensor::Elem>(shape: &[usize], v: Vec<T>) -> Option<Tensor> {
         Some(Tensor::from_vec(shape, v).unwrap())
@@ -334,6 +334,86 @@ mod tests {
         assert_eq!((s.out, out), (vec![2], vec![3, 7]));
         assert!(matmul_i32(&[1, 2], &[2], &[1, 2, 3], &[3]).is_err());
         assert!(matmul_i32(&[0; 12], &[2, 2, 3], &[0; 18], &[3, 3, 2]).is_err());
+    }
+
+    fn q8(shape: &[usize], seed: u32, signed: bool) -> Tensor {
+        let mut s = seed.wrapping_mul(2654435761) | 1;
+        let v: Vec<u8> = (0..shape.iter().product::<usize>())
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s >> 8) as u8
+            })
+            .collect();
+        if signed {
+            Tensor::from_vec(shape, v.into_iter().map(|b| b as i8).collect::<Vec<i8>>()).unwrap()
+        } else {
+            Tensor::from_vec(shape, v).unwrap()
+        }
+    }
+
+    /// The GEMM path (b as an input, and as a constant prepacked at build time) against the
+    /// reference loops: stacked and broadcast batches, 1-D operands, every signedness,
+    /// per-tensor and per-column zero points and scales.
+    #[test]
+    fn gemm_path_matches_reference_path() {
+        let shapes: [(&[usize], &[usize]); 6] = [
+            (&[2, 3, 37], &[37, 19]),
+            (&[37], &[37, 9]),
+            (&[5, 16], &[2, 16, 8]),
+            (&[2, 1, 4, 9], &[3, 9, 7]),
+            (&[7, 300], &[300, 33]),
+            (&[3, 8], &[8]),
+        ];
+        for (case, &(a_shape, b_shape)) in shapes.iter().enumerate() {
+            let (sa, sb, sy) = (case % 2 == 0, case % 3 != 1, case % 4 < 2);
+            let a = q8(a_shape, case as u32 + 1, sa);
+            let b = q8(b_shape, case as u32 + 9, sb);
+            let n = if b_shape.len() == 1 { 1 } else { b_shape[b_shape.len() - 1] };
+            let zp = |v: i32, signed: bool| if signed { Tensor::scalar(v as i8) } else { Tensor::scalar(v as u8) };
+            let a_zp = zp(if sa { 7 } else { 140 }, sa);
+            let b_zp = if case % 2 == 1 {
+                let v: Vec<i32> = (0..n as i32).map(|j| j * 29 % 200 - if sb { 100 } else { 0 }).collect();
+                if sb {
+                    Tensor::from_vec(&[n], v.iter().map(|&x| x as i8).collect::<Vec<i8>>()).unwrap()
+                } else {
+                    Tensor::from_vec(&[n], v.iter().map(|&x| x as u8).collect::<Vec<u8>>()).unwrap()
+                }
+            } else {
+                zp(if sb { -2 } else { 128 }, sb)
+            };
+            let b_scale: Vec<f32> = (0..n).map(|j| 0.003 + 0.0005 * j as f32).collect();
+            let (a_scale, y_scale, zy) = (0.03f32, 0.2f32, if sy { -4 } else { 99 });
+            let y_zp = zp(zy, sy);
+            // The reference: the fallback's own arithmetic.
+            let av = centered(&a, Some(&a_zp), Role::Row, "a", "a_zero_point").unwrap();
+            let bv = centered(&b, Some(&b_zp), Role::Col, "b", "b_zero_point").unwrap();
+            let (shape, acc) = matmul_i32(&av, a.shape(), &bv, b.shape()).unwrap();
+            let want = quantized_tensor(y_zp.dtype(), &shape.out, acc.len(), |i| {
+                let mult = f64::from(a_scale * b_scale[i % n] / y_scale);
+                quant_math::round_to_i64(acc[i] as f64 * mult).saturating_add(zy as i64)
+            })
+            .unwrap();
+            let inputs = [
+                Some(a.clone()),
+                t(&[], vec![a_scale]),
+                Some(a_zp.clone()),
+                Some(b.clone()),
+                t(&[n], b_scale.clone()),
+                Some(b_zp.clone()),
+                t(&[], vec![y_scale]),
+                Some(y_zp.clone()),
+            ];
+            for constant in [&[][..], &[3, 4, 5]] {
+                let y = run_with_constants("QLinearMatMul", 21, &[], &inputs, constant).unwrap();
+                assert_eq!(y[0], want, "QLinearMatMul case {case}, constants {constant:?}");
+                let mi = [Some(a.clone()), Some(b.clone()), Some(a_zp.clone()), Some(b_zp.clone())];
+                let constant_mi: Vec<usize> = if constant.is_empty() { vec![] } else { vec![1, 3] };
+                let y = run_with_constants("MatMulInteger", 10, &[], &mi, &constant_mi).unwrap();
+                assert_eq!(y[0], Tensor::from_vec(&shape.out, acc.clone()).unwrap(), "MatMulInteger case {case}");
+            }
+        }
     }
 
     #[test]

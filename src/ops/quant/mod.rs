@@ -284,6 +284,42 @@ pub(crate) mod test_util {
         built.run(&refs)
     }
 
+    /// Builds `op` (default domain) over a graph in which the inputs listed in `constant` are
+    /// initializers (so the op may preprocess them when built) and runs it once.
+    pub(crate) fn run_with_constants(
+        op: &str,
+        opset: i64,
+        attrs: &[(&str, Attr)],
+        inputs: &[Option<Tensor>],
+        constant: &[usize],
+    ) -> Result<Vec<Tensor>> {
+        let mut graph = Graph::default();
+        let mut node = Node {
+            name: String::new(),
+            op_type: op.into(),
+            domain: String::new(),
+            inputs: vec![],
+            outputs: vec![],
+            attrs: Default::default(),
+        };
+        for (k, v) in attrs {
+            node.attrs.set(k, v.clone());
+        }
+        for (i, t) in inputs.iter().enumerate() {
+            node.inputs.push(t.as_ref().map(|t| {
+                let id = graph.add_value(&format!("in{i}"), Some(t.dtype()), None);
+                if constant.contains(&i) {
+                    graph.initializers.insert(id, std::sync::Arc::new(t.clone()));
+                }
+                id
+            }));
+        }
+        let ctx = BuildContext { node: &node, graph: &graph, opset };
+        let built = crate::ops::Registry::standard().build(&ctx)?;
+        let refs: Vec<Option<&Tensor>> = inputs.iter().map(|t| t.as_ref()).collect();
+        built.run(&refs)
+    }
+
     /// [`run_in`] for the default domain.
     pub(crate) fn run(op: &str, opset: i64, attrs: &[(&str, Attr)], inputs: &[Option<Tensor>]) -> Result<Vec<Tensor>> {
         run_in("", op, opset, attrs, inputs)
