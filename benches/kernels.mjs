@@ -7,6 +7,7 @@
 //                                            started with --experimental-wasm-relaxed-simd)
 //   node benches/kernels.mjs --all           also every int8 micro-kernel of each build by name
 //   node benches/kernels.mjs --flavour simd128|relaxed [--json]   one build (used by the above)
+//   --rounds N                               interleaved timing rounds per shape (default 8)
 //
 // Shapes are m x n x k as a convolution runs them: m output channels (constant weights, packed
 // once), n positions (activations, packed per call, the time of which is included), depth k;
@@ -20,7 +21,8 @@ const SHAPES = [
   [256, 3136, 288, '3x3 conv, 32 -> 256 ch, 56x56'],
   [24, 3136, 96, '1x1 conv, 96 -> 24 ch, 56x56'],
   [1280, 49, 320, '1x1 conv, 320 -> 1280 ch, 7x7'],
-  [384, 128, 384, 'MatMul 128 tokens x 384'],
+  [384, 128, 384, 'MatMul-sized: 128 x 384 x 384'],
+  [64, 784, 576, '3x3 conv, 64 -> 64 ch, 28x28'],
   [1000, 1, 1280, 'GEMV row: 1280 -> 1000'],
   [1536, 1, 384, 'GEMV row: 384 -> 1536'],
 ];
@@ -32,14 +34,24 @@ const value = (name) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 
-/** Best GOPS of `reps` timings of about `budget` seconds each. */
-function measure(bench, name, m, n, k, budget = 0.25, reps = 3) {
-  const once = bench(name, m, n, k, 1);
-  const iters = Math.max(1, Math.round(budget / Math.max(once.seconds, 1e-6)));
-  let best = null;
-  for (let r = 0; r < reps; r++) {
-    const res = bench(name, m, n, k, iters);
-    if (!best || res.gops > best.gops) best = res;
+/**
+ * Best GOPS per name over `rounds` interleaved timings of about `budget` seconds each: on a
+ * shared machine the best of many short runs is the stable figure, and interleaving gives every
+ * name the same chances.
+ */
+function measure(bench, names, m, n, k, rounds = Number(value('--rounds') ?? 8), budget = 0.05) {
+  const iters = {};
+  const best = {};
+  for (const name of names) {
+    const once = bench(name, m, n, k, 1);
+    iters[name] = Math.max(1, Math.round(budget / Math.max(once.seconds, 1e-6)));
+    best[name] = once;
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const name of names) {
+      const res = bench(name, m, n, k, iters[name]);
+      if (res.gops > best[name].gops) best[name] = res;
+    }
   }
   return best;
 }
@@ -49,19 +61,12 @@ async function runFlavour(flavour) {
   const names = bindings.kernelNames();
   const rows = [];
   for (const [m, n, k, what] of SHAPES) {
-    // Interleave f32 and int8 so both see the same machine state.
-    const f32 = measure(bindings.benchKernel, 'sgemm', m, n, k);
-    const q8 = measure(bindings.benchKernel, 'qgemm', m, n, k);
-    const row = { m, n, k, what, f32: f32.gops, f32Kernel: f32.kernel, int8: q8.gops, int8Kernel: q8.kernel, kernels: {} };
-    if (flag('--all')) {
-      for (const name of names.int8) {
-        if (name.endsWith('__scalar')) continue;
-        const isRow = name.includes('_1x8');
-        if (isRow !== (n === 1)) continue;
-        row.kernels[name] = measure(bindings.benchKernel, name, m, n, k).gops;
-      }
-    }
-    rows.push(row);
+    const extra = flag('--all')
+      ? names.int8.filter((name) => !name.endsWith('__scalar') && name.includes('_1x8') === (n === 1))
+      : [];
+    const best = measure(bindings.benchKernel, ['sgemm', 'qgemm', ...extra], m, n, k);
+    const kernels = Object.fromEntries(extra.map((name) => [name, best[name].gops]));
+    rows.push({ m, n, k, what, f32: best.sgemm.gops, f32Kernel: best.sgemm.kernel, int8: best.qgemm.gops, int8Kernel: best.qgemm.kernel, kernels });
   }
   return { flavour, rows };
 }
@@ -108,7 +113,7 @@ if (only) {
   const results = [];
   for (const flavour of ['simd128', 'relaxed']) {
     const nodeFlags = flavour === 'relaxed' ? ['--experimental-wasm-relaxed-simd'] : [];
-    const extra = flag('--all') ? ['--all'] : [];
+    const extra = [...(flag('--all') ? ['--all'] : []), ...(value('--rounds') ? ['--rounds', value('--rounds')] : [])];
     const out = spawnSync(process.execPath, [...nodeFlags, self, '--flavour', flavour, '--json', ...extra], {
       encoding: 'utf8',
       maxBuffer: 1 << 24,

@@ -17,9 +17,38 @@
 use super::qgemm::{QGemmKernel, QLayout};
 use super::sgemm::GemmKernel;
 
+/// The SIMD128 int8 kernels, shared by both wasm builds.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd_q {
+    use super::{QGemmKernel, QLayout};
+    use crate::kernels::wasm_simd128 as k;
+    pub static I16_4X8: QGemmKernel = QGemmKernel {
+        name: "gemm_i16_i32_4x8c2__wasm_simd128",
+        mr: 4,
+        nr: 8,
+        layout: QLayout::I16C2,
+        ukernel: k::gemm_i16_i32_4x8c2__wasm_simd128,
+    };
+    pub static I16_6X8: QGemmKernel = QGemmKernel {
+        name: "gemm_i16_i32_6x8c2__wasm_simd128",
+        mr: 6,
+        nr: 8,
+        layout: QLayout::I16C2,
+        ukernel: k::gemm_i16_i32_6x8c2__wasm_simd128,
+    };
+    pub static I16_1X8: QGemmKernel = QGemmKernel {
+        name: "gemm_i16_i32_1x8c2__wasm_simd128",
+        mr: 1,
+        nr: 8,
+        layout: QLayout::I16C2,
+        ukernel: k::gemm_i16_i32_1x8c2__wasm_simd128,
+    };
+}
+
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
 mod imp {
-    use super::{GemmKernel, QGemmKernel, QLayout};
+    use super::simd_q::{I16_1X8, I16_4X8, I16_6X8};
+    use super::{GemmKernel, QGemmKernel};
     use crate::kernels::scalar as s;
     use crate::kernels::wasm_simd128 as k;
     // f32, A prepacked: 256x3136x288: 6x8 10.9 GFLOP/s, 4x8 9.0;  24x3136x96: 6x8 8.1, 4x8 7.0;
@@ -29,100 +58,58 @@ mod imp {
     pub static F32_ROW: GemmKernel =
         GemmKernel { name: "gemm_f32_1x8__wasm_simd128", mr: 1, nr: 8, ukernel: k::gemm_f32_1x8__wasm_simd128 };
     pub static F32_ALL: [&GemmKernel; 2] = [&F32_MAIN, &F32_ROW];
-    // int8: QGEMM_FIGURES_SIMD128
-    pub static I16_MAIN: QGemmKernel = QGemmKernel {
-        name: "gemm_i16_i32_6x8c2__wasm_simd128",
-        mr: 6,
-        nr: 8,
-        layout: QLayout::I16C2,
-        ukernel: k::gemm_i16_i32_6x8c2__wasm_simd128,
-    };
-    pub static I16_ALT: QGemmKernel = QGemmKernel {
-        name: "gemm_i16_i32_4x8c2__wasm_simd128",
-        mr: 4,
-        nr: 8,
-        layout: QLayout::I16C2,
-        ukernel: k::gemm_i16_i32_4x8c2__wasm_simd128,
-    };
-    pub static I16_ROW: QGemmKernel = QGemmKernel {
-        name: "gemm_i16_i32_1x8c2__wasm_simd128",
-        mr: 1,
-        nr: 8,
-        layout: QLayout::I16C2,
-        ukernel: k::gemm_i16_i32_1x8c2__wasm_simd128,
-    };
-    pub static Q_PREFERRED: (&QGemmKernel, &QGemmKernel) = (&I16_MAIN, &I16_ROW);
-    pub static Q_I16: (&QGemmKernel, &QGemmKernel) = (&I16_MAIN, &I16_ROW);
+    // int8 (QGEMM_SIMD128_FIGURES)
+    pub static Q_PREFERRED: (&QGemmKernel, &QGemmKernel) = (&I16_4X8, &I16_1X8);
+    pub static Q_I16: (&QGemmKernel, &QGemmKernel) = (&I16_4X8, &I16_1X8);
     pub static Q_I8I7: (&QGemmKernel, &QGemmKernel) = (&s::I8I7_MAIN, &s::I8I7_ROW);
     pub static Q_ALL: [&QGemmKernel; 7] =
-        [&I16_MAIN, &I16_ALT, &I16_ROW, &s::I16_MAIN, &s::I16_ROW, &s::I8I7_MAIN, &s::I8I7_ROW];
+        [&I16_4X8, &I16_6X8, &I16_1X8, &s::I16_MAIN, &s::I16_ROW, &s::I8I7_MAIN, &s::I8I7_ROW];
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
 mod imp {
+    use super::simd_q::{I16_1X8, I16_4X8, I16_6X8};
     use super::{GemmKernel, QGemmKernel, QLayout};
     use crate::kernels::scalar as s;
     use crate::kernels::wasm_relaxed as r;
-    use crate::kernels::wasm_simd128 as k;
-    // f32: QGEMM_FIGURES_RELAXED_F32
+    // f32 (QGEMM_RELAXED_F32_FIGURES)
     pub static F32_MAIN: GemmKernel =
         GemmKernel { name: "gemm_f32_6x8__wasm_relaxed", mr: 6, nr: 8, ukernel: r::gemm_f32_6x8__wasm_relaxed };
     pub static F32_ROW: GemmKernel =
         GemmKernel { name: "gemm_f32_1x8__wasm_relaxed", mr: 1, nr: 8, ukernel: r::gemm_f32_1x8__wasm_relaxed };
     pub static F32_ALL: [&GemmKernel; 2] = [&F32_MAIN, &F32_ROW];
-    // int8: QGEMM_FIGURES_RELAXED
-    pub static I16_MAIN: QGemmKernel = QGemmKernel {
-        name: "gemm_i16_i32_6x8c2__wasm_simd128",
-        mr: 6,
-        nr: 8,
-        layout: QLayout::I16C2,
-        ukernel: k::gemm_i16_i32_6x8c2__wasm_simd128,
-    };
-    pub static I16_ROW: QGemmKernel = QGemmKernel {
-        name: "gemm_i16_i32_1x8c2__wasm_simd128",
-        mr: 1,
-        nr: 8,
-        layout: QLayout::I16C2,
-        ukernel: k::gemm_i16_i32_1x8c2__wasm_simd128,
-    };
-    pub static I16_ALT: QGemmKernel = QGemmKernel {
-        name: "gemm_i16_i32_4x8c2__wasm_simd128",
-        mr: 4,
-        nr: 8,
-        layout: QLayout::I16C2,
-        ukernel: k::gemm_i16_i32_4x8c2__wasm_simd128,
-    };
-    pub static I8I7_MAIN: QGemmKernel = QGemmKernel {
+    pub static I8I7_4X8: QGemmKernel = QGemmKernel {
         name: "gemm_i8i7_i32_4x8c4__wasm_relaxed",
         mr: 4,
         nr: 8,
         layout: QLayout::I8I7C4,
         ukernel: r::gemm_i8i7_i32_4x8c4__wasm_relaxed,
     };
-    pub static I8I7_ALT: QGemmKernel = QGemmKernel {
+    pub static I8I7_6X8: QGemmKernel = QGemmKernel {
         name: "gemm_i8i7_i32_6x8c4__wasm_relaxed",
         mr: 6,
         nr: 8,
         layout: QLayout::I8I7C4,
         ukernel: r::gemm_i8i7_i32_6x8c4__wasm_relaxed,
     };
-    pub static I8I7_ROW: QGemmKernel = QGemmKernel {
+    pub static I8I7_1X8: QGemmKernel = QGemmKernel {
         name: "gemm_i8i7_i32_1x8c4__wasm_relaxed",
         mr: 1,
         nr: 8,
         layout: QLayout::I8I7C4,
         ukernel: r::gemm_i8i7_i32_1x8c4__wasm_relaxed,
     };
-    pub static Q_PREFERRED: (&QGemmKernel, &QGemmKernel) = (&I8I7_MAIN, &I8I7_ROW);
-    pub static Q_I16: (&QGemmKernel, &QGemmKernel) = (&I16_MAIN, &I16_ROW);
-    pub static Q_I8I7: (&QGemmKernel, &QGemmKernel) = (&I8I7_MAIN, &I8I7_ROW);
+    // int8 (QGEMM_RELAXED_FIGURES)
+    pub static Q_PREFERRED: (&QGemmKernel, &QGemmKernel) = (&I16_4X8, &I16_1X8);
+    pub static Q_I16: (&QGemmKernel, &QGemmKernel) = (&I16_4X8, &I16_1X8);
+    pub static Q_I8I7: (&QGemmKernel, &QGemmKernel) = (&I8I7_4X8, &I8I7_1X8);
     pub static Q_ALL: [&QGemmKernel; 10] = [
-        &I8I7_MAIN,
-        &I8I7_ALT,
-        &I8I7_ROW,
-        &I16_MAIN,
-        &I16_ALT,
-        &I16_ROW,
+        &I16_4X8,
+        &I16_6X8,
+        &I16_1X8,
+        &I8I7_4X8,
+        &I8I7_6X8,
+        &I8I7_1X8,
         &s::I16_MAIN,
         &s::I16_ROW,
         &s::I8I7_MAIN,

@@ -94,7 +94,8 @@ pub enum TileOut<'a> {
     I32,
     /// Requantized bytes (ldc in bytes): `clamp(round_half_even(acc · multiplier) + zero_point,
     /// min, max)` as uint8 or int8, the multiplier per row (`MR` values) when `per_row`, else
-    /// per column (`NR` values).
+    /// per column (`NR` values). The driver passes finite multipliers only (see
+    /// `QOut::multipliers`).
     Q8 { multiplier: &'a [f64], per_row: bool, zero_point: i32, min: i32, max: i32, signed: bool },
 }
 
@@ -293,12 +294,23 @@ impl QOut<'_> {
         }
     }
 
-    /// The multipliers of `count` channels from `from`, padded to `tile` (per-tensor broadcast).
+    /// The multipliers of `count` channels from `from`, padded to `tile` (per-tensor broadcast),
+    /// made finite for the kernels: NaN becomes 0 and ±∞ becomes ±2^40. Neither changes a result
+    /// of [`crate::quant_math::requantize_clamped`]: a NaN product rounds to 0 like `0 · acc`
+    /// does, and `±∞ · acc` saturates like `±2^40 · acc` for every nonzero i32 `acc` (beyond any
+    /// 8-bit bound), while `0 · ±∞` is NaN, i.e. 0, like `0 · 2^40`.
     fn multipliers(&self, from: usize, count: usize, tile: usize, buf: &mut [f64; MAX_TILE]) {
         if let QOut::Q8 { requant, .. } = self {
             let m = requant.multiplier;
             for (t, slot) in buf[..tile].iter_mut().enumerate() {
-                *slot = if m.len() == 1 { m[0] } else if t < count { m[from + t] } else { 0.0 };
+                let v = if m.len() == 1 { m[0] } else if t < count { m[from + t] } else { 0.0 };
+                *slot = if v.is_nan() {
+                    0.0
+                } else if v.is_infinite() {
+                    v.signum() * (1u64 << 40) as f64
+                } else {
+                    v
+                };
             }
         }
     }

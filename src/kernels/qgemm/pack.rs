@@ -269,6 +269,22 @@ fn pack_row_panels<const G: usize, T: Copy + Default>(
     }
 }
 
+/// One depth pair of 8 columns: `d[2j + t] = (row_t[j] ^ flip) − off` (a byte shuffle and two
+/// widenings in wasm SIMD128; the loop elsewhere).
+#[inline(always)]
+fn interleave_pair(r0: &[u8; 8], r1: &[u8; 8], flip: u8, off: i32, d: &mut [i16; 16]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        // off is a zero point plus 0 or 128: in [-128, 383], an i16.
+        crate::kernels::wasm_simd128::interleave_pair_x8(r0, r1, flip, off as i16, d)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    for j in 0..8 {
+        d[2 * j] = ((r0[j] ^ flip) as i32 - off) as i16;
+        d[2 * j + 1] = ((r1[j] ^ flip) as i32 - off) as i16;
+    }
+}
+
 /// Packs columns `j0 .. j0 + cols` of `b` (`k x n`) into [`QLayout::I16C2`] column panels of
 /// `nr` (`dst[(jp·kg + q)·nr·2 + j·2 + t]` is column `jp·nr + j`, depth `2q + t`), each value
 /// minus its column's zero point (`zp`: 1 or one per column of `b`). Padding columns and depth
@@ -286,7 +302,7 @@ pub(super) fn pack_cols_i16(b: &QMat, zp: &[i32], j0: usize, cols: usize, nr: us
         let pc = nr.min(cols - c0);
         if b.cs == 1 && pc == 8 && nr == 8 && zp.len() == 1 {
             // The per-call case (activations, row-major): two rows of 8 bytes interleaved into
-            // 16 i16 per depth pair; fixed sizes so that LLVM vectorizes it.
+            // 16 i16 per depth pair (one shuffle and two widenings in SIMD128).
             let off = zp_at(0);
             for (q, d) in panel.chunks_exact_mut(16).enumerate() {
                 let p = 2 * q;
@@ -298,11 +314,15 @@ pub(super) fn pack_cols_i16(b: &QMat, zp: &[i32], j0: usize, cols: usize, nr: us
                     r
                 };
                 // p < k always (kg = ceil(k / 2)); p + 1 may be the padding.
-                let (r0, r1) = (row(p), row(p + 1));
                 let Ok(d) = <&mut [i16; 16]>::try_from(d) else { continue };
-                for j in 0..8 {
-                    d[2 * j] = ((r0[j] ^ flip) as i32 - off) as i16;
-                    d[2 * j + 1] = if p + 1 < k { ((r1[j] ^ flip) as i32 - off) as i16 } else { 0 };
+                if p + 1 < k {
+                    interleave_pair(&row(p), &row(p + 1), flip, off, d);
+                } else {
+                    let r0 = row(p);
+                    for j in 0..8 {
+                        d[2 * j] = ((r0[j] ^ flip) as i32 - off) as i16;
+                        d[2 * j + 1] = 0;
+                    }
                 }
             }
         } else {

@@ -5,5 +5,7 @@
 mod gemm_f32;
 mod qgemm;
 pub use gemm_f32::*;
+#[cfg(target_feature = "relaxed-simd")]
 pub(crate) use qgemm::finish_tile_x8;
+pub(crate) use qgemm::interleave_pair_x8;
 pub use qgemm::{gemm_i16_i32_1x8c2__wasm_simd128, gemm_i16_i32_4x8c2__wasm_simd128, gemm_i16_i32_6x8c2__wasm_simd128};

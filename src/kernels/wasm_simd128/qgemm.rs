@@ -2,26 +2,48 @@
 //! contract on [`QLayout::I16C2`](crate::kernels::qgemm::QLayout) panels with
 //! `i32x4.dot_i16x8_s` (`pmaddwd` on x86): per depth pair, one 32-bit splat of the row's two A
 //! values and two 8-lane loads of B; each dot multiplies 8 pairs and adds them into 4 columns.
-//! MR = 6 holds 12 accumulators + 2 B + 1 A registers, within the 16 XMM registers V8 maps wasm to
-//! on x86. Also the SIMD tile epilogue shared with the relaxed-SIMD kernels.
+//! MR = 4 (8 accumulators + 2 B + 1 A registers) measured faster than MR = 6 (15 of the 16 XMM
+//! registers V8 maps wasm to on x86, which its allocator does not keep all live), see `select`.
+//! Also the SIMD tile epilogue shared with the relaxed-SIMD kernels.
 #![allow(non_snake_case)] // XNNPACK-style names: tile, then the ISA after a double underscore.
 use crate::kernels::qgemm::{QTileArgs, TileOut};
 use core::arch::wasm32::*;
 
+/// Packs one depth pair of 8 columns for [`QLayout::I16C2`](crate::kernels::qgemm::QLayout):
+/// `d[2j] = (r0[j] ^ flip) − off`, `d[2j + 1] = (r1[j] ^ flip) − off`: the bytes interleaved by
+/// one shuffle, widened to i16 and shifted by the zero point. `pack::pack_cols_i16`'s portable
+/// loop is the reference (the self-test runs both).
+#[inline(always)]
+pub(crate) fn interleave_pair_x8(r0: &[u8; 8], r1: &[u8; 8], flip: u8, off: i16, d: &mut [i16; 16]) {
+    // SAFETY: 8-byte loads from 8-byte arrays; two 16-byte stores into a 32-byte array.
+    unsafe {
+        let a = v128_load64_zero(r0.as_ptr() as *const u64);
+        let b = v128_load64_zero(r1.as_ptr() as *const u64);
+        let x = v128_xor(i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(a, b), u8x16_splat(flip));
+        let o = i16x8_splat(off);
+        v128_store(d.as_mut_ptr() as *mut v128, i16x8_sub(u16x8_extend_low_u8x16(x), o));
+        v128_store(d.as_mut_ptr().add(8) as *mut v128, i16x8_sub(u16x8_extend_high_u8x16(x), o));
+    }
+}
+
+/// `1.5 · 2^52`: adding it to an f64 `y` with `|y| < 2^51` rounds `y` to an integer, half to
+/// even (IEEE round-to-nearest), and leaves that integer in the low 32 bits of the sum.
+const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
+
 /// Requantizes 4 accumulators, bit-exact with
-/// [`requantize_clamped`](crate::quant_math::requantize_clamped): the products with the f64
-/// multipliers (`m01` for lanes 0-1, `m23` for 2-3) in f64, rounded half to even
-/// (`f64x2.nearest`), converted with saturation (NaN → 0, like the scalar `as i64`), clamped to
-/// `[lo, hi] = [min − zp, max − zp]` (the clamp of `x + zp` to `[min, max]`, without i32
-/// overflow), then `zp` added.
+/// [`requantize_clamped`](crate::quant_math::requantize_clamped) for the finite multipliers the
+/// driver passes (it maps NaN to 0 and ±∞ to ±2^40, which give the same results): the products
+/// with the f64 multipliers (`m01` for lanes 0-1, `m23` for 2-3) in f64, clamped to
+/// `[lo, hi] = [min − zp, max − zp]` (integers, so clamping before rounding equals clamping
+/// after), rounded half to even by [`ROUND_MAGIC`], then `zp` added.
 #[inline(always)]
 fn requant4(acc: v128, m01: v128, m23: v128, lo: v128, hi: v128, zp: v128) -> v128 {
-    let x01 = f64x2_convert_low_i32x4(acc);
-    let x23 = f64x2_convert_low_i32x4(i32x4_shuffle::<2, 3, 2, 3>(acc, acc));
-    let r01 = i32x4_trunc_sat_f64x2_zero(f64x2_nearest(f64x2_mul(x01, m01)));
-    let r23 = i32x4_trunc_sat_f64x2_zero(f64x2_nearest(f64x2_mul(x23, m23)));
-    let r = i32x4_shuffle::<0, 1, 4, 5>(r01, r23);
-    i32x4_add(i32x4_min(i32x4_max(r, lo), hi), zp)
+    let magic = f64x2_splat(ROUND_MAGIC);
+    let y01 = f64x2_mul(f64x2_convert_low_i32x4(acc), m01);
+    let y23 = f64x2_mul(f64x2_convert_low_i32x4(i32x4_shuffle::<2, 3, 2, 3>(acc, acc)), m23);
+    let r01 = f64x2_add(f64x2_pmin(f64x2_pmax(y01, lo), hi), magic);
+    let r23 = f64x2_add(f64x2_pmin(f64x2_pmax(y23, lo), hi), magic);
+    i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(r01, r23), zp)
 }
 
 /// The tile epilogue of every SIMD kernel with NR = 8 (two `i32x4` accumulators per row): the
@@ -71,7 +93,8 @@ pub(crate) unsafe fn finish_tile_x8<const MR: usize>(acc0: &mut [v128; MR], acc1
                         v128_load(mp.add(6) as *const v128),
                     ]
                 };
-                let (lo, hi, zp) = (i32x4_splat(min - zero_point), i32x4_splat(max - zero_point), i32x4_splat(zero_point));
+                let (lo, hi) = (f64x2_splat(f64::from(min - zero_point)), f64x2_splat(f64::from(max - zero_point)));
+                let zp = i32x4_splat(zero_point);
                 for i in 0..MR {
                     let m = if per_row { [v128_load64_splat(mp.add(i) as *const u64); 4] } else { cols };
                     let q0 = requant4(acc0[i], m[0], m[1], lo, hi, zp);
@@ -95,9 +118,9 @@ unsafe fn gemm_i16_c2_mx8<const MR: usize>(kg: usize, a: *const u8, b: *const u8
         let mut acc0 = [i32x4_splat(0); MR];
         let mut acc1 = [i32x4_splat(0); MR];
         let (mut ap, mut bp) = (a, b);
-        let mut g = 0;
-        // Two depth pairs per iteration (V8 does not unroll).
-        while g + 2 <= kg {
+        // One depth pair per iteration: unrolling by 2 or 4 measured slower in V8 (more live
+        // registers; see `select`).
+        for _ in 0..kg {
             let b0 = v128_load(bp as *const v128);
             let b1 = v128_load(bp.add(16) as *const v128);
             for i in 0..MR {
@@ -105,31 +128,14 @@ unsafe fn gemm_i16_c2_mx8<const MR: usize>(kg: usize, a: *const u8, b: *const u8
                 acc0[i] = i32x4_add(acc0[i], i32x4_dot_i16x8(av, b0));
                 acc1[i] = i32x4_add(acc1[i], i32x4_dot_i16x8(av, b1));
             }
-            let b0 = v128_load(bp.add(32) as *const v128);
-            let b1 = v128_load(bp.add(48) as *const v128);
-            for i in 0..MR {
-                let av = v128_load32_splat(ap.add(4 * MR + 4 * i) as *const u32);
-                acc0[i] = i32x4_add(acc0[i], i32x4_dot_i16x8(av, b0));
-                acc1[i] = i32x4_add(acc1[i], i32x4_dot_i16x8(av, b1));
-            }
-            ap = ap.add(8 * MR);
-            bp = bp.add(64);
-            g += 2;
-        }
-        if g < kg {
-            let b0 = v128_load(bp as *const v128);
-            let b1 = v128_load(bp.add(16) as *const v128);
-            for i in 0..MR {
-                let av = v128_load32_splat(ap.add(4 * i) as *const u32);
-                acc0[i] = i32x4_add(acc0[i], i32x4_dot_i16x8(av, b0));
-                acc1[i] = i32x4_add(acc1[i], i32x4_dot_i16x8(av, b1));
-            }
+            ap = ap.add(4 * MR);
+            bp = bp.add(32);
         }
         finish_tile_x8::<MR>(&mut acc0, &mut acc1, c, ldc, t)
     }
 }
 
-/// 6 x 8 tile, wasm SIMD128.
+/// 6 x 8 tile, wasm SIMD128 (benchmarked against 4 x 8, see `select`).
 ///
 /// # Safety
 /// See [`QGemmUkernel`](crate::kernels::qgemm::QGemmUkernel).
@@ -137,7 +143,7 @@ pub unsafe fn gemm_i16_i32_6x8c2__wasm_simd128(kg: usize, a: *const u8, b: *cons
     unsafe { gemm_i16_c2_mx8::<6>(kg, a, b, c, ldc, t) }
 }
 
-/// 4 x 8 tile, wasm SIMD128 (benchmarked against 6 x 8, see `select`).
+/// 4 x 8 tile, wasm SIMD128.
 ///
 /// # Safety
 /// See [`QGemmUkernel`](crate::kernels::qgemm::QGemmUkernel).
