@@ -165,63 +165,41 @@ fn check_case(kernel: Option<&QGemmKernel>, left: bool, c: &Case, rng: &mut Rng)
         gemm_q8_ref(m, n, k, |i, p| x.value(i * k + p), x_zp, |p, j| w.value(p * n + j), &w_zp_full, bias.as_deref())
     };
 
-    let prepack = rng.chance(2);
     let layout = kernel.map_or(select::qgemm().layout, |k| k.layout);
     // Row-major with padding, or transposed.
     let transposed = rng.chance(2);
     let (rs, cs, len) = if transposed { (1, m + 2, n * (m + 2)) } else { (n + 3, 1, m * (n + 3)) };
-    let packed;
-    let run = |out: QOut| -> Result<()> {
+    // Half the cases prepack the weights, the others pass them to be packed per call.
+    // Weights m x k (left) or k x n (right), row-major.
+    let wv = if left { QMat::new(&w.bytes, w.signed, m, k, k, 1)? } else { QMat::new(&w.bytes, w.signed, k, n, n, 1)? };
+    let packed = match (rng.chance(2), left, kernel) {
+        (false, _, _) => None,
+        (true, true, Some(kern)) => Some(PackedQWeights::pack_left_for(wv, &w_zp, kern)?),
+        (true, true, None) => Some(PackedQWeights::pack_left(wv, &w_zp)?),
+        (true, false, _) => Some(PackedQWeights::pack_for(wv, &w_zp, layout)?),
+    };
+    let go = |out: QOut| -> Result<()> {
         if left {
-            let wv = QMat::new(&w.bytes, w.signed, m, k, k, 1)?;
             let xv = QMat::new(&x.bytes, x.signed, k, n, n, 1)?;
-            let lhs = QLhs::Mat { w: wv, zero_point: &w_zp };
+            let lhs = match &packed {
+                Some(p) => QLhs::Packed(p),
+                None => QLhs::Mat { w: wv, zero_point: &w_zp },
+            };
             match kernel {
                 Some(kern) => qgemm_left_with(kern, lhs, xv, x_zp, bias.as_deref(), out),
                 None => qgemm_left(lhs, xv, x_zp, bias.as_deref(), out),
             }
         } else {
             let xv = QMat::new(&x.bytes, x.signed, m, k, k, 1)?;
-            let wv = QMat::new(&w.bytes, w.signed, k, n, n, 1)?;
-            let rhs = QRhs::Mat { b: wv, zero_point: &w_zp };
+            let rhs = match &packed {
+                Some(p) => QRhs::Packed(p),
+                None => QRhs::Mat { b: wv, zero_point: &w_zp },
+            };
             match kernel {
                 Some(kern) => qgemm_with(kern, xv, x_zp, rhs, bias.as_deref(), out),
                 None => qgemm(xv, x_zp, rhs, bias.as_deref(), out),
             }
         }
-    };
-    // The prepacked variant of `run`.
-    let run_packed = |out: QOut, packed: &PackedQWeights| -> Result<()> {
-        if left {
-            let xv = QMat::new(&x.bytes, x.signed, k, n, n, 1)?;
-            match kernel {
-                Some(kern) => qgemm_left_with(kern, QLhs::Packed(packed), xv, x_zp, bias.as_deref(), out),
-                None => qgemm_left(QLhs::Packed(packed), xv, x_zp, bias.as_deref(), out),
-            }
-        } else {
-            let xv = QMat::new(&x.bytes, x.signed, m, k, k, 1)?;
-            match kernel {
-                Some(kern) => qgemm_with(kern, xv, x_zp, QRhs::Packed(packed), bias.as_deref(), out),
-                None => qgemm(xv, x_zp, QRhs::Packed(packed), bias.as_deref(), out),
-            }
-        }
-    };
-    if prepack {
-        packed = Some(if left {
-            let wv = QMat::new(&w.bytes, w.signed, m, k, k, 1)?;
-            match kernel {
-                Some(kern) => PackedQWeights::pack_left_for(wv, &w_zp, kern)?,
-                None => PackedQWeights::pack_left(wv, &w_zp)?,
-            }
-        } else {
-            PackedQWeights::pack_for(QMat::new(&w.bytes, w.signed, k, n, n, 1)?, &w_zp, layout)?
-        });
-    } else {
-        packed = None;
-    }
-    let go = |out: QOut| match &packed {
-        Some(p) => run_packed(out, p),
-        None => run(out),
     };
     let inside = |idx: usize| {
         let (i, j) = if transposed { (idx % cs, idx / cs) } else { (idx / rs, idx % rs) };

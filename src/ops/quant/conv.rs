@@ -468,8 +468,9 @@ mod tests {
     /// per-tensor and per-channel zero points and scales.
     #[test]
     fn gemm_path_matches_reference_path() {
-        let shapes: [(usize, usize, usize, [usize; 2], [usize; 2], [usize; 4], [usize; 2], [usize; 2]); 6] = [
-            // (n, c, m, input hw, kernel, pads, strides, dilations), group from the case index
+        // (n, c, m, input hw, kernel, pads, strides, dilations); the group from the case index.
+        type Shape = (usize, usize, usize, [usize; 2], [usize; 2], [usize; 4], [usize; 2], [usize; 2]);
+        let shapes: [Shape; 6] = [
             (1, 6, 10, [7, 9], [3, 3], [1, 1, 1, 1], [1, 1], [1, 1]),
             (2, 4, 8, [6, 5], [1, 1], [0, 0, 0, 0], [1, 1], [1, 1]),
             (1, 6, 12, [9, 7], [3, 2], [0, 2, 1, 0], [2, 1], [1, 2]),
