@@ -8,12 +8,14 @@
 //! `f32x4.relaxed_madd`.
 //!
 //! int8 GEMM: weights are packed for the preferred layout of the build ([`qgemm`]); a product
-//! with one row uses that layout's 1 x 8 kernel; weights that the relaxed layout cannot hold are
-//! packed as `I16C2` and run on its kernels ([`qgemm_for`]).
+//! with one row uses that layout's 1 x 8 kernel; weights packed in the other layout run on its
+//! kernels ([`qgemm_for`]). Both wasm builds prefer the SIMD128 `I16C2` kernels (figures below;
+//! docs/kernels.md explains why the relaxed-SIMD int8 kernels lose on x86 without VNNI).
 //!
-//! Benchmark figures (Node 20 / V8 11.3, AMD EPYC (Zen 4, no AVX-VNNI), one thread; `node
-//! benches/kernels.mjs`, m x n x k as a conv: m channels, n positions, k depth):
-//! see the comments on each build's `imp` below.
+//! Figures: `node benches/kernels.mjs --all --rounds 10` on the shipped builds (`scripts/build.sh`),
+//! Node 20.20 / V8 11.3, AMD EPYC (Zen 4, no AVX-VNNI), one thread, best of interleaved runs;
+//! m x n x k as a conv: m output channels (weights), n positions, depth k; GOPS = GFLOP/s =
+//! 2mnk / s. See the comment on each build's `imp`.
 use super::qgemm::{QGemmKernel, QLayout};
 use super::sgemm::GemmKernel;
 
@@ -58,7 +60,16 @@ mod imp {
     pub static F32_ROW: GemmKernel =
         GemmKernel { name: "gemm_f32_1x8__wasm_simd128", mr: 1, nr: 8, ukernel: k::gemm_f32_1x8__wasm_simd128 };
     pub static F32_ALL: [&GemmKernel; 2] = [&F32_MAIN, &F32_ROW];
-    // int8 (QGEMM_SIMD128_FIGURES)
+    // int8, GOPS (f32 6x8 GFLOP/s in brackets):
+    //   shape            i16 4x8c2   i16 6x8c2   (f32)
+    //   256x3136x288       65.8        56.8      (25.0)
+    //   24x3136x96         45.4        41.5      (18.9)
+    //   1280x49x320        59.0        51.2      (24.5)
+    //   384x128x384        69.3        59.8      (28.1)
+    //   64x784x576         65.5        51.8      (19.1)
+    //   1000x1x1280 (row)  41.4 (1x8c2)          (16.9, f32 1x8)
+    // 4x8 over 6x8 (12 accumulators + 3 operands leave V8 no spare XMM register); one depth pair
+    // per loop iteration (unrolling by 2 / 4 measured 3-10% / 20% slower).
     pub static Q_PREFERRED: (&QGemmKernel, &QGemmKernel) = (&I16_4X8, &I16_1X8);
     pub static Q_I16: (&QGemmKernel, &QGemmKernel) = (&I16_4X8, &I16_1X8);
     pub static Q_I8I7: (&QGemmKernel, &QGemmKernel) = (&s::I8I7_MAIN, &s::I8I7_ROW);
@@ -72,11 +83,14 @@ mod imp {
     use super::{GemmKernel, QGemmKernel, QLayout};
     use crate::kernels::scalar as s;
     use crate::kernels::wasm_relaxed as r;
-    // f32 (QGEMM_RELAXED_F32_FIGURES)
+    use crate::kernels::wasm_simd128 as k;
+    // f32: relaxed_madd (FMA) in the 6x8 kernel: 256x3136x288 27.0 GFLOP/s (unfused 25.0),
+    //   24x3136x96 19.7 (18.9), 1280x49x320 26.1 (24.5), 384x128x384 30.5 (28.1). The 1x8 row
+    //   kernel stays unfused: fused, its two latency-bound chains ran 14.2 vs 16.9 (1000x1x1280).
     pub static F32_MAIN: GemmKernel =
         GemmKernel { name: "gemm_f32_6x8__wasm_relaxed", mr: 6, nr: 8, ukernel: r::gemm_f32_6x8__wasm_relaxed };
     pub static F32_ROW: GemmKernel =
-        GemmKernel { name: "gemm_f32_1x8__wasm_relaxed", mr: 1, nr: 8, ukernel: r::gemm_f32_1x8__wasm_relaxed };
+        GemmKernel { name: "gemm_f32_1x8__wasm_simd128", mr: 1, nr: 8, ukernel: k::gemm_f32_1x8__wasm_simd128 };
     pub static F32_ALL: [&GemmKernel; 2] = [&F32_MAIN, &F32_ROW];
     pub static I8I7_4X8: QGemmKernel = QGemmKernel {
         name: "gemm_i8i7_i32_4x8c4__wasm_relaxed",
@@ -99,7 +113,15 @@ mod imp {
         layout: QLayout::I8I7C4,
         ukernel: r::gemm_i8i7_i32_1x8c4__wasm_relaxed,
     };
-    // int8 (QGEMM_RELAXED_FIGURES)
+    // int8, GOPS:  shape         i16 4x8c2  i8i7 4x8c4  i8i7 6x8c4   (i8i7: right-side weights)
+    //   256x3136x288                 66.4       40.8        40.7
+    //   24x3136x96                   46.0       16.5        18.9
+    //   1280x49x320                  56.5       43.7        42.1
+    //   384x128x384                  68.3       43.7        43.6
+    //   64x784x576                   65.2       31.3        34.3
+    //   1000x1x1280 (1x8)            41.4       38.0
+    // So the SIMD128 i16 kernels here too: on x86 without VNNI a relaxed int8 dot is pmaddubsw
+    // plus a widening, two per 16 products (docs/kernels.md).
     pub static Q_PREFERRED: (&QGemmKernel, &QGemmKernel) = (&I16_4X8, &I16_1X8);
     pub static Q_I16: (&QGemmKernel, &QGemmKernel) = (&I16_4X8, &I16_1X8);
     pub static Q_I8I7: (&QGemmKernel, &QGemmKernel) = (&I8I7_4X8, &I8I7_1X8);

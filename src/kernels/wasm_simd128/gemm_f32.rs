@@ -126,7 +126,6 @@ pub unsafe fn gemm_f32_4x8__wasm_simd128(kc: usize, a: *const f32, b: *const f32
 ///
 /// # Safety
 /// See [`GemmF32Ukernel`](crate::kernels::sgemm::GemmF32Ukernel).
-#[cfg_attr(target_feature = "relaxed-simd", allow(dead_code))] // the relaxed build fuses (wasm_relaxed)
 pub unsafe fn gemm_f32_1x8__wasm_simd128(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, t: &TileArgs) {
     unsafe { gemm_f32_mx8::<1, false>(kc, a, b, c, ldc, t) }
 }
