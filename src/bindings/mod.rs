@@ -218,3 +218,10 @@ pub fn supported_ops() -> Vec<String> {
         .map(|(d, o)| if d.is_empty() { o } else { format!("{d}.{o}") })
         .collect()
 }
+
+/// Runs the 8-bit kernels of this build (SIMD128 in the wasm builds) against their scalar
+/// oracles (`kernels::qcheck`): returns `{ simd128, kernels, cases }`, throws on a mismatch.
+#[wasm_bindgen(js_name = qmiscSelfTest)]
+pub fn qmisc_self_test() -> Result<JsValue, JsValue> {
+    to_js(&crate::kernels::qcheck::run().map_err(js_error)?)
+}

@@ -19,6 +19,11 @@
 //! | `dwconv2d_f32` | one channel, row-wise | portable Rust, auto-vectorized (`f32x4` under simd128) |
 //! | `dwconv2d_f32_ref` | - | the oracle: direct loops |
 pub mod dwconv;
+pub mod q8;
+pub mod qcheck;
+pub mod qdwconv;
+pub mod qelementwise;
+pub mod qpool;
 pub mod reference;
 #[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code, unused_imports))]
 mod scalar;

@@ -50,3 +50,72 @@ pub fn gemm_f32_for_rows(m: usize) -> &'static GemmKernel {
 pub fn gemm_f32_for_mr(mr: usize) -> Option<&'static GemmKernel> {
     imp::ALL.iter().copied().find(|k| k.mr == mr)
 }
+
+// ---------------------------------------------------------------------------------------------
+// 8-bit kernels (qdwconv, qelementwise, qpool). Under wasm SIMD128 the SIMD kernel whenever its
+// preconditions hold (`simd`: a finite requantization multiplier, a window small enough for
+// 16-bit sums); the portable kernel otherwise, and in native builds. Depthwise 3x3 and 5x5 (6
+// and 15 tap pairs) get unrolled kernels; measured against the f32 depthwise conv in
+// docs/kernels-q8.md.
+
+use super::q8::{Named, Q8};
+use super::qdwconv::DwQ8Ukernel;
+use super::qelementwise::{AddParams, BinaryQ8Ukernel, MulParams};
+use super::qpool::{AvgPoolQ8Ukernel, MaxPoolQ8Ukernel, SumU8Ukernel};
+use super::scalar as portable;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use super::wasm_simd128 as simd128;
+
+/// Whether this build has the SIMD128 8-bit kernels.
+const SIMD128: bool = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
+
+macro_rules! pick {
+    ($simd:expr, $name:literal, $k:ident $(::<$t:ty>)?, $fallback:expr) => {{
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if $simd {
+            return Named { name: $name, ukernel: simd128::$k $(::<$t>)? };
+        }
+        let _ = $simd;
+        $fallback
+    }};
+}
+
+/// The 8-bit depthwise conv row kernel for `taps` tap pairs (6: 3x3, 15: 5x5).
+pub fn dwconv_q8<Y: Q8>(taps: usize, simd: bool) -> Named<DwQ8Ukernel> {
+    let fallback: Named<DwQ8Ukernel> = Named { name: "dwconv_q8__scalar", ukernel: portable::dwconv_q8__scalar::<Y> };
+    match taps {
+        6 => pick!(simd, "dwconv_q8_3x3__wasm_simd128", dwconv_q8_3x3__wasm_simd128, fallback),
+        15 => pick!(simd, "dwconv_q8_5x5__wasm_simd128", dwconv_q8_5x5__wasm_simd128, fallback),
+        _ => pick!(simd, "dwconv_q8_kxk__wasm_simd128", dwconv_q8_kxk__wasm_simd128, fallback),
+    }
+}
+
+/// QLinearAdd (always exact in SIMD: f32 lanes).
+pub fn add_q8<Q: Q8>() -> Named<BinaryQ8Ukernel<AddParams>> {
+    pick!(true, "add_q8__wasm_simd128", add_q8__wasm_simd128::<Q>, Named { name: "add_q8__scalar", ukernel: portable::add_q8__scalar::<Q> })
+}
+
+/// QLinearMul.
+pub fn mul_q8<Q: Q8>(simd: bool) -> Named<BinaryQ8Ukernel<MulParams>> {
+    pick!(simd, "mul_q8__wasm_simd128", mul_q8__wasm_simd128::<Q>, Named { name: "mul_q8__scalar", ukernel: portable::mul_q8__scalar::<Q> })
+}
+
+/// 8-bit MaxPool rows.
+pub fn maxpool_q8() -> Named<MaxPoolQ8Ukernel> {
+    pick!(true, "maxpool_q8__wasm_simd128", maxpool_q8__wasm_simd128, Named { name: "maxpool_q8__scalar", ukernel: portable::maxpool_q8__scalar })
+}
+
+/// 8-bit AveragePool rows.
+pub fn avgpool_q8<Q: Q8>(simd: bool) -> Named<AvgPoolQ8Ukernel> {
+    pick!(simd, "avgpool_q8__wasm_simd128", avgpool_q8__wasm_simd128, Named { name: "avgpool_q8__scalar", ukernel: portable::avgpool_q8__scalar::<Q> })
+}
+
+/// Byte sums (GlobalAveragePool).
+pub fn sum_u8() -> Named<SumU8Ukernel> {
+    pick!(true, "sum_u8__wasm_simd128", sum_u8__wasm_simd128, Named { name: "sum_u8__scalar", ukernel: portable::sum_u8__scalar })
+}
+
+/// Whether the 8-bit kernels above have SIMD versions in this build.
+pub fn q8_simd() -> bool {
+    SIMD128
+}

@@ -4,6 +4,7 @@
 //! - [`linear`]: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear.
 //! - [`matmul`]: MatMulInteger, QLinearMatMul, and the plain i32-accumulating batched matmul.
 //! - [`conv`]: ConvInteger, QLinearConv (geometry and im2col from `ops::conv_geometry`).
+//! - [`depthwise`]: QLinearConv's depthwise branch (the direct 8-bit kernel).
 //! - [`contrib`]: onnxruntime's `com.microsoft` QOperator ops (QLinearAdd, QLinearMul,
 //!   QLinearGlobalAveragePool, QLinearConcat, QLinearLeakyRelu, QLinearSigmoid).
 //! - [`nbits`]: `com.microsoft` MatMulNBits (block-wise 2/4/8-bit weights) and its packed layout,
@@ -15,6 +16,7 @@
 //! Ops here favour clarity over speed; they do not call the SIMD kernels.
 mod contrib;
 mod conv;
+mod depthwise;
 mod linear;
 mod matmul;
 pub(crate) mod nbits;

@@ -1,0 +1,254 @@
+//! Direct 2-D depthwise convolution of 8-bit tensors (QLinearConv with one input and one output
+//! channel per group), one channel plane at a time, with an i32 accumulator and the
+//! [`Requant`] output rule. Oracle: [`super::reference::dwconv2d_q8_ref`].
+//!
+//! The products are formed by `i32x4.dot_i16x8_s`, which multiplies *pairs* of i16 lanes and
+//! adds each pair: so the input, minus its zero point, is widened to i16 in a zero-padded plane
+//! (padding reads the zero point, i.e. real 0, as in the reference's im2col), and the kernel taps
+//! are grouped in pairs whose two inputs sit side by side in memory:
+//!
+//! - [`Pairing::Cols`] (column stride 2, no column dilation; the stride-2 depthwise layers):
+//!   output `ox` reads columns `2·ox + kj`, so taps `kj = 2p, 2p + 1` of one kernel row are the
+//!   adjacent pair `(x[2·ox + 2p], x[2·ox + 2p + 1])` of the padded plane: no shuffling at all.
+//! - [`Pairing::Rows`] (everything else; stride 1 is the common case): kernel rows `2p, 2p + 1`
+//!   are paired, from a "pair plane" whose row `r` interleaves padded rows `r` and `r + dh`; a
+//!   column stride `s > 1` splits the columns into `s` phases first, so every tap reads
+//!   contiguously.
+//!
+//! An odd last row (or column) pairs with a zero weight. The weights are packed once per
+//! pairing ([`QDwWeights::pack`], at plan build time for constant weights): per channel, one i32
+//! per tap pair holding the two centered i16 weights. A micro-kernel ([`DwQ8Ukernel`]) then
+//! computes one output row: per 8 outputs, two loads, two dot products and two adds per tap
+//! pair, and the requantization.
+use super::dwconv::Dw2d;
+use super::q8::{Requant, Q8};
+use super::select;
+use crate::error::{Error, Result};
+use crate::quant_math::QInt;
+
+/// Outputs a micro-kernel computes per step (reads past `n` are padded by the driver).
+pub const CHUNK: usize = 8;
+
+/// Which taps are multiplied together (see the module overview).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pairing {
+    /// Kernel rows `2p` and `2p + 1` (any stride and dilation).
+    Rows,
+    /// Kernel columns `2p` and `2p + 1` (column stride 2, column dilation 1).
+    Cols,
+}
+
+impl Pairing {
+    /// The pairing for a column stride and dilation.
+    pub fn for_columns(stride: usize, dilation: usize) -> Pairing {
+        if stride == 2 && dilation == 1 {
+            Pairing::Cols
+        } else {
+            Pairing::Rows
+        }
+    }
+}
+
+/// Depthwise weights minus their zero points, packed as tap pairs for one [`Pairing`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct QDwWeights {
+    pub channels: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub pairing: Pairing,
+    /// Tap pairs per channel.
+    pub taps: usize,
+    /// `channels x taps`: low 16 bits the first tap's weight, high 16 bits the second's.
+    w: Vec<i32>,
+}
+
+impl QDwWeights {
+    /// Packs `w` (`[channels, 1, kh, kw]`, row-major) minus `w_zp[c]` (one per channel).
+    pub fn pack<W: QInt>(w: &[W], w_zp: &[i32], channels: usize, kh: usize, kw: usize, pairing: Pairing) -> Result<QDwWeights> {
+        if kh == 0 || kw == 0 || channels.checked_mul(kh * kw) != Some(w.len()) || w_zp.len() != channels {
+            return Err(Error::shape(format!(
+                "depthwise weights: {} values and {} zero points for {channels} channels of {kh}x{kw}",
+                w.len(),
+                w_zp.len()
+            )));
+        }
+        let taps = match pairing {
+            Pairing::Rows => kh.div_ceil(2) * kw,
+            Pairing::Cols => kh * kw.div_ceil(2),
+        };
+        let mut packed = Vec::with_capacity(channels * taps);
+        for c in 0..channels {
+            let at = |ki: usize, kj: usize| -> i32 {
+                if ki < kh && kj < kw {
+                    w[(c * kh + ki) * kw + kj].to_i32() - w_zp[c]
+                } else {
+                    0
+                }
+            };
+            for t in 0..taps {
+                let (a, b) = match pairing {
+                    Pairing::Rows => ((2 * (t / kw), t % kw), (2 * (t / kw) + 1, t % kw)),
+                    Pairing::Cols => {
+                        let per = kw.div_ceil(2);
+                        ((t / per, 2 * (t % per)), (t / per, 2 * (t % per) + 1))
+                    }
+                };
+                let (lo, hi) = (at(a.0, a.1), at(b.0, b.1));
+                // Both are differences of two 8-bit values of one type: within i16.
+                packed.push((lo as i16 as u16 as u32 | ((hi as i16 as u16 as u32) << 16)) as i32);
+            }
+        }
+        Ok(QDwWeights { channels, kh, kw, pairing, taps, w: packed })
+    }
+
+    fn channel(&self, c: usize) -> &[i32] {
+        &self.w[c * self.taps..(c + 1) * self.taps]
+    }
+}
+
+/// A micro-kernel: one output row of `n` values,
+/// `out[j] = rq(bias + Σ_t base[offs[t] + 2j] · lo(w[t]) + base[offs[t] + 2j + 1] · hi(w[t]))`
+/// (wrapping i32 sums), stored as bytes of the output type.
+///
+/// # Safety
+/// For every `t`, `base + offs[t]` must be readable for `2 · n.next_multiple_of(CHUNK)` i16
+/// values; `w.len() == offs.len()`; `out` writable for `n` bytes.
+pub type DwQ8Ukernel = unsafe fn(n: usize, base: *const i16, offs: &[usize], w: &[i32], bias: i32, rq: &Requant, out: *mut u8);
+
+/// Reusable buffers (one per op run, shared by all channels).
+#[derive(Default)]
+pub struct QDwScratch {
+    plane: Vec<i16>,
+    pairs: Vec<i16>,
+    needed: Vec<bool>,
+    offs: Vec<usize>,
+}
+
+/// Zero-fills `dst` as `rows x width` and writes the input's bytes minus the (biased) zero
+/// point at `(y + ph, x + pw)`.
+fn center_plane(dst: &mut Vec<i16>, x: &[u8], flip: u8, zp: i16, p: &Dw2d, rows: usize, width: usize) {
+    dst.clear();
+    dst.resize(rows * width, 0);
+    let cols = p.iw.min(width.saturating_sub(p.pw));
+    for y in 0..p.ih.min(rows.saturating_sub(p.ph)) {
+        let d = &mut dst[(y + p.ph) * width + p.pw..][..cols];
+        for (o, &v) in d.iter_mut().zip(&x[y * p.iw..][..cols]) {
+            *o = (v ^ flip) as i16 - zp;
+        }
+    }
+}
+
+fn check(p: &Dw2d, x_len: usize, w: &QDwWeights, ch: usize, out_len: usize) -> Result<()> {
+    let pairing_ok = w.pairing == Pairing::Rows || (p.sw == 2 && p.dw == 1);
+    if x_len != p.ih * p.iw
+        || out_len != p.oh * p.ow
+        || p.sh == 0
+        || p.sw == 0
+        || p.dh == 0
+        || p.dw == 0
+        || (p.kh, p.kw) != (w.kh, w.kw)
+        || ch >= w.channels
+        || !pairing_ok
+    {
+        return Err(Error::shape(format!(
+            "8-bit depthwise conv: input {x_len} (want {}x{}), output {out_len} (want {}x{}), kernel {}x{} packed {}x{} for {} channels ({:?}), channel {ch}, strides {}x{}",
+            p.ih, p.iw, p.oh, p.ow, p.kh, p.kw, w.kh, w.kw, w.channels, w.pairing, p.sh, p.sw
+        )));
+    }
+    Ok(())
+}
+
+/// One channel `ch`: `out` (`oh x ow`) from `x` (`ih x iw`, zero point `x_zp`) and the packed
+/// weights of channel `ch`, plus `bias`, requantized by `rq`.
+#[allow(clippy::too_many_arguments)]
+pub fn dwconv2d_q8<X: Q8, Y: Q8>(
+    p: &Dw2d,
+    x: &[X],
+    x_zp: i32,
+    w: &QDwWeights,
+    ch: usize,
+    bias: i32,
+    rq: &Requant,
+    out: &mut [Y],
+    s: &mut QDwScratch,
+) -> Result<()> {
+    check(p, x.len(), w, ch, out.len())?;
+    if out.is_empty() {
+        return Ok(());
+    }
+    let zp = (x_zp + X::BIAS) as i16;
+    let xb = X::bytes(x);
+    let n8 = p.ow.next_multiple_of(CHUNK);
+    // Padded rows the outputs read.
+    let hh = (p.oh - 1) * p.sh + (p.kh - 1) * p.dh + 1;
+    s.offs.clear();
+    let (buf, row_stride): (&[i16], usize) = match w.pairing {
+        Pairing::Cols => {
+            // Output j reads columns 2j + 2p and 2j + 2p + 1.
+            let width = 2 * n8 + 2 * p.kw.div_ceil(2);
+            center_plane(&mut s.plane, xb, X::FLIP, zp, p, hh, width);
+            for ki in 0..p.kh {
+                for pc in 0..p.kw.div_ceil(2) {
+                    s.offs.push(ki * p.dh * width + 2 * pc);
+                }
+            }
+            (&s.plane, p.sh * width)
+        }
+        Pairing::Rows => {
+            // Phase f of the columns holds padded columns f, f + sw, ...; pair row r holds rows
+            // r and r + dh interleaved, `len` pairs per phase.
+            let len = n8 + (p.kw - 1) * p.dw / p.sw + 1;
+            let width = len * p.sw;
+            center_plane(&mut s.plane, xb, X::FLIP, zp, p, hh + p.dh, width);
+            s.needed.clear();
+            s.needed.resize(hh, false);
+            for oy in 0..p.oh {
+                for kp in 0..p.kh.div_ceil(2) {
+                    s.needed[oy * p.sh + 2 * kp * p.dh] = true;
+                }
+            }
+            s.pairs.clear();
+            s.pairs.resize(p.sw * hh * 2 * len, 0);
+            for (r, _) in s.needed.iter().enumerate().filter(|(_, n)| **n) {
+                let (a, b) = (&s.plane[r * width..][..width], &s.plane[(r + p.dh) * width..][..width]);
+                for f in 0..p.sw {
+                    let dst = &mut s.pairs[(f * hh + r) * 2 * len..][..2 * len];
+                    if p.sw == 1 {
+                        for (d, (&va, &vb)) in dst.chunks_exact_mut(2).zip(a.iter().zip(b)) {
+                            d[0] = va;
+                            d[1] = vb;
+                        }
+                    } else {
+                        for (c, d) in dst.chunks_exact_mut(2).enumerate() {
+                            d[0] = a[f + c * p.sw];
+                            d[1] = b[f + c * p.sw];
+                        }
+                    }
+                }
+            }
+            for kp in 0..p.kh.div_ceil(2) {
+                for kj in 0..p.kw {
+                    let (f, off) = ((kj * p.dw) % p.sw, (kj * p.dw) / p.sw);
+                    s.offs.push(((f * hh + 2 * kp * p.dh) * len + off) * 2);
+                }
+            }
+            (&s.pairs, p.sh * 2 * len)
+        }
+    };
+    // Every read of every row stays inside `buf` (so the unsafe kernel calls below are sound).
+    let last = s.offs.iter().max().copied().unwrap_or(0) + (p.oh - 1) * row_stride + 2 * n8;
+    if s.offs.len() != w.taps || last > buf.len() {
+        return Err(Error::invalid(format!("8-bit depthwise conv: plane of {} values, reads up to {last}", buf.len())));
+    }
+    let kern = select::dwconv_q8::<Y>(w.taps, rq.simd_ok());
+    let wc = w.channel(ch);
+    let ob = Y::bytes_mut(out);
+    for (oy, orow) in ob.chunks_exact_mut(p.ow).enumerate() {
+        // SAFETY: checked above: base + offs[t] + 2·n8 <= buf.len() for the last row, and
+        // wc.len() == taps == offs.len(); orow holds ow bytes.
+        unsafe {
+            (kern.ukernel)(p.ow, buf.as_ptr().add(oy * row_stride), &s.offs, wc, bias, rq, orow.as_mut_ptr());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! Portable 8-bit micro-kernels: the contracts of `qdwconv`, `qelementwise` and `qpool` in plain
+//! Rust. Every output goes through the scalar rule ([`Requant::apply`] or the reference's
+//! per-element functions), so these are also what the SIMD kernels fall back to when the SIMD
+//! form does not apply (a non-finite multiplier, a window too large for 16-bit sums).
+#![allow(non_snake_case)] // XNNPACK-style names: the ISA after a double underscore.
+use crate::kernels::q8::{Requant, Q8};
+use crate::kernels::qelementwise::{AddParams, MulParams};
+use crate::kernels::reference::{add_q8_one, mul_q8_one};
+
+/// # Safety
+/// See [`DwQ8Ukernel`](crate::kernels::qdwconv::DwQ8Ukernel).
+pub unsafe fn dwconv_q8__scalar<Y: Q8>(
+    n: usize,
+    base: *const i16,
+    offs: &[usize],
+    w: &[i32],
+    bias: i32,
+    rq: &Requant,
+    out: *mut u8,
+) {
+    for j in 0..n {
+        let mut acc = bias;
+        for (&off, &wt) in offs.iter().zip(w) {
+            // SAFETY: the caller guarantees base + off + 2·j + 1 is readable.
+            let (a, b) = unsafe { (*base.add(off + 2 * j) as i32, *base.add(off + 2 * j + 1) as i32) };
+            acc = acc.wrapping_add(a * (wt as i16 as i32) + b * ((wt >> 16) as i16 as i32));
+        }
+        // SAFETY: out holds n bytes.
+        unsafe { *out.add(j) = rq.apply::<Y>(acc).to_i32() as u8 };
+    }
+}
+
+/// Applies `f` to the `n` element pairs of a binary micro-kernel call.
+///
+/// # Safety
+/// See [`BinaryQ8Ukernel`](crate::kernels::qelementwise::BinaryQ8Ukernel).
+#[inline(always)]
+unsafe fn binary<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_splat: bool, out: *mut u8, f: impl Fn(Q, Q) -> Q) {
+    for i in 0..n {
+        // SAFETY: a and out hold n bytes, b n bytes or 1 (splat).
+        unsafe {
+            let bv = *b.add(if b_splat { 0 } else { i });
+            *out.add(i) = f(Q::from_byte(*a.add(i)), Q::from_byte(bv)).to_i32() as u8;
+        }
+    }
+}
+
+/// # Safety
+/// See [`BinaryQ8Ukernel`](crate::kernels::qelementwise::BinaryQ8Ukernel).
+pub unsafe fn add_q8__scalar<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_splat: bool, p: &AddParams, out: *mut u8) {
+    unsafe { binary::<Q>(n, a, b, b_splat, out, |x, y| add_q8_one(x, y, p)) }
+}
+
+/// # Safety
+/// See [`BinaryQ8Ukernel`](crate::kernels::qelementwise::BinaryQ8Ukernel).
+pub unsafe fn mul_q8__scalar<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_splat: bool, p: &MulParams, out: *mut u8) {
+    unsafe { binary::<Q>(n, a, b, b_splat, out, |x, y| mul_q8_one(x, y, p)) }
+}
+
+/// # Safety
+/// See [`MaxPoolQ8Ukernel`](crate::kernels::qpool::MaxPoolQ8Ukernel).
+pub unsafe fn maxpool_q8__scalar(n: usize, base: *const u8, offs: &[usize], flip: u8, out: *mut u8) {
+    for j in 0..n {
+        // SAFETY: the caller guarantees base + off + j readable and n bytes of out.
+        unsafe { *out.add(j) = flip ^ offs.iter().map(|&o| *base.add(o + j)).max().unwrap_or(0) };
+    }
+}
+
+/// # Safety
+/// See [`AvgPoolQ8Ukernel`](crate::kernels::qpool::AvgPoolQ8Ukernel).
+pub unsafe fn avgpool_q8__scalar<Q: Q8>(
+    n: usize,
+    base: *const u8,
+    offs: &[usize],
+    k_zp: i32,
+    mult: &[f64],
+    rq: &Requant,
+    out: *mut u8,
+) {
+    for (j, &m) in mult.iter().enumerate().take(n) {
+        // SAFETY: as in maxpool_q8__scalar.
+        let sum: i32 = offs.iter().map(|&o| unsafe { *base.add(o + j) } as i32).sum();
+        let q = Requant { multiplier: m, ..*rq }.apply::<Q>(sum - k_zp);
+        // SAFETY: out holds n bytes.
+        unsafe { *out.add(j) = q.to_i32() as u8 };
+    }
+}
+
+/// # Safety
+/// See [`SumU8Ukernel`](crate::kernels::qpool::SumU8Ukernel).
+pub unsafe fn sum_u8__scalar(n: usize, x: *const u8, flip: u8) -> u64 {
+    // SAFETY: x holds n bytes.
+    let x = unsafe { std::slice::from_raw_parts(x, n) };
+    x.iter().map(|&v| (v ^ flip) as u64).sum()
+}
