@@ -57,6 +57,9 @@ impl Q8 for i8 {
     }
 }
 
+/// Largest multiplier magnitude the SIMD requantization takes.
+pub const MAX_SIMD_MULTIPLIER: f64 = (1u32 << 20) as f64;
+
 /// Output requantization of an i32 accumulator into `[lo, hi]` (within the output type's range):
 /// `clamp(saturate(round_half_even(acc · multiplier) + zero_point), lo, hi)`, the product in f64.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -98,10 +101,25 @@ impl Requant {
         Q::from_i32_in_range(q.clamp(self.lo, self.hi))
     }
 
-    /// Whether the SIMD form applies: a finite multiplier (so `acc · M` is never NaN) and
-    /// bounds inside the 8-bit ranges. Otherwise kernels take their scalar path.
+    /// Whether the SIMD form applies: `|M| <= 2^20` (finite, so `acc · M` is never NaN, and
+    /// [`Requant::acc_limit`] is at least 1024) and bounds inside the 8-bit ranges. Otherwise
+    /// kernels take their scalar path.
     pub fn simd_ok(&self) -> bool {
-        self.multiplier.is_finite() && self.lo >= -128 && self.hi <= 255 && self.lo <= self.hi
+        self.multiplier.abs() <= MAX_SIMD_MULTIPLIER && self.lo >= -128 && self.hi <= 255 && self.lo <= self.hi
+    }
+
+    /// The bound `A` the SIMD kernels clamp accumulators to, `[-A, A]`, so that
+    /// `|acc · M| <= 2^30` (its rounding fits an i32 lane, with room for the zero point):
+    /// `i32::MAX` (no clamp) when `|M| <= 1/2`, else `floor(2^30 / |M|)`. Clamping changes no
+    /// result: an accumulator beyond `A` saturates the output either way, since
+    /// `A · |M| > 2^30 - |M| >= 2^30 - 2^20`.
+    pub fn acc_limit(&self) -> i32 {
+        let m = self.multiplier.abs();
+        if m <= 0.5 {
+            i32::MAX
+        } else {
+            (f64::from(1u32 << 30) / m).floor().min(f64::from(i32::MAX)) as i32
+        }
     }
 }
 
@@ -138,5 +156,9 @@ mod tests {
         assert_eq!(relu6.apply::<u8>(100), 13);
         assert!(r.clamped(20, 19).is_err());
         assert!(!Requant::new::<i8>(f64::INFINITY, 0).simd_ok());
+        assert!(!Requant::new::<i8>(f64::NAN, 0).simd_ok());
+        assert_eq!(Requant::new::<u8>(0.5, 0).acc_limit(), i32::MAX);
+        assert_eq!(Requant::new::<u8>(4.0, 0).acc_limit(), 1 << 28);
+        assert_eq!(Requant::new::<u8>(-(1 << 20) as f64, 0).acc_limit(), 1024);
     }
 }

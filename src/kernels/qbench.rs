@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 
 enum Data {
     F32 { x: Vec<f32>, w: Vec<f32>, y: Vec<f32>, scratch: DwScratch },
-    Q8 { x: Vec<u8>, w: QDwWeights, y: Vec<u8>, rq: Vec<Requant>, scratch: QDwScratch },
+    Q8 { x: Vec<u8>, w: QDwWeights, y: Vec<u8>, bias: Vec<i32>, rq: Vec<Requant>, scratch: QDwScratch },
 }
 
 /// One depthwise layer with its inputs, ready to run.
@@ -37,6 +37,7 @@ impl DwBench {
                 x: (0..n_in).map(byte).collect(),
                 w: QDwWeights::pack(&w, &vec![0; channels], channels, k, k, Pairing::for_columns(stride, 1))?,
                 y: vec![0; n_out],
+                bias: vec![100; channels],
                 rq: (0..channels).map(|c| Requant::new::<u8>(0.0004 + c as f64 * 1e-6, 120)).collect(),
                 scratch: QDwScratch::default(),
             }
@@ -56,21 +57,14 @@ impl DwBench {
         let g = &self.g;
         let (in_sz, out_sz, ks) = (g.ih * g.iw, g.oh * g.ow, g.kh * g.kw);
         for _ in 0..reps {
-            for c in 0..self.channels {
-                match &mut self.data {
-                    Data::F32 { x, w, y, scratch } => dwconv2d_f32(
-                        g,
-                        &x[c * in_sz..][..in_sz],
-                        &w[c * ks..][..ks],
-                        0.1,
-                        &mut y[c * out_sz..][..out_sz],
-                        None,
-                        scratch,
-                    )?,
-                    Data::Q8 { x, w, y, rq, scratch } => {
-                        dwconv2d_q8::<u8, u8>(g, &x[c * in_sz..][..in_sz], 128, w, c, 100, &rq[c], &mut y[c * out_sz..][..out_sz], scratch)?
+            match &mut self.data {
+                Data::F32 { x, w, y, scratch } => {
+                    for c in 0..self.channels {
+                        let (xc, wc) = (&x[c * in_sz..][..in_sz], &w[c * ks..][..ks]);
+                        dwconv2d_f32(g, xc, wc, 0.1, &mut y[c * out_sz..][..out_sz], None, scratch)?;
                     }
                 }
+                Data::Q8 { x, w, y, bias, rq, scratch } => dwconv2d_q8::<u8, u8>(g, x, 128, w, bias, rq, y, scratch)?,
             }
         }
         Ok(())

@@ -156,32 +156,40 @@ impl Suite {
         let mut scratch = QDwScratch::default();
         for pairing in pairings {
             let packed = QDwWeights::pack(&w, &w_zp, channels, g.kh, g.kw, pairing)?;
+            let mut rqs = Vec::with_capacity(channels);
+            let mut bias = Vec::with_capacity(channels);
             for c in 0..channels {
                 let m = match (c + self.cases) % 7 {
-                    0 => 1.5,               // saturates
+                    0 => 1.5,               // saturates, clamps the accumulator
                     1 if c > 0 => f64::NAN, // scalar path
+                    2 => 3.0e6,             // beyond the SIMD range: scalar path
                     _ => self.rng.scale() as f64 / 64.0,
                 };
                 let mut rq = Requant::new::<Y>(m, y_zp);
                 if self.rng.below(3) == 0 {
                     rq = rq.clamped(y_zp, Y::MAX)?; // fused ReLU
                 }
-                let bias = match self.rng.below(4) {
+                rqs.push(rq);
+                bias.push(match self.rng.below(4) {
                     0 => 0,
                     1 => i32::MAX - 5, // wraps
                     _ => self.rng.next() as i32 >> 12,
-                };
+                });
+                self.kernels.insert(select::dwconv_q8::<Y>(packed.taps, rq.simd_ok()).name);
+            }
+            let mut got = vec![Y::default(); channels * g.oh * g.ow];
+            dwconv2d_q8(g, &x, x_zp, &packed, &bias, &rqs, &mut got, &mut scratch)?;
+            for c in 0..channels {
                 let xs = &x[c * g.ih * g.iw..][..g.ih * g.iw];
                 let ws = &w[c * g.kh * g.kw..][..g.kh * g.kw];
-                let mut got = vec![Y::default(); g.oh * g.ow];
-                let mut want = got.clone();
-                dwconv2d_q8(g, xs, x_zp, &packed, c, bias, &rq, &mut got, &mut scratch)?;
-                oracle::dwconv2d_q8_ref(g, xs, x_zp, ws, w_zp[c], bias, &rq, &mut want);
-                mismatch(&format!("depthwise {g:?} {pairing:?} channel {c} {rq:?}"), &got, &want)?;
-                self.kernels.insert(select::dwconv_q8::<Y>(packed.taps, rq.simd_ok()).name);
+                let mut want = vec![Y::default(); g.oh * g.ow];
+                oracle::dwconv2d_q8_ref(g, xs, x_zp, ws, w_zp[c], bias[c], &rqs[c], &mut want);
+                let got = &got[c * g.oh * g.ow..][..g.oh * g.ow];
+                mismatch(&format!("depthwise {g:?} {pairing:?} channel {c} {:?}", rqs[c]), got, &want)?;
                 self.cases += 1;
             }
         }
+        self.kernels.insert(select::pack_q8().name);
         Ok(())
     }
 

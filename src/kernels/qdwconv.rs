@@ -115,91 +115,97 @@ impl QDwWeights {
 /// values; `w.len() == offs.len()`; `out` writable for `n` bytes.
 pub type DwQ8Ukernel = unsafe fn(n: usize, base: *const i16, offs: &[usize], w: &[i32], bias: i32, rq: &Requant, out: *mut u8);
 
-/// Reusable buffers (one per op run, shared by all channels).
+/// A packing micro-kernel: `dst[2i] = (a[i] ^ flip) - zp`, `dst[2i + 1] = (b[i] ^ flip) - zp`
+/// for `i < n` (two byte rows, biased and centered, interleaved into i16 pairs); with `b`
+/// null, `dst[i] = (a[i] ^ flip) - zp` (one row, not interleaved).
+///
+/// # Safety
+/// `a` (and `b` unless null) readable for `n` bytes; `dst` writable for `2n` (`n`) values.
+pub type PackQ8Ukernel = unsafe fn(n: usize, a: *const u8, b: *const u8, flip: u8, zp: i16, dst: *mut i16);
+
+/// Reusable buffers (one per op run).
 #[derive(Default)]
 pub struct QDwScratch {
     plane: Vec<i16>,
     pairs: Vec<i16>,
+    zp_row: Vec<u8>,
     needed: Vec<bool>,
     offs: Vec<usize>,
 }
 
-/// Zero-fills `dst` as `rows x width` and writes the input's bytes minus the (biased) zero
-/// point at `(y + ph, x + pw)`.
-fn center_plane(dst: &mut Vec<i16>, x: &[u8], flip: u8, zp: i16, p: &Dw2d, rows: usize, width: usize) {
-    dst.clear();
-    dst.resize(rows * width, 0);
-    let cols = p.iw.min(width.saturating_sub(p.pw));
-    for y in 0..p.ih.min(rows.saturating_sub(p.ph)) {
-        let d = &mut dst[(y + p.ph) * width + p.pw..][..cols];
-        for (o, &v) in d.iter_mut().zip(&x[y * p.iw..][..cols]) {
-            *o = (v ^ flip) as i16 - zp;
-        }
-    }
-}
-
-fn check(p: &Dw2d, x_len: usize, w: &QDwWeights, ch: usize, out_len: usize) -> Result<()> {
+fn check(p: &Dw2d, x_len: usize, w: &QDwWeights, bias: usize, rq: usize, out_len: usize) -> Result<()> {
     let pairing_ok = w.pairing == Pairing::Rows || (p.sw == 2 && p.dw == 1);
-    if x_len != p.ih * p.iw
-        || out_len != p.oh * p.ow
-        || p.sh == 0
-        || p.sw == 0
-        || p.dh == 0
-        || p.dw == 0
+    let c = w.channels;
+    if Some(x_len) != c.checked_mul(p.ih * p.iw)
+        || Some(out_len) != c.checked_mul(p.oh * p.ow)
+        || bias != c
+        || rq != c
+        || [p.sh, p.sw, p.dh, p.dw].contains(&0)
         || (p.kh, p.kw) != (w.kh, w.kw)
-        || ch >= w.channels
         || !pairing_ok
     {
         return Err(Error::shape(format!(
-            "8-bit depthwise conv: input {x_len} (want {}x{}), output {out_len} (want {}x{}), kernel {}x{} packed {}x{} for {} channels ({:?}), channel {ch}, strides {}x{}",
-            p.ih, p.iw, p.oh, p.ow, p.kh, p.kw, w.kh, w.kw, w.channels, w.pairing, p.sh, p.sw
+            "8-bit depthwise conv: input {x_len} (want {c}x{}x{}), output {out_len} (want {c}x{}x{}), {bias} biases, {rq} multipliers, kernel {}x{} packed {}x{} ({:?}), strides {}x{}",
+            p.ih, p.iw, p.oh, p.ow, p.kh, p.kw, w.kh, w.kw, w.pairing, p.sh, p.sw
         )));
     }
     Ok(())
 }
 
-/// One channel `ch`: `out` (`oh x ow`) from `x` (`ih x iw`, zero point `x_zp`) and the packed
-/// weights of channel `ch`, plus `bias`, requantized by `rq`.
+/// The padded input row `r` of `y`'s plane, if it lies inside the input.
+fn input_row(r: usize, pad: usize, ih: usize) -> Option<usize> {
+    r.checked_sub(pad).filter(|&y| y < ih)
+}
+
+/// All channels of one image: `out` (`channels x oh x ow`) from `x` (`channels x ih x iw`, zero
+/// point `x_zp`), the packed weights, `bias[c]`, requantized by `rq[c]`.
 #[allow(clippy::too_many_arguments)]
 pub fn dwconv2d_q8<X: Q8, Y: Q8>(
     p: &Dw2d,
     x: &[X],
     x_zp: i32,
     w: &QDwWeights,
-    ch: usize,
-    bias: i32,
-    rq: &Requant,
+    bias: &[i32],
+    rq: &[Requant],
     out: &mut [Y],
     s: &mut QDwScratch,
 ) -> Result<()> {
-    check(p, x.len(), w, ch, out.len())?;
+    check(p, x.len(), w, bias.len(), rq.len(), out.len())?;
     if out.is_empty() {
         return Ok(());
     }
     let zp = (x_zp + X::BIAS) as i16;
     let xb = X::bytes(x);
+    let pack = select::pack_q8();
     let n8 = p.ow.next_multiple_of(CHUNK);
     // Padded rows the outputs read.
     let hh = (p.oh - 1) * p.sh + (p.kh - 1) * p.dh + 1;
+    // Input columns inside the padded row (the rest of each row stays 0 for every channel).
+    let row_cols = |width: usize| p.iw.min(width.saturating_sub(p.pw));
     s.offs.clear();
-    let (buf, row_stride): (&[i16], usize) = match w.pairing {
-        Pairing::Cols => {
+    enum Layout {
+        /// Centered plane `rows x width`, read directly (Cols) or split into pair rows.
+        Plane { width: usize, rows: usize },
+        /// Pair rows of `len` pairs packed straight from the input (Rows, column stride 1).
+        Pairs { len: usize },
+    }
+    let (layout, row_stride) = match (w.pairing, p.sw) {
+        (Pairing::Cols, _) => {
             // Output j reads columns 2j + 2p and 2j + 2p + 1.
             let width = 2 * n8 + 2 * p.kw.div_ceil(2);
-            center_plane(&mut s.plane, xb, X::FLIP, zp, p, hh, width);
             for ki in 0..p.kh {
                 for pc in 0..p.kw.div_ceil(2) {
                     s.offs.push(ki * p.dh * width + 2 * pc);
                 }
             }
-            (&s.plane, p.sh * width)
+            s.plane.clear();
+            s.plane.resize(hh * width, 0);
+            (Layout::Plane { width, rows: hh }, p.sh * width)
         }
-        Pairing::Rows => {
+        (Pairing::Rows, sw) => {
             // Phase f of the columns holds padded columns f, f + sw, ...; pair row r holds rows
             // r and r + dh interleaved, `len` pairs per phase.
-            let len = n8 + (p.kw - 1) * p.dw / p.sw + 1;
-            let width = len * p.sw;
-            center_plane(&mut s.plane, xb, X::FLIP, zp, p, hh + p.dh, width);
+            let len = n8 + (p.kw - 1) * p.dw / sw + 1;
             s.needed.clear();
             s.needed.resize(hh, false);
             for oy in 0..p.oh {
@@ -207,47 +213,80 @@ pub fn dwconv2d_q8<X: Q8, Y: Q8>(
                     s.needed[oy * p.sh + 2 * kp * p.dh] = true;
                 }
             }
+            for kp in 0..p.kh.div_ceil(2) {
+                for kj in 0..p.kw {
+                    let (f, off) = ((kj * p.dw) % sw, (kj * p.dw) / sw);
+                    s.offs.push(((f * hh + 2 * kp * p.dh) * len + off) * 2);
+                }
+            }
             s.pairs.clear();
-            s.pairs.resize(p.sw * hh * 2 * len, 0);
-            for (r, _) in s.needed.iter().enumerate().filter(|(_, n)| **n) {
-                let (a, b) = (&s.plane[r * width..][..width], &s.plane[(r + p.dh) * width..][..width]);
-                for f in 0..p.sw {
-                    let dst = &mut s.pairs[(f * hh + r) * 2 * len..][..2 * len];
-                    if p.sw == 1 {
-                        for (d, (&va, &vb)) in dst.chunks_exact_mut(2).zip(a.iter().zip(b)) {
-                            d[0] = va;
-                            d[1] = vb;
-                        }
-                    } else {
-                        for (c, d) in dst.chunks_exact_mut(2).enumerate() {
-                            d[0] = a[f + c * p.sw];
-                            d[1] = b[f + c * p.sw];
+            s.pairs.resize(sw * hh * 2 * len, 0);
+            let layout = if sw == 1 {
+                s.zp_row.clear();
+                s.zp_row.resize(p.iw, (zp as u8) ^ X::FLIP);
+                Layout::Pairs { len }
+            } else {
+                s.plane.clear();
+                s.plane.resize((hh + p.dh) * len * sw, 0);
+                Layout::Plane { width: len * sw, rows: hh + p.dh }
+            };
+            (layout, p.sh * 2 * len)
+        }
+    };
+    let buf_len = if w.pairing == Pairing::Cols { s.plane.len() } else { s.pairs.len() };
+    // Every read of every row stays inside the buffer (so the kernel calls below are sound).
+    let last = s.offs.iter().max().copied().unwrap_or(0) + (p.oh - 1) * row_stride + 2 * n8;
+    if s.offs.len() != w.taps || last > buf_len {
+        return Err(Error::invalid(format!("8-bit depthwise conv: buffer of {buf_len} values, reads up to {last}")));
+    }
+    let (in_sz, out_sz) = (p.ih * p.iw, p.oh * p.ow);
+    for c in 0..w.channels {
+        let xc = &xb[c * in_sz..][..in_sz];
+        match layout {
+            Layout::Plane { width, rows } => {
+                let cols = row_cols(width);
+                for y in 0..p.ih.min(rows.saturating_sub(p.ph)) {
+                    let dst = &mut s.plane[(y + p.ph) * width + p.pw..][..cols];
+                    // SAFETY: the source row holds iw >= cols bytes, dst cols values.
+                    unsafe { (pack.ukernel)(cols, xc[y * p.iw..].as_ptr(), std::ptr::null(), X::FLIP, zp, dst.as_mut_ptr()) };
+                }
+                if w.pairing == Pairing::Rows {
+                    let (sw, len) = (p.sw, width / p.sw);
+                    for (r, _) in s.needed.iter().enumerate().filter(|(_, n)| **n) {
+                        let (a, b) = (&s.plane[r * width..][..width], &s.plane[(r + p.dh) * width..][..width]);
+                        for f in 0..sw {
+                            let dst = &mut s.pairs[(f * hh + r) * 2 * len..][..2 * len];
+                            for (k, d) in dst.chunks_exact_mut(2).enumerate() {
+                                d[0] = a[f + k * sw];
+                                d[1] = b[f + k * sw];
+                            }
                         }
                     }
                 }
             }
-            for kp in 0..p.kh.div_ceil(2) {
-                for kj in 0..p.kw {
-                    let (f, off) = ((kj * p.dw) % p.sw, (kj * p.dw) / p.sw);
-                    s.offs.push(((f * hh + 2 * kp * p.dh) * len + off) * 2);
+            Layout::Pairs { len } => {
+                let cols = row_cols(len);
+                for (r, _) in s.needed.iter().enumerate().filter(|(_, n)| **n) {
+                    let row = |rr: usize| input_row(rr, p.ph, p.ih).map(|y| &xc[y * p.iw..][..cols]);
+                    let (a, b) = match (row(r), row(r + p.dh)) {
+                        (None, None) => continue,
+                        (a, b) => (a.unwrap_or(&s.zp_row[..cols]), b.unwrap_or(&s.zp_row[..cols])),
+                    };
+                    let dst = &mut s.pairs[(r * len + p.pw) * 2..][..2 * cols];
+                    // SAFETY: a and b hold cols bytes, dst 2·cols values.
+                    unsafe { (pack.ukernel)(cols, a.as_ptr(), b.as_ptr(), X::FLIP, zp, dst.as_mut_ptr()) };
                 }
             }
-            (&s.pairs, p.sh * 2 * len)
         }
-    };
-    // Every read of every row stays inside `buf` (so the unsafe kernel calls below are sound).
-    let last = s.offs.iter().max().copied().unwrap_or(0) + (p.oh - 1) * row_stride + 2 * n8;
-    if s.offs.len() != w.taps || last > buf.len() {
-        return Err(Error::invalid(format!("8-bit depthwise conv: plane of {} values, reads up to {last}", buf.len())));
-    }
-    let kern = select::dwconv_q8::<Y>(w.taps, rq.simd_ok());
-    let wc = w.channel(ch);
-    let ob = Y::bytes_mut(out);
-    for (oy, orow) in ob.chunks_exact_mut(p.ow).enumerate() {
-        // SAFETY: checked above: base + offs[t] + 2·n8 <= buf.len() for the last row, and
-        // wc.len() == taps == offs.len(); orow holds ow bytes.
-        unsafe {
-            (kern.ukernel)(p.ow, buf.as_ptr().add(oy * row_stride), &s.offs, wc, bias, rq, orow.as_mut_ptr());
+        let buf = if w.pairing == Pairing::Cols { &s.plane } else { &s.pairs };
+        let kern = select::dwconv_q8::<Y>(w.taps, rq[c].simd_ok());
+        let wc = w.channel(c);
+        for (oy, orow) in Y::bytes_mut(&mut out[c * out_sz..][..out_sz]).chunks_exact_mut(p.ow).enumerate() {
+            // SAFETY: checked above: base + offs[t] + 2·n8 <= buf.len() for the last row, and
+            // wc.len() == taps == offs.len(); orow holds ow bytes.
+            unsafe {
+                (kern.ukernel)(p.ow, buf.as_ptr().add(oy * row_stride), &s.offs, wc, bias[c], &rq[c], orow.as_mut_ptr());
+            }
         }
     }
     Ok(())

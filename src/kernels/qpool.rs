@@ -174,8 +174,8 @@ pub fn avgpool2d_q8<Q: Q8>(
     s.mult.clear();
     s.mult.resize(n16, 0.0);
     let mut row_count = usize::MAX;
-    let mut simd = false;
     let mut kern = select::avgpool_q8::<Q>(false);
+    let mut rq = prm.out;
     for (oy, orow) in Q::bytes_mut(out).chunks_exact_mut(p.ow).enumerate() {
         let rc = counted(oy, p.sh, p.kh, p.dh, ry.0, ry.1);
         if rc != row_count {
@@ -183,23 +183,16 @@ pub fn avgpool2d_q8<Q: Q8>(
             for (m, &cc) in s.mult.iter_mut().zip(&s.cols) {
                 *m = s.table[rc * cc];
             }
-            let ok = taps <= MAX_U16_TAPS && prm.out.simd_ok() && s.mult.iter().all(|m| m.is_finite());
-            if ok != simd || oy == 0 {
-                simd = ok;
-                kern = select::avgpool_q8::<Q>(ok);
-            }
+            // The SIMD kernel takes the row's largest multiplier as its accumulator bound; with
+            // |M| <= 2^14 that bound exceeds every window sum (<= 255 · 257), so it clamps nothing.
+            let largest = s.mult.iter().fold(0f64, |a, m| if m.abs() > a || m.is_nan() { m.abs() } else { a });
+            rq = Requant { multiplier: largest, ..prm.out };
+            let ok = taps <= MAX_U16_TAPS && largest <= f64::from(1u32 << 14) && rq.simd_ok();
+            kern = select::avgpool_q8::<Q>(ok);
         }
         // SAFETY: check_reads; mult holds n16 values; orow holds ow bytes.
         unsafe {
-            (kern.ukernel)(
-                p.ow,
-                s.plane.as_ptr().add(oy * row_stride),
-                &s.offs,
-                taps as i32 * zp,
-                &s.mult,
-                &prm.out,
-                orow.as_mut_ptr(),
-            )
+            (kern.ukernel)(p.ow, s.plane.as_ptr().add(oy * row_stride), &s.offs, taps as i32 * zp, &s.mult, &rq, orow.as_mut_ptr())
         };
     }
     Ok(())

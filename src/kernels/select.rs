@@ -59,7 +59,7 @@ pub fn gemm_f32_for_mr(mr: usize) -> Option<&'static GemmKernel> {
 // docs/kernels-q8.md.
 
 use super::q8::{Named, Q8};
-use super::qdwconv::DwQ8Ukernel;
+use super::qdwconv::{DwQ8Ukernel, PackQ8Ukernel};
 use super::qelementwise::{AddParams, BinaryQ8Ukernel, MulParams};
 use super::qpool::{AvgPoolQ8Ukernel, MaxPoolQ8Ukernel, SumU8Ukernel};
 use super::scalar as portable;
@@ -84,10 +84,15 @@ macro_rules! pick {
 pub fn dwconv_q8<Y: Q8>(taps: usize, simd: bool) -> Named<DwQ8Ukernel> {
     let fallback: Named<DwQ8Ukernel> = Named { name: "dwconv_q8__scalar", ukernel: portable::dwconv_q8__scalar::<Y> };
     match taps {
-        6 => pick!(simd, "dwconv_q8_3x3__wasm_simd128", dwconv_q8_3x3__wasm_simd128, fallback),
-        15 => pick!(simd, "dwconv_q8_5x5__wasm_simd128", dwconv_q8_5x5__wasm_simd128, fallback),
-        _ => pick!(simd, "dwconv_q8_kxk__wasm_simd128", dwconv_q8_kxk__wasm_simd128, fallback),
+        6 => pick!(simd, "dwconv_q8_3x3__wasm_simd128", dwconv_q8_3x3__wasm_simd128::<Y>, fallback),
+        15 => pick!(simd, "dwconv_q8_5x5__wasm_simd128", dwconv_q8_5x5__wasm_simd128::<Y>, fallback),
+        _ => pick!(simd, "dwconv_q8_kxk__wasm_simd128", dwconv_q8_kxk__wasm_simd128::<Y>, fallback),
     }
+}
+
+/// Packing of the depthwise conv's input planes (centered i16, row pairs interleaved).
+pub fn pack_q8() -> Named<PackQ8Ukernel> {
+    pick!(true, "pack_q8__wasm_simd128", pack_q8__wasm_simd128, Named { name: "pack_q8__scalar", ukernel: portable::pack_q8__scalar })
 }
 
 /// QLinearAdd (always exact in SIMD: f32 lanes).
@@ -107,7 +112,7 @@ pub fn maxpool_q8() -> Named<MaxPoolQ8Ukernel> {
 
 /// 8-bit AveragePool rows.
 pub fn avgpool_q8<Q: Q8>(simd: bool) -> Named<AvgPoolQ8Ukernel> {
-    pick!(simd, "avgpool_q8__wasm_simd128", avgpool_q8__wasm_simd128, Named { name: "avgpool_q8__scalar", ukernel: portable::avgpool_q8__scalar::<Q> })
+    pick!(simd, "avgpool_q8__wasm_simd128", avgpool_q8__wasm_simd128::<Q>, Named { name: "avgpool_q8__scalar", ukernel: portable::avgpool_q8__scalar::<Q> })
 }
 
 /// Byte sums (GlobalAveragePool).

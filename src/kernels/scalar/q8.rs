@@ -30,6 +30,23 @@ pub unsafe fn dwconv_q8__scalar<Y: Q8>(
     }
 }
 
+/// # Safety
+/// See [`PackQ8Ukernel`](crate::kernels::qdwconv::PackQ8Ukernel).
+pub unsafe fn pack_q8__scalar(n: usize, a: *const u8, b: *const u8, flip: u8, zp: i16, dst: *mut i16) {
+    let center = |p: *const u8, i: usize| (unsafe { *p.add(i) } ^ flip) as i16 - zp;
+    for i in 0..n {
+        // SAFETY: the caller guarantees n bytes of a (and b) and 2n (n) values of dst.
+        unsafe {
+            if b.is_null() {
+                *dst.add(i) = center(a, i);
+            } else {
+                *dst.add(2 * i) = center(a, i);
+                *dst.add(2 * i + 1) = center(b, i);
+            }
+        }
+    }
+}
+
 /// Applies `f` to the `n` element pairs of a binary micro-kernel call.
 ///
 /// # Safety

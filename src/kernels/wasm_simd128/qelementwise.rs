@@ -8,7 +8,7 @@
 //! - Mul forms the exact i32 products with `i32x4.extmul_*_i16x8_s` and requantizes them with
 //!   [`RequantV`].
 #![allow(non_snake_case)] // XNNPACK-style names: the ISA after a double underscore.
-use super::requant::{bytes16, load_bytes, store_bytes, RequantV};
+use super::requant::{load_bytes, store_bytes, RequantV};
 use crate::kernels::q8::Q8;
 use crate::kernels::qelementwise::{AddParams, MulParams};
 use core::arch::wasm32::*;
@@ -41,6 +41,13 @@ fn dequant(lo: v128, hi: v128, scale: v128) -> [v128; 4] {
     [f(i32x4_extend_low_i16x8(lo)), f(i32x4_extend_high_i16x8(lo)), f(i32x4_extend_low_i16x8(hi)), f(i32x4_extend_high_i16x8(hi))]
 }
 
+/// The low bytes of 16 i32 lanes (each within -128..=255).
+#[inline(always)]
+fn low_bytes(a: v128, b: v128, c: v128, d: v128) -> v128 {
+    let (h0, h1) = (i16x8_narrow_i32x4(a, b), i16x8_narrow_i32x4(c, d));
+    i8x16_shuffle::<0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30>(h0, h1)
+}
+
 /// # Safety
 /// See [`BinaryQ8Ukernel`](crate::kernels::qelementwise::BinaryQ8Ukernel).
 pub unsafe fn add_q8__wasm_simd128<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_splat: bool, p: &AddParams, out: *mut u8) {
@@ -60,7 +67,7 @@ pub unsafe fn add_q8__wasm_simd128<Q: Q8>(n: usize, a: *const u8, b: *const u8, 
             let (b0, b1) = centered::<Q>(bv, zb);
             let ta = dequant(a0, a1, sa);
             let tb = dequant(b0, b1, sb);
-            let v = bytes16(q(ta[0], tb[0]), q(ta[1], tb[1]), q(ta[2], tb[2]), q(ta[3], tb[3]));
+            let v = low_bytes(q(ta[0], tb[0]), q(ta[1], tb[1]), q(ta[2], tb[2]), q(ta[3], tb[3]));
             store_bytes(v, out.add(i), (n - i).min(16));
         }
         i += 16;
@@ -71,7 +78,7 @@ pub unsafe fn add_q8__wasm_simd128<Q: Q8>(n: usize, a: *const u8, b: *const u8, 
 /// See [`BinaryQ8Ukernel`](crate::kernels::qelementwise::BinaryQ8Ukernel); `p.rq.simd_ok()`.
 pub unsafe fn mul_q8__wasm_simd128<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_splat: bool, p: &MulParams, out: *mut u8) {
     let (za, zb) = (i16x8_splat((p.a_zp + Q::BIAS) as i16), i16x8_splat((p.b_zp + Q::BIAS) as i16));
-    let r = RequantV::new(&p.rq);
+    let r = RequantV::<Q>::new(&p.rq);
     let mut i = 0;
     while i < n {
         // SAFETY: as in add_q8__wasm_simd128.
@@ -79,7 +86,7 @@ pub unsafe fn mul_q8__wasm_simd128<Q: Q8>(n: usize, a: *const u8, b: *const u8, 
             let (av, bv) = load_pair(a, b, b_splat, i, n);
             let (a0, a1) = centered::<Q>(av, za);
             let (b0, b1) = centered::<Q>(bv, zb);
-            let v = bytes16(
+            let v = r.bytes16(
                 r.apply(i32x4_extmul_low_i16x8(a0, b0)),
                 r.apply(i32x4_extmul_high_i16x8(a0, b0)),
                 r.apply(i32x4_extmul_low_i16x8(a1, b1)),

@@ -2,8 +2,8 @@
 //! over the taps), `avgpool_q8__wasm_simd128` (byte sums in u16 lanes, then i32 and
 //! [`RequantV`] with per-lane multipliers) and `sum_u8__wasm_simd128` (pairwise widening adds).
 #![allow(non_snake_case)] // XNNPACK-style names: the ISA after a double underscore.
-use super::requant::{bytes16, store_bytes, RequantV};
-use crate::kernels::q8::Requant;
+use super::requant::{store_bytes, RequantV};
+use crate::kernels::q8::{Requant, Q8};
 use crate::kernels::qpool::CHUNK;
 use core::arch::wasm32::*;
 
@@ -27,10 +27,10 @@ pub unsafe fn maxpool_q8__wasm_simd128(n: usize, base: *const u8, offs: &[usize]
 
 /// # Safety
 /// See [`AvgPoolQ8Ukernel`](crate::kernels::qpool::AvgPoolQ8Ukernel); at most
-/// [`MAX_U16_TAPS`](crate::kernels::qpool::MAX_U16_TAPS) taps, finite multipliers, `rq` within
-/// the 8-bit ranges.
-pub unsafe fn avgpool_q8__wasm_simd128(n: usize, base: *const u8, offs: &[usize], k_zp: i32, mult: &[f64], rq: &Requant, out: *mut u8) {
-    let r = RequantV::new(rq);
+/// [`MAX_U16_TAPS`](crate::kernels::qpool::MAX_U16_TAPS) taps, `rq.simd_ok()` with
+/// `rq.multiplier` the largest of `mult` (in magnitude), at most 2^14.
+pub unsafe fn avgpool_q8__wasm_simd128<Q: Q8>(n: usize, base: *const u8, offs: &[usize], k_zp: i32, mult: &[f64], rq: &Requant, out: *mut u8) {
+    let r = RequantV::<Q>::new(rq);
     let kz = i32x4_splat(k_zp);
     let mut j = 0;
     while j < n {
@@ -44,7 +44,7 @@ pub unsafe fn avgpool_q8__wasm_simd128(n: usize, base: *const u8, offs: &[usize]
             }
             let m = mult.as_ptr().add(j) as *const v128;
             let q = |s: v128, k: usize| r.apply_with(i32x4_sub(s, kz), v128_load(m.add(2 * k)), v128_load(m.add(2 * k + 1)));
-            let v = bytes16(
+            let v = r.bytes16(
                 q(u32x4_extend_low_u16x8(lo), 0),
                 q(u32x4_extend_high_u16x8(lo), 1),
                 q(u32x4_extend_low_u16x8(hi), 2),

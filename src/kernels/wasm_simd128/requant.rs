@@ -1,72 +1,92 @@
 //! [`Requant`] on i32x4 lanes, bit for bit the scalar rule
-//! `clamp(saturate(round_half_even(acc · M) + z), lo, hi)` for a finite `M`:
+//! `clamp(saturate(round_half_even(acc · M) + z), lo, hi)` when [`Requant::simd_ok`]:
 //!
+//! - the accumulators are first clamped to `±A` ([`Requant::acc_limit`]; skipped when
+//!   `|M| <= 1/2`), so `|acc · M| <= 2^30` and saturating results stay saturating;
 //! - `acc · M` is the same IEEE f64 product as the scalar's (`f64x2` lanes);
-//! - clamping to `[lo - z, hi - z]` before rounding equals clamping after it (rounding is
-//!   monotonic and the bounds are integers), and keeps the value small;
 //! - adding `1.5 · 2^52` rounds half to even to an integer (the f64 spacing there is 1) whose
 //!   low 32 bits are that integer in two's complement;
-//! - then `+ z`. The lanes hold values of the output type, so their low bytes are its bytes.
-use crate::kernels::q8::Requant;
+//! - `+ z` cannot overflow; the saturating narrows to i16 and then to the output type saturate
+//!   exactly like the scalar rule; a fused clamp `[lo, hi]` narrower than the type is applied on
+//!   the bytes.
+use crate::kernels::q8::{Requant, Q8};
 use core::arch::wasm32::*;
+use core::marker::PhantomData;
 
 const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
 
-/// A [`Requant`] splatted into vectors.
-pub(crate) struct RequantV {
+/// A [`Requant`] for output type `Y`, splatted into vectors.
+pub(crate) struct RequantV<Y> {
     m: v128,
+    zp: v128,
+    limit: v128,
+    neg_limit: v128,
+    clamp_acc: bool,
     lo: v128,
     hi: v128,
-    zp: v128,
+    clamp_out: bool,
+    _y: PhantomData<Y>,
 }
 
-impl RequantV {
-    /// The caller checked [`Requant::simd_ok`] (a finite multiplier).
+impl<Y: Q8> RequantV<Y> {
+    /// The caller checked [`Requant::simd_ok`].
     #[inline(always)]
-    pub(crate) fn new(rq: &Requant) -> RequantV {
+    pub(crate) fn new(rq: &Requant) -> RequantV<Y> {
+        let limit = rq.acc_limit();
+        let byte = |v: i32| if Y::FLIP == 0 { u8x16_splat(v as u8) } else { i8x16_splat(v as i8) };
         RequantV {
             m: f64x2_splat(rq.multiplier),
-            lo: f64x2_splat((rq.lo - rq.zero_point) as f64),
-            hi: f64x2_splat((rq.hi - rq.zero_point) as f64),
             zp: i32x4_splat(rq.zero_point),
+            limit: i32x4_splat(limit),
+            neg_limit: i32x4_splat(-limit),
+            clamp_acc: limit != i32::MAX,
+            lo: byte(rq.lo),
+            hi: byte(rq.hi),
+            clamp_out: (rq.lo, rq.hi) != (Y::MIN, Y::MAX),
+            _y: PhantomData,
         }
     }
 
-    #[inline(always)]
-    fn round(&self, v: v128) -> v128 {
-        f64x2_add(f64x2_pmin(f64x2_pmax(v, self.lo), self.hi), f64x2_splat(MAGIC))
-    }
-
-    /// Four accumulators with the splatted multiplier.
+    /// Four accumulators with the splatted multiplier, to i32 lanes `round(acc · M) + z`
+    /// (before saturation).
     #[inline(always)]
     pub(crate) fn apply(&self, acc: v128) -> v128 {
         self.apply_with(acc, self.m, self.m)
     }
 
-    /// Four accumulators with per-lane multipliers (`m01` for lanes 0-1, `m23` for 2-3).
+    /// Four accumulators with per-lane multipliers (`m01` for lanes 0-1, `m23` for 2-3, each
+    /// within the splatted one's [`Requant::acc_limit`]).
     #[inline(always)]
     pub(crate) fn apply_with(&self, acc: v128, m01: v128, m23: v128) -> v128 {
-        let a = f64x2_convert_low_i32x4(acc);
-        let b = f64x2_convert_low_i32x4(i32x4_shuffle::<2, 3, 2, 3>(acc, acc));
-        let a = self.round(f64x2_mul(a, m01));
-        let b = self.round(f64x2_mul(b, m23));
+        let acc = if self.clamp_acc { i32x4_max(i32x4_min(acc, self.limit), self.neg_limit) } else { acc };
+        let a = f64x2_add(f64x2_mul(f64x2_convert_low_i32x4(acc), m01), f64x2_splat(MAGIC));
+        let b = f64x2_add(f64x2_mul(f64x2_convert_low_i32x4(i32x4_shuffle::<2, 3, 2, 3>(acc, acc)), m23), f64x2_splat(MAGIC));
         i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(a, b), self.zp)
     }
-}
 
-/// The low bytes of 8 i32 lanes (each within -128..=255) in bytes 0..8.
-#[inline(always)]
-pub(crate) fn bytes8(a: v128, b: v128) -> v128 {
-    let h = i16x8_narrow_i32x4(a, b);
-    i8x16_shuffle::<0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14>(h, h)
-}
+    /// Saturates 16 lanes of [`Self::apply`] to `Y` and clamps them to `[lo, hi]`.
+    #[inline(always)]
+    pub(crate) fn bytes16(&self, a: v128, b: v128, c: v128, d: v128) -> v128 {
+        self.narrow(i16x8_narrow_i32x4(a, b), i16x8_narrow_i32x4(c, d))
+    }
 
-/// The low bytes of 16 i32 lanes (each within -128..=255).
-#[inline(always)]
-pub(crate) fn bytes16(a: v128, b: v128, c: v128, d: v128) -> v128 {
-    let h0 = i16x8_narrow_i32x4(a, b);
-    let h1 = i16x8_narrow_i32x4(c, d);
-    i8x16_shuffle::<0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30>(h0, h1)
+    /// Saturates 8 lanes of [`Self::apply`] to `Y` into bytes 0..8 (8..16 repeat them).
+    #[inline(always)]
+    pub(crate) fn bytes8(&self, a: v128, b: v128) -> v128 {
+        let h = i16x8_narrow_i32x4(a, b);
+        self.narrow(h, h)
+    }
+
+    #[inline(always)]
+    fn narrow(&self, h0: v128, h1: v128) -> v128 {
+        if Y::FLIP == 0 {
+            let v = u8x16_narrow_i16x8(h0, h1);
+            if self.clamp_out { u8x16_min(u8x16_max(v, self.lo), self.hi) } else { v }
+        } else {
+            let v = i8x16_narrow_i16x8(h0, h1);
+            if self.clamp_out { i8x16_min(i8x16_max(v, self.lo), self.hi) } else { v }
+        }
+    }
 }
 
 /// Stores the first `n <= 16` bytes of `v` at `out`.

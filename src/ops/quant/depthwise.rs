@@ -142,12 +142,11 @@ impl DepthwiseQConv {
         let shape = [p.n, p.m, g.oh, g.ow];
         let mut out = vec![Y::default(); checked_numel(&shape, Y::DTYPE)?];
         let xd = crate::ops::matmul::row_major(x);
-        let (in_sz, out_sz) = (g.ih * g.iw, g.oh * g.ow);
+        let (in_sz, out_sz) = (p.m * g.ih * g.iw, p.m * g.oh * g.ow);
+        let rq: Vec<Requant> = p.mult.iter().map(|&m| Requant::new::<Y>(m, p.y_zp)).collect();
         let mut scratch = QDwScratch::default();
-        for (plane, o) in out.chunks_exact_mut(out_sz.max(1)).enumerate().take(p.n * p.m) {
-            let c = plane % p.m;
-            let rq = Requant::new::<Y>(p.mult[c], p.y_zp);
-            dwconv2d_q8(g, &xd[plane * in_sz..][..in_sz], p.x_zp, w, c, p.bias[c], &rq, o, &mut scratch)?;
+        for (img, o) in out.chunks_exact_mut(out_sz.max(1)).enumerate().take(p.n) {
+            dwconv2d_q8(g, &xd[img * in_sz..][..in_sz], p.x_zp, w, &p.bias, &rq, o, &mut scratch)?;
         }
         Tensor::from_vec(&shape, out)
     }
