@@ -175,7 +175,10 @@ impl Suite {
                     1 => i32::MAX - 5, // wraps
                     _ => self.rng.next() as i32 >> 12,
                 });
-                self.kernels.insert(select::dwconv_q8::<Y>(packed.taps, rq.simd_ok()).name);
+            }
+            let regular = pairing == Pairing::Cols || (g.sw == 1 && g.dw == 1);
+            for rq in &rqs {
+                self.kernels.insert(select::dwconv_q8::<Y>(&packed, regular, rq.simd_ok()).name);
             }
             let mut got = vec![Y::default(); channels * g.oh * g.ow];
             dwconv2d_q8(g, &x, x_zp, &packed, &bias, &rqs, &mut got, &mut scratch)?;

@@ -106,14 +106,20 @@ impl QDwWeights {
     }
 }
 
-/// A micro-kernel: one output row of `n` values,
-/// `out[j] = rq(bias + Σ_t base[offs[t] + 2j] · lo(w[t]) + base[offs[t] + 2j + 1] · hi(w[t]))`
-/// (wrapping i32 sums), stored as bytes of the output type.
+/// A micro-kernel: `rows` output rows of `n` values; output `j` of row `i` is
+/// `rq(bias + Σ_t p[2j] · lo(w[t]) + p[2j + 1] · hi(w[t]))` with `p = base + i·in_stride +
+/// offs[t]` (wrapping i32 sums), stored as bytes of the output type at `out + i·n + j`.
+///
+/// The unrolled `R x K` kernels (`K` taps per group, e.g. a kernel row's pairs) read only
+/// `offs[r·K]` and rely on `offs[r·K + k] = offs[r·K] + 2k` (column stride 2 with column pairs,
+/// or column stride and dilation 1).
 ///
 /// # Safety
-/// For every `t`, `base + offs[t]` must be readable for `2 · n.next_multiple_of(CHUNK)` i16
-/// values; `w.len() == offs.len()`; `out` writable for `n` bytes.
-pub type DwQ8Ukernel = unsafe fn(n: usize, base: *const i16, offs: &[usize], w: &[i32], bias: i32, rq: &Requant, out: *mut u8);
+/// For every row `i < rows` and tap `t`, `base + i·in_stride + offs[t]` must be readable for
+/// `2 · n.next_multiple_of(CHUNK)` i16 values; `w.len() == offs.len()`; `out` writable for
+/// `rows · n` bytes.
+pub type DwQ8Ukernel =
+    unsafe fn(rows: usize, n: usize, base: *const i16, in_stride: usize, offs: &[usize], w: &[i32], bias: i32, rq: &Requant, out: *mut u8);
 
 /// A packing micro-kernel: `dst[2i] = (a[i] ^ flip) - zp`, `dst[2i + 1] = (b[i] ^ flip) - zp`
 /// for `i < n` (two byte rows, biased and centered, interleaved into i16 pairs); with `b`
@@ -233,6 +239,8 @@ pub fn dwconv2d_q8<X: Q8, Y: Q8>(
             (layout, p.sh * 2 * len)
         }
     };
+    // Taps of a group (kernel row, or pair of kernel rows) 2 values apart: the unrolled kernels.
+    let regular = w.pairing == Pairing::Cols || (p.sw == 1 && p.dw == 1);
     let buf_len = if w.pairing == Pairing::Cols { s.plane.len() } else { s.pairs.len() };
     // Every read of every row stays inside the buffer (so the kernel calls below are sound).
     let last = s.offs.iter().max().copied().unwrap_or(0) + (p.oh - 1) * row_stride + 2 * n8;
@@ -279,14 +287,12 @@ pub fn dwconv2d_q8<X: Q8, Y: Q8>(
             }
         }
         let buf = if w.pairing == Pairing::Cols { &s.plane } else { &s.pairs };
-        let kern = select::dwconv_q8::<Y>(w.taps, rq[c].simd_ok());
-        let wc = w.channel(c);
-        for (oy, orow) in Y::bytes_mut(&mut out[c * out_sz..][..out_sz]).chunks_exact_mut(p.ow).enumerate() {
-            // SAFETY: checked above: base + offs[t] + 2·n8 <= buf.len() for the last row, and
-            // wc.len() == taps == offs.len(); orow holds ow bytes.
-            unsafe {
-                (kern.ukernel)(p.ow, buf.as_ptr().add(oy * row_stride), &s.offs, wc, bias[c], &rq[c], orow.as_mut_ptr());
-            }
+        let kern = select::dwconv_q8::<Y>(w, regular, rq[c].simd_ok());
+        let orows = Y::bytes_mut(&mut out[c * out_sz..][..out_sz]);
+        // SAFETY: checked above: base + (oh - 1)·row_stride + offs[t] + 2·n8 <= buf.len(), and
+        // w.channel(c).len() == taps == offs.len(); orows holds oh·ow bytes.
+        unsafe {
+            (kern.ukernel)(p.oh, p.ow, buf.as_ptr(), row_stride, &s.offs, w.channel(c), bias[c], &rq[c], orows.as_mut_ptr());
         }
     }
     Ok(())

@@ -35,20 +35,31 @@ pub struct AvgPoolParams {
     pub out: Requant,
 }
 
-/// Max micro-kernel: `out[j] = flip ^ max_t base[offs[t] + j]`.
+/// Max micro-kernel over `rows` rows of `n` outputs: `out[i·n + j] = flip ^ max_t
+/// base[i·in_stride + offs[t] + j]`.
 ///
 /// # Safety
-/// `base + offs[t]` readable for `n.next_multiple_of(CHUNK)` bytes for every `t`; `offs` not
-/// empty; `out` writable for `n` bytes.
-pub type MaxPoolQ8Ukernel = unsafe fn(n: usize, base: *const u8, offs: &[usize], flip: u8, out: *mut u8);
+/// `base + i·in_stride + offs[t]` readable for `n.next_multiple_of(CHUNK)` bytes for every row
+/// `i < rows` and tap `t`; `offs` not empty; `out` writable for `rows · n` bytes.
+pub type MaxPoolQ8Ukernel = unsafe fn(rows: usize, n: usize, base: *const u8, in_stride: usize, offs: &[usize], flip: u8, out: *mut u8);
 
-/// Average micro-kernel: `out[j] = rq'(Σ_t base[offs[t] + j] - k_zp)` where `rq'` is `rq` with
-/// the multiplier `mult[j]`, stored as bytes of the output type.
+/// Average micro-kernel over `rows` rows of `n` outputs: `out[i·n + j] =
+/// rq'(Σ_t base[i·in_stride + offs[t] + j] - k_zp)` where `rq'` is `rq` with the multiplier
+/// `mult[j]`, stored as bytes of the output type.
 ///
 /// # Safety
 /// As [`MaxPoolQ8Ukernel`]; `mult` holds `n.next_multiple_of(CHUNK)` values.
-pub type AvgPoolQ8Ukernel =
-    unsafe fn(n: usize, base: *const u8, offs: &[usize], k_zp: i32, mult: &[f64], rq: &Requant, out: *mut u8);
+pub type AvgPoolQ8Ukernel = unsafe fn(
+    rows: usize,
+    n: usize,
+    base: *const u8,
+    in_stride: usize,
+    offs: &[usize],
+    k_zp: i32,
+    mult: &[f64],
+    rq: &Requant,
+    out: *mut u8,
+);
 
 /// Sum micro-kernel: `Σ (x[i] ^ flip)` over `n` bytes.
 ///
@@ -127,10 +138,8 @@ pub fn maxpool2d_q8<Q: Q8>(p: &Dw2d, x: &[Q], out: &mut [Q], s: &mut QPoolScratc
     let row_stride = prepare(s, Q::bytes(x), Q::FLIP, 0, p);
     check_reads(s, p, row_stride)?;
     let kern = select::maxpool_q8();
-    for (oy, orow) in Q::bytes_mut(out).chunks_exact_mut(p.ow).enumerate() {
-        // SAFETY: check_reads; offs has kh·kw >= 1 entries; orow holds ow bytes.
-        unsafe { (kern.ukernel)(p.ow, s.plane.as_ptr().add(oy * row_stride), &s.offs, Q::FLIP, orow.as_mut_ptr()) };
-    }
+    // SAFETY: check_reads; offs has kh·kw >= 1 entries; out holds oh·ow bytes.
+    unsafe { (kern.ukernel)(p.oh, p.ow, s.plane.as_ptr(), row_stride, &s.offs, Q::FLIP, Q::bytes_mut(out).as_mut_ptr()) };
     Ok(())
 }
 
@@ -173,27 +182,36 @@ pub fn avgpool2d_q8<Q: Q8>(
     let n16 = p.ow.next_multiple_of(CHUNK);
     s.mult.clear();
     s.mult.resize(n16, 0.0);
-    let mut row_count = usize::MAX;
-    let mut kern = select::avgpool_q8::<Q>(false);
-    let mut rq = prm.out;
-    for (oy, orow) in Q::bytes_mut(out).chunks_exact_mut(p.ow).enumerate() {
+    let ob = Q::bytes_mut(out);
+    let mut oy = 0;
+    while oy < p.oh {
+        // A run of rows with the same row count shares the multipliers.
         let rc = counted(oy, p.sh, p.kh, p.dh, ry.0, ry.1);
-        if rc != row_count {
-            row_count = rc;
-            for (m, &cc) in s.mult.iter_mut().zip(&s.cols) {
-                *m = s.table[rc * cc];
-            }
-            // The SIMD kernel takes the row's largest multiplier as its accumulator bound; with
-            // |M| <= 2^14 that bound exceeds every window sum (<= 255 · 257), so it clamps nothing.
-            let largest = s.mult.iter().fold(0f64, |a, m| if m.abs() > a || m.is_nan() { m.abs() } else { a });
-            rq = Requant { multiplier: largest, ..prm.out };
-            let ok = taps <= MAX_U16_TAPS && largest <= f64::from(1u32 << 14) && rq.simd_ok();
-            kern = select::avgpool_q8::<Q>(ok);
+        let end = (oy + 1..p.oh).find(|&r| counted(r, p.sh, p.kh, p.dh, ry.0, ry.1) != rc).unwrap_or(p.oh);
+        for (m, &cc) in s.mult.iter_mut().zip(&s.cols) {
+            *m = s.table[rc * cc];
         }
-        // SAFETY: check_reads; mult holds n16 values; orow holds ow bytes.
+        // The SIMD kernel takes the run's largest multiplier as its accumulator bound; with
+        // |M| <= 2^14 that bound exceeds every window sum (<= 255 · 257), so it clamps nothing.
+        let largest = s.mult.iter().fold(0f64, |a, m| if m.abs() > a || m.is_nan() { m.abs() } else { a });
+        let rq = Requant { multiplier: largest, ..prm.out };
+        let kern = select::avgpool_q8::<Q>(taps <= MAX_U16_TAPS && largest <= f64::from(1u32 << 14) && rq.simd_ok());
+        let orows = &mut ob[oy * p.ow..end * p.ow];
+        // SAFETY: check_reads (rows oy..end); mult holds n16 values; orows (end - oy)·ow bytes.
         unsafe {
-            (kern.ukernel)(p.ow, s.plane.as_ptr().add(oy * row_stride), &s.offs, taps as i32 * zp, &s.mult, &rq, orow.as_mut_ptr())
+            (kern.ukernel)(
+                end - oy,
+                p.ow,
+                s.plane.as_ptr().add(oy * row_stride),
+                row_stride,
+                &s.offs,
+                taps as i32 * zp,
+                &s.mult,
+                &rq,
+                orows.as_mut_ptr(),
+            )
         };
+        oy = end;
     }
     Ok(())
 }

@@ -80,12 +80,16 @@ macro_rules! pick {
     }};
 }
 
-/// The 8-bit depthwise conv row kernel for `taps` tap pairs (6: 3x3, 15: 5x5).
-pub fn dwconv_q8<Y: Q8>(taps: usize, simd: bool) -> Named<DwQ8Ukernel> {
+/// The 8-bit depthwise conv kernel for packed weights `w` (unrolled 3x3 and 5x5 kernels for
+/// regular tap groups, see [`super::qdwconv::DwQ8Ukernel`]).
+pub fn dwconv_q8<Y: Q8>(w: &super::qdwconv::QDwWeights, regular: bool, simd: bool) -> Named<DwQ8Ukernel> {
+    use super::qdwconv::Pairing::{Cols, Rows};
     let fallback: Named<DwQ8Ukernel> = Named { name: "dwconv_q8__scalar", ukernel: portable::dwconv_q8__scalar::<Y> };
-    match taps {
-        6 => pick!(simd, "dwconv_q8_3x3__wasm_simd128", dwconv_q8_3x3__wasm_simd128::<Y>, fallback),
-        15 => pick!(simd, "dwconv_q8_5x5__wasm_simd128", dwconv_q8_5x5__wasm_simd128::<Y>, fallback),
+    match (w.kh, w.kw, w.pairing, regular) {
+        (3, 3, Rows, true) => pick!(simd, "dwconv_q8_3x3s1__wasm_simd128", dwconv_q8_3x3s1__wasm_simd128::<Y>, fallback),
+        (3, 3, Cols, true) => pick!(simd, "dwconv_q8_3x3s2__wasm_simd128", dwconv_q8_3x3s2__wasm_simd128::<Y>, fallback),
+        (5, 5, Rows, true) => pick!(simd, "dwconv_q8_5x5s1__wasm_simd128", dwconv_q8_5x5s1__wasm_simd128::<Y>, fallback),
+        (5, 5, Cols, true) => pick!(simd, "dwconv_q8_5x5s2__wasm_simd128", dwconv_q8_5x5s2__wasm_simd128::<Y>, fallback),
         _ => pick!(simd, "dwconv_q8_kxk__wasm_simd128", dwconv_q8_kxk__wasm_simd128::<Y>, fallback),
     }
 }

@@ -8,9 +8,12 @@ import assert from 'node:assert/strict';
 import { loadWasm } from '../../js/index.js';
 
 const SIMD_KERNELS = [
-  'dwconv_q8_3x3__wasm_simd128',
-  'dwconv_q8_5x5__wasm_simd128',
+  'dwconv_q8_3x3s1__wasm_simd128',
+  'dwconv_q8_3x3s2__wasm_simd128',
+  'dwconv_q8_5x5s1__wasm_simd128',
+  'dwconv_q8_5x5s2__wasm_simd128',
   'dwconv_q8_kxk__wasm_simd128',
+  'pack_q8__wasm_simd128',
   'add_q8__wasm_simd128',
   'mul_q8__wasm_simd128',
   'maxpool_q8__wasm_simd128',

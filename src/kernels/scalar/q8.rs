@@ -9,24 +9,32 @@ use crate::kernels::reference::{add_q8_one, mul_q8_one};
 
 /// # Safety
 /// See [`DwQ8Ukernel`](crate::kernels::qdwconv::DwQ8Ukernel).
+#[allow(clippy::too_many_arguments)]
 pub unsafe fn dwconv_q8__scalar<Y: Q8>(
+    rows: usize,
     n: usize,
     base: *const i16,
+    in_stride: usize,
     offs: &[usize],
     w: &[i32],
     bias: i32,
     rq: &Requant,
     out: *mut u8,
 ) {
-    for j in 0..n {
-        let mut acc = bias;
-        for (&off, &wt) in offs.iter().zip(w) {
-            // SAFETY: the caller guarantees base + off + 2·j + 1 is readable.
-            let (a, b) = unsafe { (*base.add(off + 2 * j) as i32, *base.add(off + 2 * j + 1) as i32) };
-            acc = acc.wrapping_add(a * (wt as i16 as i32) + b * ((wt >> 16) as i16 as i32));
+    for i in 0..rows {
+        for j in 0..n {
+            let mut acc = bias;
+            for (&off, &wt) in offs.iter().zip(w) {
+                // SAFETY: the caller guarantees base + i·in_stride + off + 2·j + 1 is readable.
+                let (a, b) = unsafe {
+                    let p = base.add(i * in_stride + off + 2 * j);
+                    (*p as i32, *p.add(1) as i32)
+                };
+                acc = acc.wrapping_add(a * (wt as i16 as i32) + b * ((wt >> 16) as i16 as i32));
+            }
+            // SAFETY: out holds rows·n bytes.
+            unsafe { *out.add(i * n + j) = rq.apply::<Y>(acc).to_i32() as u8 };
         }
-        // SAFETY: out holds n bytes.
-        unsafe { *out.add(j) = rq.apply::<Y>(acc).to_i32() as u8 };
     }
 }
 
@@ -76,30 +84,37 @@ pub unsafe fn mul_q8__scalar<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_spla
 
 /// # Safety
 /// See [`MaxPoolQ8Ukernel`](crate::kernels::qpool::MaxPoolQ8Ukernel).
-pub unsafe fn maxpool_q8__scalar(n: usize, base: *const u8, offs: &[usize], flip: u8, out: *mut u8) {
-    for j in 0..n {
-        // SAFETY: the caller guarantees base + off + j readable and n bytes of out.
-        unsafe { *out.add(j) = flip ^ offs.iter().map(|&o| *base.add(o + j)).max().unwrap_or(0) };
+pub unsafe fn maxpool_q8__scalar(rows: usize, n: usize, base: *const u8, in_stride: usize, offs: &[usize], flip: u8, out: *mut u8) {
+    for i in 0..rows {
+        for j in 0..n {
+            // SAFETY: the caller guarantees the reads and rows·n bytes of out.
+            unsafe { *out.add(i * n + j) = flip ^ offs.iter().map(|&o| *base.add(i * in_stride + o + j)).max().unwrap_or(0) };
+        }
     }
 }
 
 /// # Safety
 /// See [`AvgPoolQ8Ukernel`](crate::kernels::qpool::AvgPoolQ8Ukernel).
+#[allow(clippy::too_many_arguments)]
 pub unsafe fn avgpool_q8__scalar<Q: Q8>(
+    rows: usize,
     n: usize,
     base: *const u8,
+    in_stride: usize,
     offs: &[usize],
     k_zp: i32,
     mult: &[f64],
     rq: &Requant,
     out: *mut u8,
 ) {
-    for (j, &m) in mult.iter().enumerate().take(n) {
-        // SAFETY: as in maxpool_q8__scalar.
-        let sum: i32 = offs.iter().map(|&o| unsafe { *base.add(o + j) } as i32).sum();
-        let q = Requant { multiplier: m, ..*rq }.apply::<Q>(sum - k_zp);
-        // SAFETY: out holds n bytes.
-        unsafe { *out.add(j) = q.to_i32() as u8 };
+    for i in 0..rows {
+        for (j, &m) in mult.iter().enumerate().take(n) {
+            // SAFETY: as in maxpool_q8__scalar.
+            let sum: i32 = offs.iter().map(|&o| unsafe { *base.add(i * in_stride + o + j) } as i32).sum();
+            let q = Requant { multiplier: m, ..*rq }.apply::<Q>(sum - k_zp);
+            // SAFETY: out holds rows·n bytes.
+            unsafe { *out.add(i * n + j) = q.to_i32() as u8 };
+        }
     }
 }
 

@@ -1,77 +1,137 @@
-//! `dwconv_q8_{3x3,5x5,kxk}__wasm_simd128`: the [`DwQ8Ukernel`] contract with
+//! `dwconv_q8_{3x3s1,3x3s2,5x5s1,5x5s2,kxk}__wasm_simd128`: the [`DwQ8Ukernel`] contract with
 //! `i32x4.dot_i16x8_s`. Per 8 outputs and tap pair: two loads of 4 input pairs, two dot
 //! products against the splatted weight pair, two adds; then the requantization
-//! ([`RequantV`]) and an 8-byte store. The 3x3 and 5x5 versions (6 and 15 tap pairs) have their
-//! taps unrolled with the weight vectors hoisted out of the output loop.
+//! ([`RequantV`]) and an 8-byte store. The 3x3 and 5x5 kernels have their taps unrolled (each
+//! group's taps at constant offsets from one pointer) and the weight vectors hoisted out of the
+//! row loop; `kxk` takes any offsets. The package kernel `pack_q8__wasm_simd128` widens and
+//! centers input rows (and interleaves row pairs).
 //!
 //! [`DwQ8Ukernel`]: crate::kernels::qdwconv::DwQ8Ukernel
 #![allow(non_snake_case)] // XNNPACK-style names: tile, then the ISA after a double underscore.
-use super::requant::{store_bytes, RequantV};
+use super::requant::{store_row_bytes, RequantV};
 use crate::kernels::q8::{Requant, Q8};
 use crate::kernels::qdwconv::CHUNK;
 use core::arch::wasm32::*;
 
-/// One row with `T` tap pairs known at compile time.
+/// Eight outputs from `acc0`/`acc1` plus the taps `(p[2k], p[2k + 1])` for `k < K`, weights `wv`.
 ///
 /// # Safety
-/// See [`DwQ8Ukernel`](crate::kernels::qdwconv::DwQ8Ukernel); `offs.len() == w.len() == T`.
+/// `p` readable for `2K + 14` values.
 #[inline(always)]
-unsafe fn row_fixed<Y: Q8, const T: usize>(n: usize, base: *const i16, offs: &[usize], w: &[i32], bias: i32, rq: &Requant, out: *mut u8) {
+unsafe fn taps<const K: usize>(p: *const i16, wv: &[v128; K], acc: (v128, v128)) -> (v128, v128) {
+    let (mut acc0, mut acc1) = acc;
+    for (k, &wk) in wv.iter().enumerate() {
+        unsafe {
+            acc0 = i32x4_add(acc0, i32x4_dot_i16x8(v128_load(p.add(2 * k) as *const v128), wk));
+            acc1 = i32x4_add(acc1, i32x4_dot_i16x8(v128_load(p.add(2 * k + 8) as *const v128), wk));
+        }
+    }
+    (acc0, acc1)
+}
+
+/// `R` groups of `K` regular taps, unrolled.
+///
+/// # Safety
+/// See [`DwQ8Ukernel`](crate::kernels::qdwconv::DwQ8Ukernel); `offs.len() == w.len() == R·K`,
+/// regular groups.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn fixed<Y: Q8, const R: usize, const K: usize>(
+    rows: usize,
+    n: usize,
+    base: *const i16,
+    in_stride: usize,
+    offs: &[usize],
+    w: &[i32],
+    bias: i32,
+    rq: &Requant,
+    out: *mut u8,
+) {
     let r = RequantV::<Y>::new(rq);
-    let ptrs: [*const i16; T] = core::array::from_fn(|t| base.wrapping_add(offs[t]));
-    let wv: [v128; T] = core::array::from_fn(|t| i32x4_splat(w[t]));
-    let mut j = 0;
-    while j < n {
-        let mut acc0 = i32x4_splat(bias);
-        let mut acc1 = acc0;
-        for t in 0..T {
-            // SAFETY: the caller guarantees 2·n.next_multiple_of(8) readable values from ptrs[t].
-            unsafe {
-                let p = ptrs[t].add(2 * j);
-                acc0 = i32x4_add(acc0, i32x4_dot_i16x8(v128_load(p as *const v128), wv[t]));
-                acc1 = i32x4_add(acc1, i32x4_dot_i16x8(v128_load(p.add(8) as *const v128), wv[t]));
+    let wv: [[v128; K]; R] = core::array::from_fn(|g| core::array::from_fn(|k| i32x4_splat(w[g * K + k])));
+    let starts: [usize; R] = core::array::from_fn(|g| offs[g * K]);
+    for i in 0..rows {
+        // SAFETY: the caller's contract, row by row.
+        unsafe {
+            let b = base.add(i * in_stride);
+            let o = out.add(i * n);
+            let mut j = 0;
+            while j < n {
+                let mut acc = (i32x4_splat(bias), i32x4_splat(bias));
+                for g in 0..R {
+                    acc = taps::<K>(b.add(starts[g] + 2 * j), &wv[g], acc);
+                }
+                let room = (rows - i) * n - j;
+                store_row_bytes::<CHUNK>(r.bytes8(r.apply(acc.0), r.apply(acc.1)), o.add(j), (n - j).min(CHUNK), room);
+                j += CHUNK;
             }
         }
-        // SAFETY: out holds n bytes.
-        unsafe { store_bytes(r.bytes8(r.apply(acc0), r.apply(acc1)), out.add(j), (n - j).min(CHUNK)) };
-        j += CHUNK;
     }
 }
 
-/// # Safety
-/// See [`DwQ8Ukernel`](crate::kernels::qdwconv::DwQ8Ukernel); 6 tap pairs.
-pub unsafe fn dwconv_q8_3x3__wasm_simd128<Y: Q8>(n: usize, base: *const i16, offs: &[usize], w: &[i32], bias: i32, rq: &Requant, out: *mut u8) {
-    unsafe { row_fixed::<Y, 6>(n, base, offs, w, bias, rq, out) }
+macro_rules! fixed_kernel {
+    ($name:ident, $r:literal, $k:literal, $doc:literal) => {
+        #[doc = $doc]
+        ///
+        /// # Safety
+        /// See [`DwQ8Ukernel`](crate::kernels::qdwconv::DwQ8Ukernel).
+        #[allow(clippy::too_many_arguments)]
+        pub unsafe fn $name<Y: Q8>(
+            rows: usize,
+            n: usize,
+            base: *const i16,
+            in_stride: usize,
+            offs: &[usize],
+            w: &[i32],
+            bias: i32,
+            rq: &Requant,
+            out: *mut u8,
+        ) {
+            unsafe { fixed::<Y, $r, $k>(rows, n, base, in_stride, offs, w, bias, rq, out) }
+        }
+    };
 }
 
-/// # Safety
-/// See [`DwQ8Ukernel`](crate::kernels::qdwconv::DwQ8Ukernel); 15 tap pairs.
-pub unsafe fn dwconv_q8_5x5__wasm_simd128<Y: Q8>(n: usize, base: *const i16, offs: &[usize], w: &[i32], bias: i32, rq: &Requant, out: *mut u8) {
-    unsafe { row_fixed::<Y, 15>(n, base, offs, w, bias, rq, out) }
-}
+fixed_kernel!(dwconv_q8_3x3s1__wasm_simd128, 2, 3, "3x3, column stride 1: 2 row pairs x 3 columns.");
+fixed_kernel!(dwconv_q8_3x3s2__wasm_simd128, 3, 2, "3x3, column stride 2: 3 rows x 2 column pairs.");
+fixed_kernel!(dwconv_q8_5x5s1__wasm_simd128, 3, 5, "5x5, column stride 1: 3 row pairs x 5 columns.");
+fixed_kernel!(dwconv_q8_5x5s2__wasm_simd128, 5, 3, "5x5, column stride 2: 5 rows x 3 column pairs.");
 
-/// Any number of tap pairs.
+/// Any taps (offsets as given).
 ///
 /// # Safety
 /// See [`DwQ8Ukernel`](crate::kernels::qdwconv::DwQ8Ukernel).
-pub unsafe fn dwconv_q8_kxk__wasm_simd128<Y: Q8>(n: usize, base: *const i16, offs: &[usize], w: &[i32], bias: i32, rq: &Requant, out: *mut u8) {
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn dwconv_q8_kxk__wasm_simd128<Y: Q8>(
+    rows: usize,
+    n: usize,
+    base: *const i16,
+    in_stride: usize,
+    offs: &[usize],
+    w: &[i32],
+    bias: i32,
+    rq: &Requant,
+    out: *mut u8,
+) {
     let r = RequantV::<Y>::new(rq);
-    let mut j = 0;
-    while j < n {
-        let mut acc0 = i32x4_splat(bias);
-        let mut acc1 = acc0;
-        for (&o, &wt) in offs.iter().zip(w) {
-            let wv = i32x4_splat(wt);
-            // SAFETY: as in row_fixed.
-            unsafe {
-                let p = base.add(o + 2 * j);
-                acc0 = i32x4_add(acc0, i32x4_dot_i16x8(v128_load(p as *const v128), wv));
-                acc1 = i32x4_add(acc1, i32x4_dot_i16x8(v128_load(p.add(8) as *const v128), wv));
+    for i in 0..rows {
+        let mut j = 0;
+        while j < n {
+            let (mut acc0, mut acc1) = (i32x4_splat(bias), i32x4_splat(bias));
+            for (&o, &wt) in offs.iter().zip(w) {
+                let wv = i32x4_splat(wt);
+                // SAFETY: the caller's contract.
+                unsafe {
+                    let p = base.add(i * in_stride + o + 2 * j);
+                    acc0 = i32x4_add(acc0, i32x4_dot_i16x8(v128_load(p as *const v128), wv));
+                    acc1 = i32x4_add(acc1, i32x4_dot_i16x8(v128_load(p.add(8) as *const v128), wv));
+                }
             }
+            // SAFETY: out holds rows·n bytes.
+            let room = (rows - i) * n - j;
+            unsafe { store_row_bytes::<CHUNK>(r.bytes8(r.apply(acc0), r.apply(acc1)), out.add(i * n + j), (n - j).min(CHUNK), room) };
+            j += CHUNK;
         }
-        // SAFETY: out holds n bytes.
-        unsafe { store_bytes(r.bytes8(r.apply(acc0), r.apply(acc1)), out.add(j), (n - j).min(CHUNK)) };
-        j += CHUNK;
     }
 }
 
@@ -84,22 +144,29 @@ pub unsafe fn pack_q8__wasm_simd128(n: usize, a: *const u8, b: *const u8, flip: 
         let v = v128_xor(unsafe { v128_load64_zero(p as *const u64) }, f);
         i16x8_sub(u16x8_extend_low_u8x16(v), z)
     };
-    let mut i = 0;
-    // SAFETY: i + 8 <= n bytes of a (and b); dst holds 2n (n) values.
+    // SAFETY: i + 8 <= n bytes of a (and b); dst holds 2n (n) values. A tail of a row of at
+    // least 8 is redone as the row's last 8 (rewriting some values with the same values).
     unsafe {
-        if b.is_null() {
-            while i + 8 <= n {
+        let step = |i: usize| {
+            if b.is_null() {
                 v128_store(dst.add(i) as *mut v128, center(a.add(i)));
-                i += 8;
-            }
-        } else {
-            while i + 8 <= n {
+            } else {
                 let (va, vb) = (center(a.add(i)), center(b.add(i)));
                 v128_store(dst.add(2 * i) as *mut v128, i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(va, vb));
                 v128_store(dst.add(2 * i + 8) as *mut v128, i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(va, vb));
-                i += 8;
             }
+        };
+        if n < 8 {
+            crate::kernels::scalar::pack_q8__scalar(n, a, b, flip, zp, dst);
+            return;
         }
-        crate::kernels::scalar::pack_q8__scalar(n - i, a.add(i), if b.is_null() { b } else { b.add(i) }, flip, zp, dst.add(if b.is_null() { i } else { 2 * i }));
+        let mut i = 0;
+        while i + 8 <= n {
+            step(i);
+            i += 8;
+        }
+        if i < n {
+            step(n - 8);
+        }
     }
 }

@@ -108,6 +108,23 @@ pub(crate) unsafe fn store_bytes(v: v128, out: *mut u8, n: usize) {
     }
 }
 
+/// Stores the first `n <= W` of the `W` (8 or 16) low bytes of `v` at `out`, writing all `W`
+/// when `room` (the bytes writable from `out`) allows: the bytes past `n` then land on outputs
+/// that a later step overwrites (the next row's), which spares a byte-wise copy per row.
+///
+/// # Safety
+/// `out` writable for `room >= n` bytes.
+#[inline(always)]
+pub(crate) unsafe fn store_row_bytes<const W: usize>(v: v128, out: *mut u8, n: usize, room: usize) {
+    unsafe {
+        match W {
+            8 if room >= 8 => v128_store64_lane::<0>(v, out as *mut u64),
+            16 if room >= 16 => v128_store(out as *mut v128, v),
+            _ => store_bytes(v, out, n),
+        }
+    }
+}
+
 /// Loads `n <= 16` bytes from `p` into the low lanes (the rest zero).
 ///
 /// # Safety
