@@ -6,7 +6,7 @@
 //! comparison are unchanged and one code path serves both types; a clamped output in `Q`'s range
 //! is stored as its own low byte (two's complement for int8).
 //!
-//! [`Requant`] is docs/quantization.md §8 with optional clamp bounds (a fused ReLU / Clip):
+//! [`Requant`] is docs/quantization.md §8 (and §12) with optional clamp bounds (a fused ReLU / Clip):
 //! `clamp(saturate(round_half_even(acc · M) + z_y), lo, hi)`. Its scalar form calls
 //! [`quant_math::requantize`]; the SIMD kernels implement the same rule (see
 //! `wasm_simd128::requant`) and are tested against it bit for bit.

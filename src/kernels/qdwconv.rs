@@ -106,20 +106,31 @@ impl QDwWeights {
     }
 }
 
-/// A micro-kernel: `rows` output rows of `n` values; output `j` of row `i` is
+/// One micro-kernel call: `rows` output rows of `n` values; output `j` of row `i` is
 /// `rq(bias + Σ_t p[2j] · lo(w[t]) + p[2j + 1] · hi(w[t]))` with `p = base + i·in_stride +
-/// offs[t]` (wrapping i32 sums), stored as bytes of the output type at `out + i·n + j`.
+/// offs[t]` (wrapping i32 sums), stored as a byte of the output type at `out + i·n + j`.
 ///
 /// The unrolled `R x K` kernels (`K` taps per group, e.g. a kernel row's pairs) read only
 /// `offs[r·K]` and rely on `offs[r·K + k] = offs[r·K] + 2k` (column stride 2 with column pairs,
 /// or column stride and dilation 1).
+pub struct DwRows<'a> {
+    pub rows: usize,
+    pub n: usize,
+    pub base: *const i16,
+    pub in_stride: usize,
+    pub offs: &'a [usize],
+    pub w: &'a [i32],
+    pub bias: i32,
+    pub rq: &'a Requant,
+}
+
+/// A depthwise micro-kernel: computes [`DwRows`] into `out`.
 ///
 /// # Safety
 /// For every row `i < rows` and tap `t`, `base + i·in_stride + offs[t]` must be readable for
 /// `2 · n.next_multiple_of(CHUNK)` i16 values; `w.len() == offs.len()`; `out` writable for
 /// `rows · n` bytes.
-pub type DwQ8Ukernel =
-    unsafe fn(rows: usize, n: usize, base: *const i16, in_stride: usize, offs: &[usize], w: &[i32], bias: i32, rq: &Requant, out: *mut u8);
+pub type DwQ8Ukernel = unsafe fn(k: &DwRows, out: *mut u8);
 
 /// A packing micro-kernel: `dst[2i] = (a[i] ^ flip) - zp`, `dst[2i + 1] = (b[i] ^ flip) - zp`
 /// for `i < n` (two byte rows, biased and centered, interleaved into i16 pairs); with `b`
@@ -291,9 +302,17 @@ pub fn dwconv2d_q8<X: Q8, Y: Q8>(
         let orows = Y::bytes_mut(&mut out[c * out_sz..][..out_sz]);
         // SAFETY: checked above: base + (oh - 1)·row_stride + offs[t] + 2·n8 <= buf.len(), and
         // w.channel(c).len() == taps == offs.len(); orows holds oh·ow bytes.
-        unsafe {
-            (kern.ukernel)(p.oh, p.ow, buf.as_ptr(), row_stride, &s.offs, w.channel(c), bias[c], &rq[c], orows.as_mut_ptr());
-        }
+        let k = DwRows {
+            rows: p.oh,
+            n: p.ow,
+            base: buf.as_ptr(),
+            in_stride: row_stride,
+            offs: &s.offs,
+            w: w.channel(c),
+            bias: bias[c],
+            rq: &rq[c],
+        };
+        unsafe { (kern.ukernel)(&k, orows.as_mut_ptr()) };
     }
     Ok(())
 }

@@ -35,31 +35,29 @@ pub struct AvgPoolParams {
     pub out: Requant,
 }
 
-/// Max micro-kernel over `rows` rows of `n` outputs: `out[i·n + j] = flip ^ max_t
-/// base[i·in_stride + offs[t] + j]`.
+/// One pool micro-kernel call: `rows` rows of `n` outputs; output `j` of row `i` reduces the
+/// taps `base[i·in_stride + offs[t] + j]`.
+pub struct PoolRows<'a> {
+    pub rows: usize,
+    pub n: usize,
+    pub base: *const u8,
+    pub in_stride: usize,
+    pub offs: &'a [usize],
+}
+
+/// Max micro-kernel: `out[i·n + j] = flip ^ max_t tap`.
 ///
 /// # Safety
 /// `base + i·in_stride + offs[t]` readable for `n.next_multiple_of(CHUNK)` bytes for every row
 /// `i < rows` and tap `t`; `offs` not empty; `out` writable for `rows · n` bytes.
-pub type MaxPoolQ8Ukernel = unsafe fn(rows: usize, n: usize, base: *const u8, in_stride: usize, offs: &[usize], flip: u8, out: *mut u8);
+pub type MaxPoolQ8Ukernel = unsafe fn(r: &PoolRows, flip: u8, out: *mut u8);
 
-/// Average micro-kernel over `rows` rows of `n` outputs: `out[i·n + j] =
-/// rq'(Σ_t base[i·in_stride + offs[t] + j] - k_zp)` where `rq'` is `rq` with the multiplier
-/// `mult[j]`, stored as bytes of the output type.
+/// Average micro-kernel: `out[i·n + j] = rq'(Σ_t tap - k_zp)` where `rq'` is `rq` with the
+/// multiplier `mult[j]`, stored as a byte of the output type.
 ///
 /// # Safety
 /// As [`MaxPoolQ8Ukernel`]; `mult` holds `n.next_multiple_of(CHUNK)` values.
-pub type AvgPoolQ8Ukernel = unsafe fn(
-    rows: usize,
-    n: usize,
-    base: *const u8,
-    in_stride: usize,
-    offs: &[usize],
-    k_zp: i32,
-    mult: &[f64],
-    rq: &Requant,
-    out: *mut u8,
-);
+pub type AvgPoolQ8Ukernel = unsafe fn(r: &PoolRows, k_zp: i32, mult: &[f64], rq: &Requant, out: *mut u8);
 
 /// Sum micro-kernel: `Σ (x[i] ^ flip)` over `n` bytes.
 ///
@@ -139,7 +137,8 @@ pub fn maxpool2d_q8<Q: Q8>(p: &Dw2d, x: &[Q], out: &mut [Q], s: &mut QPoolScratc
     check_reads(s, p, row_stride)?;
     let kern = select::maxpool_q8();
     // SAFETY: check_reads; offs has kh·kw >= 1 entries; out holds oh·ow bytes.
-    unsafe { (kern.ukernel)(p.oh, p.ow, s.plane.as_ptr(), row_stride, &s.offs, Q::FLIP, Q::bytes_mut(out).as_mut_ptr()) };
+    let r = PoolRows { rows: p.oh, n: p.ow, base: s.plane.as_ptr(), in_stride: row_stride, offs: &s.offs };
+    unsafe { (kern.ukernel)(&r, Q::FLIP, Q::bytes_mut(out).as_mut_ptr()) };
     Ok(())
 }
 
@@ -198,19 +197,8 @@ pub fn avgpool2d_q8<Q: Q8>(
         let kern = select::avgpool_q8::<Q>(taps <= MAX_U16_TAPS && largest <= f64::from(1u32 << 14) && rq.simd_ok());
         let orows = &mut ob[oy * p.ow..end * p.ow];
         // SAFETY: check_reads (rows oy..end); mult holds n16 values; orows (end - oy)·ow bytes.
-        unsafe {
-            (kern.ukernel)(
-                end - oy,
-                p.ow,
-                s.plane.as_ptr().add(oy * row_stride),
-                row_stride,
-                &s.offs,
-                taps as i32 * zp,
-                &s.mult,
-                &rq,
-                orows.as_mut_ptr(),
-            )
-        };
+        let r = PoolRows { rows: end - oy, n: p.ow, base: s.plane[oy * row_stride..].as_ptr(), in_stride: row_stride, offs: &s.offs };
+        unsafe { (kern.ukernel)(&r, taps as i32 * zp, &s.mult, &rq, orows.as_mut_ptr()) };
         oy = end;
     }
     Ok(())

@@ -54,9 +54,9 @@ pub fn gemm_f32_for_mr(mr: usize) -> Option<&'static GemmKernel> {
 // ---------------------------------------------------------------------------------------------
 // 8-bit kernels (qdwconv, qelementwise, qpool). Under wasm SIMD128 the SIMD kernel whenever its
 // preconditions hold (`simd`: a finite requantization multiplier, a window small enough for
-// 16-bit sums); the portable kernel otherwise, and in native builds. Depthwise 3x3 and 5x5 (6
-// and 15 tap pairs) get unrolled kernels; measured against the f32 depthwise conv in
-// docs/kernels-q8.md.
+// 16-bit sums); the portable kernel otherwise, and in native builds. Depthwise 3x3 and 5x5 get
+// unrolled kernels per column stride (row pairs for stride 1, column pairs for stride 2); the
+// figures that justified them are in the kernel table (`kernels`), from benches/q8_ops.mjs.
 
 use super::q8::{Named, Q8};
 use super::qdwconv::{DwQ8Ukernel, PackQ8Ukernel};

@@ -4,36 +4,27 @@
 //! form does not apply (a non-finite multiplier, a window too large for 16-bit sums).
 #![allow(non_snake_case)] // XNNPACK-style names: the ISA after a double underscore.
 use crate::kernels::q8::{Requant, Q8};
+use crate::kernels::qdwconv::DwRows;
 use crate::kernels::qelementwise::{AddParams, MulParams};
+use crate::kernels::qpool::PoolRows;
 use crate::kernels::reference::{add_q8_one, mul_q8_one};
 
 /// # Safety
 /// See [`DwQ8Ukernel`](crate::kernels::qdwconv::DwQ8Ukernel).
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn dwconv_q8__scalar<Y: Q8>(
-    rows: usize,
-    n: usize,
-    base: *const i16,
-    in_stride: usize,
-    offs: &[usize],
-    w: &[i32],
-    bias: i32,
-    rq: &Requant,
-    out: *mut u8,
-) {
-    for i in 0..rows {
-        for j in 0..n {
-            let mut acc = bias;
-            for (&off, &wt) in offs.iter().zip(w) {
+pub unsafe fn dwconv_q8__scalar<Y: Q8>(k: &DwRows, out: *mut u8) {
+    for i in 0..k.rows {
+        for j in 0..k.n {
+            let mut acc = k.bias;
+            for (&off, &wt) in k.offs.iter().zip(k.w) {
                 // SAFETY: the caller guarantees base + i·in_stride + off + 2·j + 1 is readable.
                 let (a, b) = unsafe {
-                    let p = base.add(i * in_stride + off + 2 * j);
+                    let p = k.base.add(i * k.in_stride + off + 2 * j);
                     (*p as i32, *p.add(1) as i32)
                 };
                 acc = acc.wrapping_add(a * (wt as i16 as i32) + b * ((wt >> 16) as i16 as i32));
             }
             // SAFETY: out holds rows·n bytes.
-            unsafe { *out.add(i * n + j) = rq.apply::<Y>(acc).to_i32() as u8 };
+            unsafe { *out.add(i * k.n + j) = k.rq.apply::<Y>(acc).to_i32() as u8 };
         }
     }
 }
@@ -82,39 +73,35 @@ pub unsafe fn mul_q8__scalar<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_spla
     unsafe { binary::<Q>(n, a, b, b_splat, out, |x, y| mul_q8_one(x, y, p)) }
 }
 
+/// Sets each output of a pool call to `f(taps)`, the taps of that output.
+///
 /// # Safety
 /// See [`MaxPoolQ8Ukernel`](crate::kernels::qpool::MaxPoolQ8Ukernel).
-pub unsafe fn maxpool_q8__scalar(rows: usize, n: usize, base: *const u8, in_stride: usize, offs: &[usize], flip: u8, out: *mut u8) {
-    for i in 0..rows {
-        for j in 0..n {
+#[inline(always)]
+unsafe fn each_output(r: &PoolRows, out: *mut u8, f: impl Fn(usize, &mut dyn Iterator<Item = u8>) -> u8) {
+    for i in 0..r.rows {
+        for j in 0..r.n {
             // SAFETY: the caller guarantees the reads and rows·n bytes of out.
-            unsafe { *out.add(i * n + j) = flip ^ offs.iter().map(|&o| *base.add(i * in_stride + o + j)).max().unwrap_or(0) };
+            let mut taps = r.offs.iter().map(|&o| unsafe { *r.base.add(i * r.in_stride + o + j) });
+            unsafe { *out.add(i * r.n + j) = f(j, &mut taps) };
         }
     }
 }
 
 /// # Safety
+/// See [`MaxPoolQ8Ukernel`](crate::kernels::qpool::MaxPoolQ8Ukernel).
+pub unsafe fn maxpool_q8__scalar(r: &PoolRows, flip: u8, out: *mut u8) {
+    unsafe { each_output(r, out, |_, taps| flip ^ taps.max().unwrap_or(0)) }
+}
+
+/// # Safety
 /// See [`AvgPoolQ8Ukernel`](crate::kernels::qpool::AvgPoolQ8Ukernel).
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn avgpool_q8__scalar<Q: Q8>(
-    rows: usize,
-    n: usize,
-    base: *const u8,
-    in_stride: usize,
-    offs: &[usize],
-    k_zp: i32,
-    mult: &[f64],
-    rq: &Requant,
-    out: *mut u8,
-) {
-    for i in 0..rows {
-        for (j, &m) in mult.iter().enumerate().take(n) {
-            // SAFETY: as in maxpool_q8__scalar.
-            let sum: i32 = offs.iter().map(|&o| unsafe { *base.add(i * in_stride + o + j) } as i32).sum();
-            let q = Requant { multiplier: m, ..*rq }.apply::<Q>(sum - k_zp);
-            // SAFETY: out holds rows·n bytes.
-            unsafe { *out.add(i * n + j) = q.to_i32() as u8 };
-        }
+pub unsafe fn avgpool_q8__scalar<Q: Q8>(r: &PoolRows, k_zp: i32, mult: &[f64], rq: &Requant, out: *mut u8) {
+    unsafe {
+        each_output(r, out, |j, taps| {
+            let sum: i32 = taps.map(i32::from).sum();
+            Requant { multiplier: mult[j], ..*rq }.apply::<Q>(sum - k_zp).to_i32() as u8
+        })
     }
 }
 

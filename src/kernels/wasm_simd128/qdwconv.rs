@@ -9,7 +9,8 @@
 //! [`DwQ8Ukernel`]: crate::kernels::qdwconv::DwQ8Ukernel
 #![allow(non_snake_case)] // XNNPACK-style names: tile, then the ISA after a double underscore.
 use super::requant::{store_row_bytes, RequantV};
-use crate::kernels::q8::{Requant, Q8};
+use crate::kernels::q8::Q8;
+use crate::kernels::qdwconv::DwRows;
 use crate::kernels::qdwconv::CHUNK;
 use core::arch::wasm32::*;
 
@@ -29,44 +30,39 @@ unsafe fn taps<const K: usize>(p: *const i16, wv: &[v128; K], acc: (v128, v128))
     (acc0, acc1)
 }
 
-/// `R` groups of `K` regular taps, unrolled.
+/// Stores, for every 8 outputs of every row, the requantized `f(p, acc)` where `p` points at
+/// the row's pairs for those outputs (`base + i·in_stride + 2j`) and `acc` holds the bias.
+///
+/// # Safety
+/// See [`DwQ8Ukernel`](crate::kernels::qdwconv::DwQ8Ukernel).
+#[inline(always)]
+unsafe fn each8<Y: Q8>(k: &DwRows, out: *mut u8, f: impl Fn(*const i16, (v128, v128)) -> (v128, v128)) {
+    let r = RequantV::<Y>::new(k.rq);
+    for i in 0..k.rows {
+        let mut j = 0;
+        while j < k.n {
+            // SAFETY: the caller's contract, row by row; out holds rows·n bytes.
+            unsafe {
+                let (acc0, acc1) = f(k.base.add(i * k.in_stride + 2 * j), (i32x4_splat(k.bias), i32x4_splat(k.bias)));
+                let room = (k.rows - i) * k.n - j;
+                store_row_bytes::<CHUNK>(r.bytes8(r.apply(acc0), r.apply(acc1)), out.add(i * k.n + j), (k.n - j).min(CHUNK), room);
+            }
+            j += CHUNK;
+        }
+    }
+}
+
+/// `R` groups of `K` regular taps, unrolled, the weight vectors hoisted.
 ///
 /// # Safety
 /// See [`DwQ8Ukernel`](crate::kernels::qdwconv::DwQ8Ukernel); `offs.len() == w.len() == R·K`,
 /// regular groups.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn fixed<Y: Q8, const R: usize, const K: usize>(
-    rows: usize,
-    n: usize,
-    base: *const i16,
-    in_stride: usize,
-    offs: &[usize],
-    w: &[i32],
-    bias: i32,
-    rq: &Requant,
-    out: *mut u8,
-) {
-    let r = RequantV::<Y>::new(rq);
-    let wv: [[v128; K]; R] = core::array::from_fn(|g| core::array::from_fn(|k| i32x4_splat(w[g * K + k])));
-    let starts: [usize; R] = core::array::from_fn(|g| offs[g * K]);
-    for i in 0..rows {
-        // SAFETY: the caller's contract, row by row.
-        unsafe {
-            let b = base.add(i * in_stride);
-            let o = out.add(i * n);
-            let mut j = 0;
-            while j < n {
-                let mut acc = (i32x4_splat(bias), i32x4_splat(bias));
-                for g in 0..R {
-                    acc = taps::<K>(b.add(starts[g] + 2 * j), &wv[g], acc);
-                }
-                let room = (rows - i) * n - j;
-                store_row_bytes::<CHUNK>(r.bytes8(r.apply(acc.0), r.apply(acc.1)), o.add(j), (n - j).min(CHUNK), room);
-                j += CHUNK;
-            }
-        }
-    }
+unsafe fn fixed<Y: Q8, const R: usize, const K: usize>(k: &DwRows, out: *mut u8) {
+    let wv: [[v128; K]; R] = core::array::from_fn(|g| core::array::from_fn(|t| i32x4_splat(k.w[g * K + t])));
+    let starts: [usize; R] = core::array::from_fn(|g| k.offs[g * K]);
+    // SAFETY: the caller's contract.
+    unsafe { each8::<Y>(k, out, |p, acc| (0..R).fold(acc, |acc, g| taps::<K>(p.add(starts[g]), &wv[g], acc))) }
 }
 
 macro_rules! fixed_kernel {
@@ -75,19 +71,8 @@ macro_rules! fixed_kernel {
         ///
         /// # Safety
         /// See [`DwQ8Ukernel`](crate::kernels::qdwconv::DwQ8Ukernel).
-        #[allow(clippy::too_many_arguments)]
-        pub unsafe fn $name<Y: Q8>(
-            rows: usize,
-            n: usize,
-            base: *const i16,
-            in_stride: usize,
-            offs: &[usize],
-            w: &[i32],
-            bias: i32,
-            rq: &Requant,
-            out: *mut u8,
-        ) {
-            unsafe { fixed::<Y, $r, $k>(rows, n, base, in_stride, offs, w, bias, rq, out) }
+        pub unsafe fn $name<Y: Q8>(k: &DwRows, out: *mut u8) {
+            unsafe { fixed::<Y, $r, $k>(k, out) }
         }
     };
 }
@@ -101,37 +86,16 @@ fixed_kernel!(dwconv_q8_5x5s2__wasm_simd128, 5, 3, "5x5, column stride 2: 5 rows
 ///
 /// # Safety
 /// See [`DwQ8Ukernel`](crate::kernels::qdwconv::DwQ8Ukernel).
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn dwconv_q8_kxk__wasm_simd128<Y: Q8>(
-    rows: usize,
-    n: usize,
-    base: *const i16,
-    in_stride: usize,
-    offs: &[usize],
-    w: &[i32],
-    bias: i32,
-    rq: &Requant,
-    out: *mut u8,
-) {
-    let r = RequantV::<Y>::new(rq);
-    for i in 0..rows {
-        let mut j = 0;
-        while j < n {
-            let (mut acc0, mut acc1) = (i32x4_splat(bias), i32x4_splat(bias));
-            for (&o, &wt) in offs.iter().zip(w) {
+pub unsafe fn dwconv_q8_kxk__wasm_simd128<Y: Q8>(k: &DwRows, out: *mut u8) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        each8::<Y>(k, out, |p, acc| {
+            k.offs.iter().zip(k.w).fold(acc, |(acc0, acc1), (&o, &wt)| {
+                let (v0, v1) = (v128_load(p.add(o) as *const v128), v128_load(p.add(o + 8) as *const v128));
                 let wv = i32x4_splat(wt);
-                // SAFETY: the caller's contract.
-                unsafe {
-                    let p = base.add(i * in_stride + o + 2 * j);
-                    acc0 = i32x4_add(acc0, i32x4_dot_i16x8(v128_load(p as *const v128), wv));
-                    acc1 = i32x4_add(acc1, i32x4_dot_i16x8(v128_load(p.add(8) as *const v128), wv));
-                }
-            }
-            // SAFETY: out holds rows·n bytes.
-            let room = (rows - i) * n - j;
-            unsafe { store_row_bytes::<CHUNK>(r.bytes8(r.apply(acc0), r.apply(acc1)), out.add(i * n + j), (n - j).min(CHUNK), room) };
-            j += CHUNK;
-        }
+                (i32x4_add(acc0, i32x4_dot_i16x8(v0, wv)), i32x4_add(acc1, i32x4_dot_i16x8(v1, wv)))
+            })
+        })
     }
 }
 

@@ -13,30 +13,37 @@ use crate::kernels::q8::Q8;
 use crate::kernels::qelementwise::{AddParams, MulParams};
 use core::arch::wasm32::*;
 
-/// Loads 16 elements (or the `n - i < 16` left) of `a` and of `b` (splatted if `b_splat`).
+/// Runs `f` on 16 elements at a time (the last step on the `n % 16` left): `f` gets A's and B's
+/// values, biased and centered on their zero points, as two i16x8 each, and returns 16 bytes.
 ///
 /// # Safety
 /// As for the micro-kernels.
 #[inline(always)]
-unsafe fn load_pair(a: *const u8, b: *const u8, b_splat: bool, i: usize, n: usize) -> (v128, v128) {
-    let k = (n - i).min(16);
-    unsafe {
-        let av = load_bytes(a.add(i), k);
-        let bv = if b_splat { u8x16_splat(*b) } else { load_bytes(b.add(i), k) };
-        (av, bv)
+unsafe fn each16<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_splat: bool, zps: (i32, i32), out: *mut u8, f: impl Fn([v128; 2], [v128; 2]) -> v128) {
+    let (za, zb) = (i16x8_splat((zps.0 + Q::BIAS) as i16), i16x8_splat((zps.1 + Q::BIAS) as i16));
+    let mut i = 0;
+    while i < n {
+        let k = (n - i).min(16);
+        // SAFETY: the loads and the store stay within the n elements (b: 1 if splat).
+        unsafe {
+            let av = load_bytes(a.add(i), k);
+            let bv = if b_splat { u8x16_splat(*b) } else { load_bytes(b.add(i), k) };
+            store_bytes(f(centered::<Q>(av, za), centered::<Q>(bv, zb)), out.add(i), k);
+        }
+        i += 16;
     }
 }
 
 /// Bytes of `Q` → two i16x8 of `biased value - zp`.
 #[inline(always)]
-fn centered<Q: Q8>(v: v128, zp: v128) -> (v128, v128) {
+fn centered<Q: Q8>(v: v128, zp: v128) -> [v128; 2] {
     let v = v128_xor(v, u8x16_splat(Q::FLIP));
-    (i16x8_sub(u16x8_extend_low_u8x16(v), zp), i16x8_sub(u16x8_extend_high_u8x16(v), zp))
+    [i16x8_sub(u16x8_extend_low_u8x16(v), zp), i16x8_sub(u16x8_extend_high_u8x16(v), zp)]
 }
 
 /// Four f32x4 of `scale · (centered value)`.
 #[inline(always)]
-fn dequant(lo: v128, hi: v128, scale: v128) -> [v128; 4] {
+fn dequant([lo, hi]: [v128; 2], scale: v128) -> [v128; 4] {
     let f = |v: v128| f32x4_mul(f32x4_convert_i32x4(v), scale);
     [f(i32x4_extend_low_i16x8(lo)), f(i32x4_extend_high_i16x8(lo)), f(i32x4_extend_low_i16x8(hi)), f(i32x4_extend_high_i16x8(hi))]
 }
@@ -51,49 +58,34 @@ fn low_bytes(a: v128, b: v128, c: v128, d: v128) -> v128 {
 /// # Safety
 /// See [`BinaryQ8Ukernel`](crate::kernels::qelementwise::BinaryQ8Ukernel).
 pub unsafe fn add_q8__wasm_simd128<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_splat: bool, p: &AddParams, out: *mut u8) {
-    let (za, zb) = (i16x8_splat((p.a_zp + Q::BIAS) as i16), i16x8_splat((p.b_zp + Q::BIAS) as i16));
     let (sa, sb, sy) = (f32x4_splat(p.a_scale), f32x4_splat(p.b_scale), f32x4_splat(p.y_scale));
     let (lo, hi, zy) = (i32x4_splat(p.lo - p.y_zp), i32x4_splat(p.hi - p.y_zp), i32x4_splat(p.y_zp));
     let q = |ta: v128, tb: v128| {
         let r = i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_div(f32x4_add(ta, tb), sy)));
         i32x4_add(i32x4_min(i32x4_max(r, lo), hi), zy)
     };
-    let mut i = 0;
-    while i < n {
-        // SAFETY: as for the micro-kernel; load_pair and store_bytes stay within n.
-        unsafe {
-            let (av, bv) = load_pair(a, b, b_splat, i, n);
-            let (a0, a1) = centered::<Q>(av, za);
-            let (b0, b1) = centered::<Q>(bv, zb);
-            let ta = dequant(a0, a1, sa);
-            let tb = dequant(b0, b1, sb);
-            let v = low_bytes(q(ta[0], tb[0]), q(ta[1], tb[1]), q(ta[2], tb[2]), q(ta[3], tb[3]));
-            store_bytes(v, out.add(i), (n - i).min(16));
-        }
-        i += 16;
+    // SAFETY: the caller's contract.
+    unsafe {
+        each16::<Q>(n, a, b, b_splat, (p.a_zp, p.b_zp), out, |av, bv| {
+            let (ta, tb) = (dequant(av, sa), dequant(bv, sb));
+            low_bytes(q(ta[0], tb[0]), q(ta[1], tb[1]), q(ta[2], tb[2]), q(ta[3], tb[3]))
+        })
     }
 }
 
 /// # Safety
 /// See [`BinaryQ8Ukernel`](crate::kernels::qelementwise::BinaryQ8Ukernel); `p.rq.simd_ok()`.
 pub unsafe fn mul_q8__wasm_simd128<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_splat: bool, p: &MulParams, out: *mut u8) {
-    let (za, zb) = (i16x8_splat((p.a_zp + Q::BIAS) as i16), i16x8_splat((p.b_zp + Q::BIAS) as i16));
     let r = RequantV::<Q>::new(&p.rq);
-    let mut i = 0;
-    while i < n {
-        // SAFETY: as in add_q8__wasm_simd128.
-        unsafe {
-            let (av, bv) = load_pair(a, b, b_splat, i, n);
-            let (a0, a1) = centered::<Q>(av, za);
-            let (b0, b1) = centered::<Q>(bv, zb);
-            let v = r.bytes16(
+    // SAFETY: the caller's contract.
+    unsafe {
+        each16::<Q>(n, a, b, b_splat, (p.a_zp, p.b_zp), out, |[a0, a1], [b0, b1]| {
+            r.bytes16(
                 r.apply(i32x4_extmul_low_i16x8(a0, b0)),
                 r.apply(i32x4_extmul_high_i16x8(a0, b0)),
                 r.apply(i32x4_extmul_low_i16x8(a1, b1)),
                 r.apply(i32x4_extmul_high_i16x8(a1, b1)),
-            );
-            store_bytes(v, out.add(i), (n - i).min(16));
-        }
-        i += 16;
+            )
+        })
     }
 }

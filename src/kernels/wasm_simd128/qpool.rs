@@ -4,25 +4,24 @@
 #![allow(non_snake_case)] // XNNPACK-style names: the ISA after a double underscore.
 use super::requant::{store_row_bytes, RequantV};
 use crate::kernels::q8::{Requant, Q8};
-use crate::kernels::qpool::CHUNK;
+use crate::kernels::qpool::{PoolRows, CHUNK};
 use core::arch::wasm32::*;
 
+/// Stores `f(b)` for every 16 outputs of a pool call, `b` pointing at their first tap base
+/// (`base + i·in_stride + j`), `j` their first column.
+///
 /// # Safety
 /// See [`MaxPoolQ8Ukernel`](crate::kernels::qpool::MaxPoolQ8Ukernel).
-pub unsafe fn maxpool_q8__wasm_simd128(rows: usize, n: usize, base: *const u8, in_stride: usize, offs: &[usize], flip: u8, out: *mut u8) {
-    let f = u8x16_splat(flip);
-    for i in 0..rows {
+#[inline(always)]
+unsafe fn each16(r: &PoolRows, out: *mut u8, f: impl Fn(*const u8, usize) -> v128) {
+    for i in 0..r.rows {
         let mut j = 0;
-        while j < n {
+        while j < r.n {
             // SAFETY: the caller guarantees n.next_multiple_of(16) readable bytes per tap and
             // row, and rows·n bytes of out.
             unsafe {
-                let b = base.add(i * in_stride + j);
-                let mut m = u8x16_splat(0);
-                for &o in offs {
-                    m = u8x16_max(m, v128_load(b.add(o) as *const v128));
-                }
-                store_row_bytes::<CHUNK>(v128_xor(m, f), out.add(i * n + j), (n - j).min(CHUNK), (rows - i) * n - j);
+                let v = f(r.base.add(i * r.in_stride + j), j);
+                store_row_bytes::<CHUNK>(v, out.add(i * r.n + j), (r.n - j).min(CHUNK), (r.rows - i) * r.n - j);
             }
             j += CHUNK;
         }
@@ -30,47 +29,43 @@ pub unsafe fn maxpool_q8__wasm_simd128(rows: usize, n: usize, base: *const u8, i
 }
 
 /// # Safety
+/// See [`MaxPoolQ8Ukernel`](crate::kernels::qpool::MaxPoolQ8Ukernel).
+pub unsafe fn maxpool_q8__wasm_simd128(r: &PoolRows, flip: u8, out: *mut u8) {
+    let f = u8x16_splat(flip);
+    // SAFETY: the caller's contract.
+    unsafe {
+        each16(r, out, |b, _| {
+            let m = r.offs.iter().fold(u8x16_splat(0), |m, &o| u8x16_max(m, v128_load(b.add(o) as *const v128)));
+            v128_xor(m, f)
+        })
+    }
+}
+
+/// # Safety
 /// See [`AvgPoolQ8Ukernel`](crate::kernels::qpool::AvgPoolQ8Ukernel); at most
 /// [`MAX_U16_TAPS`](crate::kernels::qpool::MAX_U16_TAPS) taps, `rq.simd_ok()` with
 /// `rq.multiplier` the largest of `mult` (in magnitude), at most 2^14.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn avgpool_q8__wasm_simd128<Q: Q8>(
-    rows: usize,
-    n: usize,
-    base: *const u8,
-    in_stride: usize,
-    offs: &[usize],
-    k_zp: i32,
-    mult: &[f64],
-    rq: &Requant,
-    out: *mut u8,
-) {
-    let r = RequantV::<Q>::new(rq);
+pub unsafe fn avgpool_q8__wasm_simd128<Q: Q8>(r: &PoolRows, k_zp: i32, mult: &[f64], rq: &Requant, out: *mut u8) {
+    let rv = RequantV::<Q>::new(rq);
     let kz = i32x4_splat(k_zp);
-    for i in 0..rows {
-        let mut j = 0;
-        while j < n {
-            // SAFETY: as in maxpool_q8__wasm_simd128; mult holds n.next_multiple_of(16) values.
-            unsafe {
-                let b = base.add(i * in_stride + j);
-                let (mut lo, mut hi) = (u16x8_splat(0), u16x8_splat(0));
-                for &o in offs {
-                    let v = v128_load(b.add(o) as *const v128);
-                    lo = i16x8_add(lo, u16x8_extend_low_u8x16(v));
-                    hi = i16x8_add(hi, u16x8_extend_high_u8x16(v));
-                }
-                let m = mult.as_ptr().add(j) as *const v128;
-                let q = |s: v128, k: usize| r.apply_with(i32x4_sub(s, kz), v128_load(m.add(2 * k)), v128_load(m.add(2 * k + 1)));
-                let v = r.bytes16(
-                    q(u32x4_extend_low_u16x8(lo), 0),
-                    q(u32x4_extend_high_u16x8(lo), 1),
-                    q(u32x4_extend_low_u16x8(hi), 2),
-                    q(u32x4_extend_high_u16x8(hi), 3),
-                );
-                store_row_bytes::<CHUNK>(v, out.add(i * n + j), (n - j).min(CHUNK), (rows - i) * n - j);
+    // SAFETY: the caller's contract; mult holds n.next_multiple_of(16) values.
+    unsafe {
+        each16(r, out, |b, j| {
+            let (mut lo, mut hi) = (u16x8_splat(0), u16x8_splat(0));
+            for &o in r.offs {
+                let v = v128_load(b.add(o) as *const v128);
+                lo = i16x8_add(lo, u16x8_extend_low_u8x16(v));
+                hi = i16x8_add(hi, u16x8_extend_high_u8x16(v));
             }
-            j += CHUNK;
-        }
+            let m = mult.as_ptr().add(j) as *const v128;
+            let q = |s: v128, k: usize| rv.apply_with(i32x4_sub(s, kz), v128_load(m.add(2 * k)), v128_load(m.add(2 * k + 1)));
+            rv.bytes16(
+                q(u32x4_extend_low_u16x8(lo), 0),
+                q(u32x4_extend_high_u16x8(lo), 1),
+                q(u32x4_extend_low_u16x8(hi), 2),
+                q(u32x4_extend_high_u16x8(hi), 3),
+            )
+        })
     }
 }
 
