@@ -100,6 +100,15 @@ fn qtensor<'a>(inputs: &[Option<&'a Tensor>], i: usize, name: &str) -> Result<QT
     Ok(QTensor { t, scale, zp })
 }
 
+/// The input and output parameters of a unary QOperator op: X (inputs 0-2), then the output's
+/// scale (3) and zero point (4), named `{y}_scale` / `{y}_zero_point`.
+fn unary_params<'a>(inputs: &[Option<&'a Tensor>], x: &str, y: &str) -> Result<(QTensor<'a>, f32, i32)> {
+    let xq = qtensor(inputs, 0, x)?;
+    let y_scale = scale_of(required(inputs, 3, &format!("{y}_scale"))?, &format!("{y}_scale"))?;
+    let y_zp = zero_point_of(optional(inputs, 4), xq.t.dtype(), &format!("{y}_zero_point"))?;
+    Ok((xq, y_scale, y_zp))
+}
+
 /// If `small` (aligned right against `shape`) equals `shape` on its leading dims and is 1 on
 /// the rest, the number of elements in that rest: then `small[o]` pairs with the `o`-th run of
 /// that many output elements (a per-channel operand, e.g. `[1, C, 1, 1]` against `[N, C, H, W]`).
@@ -191,9 +200,7 @@ fn qlinear_mul(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
 fn qlinear_global_average_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let channels_last = ctx.attrs().int_or("channels_last", 0)? != 0;
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
-        let x = qtensor(inputs, 0, "x")?;
-        let y_scale = scale_of(required(inputs, 3, "y_scale")?, "y_scale")?;
-        let y_zp = zero_point_of(optional(inputs, 4), x.t.dtype(), "y_zero_point")?;
+        let (x, y_scale, y_zp) = unary_params(inputs, "x", "y")?;
         let shape = x.t.shape();
         if shape.len() < 3 {
             return Err(Error::shape(format!("X has shape {shape:?}; it needs rank >= 3 (N, C and spatial dims)")));
@@ -240,9 +247,7 @@ fn qlinear_average_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let count_include_pad = ctx.attrs().int_or("count_include_pad", 0)? != 0;
     let channels_last = ctx.attrs().int_or("channels_last", 0)? != 0;
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
-        let x = qtensor(inputs, 0, "X")?;
-        let y_scale = scale_of(required(inputs, 3, "y_scale")?, "y_scale")?;
-        let y_zp = zero_point_of(optional(inputs, 4), x.t.dtype(), "y_zero_point")?;
+        let (x, y_scale, y_zp) = unary_params(inputs, "X", "y")?;
         let rank = x.t.rank();
         if !(3..=4).contains(&rank) {
             return Err(Error::shape(format!(
@@ -353,10 +358,8 @@ fn qlinear_concat(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 
 /// `quantize(f(dequantize(x)))` elementwise, in f32.
 fn qlinear_unary(inputs: &[Option<&Tensor>], f: impl Fn(f32) -> f32) -> Result<Vec<Tensor>> {
-    let x = qtensor(inputs, 0, "X")?;
+    let (x, y_scale, y_zp) = unary_params(inputs, "X", "Y")?;
     let values = int_values(x.t, "X")?;
-    let y_scale = scale_of(required(inputs, 3, "Y_scale")?, "Y_scale")?;
-    let y_zp = zero_point_of(optional(inputs, 4), x.t.dtype(), "Y_zero_point")?;
     let y = quantized_tensor(x.t.dtype(), x.t.shape(), values.len(), |i| {
         let v = f(quant_math::dequantize(values[i], x.scale, x.zp));
         quant_math::round_to_i64(f64::from(v / y_scale)).saturating_add(y_zp as i64)
