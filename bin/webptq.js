@@ -15,6 +15,7 @@ commands:
   inspect MODEL.onnx [--json]                       summarize a model
   run MODEL.onnx --input NAME=FILE.npy ... --out DIR  run a model on .npy inputs
   quantize IN.onnx -o OUT.onnx --calib FILE.npy ...   int8 post-training quantization
+  bench MODEL.onnx [--int8 Q.onnx] [--runs N] [--json] latency, webptq vs onnxruntime-web
 
 Run 'webptq <command> --help' for a command's options.
 Environment: WEBPTQ_WASM=simd128|relaxed forces a wasm build.`,
@@ -63,6 +64,23 @@ options:
   -h, --help                     show this help
 
 Not yet: --calib-images DIR (image folders with preprocessing); pass .npy files instead.`,
+  bench: `usage: webptq bench MODEL.onnx [--int8 Q.onnx] [--runs N] [--json]
+
+Measures inference latency on one thread: webptq on MODEL.onnx and, with --int8, on Q.onnx, side
+by side in this process and interleaved (each round runs every session once), after warm-up
+rounds. When onnxruntime-web is installed (npm i onnxruntime-web), its wasm backend runs the same
+files too, and the ratios compare the two; otherwise webptq runs alone. Prints median and p90
+latency per session and the ratios of the medians (below 1x: the first is faster).
+
+options:
+  --int8 Q.onnx           a second (quantized) model with the same inputs
+  --runs N                timed rounds (default 20)
+  --warmup N              untimed rounds first (default 3)
+  --input NAME=FILE.npy   a feed (repeatable; FILE.npy alone for a single-input model); without
+                          it, inputs are synthetic: floats in [0, 1), integers 1, and dimensions
+                          without a fixed size 1
+  --json                  print the result as JSON
+  -h, --help              show this help`,
 };
 
 /** A command-line error with its code: USAGE (bad arguments), NOT_FOUND or IO (files). */
@@ -377,6 +395,82 @@ async function cmdQuantize(argv) {
   if (opts.report) console.log(`report     ${opts.report}`);
 }
 
+/** Synthetic feeds for the model's inputs: deterministic floats in [0, 1), integers 1, free dims 1. */
+function syntheticFeeds(info) {
+  let seed = 12345;
+  const next = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const feeds = {};
+  for (const v of info.inputs) {
+    const dims = (v.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : 1));
+    const n = dims.reduce((a, b) => a * b, 1);
+    const type = v.type ?? 'float32';
+    const values = Array.from({ length: n }, () => (type.startsWith('float') ? next() : 1));
+    feeds[v.name] = new Tensor(type, values, dims);
+  }
+  return feeds;
+}
+
+async function cmdBench(argv) {
+  const { positional, opts } = parseArgs(argv, { int8: 'value', runs: 'value', warmup: 'value', input: 'list', json: 'flag' });
+  if (opts.help) return console.log(USAGE.bench);
+  if (positional.length !== 1) throw new UsageError(`bench takes one MODEL.onnx, got ${positional.length}`);
+  const runs = opts.runs === undefined ? 20 : parseCount(opts.runs, 'runs', 1);
+  const warmup = opts.warmup === undefined ? 3 : parseCount(opts.warmup, 'warmup', 0);
+  const file = positional[0];
+  const float = readFile(file, 'model');
+  const int8 = opts.int8 === undefined ? null : readFile(opts.int8, 'model');
+  const info = await inspect(float);
+  const inputNames = info.inputs.map((v) => v.name);
+  const feeds = syntheticFeeds(info);
+  const given = new Set();
+  for (const spec of opts.input ?? []) {
+    const eq = spec.indexOf('=');
+    const [name, npy] = eq < 0 ? [inputNames.length === 1 ? inputNames[0] : null, spec] : [spec.slice(0, eq), spec.slice(eq + 1)];
+    if (name === null) throw new UsageError(`--input ${spec}: the model has ${inputNames.length} inputs (${inputNames.join(', ') || 'none'}), so write --input NAME=FILE.npy`);
+    if (!inputNames.includes(name)) throw new UsageError(`--input ${spec}: the model has no input '${name}' (its inputs: ${inputNames.join(', ') || 'none'})`);
+    if (given.has(name)) throw new UsageError(`--input for '${name}' is given twice`);
+    given.add(name);
+    feeds[name] = readNpy(readFile(npy, 'input'), npy);
+  }
+  const harness = await import('../benches/harness.mjs');
+  const webptq = await import('../js/index.js');
+  const { flavour } = await webptq.loadWasm();
+  const config = flavour === 'relaxed' ? 'relaxed' : 'simd128';
+  const notes = [];
+  let ort = null;
+  try {
+    const m = await import('onnxruntime-web');
+    ort = m.default ?? m;
+    harness.configureOrt(ort, config);
+  } catch {
+    notes.push('onnxruntime-web is not installed: webptq only (npm i onnxruntime-web to compare with it)');
+  }
+  const plain = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { type: t.type, data: t.data, dims: t.dims }]));
+  const log = process.stderr.isTTY && !opts.json ? (l) => process.stderr.write(`${l}\n`) : () => {};
+  const row = await harness.benchModel({ name: path.basename(file), float, int8, feeds: plain }, { webptq, ort, runs, warmup, minRuns: runs, log });
+  const os = await import('node:os');
+  const result = {
+    model: file,
+    int8: opts.int8 ?? null,
+    feeds: Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { type: t.type, dims: t.dims, synthetic: !given.has(k) }])),
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, platform: `${process.platform} ${process.arch}` },
+    config: { webptqFlavour: flavour, ortSimd: ort ? ort.env.wasm.simd : null, ortVersion: ort ? (ort.env.versions?.web ?? null) : null },
+    ...row,
+    notes,
+  };
+  if (opts.json) return console.log(JSON.stringify(result, null, 2));
+  console.log(`model      ${file}${int8 ? `\nint8       ${opts.int8}` : ''}`);
+  console.log(`machine    ${result.machine.cpu}, ${result.machine.cores} cores, Node ${process.version}`);
+  console.log(`runtimes   webptq (${flavour} build)${ort ? `, onnxruntime-web ${result.config.ortVersion ?? ''} (wasm, simd=${JSON.stringify(result.config.ortSimd)})` : ''}; 1 thread`);
+  console.log(`feeds      ${Object.entries(result.feeds).map(([k, f]) => `${k} ${f.type} [${f.dims.join(', ')}]${f.synthetic ? ' (synthetic)' : ''}`).join(', ')}`);
+  console.log('');
+  console.log(harness.formatRows([row]));
+  for (const n of notes) console.log(`note: ${n}`);
+}
+
 async function main(argv) {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
@@ -391,7 +485,8 @@ async function main(argv) {
   if (cmd === 'inspect') return cmdInspect(rest);
   if (cmd === 'run') return cmdRun(rest);
   if (cmd === 'quantize') return cmdQuantize(rest);
-  throw new UsageError(`unknown command '${cmd}' (commands: inspect, run, quantize; see webptq --help)`);
+  if (cmd === 'bench') return cmdBench(rest);
+  throw new UsageError(`unknown command '${cmd}' (commands: inspect, run, quantize, bench; see webptq --help)`);
 }
 
 try {
