@@ -458,7 +458,11 @@ async function cmdBench(argv) {
     feeds: Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { type: t.type, dims: t.dims, synthetic: !given.has(k) }])),
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, platform: `${process.platform} ${process.arch}` },
     config: { webptqFlavour: flavour, ortSimd: ort ? ort.env.wasm.simd : null, ortVersion: ort ? (ort.env.versions?.web ?? null) : null },
-    ...row,
+    runners: row.runners,
+    latency: row.latency,
+    ratios: row.ratios,
+    check: row.check,
+    errors: row.errors,
     notes,
   };
   if (opts.json) return console.log(JSON.stringify(result, null, 2));
