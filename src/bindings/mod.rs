@@ -170,7 +170,7 @@ impl WasmSession {
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8], external: JsValue, optimize: bool) -> Result<WasmSession, JsValue> {
         let model = load_model(bytes, &external)?;
-        let inner = crate::runtime::Session::new(model, &SessionOptions { optimize }).map_err(js_error)?;
+        let inner = crate::runtime::Session::new(model, &SessionOptions { optimize, ..Default::default() }).map_err(js_error)?;
         Ok(WasmSession { inner })
     }
 
@@ -186,6 +186,15 @@ impl WasmSession {
 
     pub fn info(&self) -> Result<JsValue, JsValue> {
         to_js(&crate::info::model_info(self.inner.model()))
+    }
+
+    /// `{ peakActivationBytes, fusedGroups }`: the largest activation memory a run has needed so
+    /// far and how many QDQ groups run as integer ops.
+    pub fn stats(&self) -> Result<JsValue, JsValue> {
+        let o = Object::new();
+        Reflect::set(&o, &"peakActivationBytes".into(), &(self.inner.peak_activation_bytes() as f64).into())?;
+        Reflect::set(&o, &"fusedGroups".into(), &(self.inner.fused_groups() as f64).into())?;
+        Ok(o.into())
     }
 
     /// `feeds`: array of `{ name, type, dims, bytes }`; returns the same shape for the outputs.
