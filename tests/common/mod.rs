@@ -59,4 +59,5 @@ fn float_values(t: &Tensor) -> Vec<f64> {
 }
 
 pub mod build;
+pub mod graphs;
 pub mod npy;

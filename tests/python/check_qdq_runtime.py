@@ -55,12 +55,12 @@ def step_of(model: onnx.ModelProto, output: str) -> float:
     raise AssertionError(f"output {output}: no producer")
 
 
-def compare(ours: np.ndarray, theirs: np.ndarray, step: float) -> tuple[float, float, int]:
-    """(top-1 agreement, share of elements within one step, max steps apart)."""
+def compare(ours: np.ndarray, theirs: np.ndarray, step: float) -> tuple[float, float, float, int]:
+    """(top-1 agreement, share of equal elements, share within one step, max steps apart)."""
     assert ours.shape == theirs.shape, f"shape {ours.shape} vs onnxruntime {theirs.shape}"
     steps = np.rint(np.abs(ours.astype(np.float64) - theirs.astype(np.float64)) / step)
     top1 = float(np.mean(ours.reshape(-1, ours.shape[-1]).argmax(-1) == theirs.reshape(-1, theirs.shape[-1]).argmax(-1)))
-    return top1, float(np.mean(steps <= 1)), int(steps.max(initial=0))
+    return top1, float(np.mean(steps == 0)), float(np.mean(steps <= 1)), int(steps.max(initial=0))
 
 
 def check_one(path: Path) -> str:
@@ -75,11 +75,11 @@ def check_one(path: Path) -> str:
     for k, (o, theirs, lit_k) in enumerate(zip(fused.get_outputs(), want, lit)):
         ours = np.load(path.with_name(f"{tag}.ours.{k}.npy"))
         step = step_of(model, o.name)
-        top1, within, max_steps = compare(ours, theirs, step)
-        l_top1, l_within, l_max = compare(ours, lit_k, step)
+        top1, equal, within, max_steps = compare(ours, theirs, step)
+        l_top1, l_equal, l_within, l_max = compare(ours, lit_k, step)
         notes.append(
-            f"{o.name}: top-1 {top1:.4f}, within one step {within:.5f}, max {max_steps} steps "
-            f"(vs unoptimized onnxruntime: {l_top1:.4f}, {l_within:.5f}, {l_max})"
+            f"{o.name}: top-1 {top1:.4f}, equal {equal:.5f}, within one step {within:.5f}, max {max_steps} steps "
+            f"(vs unoptimized onnxruntime: {l_top1:.4f}, {l_equal:.5f}, {l_within:.5f}, {l_max})"
         )
         assert top1 == 1.0, f"{o.name}: top-1 agreement {top1:.4f} < 1"
         assert within >= MIN_WITHIN_ONE_STEP, f"{o.name}: {within:.5f} of the elements within one step < {MIN_WITHIN_ONE_STEP}"

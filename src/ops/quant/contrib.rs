@@ -4,10 +4,12 @@
 //! Semantics follow the formulas of onnxruntime's ContribOperators.md, in f32, through
 //! [`crate::quant_math`]; all scales and zero points are per tensor, zero points optional
 //! (default 0), data uint8 or int8:
-//! - QLinearAdd: `C = quantize((A_scale (A - A_zp) + B_scale (B - B_zp)) / C_scale) + C_zp`
-//!   (numpy broadcasting).
-//! - QLinearMul: `C = requantize((A - A_zp)(B - B_zp), A_scale B_scale / C_scale) + C_zp`.
+//! - QLinearAdd: `C = round((A_scale (A - A_zp) + B_scale (B - B_zp)) / C_scale + C_zp)` in f32,
+//!   the zero point added before rounding as onnxruntime's MLAS does (numpy broadcasting).
+//! - QLinearMul: `C = round(f32((A - A_zp)(B - B_zp)) · f32(A_scale B_scale / C_scale) + C_zp)`, the
+//!   zero point added in f32 before rounding (onnxruntime's MLAS does, on every platform).
 //! - QLinearGlobalAveragePool: `Y = requantize(Σ (X - x_zp), x_scale / (y_scale · n)) + y_zp`
+//!   (the product in f32, `quant_math::scale_accumulator`)
 //!   over the `n` spatial positions of each channel (`channels_last` selects N…C layout).
 //! - QLinearConcat: each input is requantized to the output's scale and zero point
 //!   (`quantize(dequantize(x))`; copied when its parameters equal the output's), then concatenated.
@@ -97,8 +99,9 @@ fn qlinear_add(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let c_zp = zero_point_of(optional(inputs, 7), a.t.dtype(), "C_zero_point")?;
         let (shape, av, bv) = broadcast_pair(&a, &b)?;
         let y = quantized_tensor(a.t.dtype(), &shape, av.len(), |i| {
+            // As onnxruntime's MLAS: the zero point is added in f32, then the sum is rounded.
             let real = quant_math::dequantize(av[i], a.scale, a.zp) + quant_math::dequantize(bv[i], b.scale, b.zp);
-            quant_math::round_to_i64(f64::from(real / c_scale)).saturating_add(c_zp as i64)
+            quant_math::round_to_i64(f64::from(real / c_scale + c_zp as f32))
         })?;
         Ok(vec![y])
     })))
@@ -111,10 +114,11 @@ fn qlinear_mul(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let c_scale = scale_of(required(inputs, 6, "C_scale")?, "C_scale")?;
         let c_zp = zero_point_of(optional(inputs, 7), a.t.dtype(), "C_zero_point")?;
         let (shape, av, bv) = broadcast_pair(&a, &b)?;
-        let m = f64::from(quant_math::multiplier(a.scale, b.scale, c_scale));
+        let m = quant_math::multiplier(a.scale, b.scale, c_scale);
         let y = quantized_tensor(a.t.dtype(), &shape, av.len(), |i| {
+            // As onnxruntime's MLAS: the zero point is added in f32, then the sum is rounded.
             let acc = (av[i] - a.zp) * (bv[i] - b.zp);
-            quant_math::round_to_i64(acc as f64 * m).saturating_add(c_zp as i64)
+            quant_math::round_to_i64(f64::from(acc as f32 * m + c_zp as f32))
         })?;
         Ok(vec![y])
     })))
@@ -139,7 +143,7 @@ fn qlinear_global_average_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let mut out_shape = vec![1usize; shape.len()];
         out_shape[0] = n;
         out_shape[if channels_last { shape.len() - 1 } else { 1 }] = c;
-        let m = f64::from(x.scale / (y_scale * spatial as f32));
+        let m = x.scale / (y_scale * spatial as f32);
         let y = quantized_tensor(x.t.dtype(), &out_shape, n * c, |o| {
             let (ni, ci) = (o / c, o % c);
             let acc: i64 = (0..spatial)
@@ -148,7 +152,7 @@ fn qlinear_global_average_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
                     (x.values[idx] - x.zp) as i64
                 })
                 .sum();
-            quant_math::round_to_i64(acc as f64 * m).saturating_add(y_zp as i64)
+            quant_math::scale_accumulator(acc, m).saturating_add(y_zp as i64)
         })?;
         Ok(vec![y])
     })))
@@ -284,8 +288,9 @@ mod tests {
             &[t(&[3], vec![-128i8, 3, 5]), s(0.5), None, t(&[3], vec![127i8, 5, -1]), s(0.5), None, s(0.5), t(&[], vec![1i8])],
         )
         .unwrap();
-        // acc = [-16256, 15, -5], M = 0.5 → [-8128, 7.5→8, -2.5→-2] + 1
-        assert_eq!(y[0], Tensor::from_vec(&[3], vec![-128i8, 9, -1]).unwrap());
+        // acc = [-16256, 15, -5], M = 0.5, zero point 1 added before rounding (as onnxruntime):
+        // [-8127 → -128, 8.5 → 8, -1.5 → -2] (ties to even)
+        assert_eq!(y[0], Tensor::from_vec(&[3], vec![-128i8, 8, -2]).unwrap());
     }
 
     #[test]

@@ -156,9 +156,9 @@ fn qgemm_run(attrs: GemmAttrs, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>
                 },
                 None => (a.dtype(), 0),
             };
-            let mult: Vec<f64> = scales.iter().map(|&s| f64::from(s / sy)).collect();
+            let mult: Vec<f32> = scales.iter().map(|&s| s / sy).collect();
             quantized_tensor(out_type, &shape, acc.len(), |i| {
-                quant_math::round_to_i64(acc[i] as f64 * mult[col(i)]).saturating_add(zy as i64)
+                quant_math::scale_accumulator(acc[i] as i64, mult[col(i)]).saturating_add(zy as i64)
             })?
         }
     };
