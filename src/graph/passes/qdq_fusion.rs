@@ -8,7 +8,7 @@
 //! | DQ(a), DQ(b) → MatMul → [Relu/Clip] → Q | QLinearMatMul |
 //! | DQ(a), DQ(b), [DQ(c) int32] → Gemm → [Relu/Clip] → [Q] | com.microsoft QGemm (float output without Q) |
 //! | DQ(a), DQ(b) → Add / Mul → [Relu/Clip] → Q | com.microsoft QLinearAdd / QLinearMul |
-//! | DQ → GlobalAveragePool / Sigmoid / LeakyRelu → Q | com.microsoft QLinear* |
+//! | DQ → GlobalAveragePool / Sigmoid / LeakyRelu / Softmax → Q | com.microsoft QLinear* |
 //! | DQ(x)… → Concat → Q | Concat on the integers when every input has the output's parameters, else com.microsoft QLinearConcat |
 //! | DQ → Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Slice, Gather, Expand, Identity, MaxPool, Resize, ReduceMax, ReduceMin, Split → Q (same parameters) | the op on the integers |
 //!
@@ -335,7 +335,7 @@ impl<'a> Matcher<'a> {
             "MatMul" => self.matmul(i),
             "Gemm" => self.gemm(i),
             "Add" | "Mul" => self.binary(i),
-            "GlobalAveragePool" | "Sigmoid" | "LeakyRelu" => self.unary(i),
+            "GlobalAveragePool" | "Sigmoid" | "LeakyRelu" | "Softmax" => self.unary(i),
             "Concat" => self.concat(i),
             _ if DATA_MOVEMENT.contains(&op) => self.data_movement(i),
             _ => None,
@@ -486,6 +486,13 @@ impl<'a> Matcher<'a> {
         if n.op_type == "GlobalAveragePool" {
             grp.attrs = Attrs::default();
             grp.attrs.set("channels_last", Attr::Int(0));
+        }
+        if n.op_type == "Softmax" {
+            // QLinearSoftmax follows the Softmax of the model's opset (one axis from 13 on).
+            let axis = n.attrs.int_or("axis", if self.opset < 13 { 1 } else { -1 }).ok()?;
+            grp.attrs = Attrs::default();
+            grp.attrs.set("axis", Attr::Int(axis));
+            grp.attrs.set("opset", Attr::Int(self.opset));
         }
         Some(grp)
     }
