@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything `npm test` (and CI) runs, in order, stopping at the first failure:
-#   setup (full) → wasm build → cargo test --release → Python fixture check →
+#   setup (full) → wasm build → cargo test --release → Python fixture check → Python check of the
+#   fused int8 runtime against onnxruntime →
 #   Node tests under the SIMD128 build, then the relaxed-SIMD build → browser tests (Chromium).
 # Set WEBPTQ_SKIP_SETUP=1 to skip the setup step when iterating.
 set -euo pipefail
@@ -26,6 +27,10 @@ if [ -f tests/python/check_fixtures.py ]; then
 else
   echo "tests/python/check_fixtures.py not present: skipped"
 fi
+
+# The fused int8 runtime against onnxruntime on the files `cargo test` wrote (tests/qdq_runtime.rs).
+current="python qdq runtime check"; stage "python qdq runtime check (ours vs onnxruntime)"
+.venv/bin/python tests/python/check_qdq_runtime.py
 
 node_tests=(tests/js/*.test.mjs)
 current="node tests (simd128)"; stage "node tests, wasm flavour simd128"

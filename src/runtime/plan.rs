@@ -167,3 +167,34 @@ impl Plan {
         self.steps.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Node;
+
+    #[test]
+    fn peak_counts_the_values_held_at_once() {
+        // x → Relu → a → Relu → b → Relu → y: x is freed after the first step, a after the
+        // second, so at most two 100-float tensors are held at once (and the output at the end).
+        let mut g = Graph::default();
+        let ids: Vec<ValueId> = ["x", "a", "b", "y"].iter().map(|n| g.add_value(n, None, None)).collect();
+        for w in ids.windows(2) {
+            g.nodes.push(Node {
+                name: String::new(),
+                op_type: "Relu".into(),
+                domain: String::new(),
+                inputs: vec![Some(w[0])],
+                outputs: vec![Some(w[1])],
+                attrs: Default::default(),
+            });
+        }
+        g.inputs = vec![ids[0]];
+        g.outputs = vec![ids[3]];
+        let plan = Plan::new(&g, Registry::standard(), &|_| 13).unwrap();
+        let x = Tensor::from_vec(&[100], vec![-1.0f32; 100]).unwrap();
+        let (out, peak) = plan.run_measured(vec![(ids[0], Arc::new(x))], None).unwrap();
+        assert_eq!(out[0].to_f32_vec(), vec![0.0; 100]);
+        assert_eq!(peak, 2 * 400);
+    }
+}

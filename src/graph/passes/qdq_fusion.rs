@@ -611,3 +611,169 @@ fn add_init(g: &mut Graph, name: &str, t: Tensor) -> ValueId {
     g.initializers.insert(id, Arc::new(t));
     id
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::graph::{Attr, Graph, Model, Node, OpsetId, ValueId};
+    use crate::runtime::{Session, SessionOptions};
+    use crate::tensor::Tensor;
+    use std::sync::Arc;
+
+    /// A QDQ graph written by hand.
+    struct G(Model);
+
+    impl G {
+        fn new() -> G {
+            G(Model {
+                ir_version: 8,
+                opset_imports: vec![OpsetId { domain: String::new(), version: 13 }],
+                producer_name: String::new(),
+                producer_version: String::new(),
+                doc_string: String::new(),
+                metadata: vec![],
+                graph: Graph::default(),
+            })
+        }
+        fn v(&mut self, name: &str) -> ValueId {
+            let g = &mut self.0.graph;
+            g.find_value(name).unwrap_or_else(|| g.add_value(name, None, None))
+        }
+        fn init(&mut self, name: &str, t: Tensor) -> &mut Self {
+            let id = self.v(name);
+            self.0.graph.initializers.insert(id, Arc::new(t));
+            self
+        }
+        fn node(&mut self, op: &str, ins: &[&str], outs: &[&str], attrs: &[(&str, Attr)]) -> &mut Self {
+            let inputs = ins.iter().map(|n| (!n.is_empty()).then(|| self.v(n))).collect();
+            let outputs = outs.iter().map(|n| Some(self.v(n))).collect();
+            let mut node = Node { name: outs[0].into(), op_type: op.into(), domain: String::new(), inputs, outputs, attrs: Default::default() };
+            for (k, a) in attrs {
+                node.attrs.set(k, a.clone());
+            }
+            self.0.graph.nodes.push(node);
+            self
+        }
+        /// `y = QuantizeLinear(x)` (uint8) with its own scale and zero point.
+        fn q(&mut self, x: &str, y: &str, scale: f32, zp: u8) -> &mut Self {
+            self.init(&format!("{y}.s"), Tensor::scalar(scale)).init(&format!("{y}.z"), Tensor::scalar(zp));
+            self.node("QuantizeLinear", &[x, &format!("{y}.s"), &format!("{y}.z")], &[y], &[])
+        }
+        /// `y = DequantizeLinear(x)` with the parameters of the Q (or initializer) named `p`.
+        fn dq(&mut self, x: &str, p: &str, y: &str, attrs: &[(&str, Attr)]) -> &mut Self {
+            self.node("DequantizeLinear", &[x, &format!("{p}.s"), &format!("{p}.z")], &[y], attrs)
+        }
+        fn io(&mut self, input: &str, outputs: &[&str]) -> Model {
+            let i = self.v(input);
+            self.0.graph.inputs = vec![i];
+            self.0.graph.outputs = outputs.iter().map(|o| self.v(o)).collect();
+            self.0.clone()
+        }
+    }
+
+    fn input(shape: &[usize]) -> Tensor {
+        let n: usize = shape.iter().product();
+        Tensor::from_vec(shape, (0..n).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect::<Vec<f32>>()).unwrap()
+    }
+
+    /// Runs `m` fused and literally; checks that output `k` is within `tol[k]` of the literal one
+    /// (one step of its scale, or float rounding). Returns the fused graph's op types.
+    fn check(m: &Model, x: Tensor, tol: &[f32]) -> Vec<String> {
+        let fused = Session::new(m.clone(), &SessionOptions::default()).unwrap();
+        let literal = Session::new(m.clone(), &SessionOptions { optimize: true, fuse_qdq: false }).unwrap();
+        let feeds = vec![("x".to_string(), x)];
+        let (a, b) = (fused.run(feeds.clone()).unwrap(), literal.run(feeds).unwrap());
+        for (((name, a), (_, b)), tol) in a.iter().zip(&b).zip(tol) {
+            for (u, v) in a.to_f32_vec().iter().zip(b.to_f32_vec()) {
+                assert!((u - v).abs() <= *tol, "output {name}: fused {u}, literal {v}");
+            }
+        }
+        fused.model().graph.nodes.iter().map(|n| n.op_type.clone()).collect()
+    }
+
+    /// x → Q → DQ → Conv(DQ w per channel, DQ int32 bias) → `act` → Q(y_scale, y_zp) → DQ → y.
+    fn conv_graph(act: Option<(&str, f32, f32)>, y_scale: f32, y_zp: u8, bias_scale_factor: f32, extra_output: bool) -> Model {
+        let mut g = G::new();
+        let (sx, sw) = (0.02f32, [0.01f32, 0.02, 0.005]);
+        let w: Vec<i8> = (0..54).map(|i| ((i * 29) % 255) as i8).collect();
+        g.init("w.q", Tensor::from_vec(&[3, 2, 3, 3], w).unwrap())
+            .init("w.s", Tensor::from_vec(&[3], sw.to_vec()).unwrap())
+            .init("w.z", Tensor::from_vec(&[3], vec![0i8; 3]).unwrap())
+            .init("b.q", Tensor::from_vec(&[3], vec![40i32, -300, 7]).unwrap())
+            .init("b.s", Tensor::from_vec(&[3], sw.iter().map(|s| s * sx * bias_scale_factor).collect()).unwrap())
+            .init("b.z", Tensor::from_vec(&[3], vec![0i32; 3]).unwrap());
+        g.q("x", "xq", sx, 128).dq("xq", "xq", "xd", &[]);
+        g.dq("w.q", "w", "wd", &[("axis", Attr::Int(0))]).dq("b.q", "b", "bd", &[("axis", Attr::Int(0))]);
+        g.node("Conv", &["xd", "wd", "bd"], &["c"], &[("pads", Attr::Ints(vec![1, 1, 1, 1]))]);
+        let pre = match act {
+            None => "c",
+            Some(("Relu", ..)) => {
+                g.node("Relu", &["c"], &["r"], &[]);
+                "r"
+            }
+            Some((_, lo, hi)) => {
+                g.init("lo", Tensor::scalar(lo)).init("hi", Tensor::scalar(hi));
+                g.node("Clip", &["c", "lo", "hi"], &["r"], &[]);
+                "r"
+            }
+        };
+        g.q(pre, "yq", y_scale, y_zp).dq("yq", "yq", "y", &[]);
+        if extra_output {
+            g.io("x", &["y", "c"])
+        } else {
+            g.io("x", &["y"])
+        }
+    }
+
+    #[test]
+    fn conv_groups_fuse_with_exact_activations() {
+        let x = input(&[1, 2, 5, 5]);
+        // Relu before a Q whose zero point is 0: implied by the saturation, dropped.
+        let ops = check(&conv_graph(Some(("Relu", 0.0, 0.0)), 0.05, 0, 1.0, false), x.clone(), &[0.05]);
+        assert_eq!(ops, ["QuantizeLinear", "QLinearConv", "DequantizeLinear"]);
+        // Clip(0, 1) under an output range of [-0.3, 2.25]: applied to the integers.
+        let ops = check(&conv_graph(Some(("Clip", 0.0, 1.0)), 0.01, 30, 1.0, false), x.clone(), &[0.01]);
+        assert_eq!(ops, ["QuantizeLinear", "QLinearConv", "Clip", "DequantizeLinear"]);
+        // Clip(-10, 10) is wider than the output range: dropped.
+        let ops = check(&conv_graph(Some(("Clip", -10.0, 10.0)), 0.01, 30, 1.0, false), x.clone(), &[0.01]);
+        assert_eq!(ops, ["QuantizeLinear", "QLinearConv", "DequantizeLinear"]);
+    }
+
+    #[test]
+    fn groups_that_would_change_results_stay_float() {
+        let x = input(&[1, 2, 5, 5]);
+        // The Conv's output is also a graph output: it must exist in float.
+        let ops = check(&conv_graph(None, 0.05, 100, 1.0, true), x.clone(), &[0.0, 0.0]);
+        assert!(ops.contains(&"Conv".to_string()) && !ops.contains(&"QLinearConv".to_string()), "{ops:?}");
+        // A bias whose scale is not s_x · s_w cannot be added to the accumulator.
+        let ops = check(&conv_graph(None, 0.05, 100, 2.0, false), x, &[0.0]);
+        assert!(ops.contains(&"Conv".to_string()), "{ops:?}");
+    }
+
+    #[test]
+    fn concat_split_gemm_and_matmul() {
+        // x[2,4] → Q → DQ ─┬→ Split(2, 2) → Q, Q (same params) → DQ, DQ → Concat → Q(other params) → DQ → y
+        //                   ├→ Gemm(DQ w, transB) → y2 (float: QGemm without a Q)
+        //                   └→ MatMul(DQ w per column) → Q → DQ → y3
+        let mut g = G::new();
+        g.q("x", "xq", 0.01, 100).dq("xq", "xq", "xd", &[]);
+        g.node("Split", &["xd", "halves"], &["s0", "s1"], &[("axis", Attr::Int(1))]);
+        g.init("halves", Tensor::from_vec(&[2], vec![2i64, 2]).unwrap());
+        g.q("s0", "s0q", 0.01, 100).q("s1", "s1q", 0.01, 100).dq("s0q", "s0q", "s0d", &[]).dq("s1q", "s1q", "s1d", &[]);
+        g.node("Concat", &["s1d", "s0d"], &["cat"], &[("axis", Attr::Int(1))]);
+        g.q("cat", "catq", 0.02, 90).dq("catq", "catq", "y", &[]);
+        g.init("w.q", Tensor::from_vec(&[3, 4], (0..12).map(|i| (i * 11 % 50) as i8 - 20).collect::<Vec<i8>>()).unwrap())
+            .init("w.s", Tensor::scalar(0.03f32))
+            .init("w.z", Tensor::scalar(0i8));
+        g.dq("w.q", "w", "wd", &[]).node("Gemm", &["xd", "wd"], &["y2"], &[("transB", Attr::Int(1))]);
+        g.init("m.q", Tensor::from_vec(&[4, 3], (0..12).map(|i| (i * 7 % 40) as i8 - 15).collect::<Vec<i8>>()).unwrap())
+            .init("m.s", Tensor::from_vec(&[3], vec![0.01f32, 0.02, 0.04]).unwrap())
+            .init("m.z", Tensor::from_vec(&[3], vec![0i8; 3]).unwrap());
+        g.dq("m.q", "m", "md", &[("axis", Attr::Int(1))]).node("MatMul", &["xd", "md"], &["mm"], &[]);
+        g.q("mm", "mmq", 0.005, 128).dq("mmq", "mmq", "y3", &[]);
+        let m = g.io("x", &["y", "y2", "y3"]);
+        let mut ops = check(&m, input(&[2, 4]), &[0.02, 1e-5, 0.005]);
+        ops.sort();
+        ops.dedup();
+        assert_eq!(ops, ["DequantizeLinear", "QGemm", "QLinearConcat", "QLinearMatMul", "QuantizeLinear", "Split"]);
+    }
+}
