@@ -385,6 +385,8 @@ function fraction(v, name) {
  * ([N, C, H, W] or [N, H, W, C] with C = 1 or 3).
  */
 function imageOptionsFor(input, opts) {
+  if (opts.layout !== undefined && !['nchw', 'nhwc'].includes(opts.layout)) throw new UsageError(`--layout must be nchw or nhwc, got '${opts.layout}'`);
+  if (opts.channels !== undefined && !['rgb', 'bgr', 'gray'].includes(opts.channels)) throw new UsageError(`--channels must be rgb, bgr or gray, got '${opts.channels}'`);
   const shape = input.shape ?? [];
   const fixed = (d) => (typeof d === 'number' ? d : null);
   let layout = opts.layout;

@@ -240,7 +240,8 @@ test('cli: quantize --calib-images (PNG digits) writes the same model as --calib
   assertError(cli('quantize', MNIST_MODEL, '-o', a, '--calib-images', dir), 'USAGE', /no \.png, \.jpg or \.jpeg/);
   assertError(cli('quantize', MNIST_MODEL, '-o', a, '--calib-images', images, '--size', '28'), 'USAGE', /H,W/);
   assertError(cli('quantize', MNIST_MODEL, '-o', a, '--calib-images', images, '--scale', 'x'), 'USAGE', /fraction/);
-  assertError(cli('quantize', MNIST_MODEL, '-o', a, '--calib-images', images, '--layout', 'hwc'), 'INVALID_OPTIONS', /layout/);
+  assertError(cli('quantize', MNIST_MODEL, '-o', a, '--calib-images', images, '--layout', 'hwc'), 'USAGE', /--layout must be nchw or nhwc/);
+  assertError(cli('quantize', MNIST_MODEL, '-o', a, '--calib-images', images, '--resize', 'fit'), 'INVALID_OPTIONS', /resize/);
 
   // A progress bar on a terminal (script(1) gives the CLI a pseudo-terminal).
   const tty = spawnSync('script', ['-qec', [process.execPath, ...process.execArgv.filter((s) => !s.startsWith('--test')), BIN,
