@@ -454,18 +454,19 @@ fn nan_weights_are_an_error_naming_the_tensor() {
 }
 
 #[test]
-fn nan_in_calibration_data_is_skipped_and_reported() {
+fn nan_or_inf_in_calibration_data_is_an_error_naming_input_and_batch() {
     let float = load(&cnn());
-    let mut b = batches("x", &[2, 3, 8, 8], 2, -1.0, 1.0);
-    if let Ok(feeds) = &mut b[0] {
-        let mut v = feeds[0].1.to_f32_vec();
-        v[3] = f32::NAN;
-        feeds[0].1 = Tensor::from_vec(&[2, 3, 8, 8], v).unwrap();
-    }
-    let q = quantize(&float, &QuantOptions::default(), b, &mut |_| Ok(())).unwrap();
-    assert!(q.report.warnings.iter().any(|w| w.contains("NaN")), "{:?}", q.report.warnings);
-    for a in &q.report.activations {
-        a.params.check().unwrap();
+    for (bad, shown) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf")] {
+        let mut b = batches("x", &[2, 3, 8, 8], 3, -1.0, 1.0);
+        if let Ok(feeds) = &mut b[1] {
+            let mut v = feeds[0].1.to_f32_vec();
+            v[3] = bad;
+            feeds[0].1 = Tensor::from_vec(&[2, 3, 8, 8], v).unwrap();
+        }
+        let e = quantize(&float, &QuantOptions::default(), b, &mut |_| Ok(())).unwrap_err();
+        assert_eq!(e.code(), "INVALID_FEED", "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains("'x'") && msg.contains("batch 1") && msg.contains(shown) && msg.contains("element 3"), "{msg}");
     }
 }
 

@@ -263,6 +263,26 @@ fn build_candidate(
     Ok(Candidate { plan, params, model, info, bytes, eval })
 }
 
+/// Calibration data must be finite: a NaN or Inf in a feed would corrupt the ranges (or, skipped,
+/// hide a broken pipeline upstream), so it is an [`Error::InvalidFeed`] saying where.
+fn check_finite(batch: &Batch, index: usize) -> Result<()> {
+    for (name, t) in batch {
+        if !t.dtype().is_float() {
+            continue;
+        }
+        if let Some((i, v)) = t.to_f32_vec().iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::InvalidFeed {
+                name: name.clone(),
+                detail: format!(
+                    "calibration batch {index} (counting from 0) holds {v} at element {i} of shape {:?}: calibration data must be finite",
+                    t.shape()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn batch_bytes(batch: &Batch) -> usize {
     batch.iter().map(|(_, t)| t.size_in_bytes()).sum()
 }
@@ -336,6 +356,7 @@ impl Quantizer {
     /// Runs one calibration batch through the float model with the observers hooked in.
     /// The first batch also probes the value types and plans what to observe.
     pub fn add_batch(&mut self, batch: Batch, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<()> {
+        check_finite(&batch, self.done)?;
         if self.options.mode != QuantMode::Static {
             // Calibration-free: nothing to observe; keep what fits to evaluate the result on.
             if self.worth_keeping(&batch) {
