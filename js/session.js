@@ -10,7 +10,7 @@
 import { WebptqError, fromWasm } from './errors.js';
 import { loadWasm } from './loader.js';
 import { Tensor, toWire, fromWire } from './tensor.js';
-import { externalData } from './bytes.js';
+import { asBytes, externalData } from './bytes.js';
 import { Model, WASM, loadModel } from './model.js';
 import { isSource } from './source.js';
 import { DISPOSE, ASYNC_DISPOSE, guard, unguard } from './lifetime.js';
@@ -95,9 +95,8 @@ export class InferenceSession {
       if (model instanceof Model) {
         if (options.externalData !== undefined) throw new WebptqError('INVALID_OPTIONS', 'options.externalData is for model bytes; a loaded Model already holds its data');
         ws = bindings.WasmSession.fromModel(model[WASM]('InferenceSession.create'), opts);
-      } else if (model instanceof Uint8Array || model instanceof ArrayBuffer || ArrayBuffer.isView(model)) {
-        const bytes = model instanceof Uint8Array ? model : new Uint8Array(model.buffer ?? model, model.byteOffset ?? 0, model.byteLength);
-        ws = new bindings.WasmSession(bytes, externalData(options.externalData), opts);
+      } else if (model instanceof ArrayBuffer || ArrayBuffer.isView(model)) {
+        ws = new bindings.WasmSession(asBytes(model, 'the model'), externalData(options.externalData), opts);
       } else {
         const loaded = await loadModel(model, { externalData: options.externalData, wasmFlavour: options.wasmFlavour });
         try {
