@@ -273,21 +273,7 @@ async function cmdRun(argv) {
   try {
     const feeds = {};
     for (const spec of inputs) {
-      const eq = spec.indexOf('=');
-      let name;
-      let npy;
-      if (eq < 0) {
-        if (session.inputNames.length !== 1) {
-          throw new UsageError(`--input ${spec}: the model has ${session.inputNames.length} inputs (${session.inputNames.join(', ') || 'none'}), so write --input NAME=FILE.npy`);
-        }
-        [name, npy] = [session.inputNames[0], spec];
-      } else {
-        [name, npy] = [spec.slice(0, eq), spec.slice(eq + 1)];
-        if (!name || !npy) throw new UsageError(`--input '${spec}' should be NAME=FILE.npy`);
-        if (!session.inputNames.includes(name)) {
-          throw new UsageError(`--input ${spec}: the model has no input '${name}' (its inputs: ${session.inputNames.join(', ') || 'none'})`);
-        }
-      }
+      const [name, npy] = namedArg('--input', spec, session.inputNames, 'FILE.npy');
       if (name in feeds) throw new UsageError(`--input for '${name}' is given twice`);
       feeds[name] = readNpy(readFile(npy, 'input'), npy);
     }
@@ -451,17 +437,20 @@ function imageBatches(folders, batch) {
   return it;
 }
 
-/** `spec` (NAME=VALUE or VALUE) → [input name, value], checked against the model's inputs. */
-function namedArg(flag, spec, inputNames) {
+/**
+ * `spec` (NAME=VALUE, or VALUE alone for a single-input model) → [input name, value], checked
+ * against the model's inputs; `what` names VALUE in messages (FILE.npy, DIR).
+ */
+function namedArg(flag, spec, inputNames, what) {
   const eq = spec.indexOf('=');
   if (eq < 0) {
     if (inputNames.length !== 1) {
-      throw new UsageError(`${flag} ${spec}: the model has ${inputNames.length} inputs (${inputNames.join(', ') || 'none'}), so write ${flag} NAME=${spec}`);
+      throw new UsageError(`${flag} ${spec}: the model has ${inputNames.length} inputs (${inputNames.join(', ') || 'none'}), so write ${flag} NAME=${what}`);
     }
     return [inputNames[0], spec];
   }
   const [name, value] = [spec.slice(0, eq), spec.slice(eq + 1)];
-  if (!name || !value) throw new UsageError(`${flag} '${spec}' should be NAME=VALUE`);
+  if (!name || !value) throw new UsageError(`${flag} '${spec}' should be NAME=${what}`);
   if (!inputNames.includes(name)) throw new UsageError(`${flag} ${spec}: the model has no input '${name}' (its inputs: ${inputNames.join(', ') || 'none'})`);
   return [name, value];
 }
@@ -510,7 +499,7 @@ async function cmdQuantize(argv) {
     if (opts['calib-images']) {
       const folders = [];
       for (const c of opts['calib-images']) {
-        const [name, dir] = namedArg('--calib-images', c, inputNames);
+        const [name, dir] = namedArg('--calib-images', c, inputNames, 'DIR');
         if (folders.some((f) => f.name === name)) throw new UsageError(`--calib-images for '${name}' is given twice`);
         folders.push({ name, files: imageFiles(dir), options: imageOptionsFor(info.inputs.find((v) => v.name === name), opts) });
       }
@@ -523,7 +512,7 @@ async function cmdQuantize(argv) {
     } else {
       const arrays = {};
       for (const c of opts.calib ?? []) {
-        const [name, npyFile] = namedArg('--calib', c, inputNames);
+        const [name, npyFile] = namedArg('--calib', c, inputNames, 'FILE.npy');
         if (name in arrays) throw new UsageError(`--calib for '${name}' is given twice`);
         const t = readNpy(readFile(npyFile, 'calibration file'), npyFile);
         if (t.dims.length === 0 || t.dims[0] === 0) throw new UsageError(`--calib ${c}: the array has no samples (its first axis is samples)`);
