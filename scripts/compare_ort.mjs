@@ -9,7 +9,7 @@
 // 3. every export is loaded and run in onnxruntime-web (this process) and compared with
 //    onnxruntime's outputs for the same file.
 //
-// Usage: node scripts/compare_ort.mjs [--models mnist,effnet,lcnet,minilm] [--json]
+// Usage: node scripts/compare_ort.mjs [--models mnist,effnet,lcnet,minilm] [--json] [--reuse]
 // Evaluation rows = the fixture inputs (20 ImageNet images, 48 orientation images, 16 sentences,
 // 2,000 MNIST digits); calibration rows = the same images/sentences (MNIST: the first 256).
 import fs from 'node:fs';
@@ -19,7 +19,9 @@ import { quantize, readNpy, Tensor } from '../js/index.js';
 import { ROOT, FIXTURES, npy, readBytes, rows, diff, ort } from '../tests/js/helpers.mjs';
 
 const OUT = path.join(ROOT, 'target', 'compare');
-const BATCH = 8;
+// Calibration batch size: the largest divisor of the calibration rows up to 8 (onnxruntime's
+// percentile collector needs equally shaped batches), the same for both tools.
+const batchFor = (n) => [8, 7, 6, 5, 4, 3, 2, 1].find((b) => n % b === 0);
 
 const MODELS = [
   { id: 'mnist', float: path.join(ROOT, 'www/models/mnist-cnn.onnx'), inputs: { input: 'ref/mnist/test_x.npy' }, calibRows: 256, output: 'logits', metric: 'top1' },
@@ -48,18 +50,20 @@ const OURS = [
 ];
 
 function parseArgs(argv) {
-  const a = { models: MODELS.map((m) => m.id), json: false };
+  const a = { models: MODELS.map((m) => m.id), json: false, reuse: false };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--models') a.models = argv[++i].split(',');
     else if (argv[i] === '--json') a.json = true;
+    else if (argv[i] === '--reuse') a.reuse = true; // keep webptq's exports of the last run (manifest.json)
     else throw new Error(`unknown argument ${argv[i]} (usage: compare_ort.mjs [--models ${MODELS.map((m) => m.id).join(',')}] [--json])`);
   }
   return a;
 }
 
 function* batchesOf(arrays, n) {
-  for (let lo = 0; lo < n; lo += BATCH) {
-    const hi = Math.min(lo + BATCH, n);
+  const batch = batchFor(n);
+  for (let lo = 0; lo < n; lo += batch) {
+    const hi = Math.min(lo + batch, n);
     yield Object.fromEntries(Object.entries(arrays).map(([k, t]) => [k, rows(t, lo, hi, Tensor)]));
   }
 }
@@ -90,6 +94,7 @@ async function makeOurs(model) {
     float: path.relative(ROOT, model.float),
     inputs: Object.fromEntries(Object.entries(model.inputs).map(([k, rel]) => [k, path.join(FIXTURES, rel)])),
     calib_rows: model.calibRows,
+    batch: batchFor(model.calibRows),
     output: model.output,
     metric: model.metric,
     exports: exports.filter((e) => !e.error),
@@ -164,9 +169,17 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   fs.mkdirSync(OUT, { recursive: true });
   const chosen = MODELS.filter((m) => args.models.includes(m.id));
-  const manifest = { models: [] };
-  for (const m of chosen) manifest.models.push(await makeOurs(m));
-  fs.writeFileSync(path.join(OUT, 'manifest.json'), JSON.stringify(manifest, null, 1));
+  const manifestFile = path.join(OUT, 'manifest.json');
+  let manifest;
+  if (args.reuse) {
+    manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
+    manifest.models = manifest.models.filter((m) => args.models.includes(m.id));
+    for (const m of manifest.models) m.exports = m.exports.filter((e) => e.tool === 'webptq');
+  } else {
+    manifest = { models: [] };
+    for (const m of chosen) manifest.models.push(await makeOurs(m));
+  }
+  fs.writeFileSync(manifestFile, JSON.stringify(manifest, null, 1));
   const py = spawnSync(path.join(ROOT, '.venv/bin/python'), ['scripts/compare_ort.py'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   if (py.status !== 0) throw new Error(`scripts/compare_ort.py failed (exit ${py.status})`);
   const results = JSON.parse(fs.readFileSync(path.join(OUT, 'python.json'), 'utf8'));
