@@ -14,18 +14,7 @@ use webptq::runtime::{Session, SessionOptions};
 use webptq::tensor::Tensor;
 use webptq::Error;
 
-/// Deterministic pseudo-random values in [lo, hi).
-fn values(n: usize, seed: u32, lo: f32, hi: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2654435761).max(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            lo + (s as f32 / u32::MAX as f32) * (hi - lo)
-        })
-        .collect()
-}
+use common::values_in as values;
 
 fn ints(name: &str, v: &[i64]) -> proto::AttributeProto {
     proto::AttributeProto { name: Some(name.into()), r#type: Some(7), ints: v.to_vec(), ..Default::default() }
