@@ -2,7 +2,7 @@
 
 Reads target/compare/manifest.json, written by the Node side after it made webptq's exports:
 
-    {"models": [{"id", "float", "inputs": {name: npy}, "calib_rows", "output", "metric",
+    {"models": [{"id", "float", "inputs": {name: npy}, "calib_rows", "batch", "output", "metric",
                  "exports": [{"tag", "tool", "path"}]}]}
 
 For every model it
@@ -65,7 +65,7 @@ def main():
         mid = model["id"]
         for tag, method in [("ort-static-minmax", "minmax"), ("ort-static-percentile", "percentile")]:
             path = os.path.join(OUT, f"{mid}-{tag}.onnx")
-            ort_quantize(model["float"], path, calib, method=method)
+            ort_quantize(model["float"], path, calib, method=method, batch=model["batch"])
             model["exports"].append({"tag": tag, "tool": "onnxruntime", "path": path})
         path = os.path.join(OUT, f"{mid}-ort-dynamic.onnx")
         try:

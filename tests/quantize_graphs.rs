@@ -14,18 +14,7 @@ use webptq::runtime::{Session, SessionOptions};
 use webptq::tensor::Tensor;
 use webptq::Error;
 
-/// Deterministic pseudo-random values in [lo, hi).
-fn values(n: usize, seed: u32, lo: f32, hi: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2654435761).max(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            lo + (s as f32 / u32::MAX as f32) * (hi - lo)
-        })
-        .collect()
-}
+use common::values_in as values;
 
 fn ints(name: &str, v: &[i64]) -> proto::AttributeProto {
     proto::AttributeProto { name: Some(name.into()), r#type: Some(7), ints: v.to_vec(), ..Default::default() }
@@ -557,4 +546,35 @@ fn shape_ops_stay_in_the_quantized_domain() {
         }
         export(if format == QuantFormat::Qdq { "shapes-qdq" } else { "shapes-qoperator" }, &float, &q);
     }
+}
+
+/// An embedding lookup: the constant table is stored 8-bit (the file shrinks), the gathered rows
+/// share its parameters, and the outputs stay close to float.
+#[test]
+fn embedding_tables_are_stored_8_bit() {
+    let m = load(&model(
+        vec![node("Gather", "embed", &["table", "ids"], &["e"]), node("MatMul", "proj", &["e", "w"], &["y"])],
+        vec![f32_tensor("table", &[500, 64], &values(32000, 31, -0.5, 0.5)), f32_tensor("w", &[64, 8], &values(512, 32, -1.0, 1.0))],
+        vec![value_info("ids", 7, &[-1, 4])],
+        vec![value_info("y", 1, &[-1, 4, 8])],
+        13,
+    ));
+    let ids = |seed: i64| Tensor::from_vec(&[2, 4], (0..8).map(|i| (i * 61 + seed) % 500).collect::<Vec<i64>>()).unwrap();
+    let batches = (0..4).map(|s| Ok(vec![("ids".to_string(), ids(s))]));
+    let q = quantize(&m, &QuantOptions::default(), batches, &mut |_| Ok(())).unwrap();
+    let g = &q.model.graph;
+    let table = g.find_value("table").and_then(|v| g.initializers.get(&v));
+    assert!(table.is_none(), "the float table is still in the file");
+    let stored: Vec<_> = g.initializers.values().filter(|t| t.len() == 32000).map(|t| t.dtype()).collect();
+    assert_eq!(stored, vec![webptq::tensor::DType::U8]);
+    let gather = find(g, "embed");
+    assert_eq!(producer(g, gather.input(0)).map(|n| n.op_type.as_str()), Some("DequantizeLinear"));
+    assert!(q.report.size_ratio < 0.28, "{}", q.report.size_ratio);
+    let fs = Session::new(m.clone(), &SessionOptions::default()).unwrap();
+    let qs = Session::from_bytes(&q.bytes, &SessionOptions::default()).unwrap();
+    let (f, y) = (fs.run(vec![("ids".into(), ids(9))]).unwrap(), qs.run(vec![("ids".into(), ids(9))]).unwrap());
+    let (a, b) = (f[0].1.to_f32_vec(), y[0].1.to_f32_vec());
+    let s: f64 = a.iter().map(|v| (*v as f64).powi(2)).sum();
+    let n: f64 = a.iter().zip(&b).map(|(u, v)| (*u as f64 - *v as f64).powi(2)).sum();
+    assert!(10.0 * (s / n).log10() > 30.0, "SQNR {}", 10.0 * (s / n).log10());
 }

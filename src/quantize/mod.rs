@@ -320,21 +320,14 @@ impl Quantizer {
     /// The calibration-free modes only keep the first batches (to evaluate the result on).
     pub fn new(model: Model, options: QuantOptions, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<Quantizer> {
         options.validate()?;
-        if options.mode != QuantMode::Static {
-            return Ok(Quantizer {
-                options,
-                float_bytes: 0,
-                model: Some(model),
-                calibrating: None,
-                warnings: Vec::new(),
-                kept: Vec::new(),
-                kept_bytes: 0,
-                done: 0,
-                total: None,
-            });
-        }
-        progress(Progress { stage: Stage::Prepare, done: 0, total: Some(1) })?;
-        let float_bytes = crate::onnx::save(&model).len();
+        // Static mode measures the float file now; the calibration-free modes do it in one go at
+        // the end.
+        let float_bytes = if options.mode == QuantMode::Static {
+            progress(Progress { stage: Stage::Prepare, done: 0, total: Some(1) })?;
+            crate::onnx::save(&model).len()
+        } else {
+            0
+        };
         Ok(Quantizer {
             options,
             float_bytes,
