@@ -202,6 +202,11 @@ export class InferenceSession {
   run(feeds: Record<string, Tensor | { type: string; data: TensorData; dims: readonly number[] }>): Promise<Record<string, Tensor>>;
   /** The summary of the model this session runs (after optimization). */
   info(): Promise<ModelInfo>;
+  /**
+   * `peakActivationBytes`: the most activation memory one run has held so far (0 before the first
+   * run); `fusedGroups`: how many QDQ groups run as integer ops.
+   */
+  stats(): Promise<{ peakActivationBytes: number; fusedGroups: number }>;
   /** Frees the wasm memory once the queued calls have run. Safe to call twice. */
   release(): Promise<void>;
   [Symbol.dispose](): void;

@@ -170,6 +170,17 @@ export class InferenceSession {
     });
   }
 
+  /**
+   * Run statistics: `peakActivationBytes`, the most memory one run has held in activations so
+   * far (0 before the first run), and `fusedGroups`, the QDQ groups running as integer ops.
+   */
+  stats() {
+    return this.#enqueue(() => {
+      if (this.#released) throw new WebptqError('RELEASED', 'stats() was called on a released session');
+      return this.#wasm.stats();
+    });
+  }
+
   /** Frees the session's wasm memory. Safe to call twice; later run() calls reject with RELEASED. */
   release() {
     return this.#enqueue(() => this.#free());

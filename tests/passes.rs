@@ -12,7 +12,7 @@ use webptq::tensor::Tensor;
 
 /// Deterministic pseudo-random values in [-1, 1).
 fn values(n: usize, seed: u32) -> Vec<f32> {
-    common::values_in(n, seed, -1.0, 1.0)
+    common::graphs::values(n, seed, -1.0, 1.0)
 }
 
 fn conv_bn_model() -> proto::ModelProto {
@@ -53,7 +53,7 @@ fn conv_bn_model() -> proto::ModelProto {
 
 fn run(m: &proto::ModelProto, optimize: bool, x: Tensor) -> (Tensor, usize) {
     let model = webptq::onnx::load(&m.encode_to_vec(), &HashMap::new()).unwrap();
-    let s = Session::new(model, &SessionOptions { optimize }).unwrap();
+    let s = Session::new(model, &SessionOptions { optimize, ..Default::default() }).unwrap();
     let nodes = s.model().graph.nodes.len();
     (s.run(vec![("x".into(), x)]).unwrap().remove(0).1, nodes)
 }

@@ -168,9 +168,9 @@ pub struct WasmSession {
 }
 
 /// Session options from JS, `{ optimize?: boolean, engine?: 'auto' | 'float' | 'int8' }`, both
-/// already checked by js/session.js. `engine` is plumbed here for the runtime's QDQ fusion: 'float'
-/// must run Q/DQ nodes as written once that pass exists (SessionOptions has no such knob yet, so
-/// today every engine plans the same graph); 'int8' is checked in JS (the model must be quantized).
+/// already checked by js/session.js. `engine: 'float'` runs Q/DQ nodes as written (no QDQ
+/// fusion into integer ops); 'auto' and 'int8' fuse them (`passes::fuse_qdq`); 'int8' is checked
+/// in JS (the model must be quantized).
 fn session_options(options: &JsValue) -> Result<SessionOptions, JsValue> {
     let mut o = SessionOptions::default();
     if options.is_undefined() || options.is_null() {
@@ -180,7 +180,11 @@ fn session_options(options: &JsValue) -> Result<SessionOptions, JsValue> {
         o.optimize = b;
     }
     match get(options, "engine")?.as_string().as_deref() {
-        None | Some("auto") | Some("float") | Some("int8") => Ok(o),
+        None | Some("auto") | Some("int8") => Ok(o),
+        Some("float") => {
+            o.fuse_qdq = false;
+            Ok(o)
+        }
         Some(other) => Err(js_error(Error::InvalidOptions(format!("unknown engine '{other}' (auto, float or int8)")))),
     }
 }
@@ -216,6 +220,15 @@ impl WasmSession {
 
     pub fn info(&self) -> Result<JsValue, JsValue> {
         to_js(&crate::info::model_info(self.inner.model()))
+    }
+
+    /// `{ peakActivationBytes, fusedGroups }`: the largest activation memory a run has needed so
+    /// far and how many QDQ groups run as integer ops.
+    pub fn stats(&self) -> Result<JsValue, JsValue> {
+        let o = Object::new();
+        Reflect::set(&o, &"peakActivationBytes".into(), &(self.inner.peak_activation_bytes() as f64).into())?;
+        Reflect::set(&o, &"fusedGroups".into(), &(self.inner.fused_groups() as f64).into())?;
+        Ok(o.into())
     }
 
     /// `feeds`: array of `{ name, type, dims, bytes }`; returns the same shape for the outputs.

@@ -59,17 +59,6 @@ fn float_values(t: &Tensor) -> Vec<f64> {
 }
 
 pub mod build;
+pub mod graphs;
 pub mod npy;
 
-/// Deterministic pseudo-random values in `[lo, hi)` (xorshift32), the same on every machine.
-pub fn values_in(n: usize, seed: u32, lo: f32, hi: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2654435761).max(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            lo + (s as f32 / u32::MAX as f32) * (hi - lo)
-        })
-        .collect()
-}
