@@ -4,7 +4,7 @@
 //! tests/python/check_exports.py (onnxruntime) to load and run.
 mod common;
 
-use common::build::{node, value_info};
+use common::build::{f32_tensor, model, node, value_info};
 use common::graphs::{cnn, ints, mixed, shape_ops, values, with};
 use prost::Message;
 use std::collections::HashMap;
@@ -306,18 +306,19 @@ fn nan_weights_are_an_error_naming_the_tensor() {
 }
 
 #[test]
-fn nan_in_calibration_data_is_skipped_and_reported() {
+fn nan_or_inf_in_calibration_data_is_an_error_naming_input_and_batch() {
     let float = load(&cnn());
-    let mut b = batches("x", &[2, 3, 8, 8], 2, -1.0, 1.0);
-    if let Ok(feeds) = &mut b[0] {
-        let mut v = feeds[0].1.to_f32_vec();
-        v[3] = f32::NAN;
-        feeds[0].1 = Tensor::from_vec(&[2, 3, 8, 8], v).unwrap();
-    }
-    let q = quantize(&float, &QuantOptions::default(), b, &mut |_| Ok(())).unwrap();
-    assert!(q.report.warnings.iter().any(|w| w.contains("NaN")), "{:?}", q.report.warnings);
-    for a in &q.report.activations {
-        a.params.check().unwrap();
+    for (bad, shown) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf")] {
+        let mut b = batches("x", &[2, 3, 8, 8], 3, -1.0, 1.0);
+        if let Ok(feeds) = &mut b[1] {
+            let mut v = feeds[0].1.to_f32_vec();
+            v[3] = bad;
+            feeds[0].1 = Tensor::from_vec(&[2, 3, 8, 8], v).unwrap();
+        }
+        let e = quantize(&float, &QuantOptions::default(), b, &mut |_| Ok(())).unwrap_err();
+        assert_eq!(e.code(), "INVALID_FEED", "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains("'x'") && msg.contains("batch 1") && msg.contains(shown) && msg.contains("element 3"), "{msg}");
     }
 }
 
@@ -408,4 +409,35 @@ fn shape_ops_stay_in_the_quantized_domain() {
         }
         export(if format == QuantFormat::Qdq { "shapes-qdq" } else { "shapes-qoperator" }, &float, &q);
     }
+}
+
+/// An embedding lookup: the constant table is stored 8-bit (the file shrinks), the gathered rows
+/// share its parameters, and the outputs stay close to float.
+#[test]
+fn embedding_tables_are_stored_8_bit() {
+    let m = load(&model(
+        vec![node("Gather", "embed", &["table", "ids"], &["e"]), node("MatMul", "proj", &["e", "w"], &["y"])],
+        vec![f32_tensor("table", &[500, 64], &values(32000, 31, -0.5, 0.5)), f32_tensor("w", &[64, 8], &values(512, 32, -1.0, 1.0))],
+        vec![value_info("ids", 7, &[-1, 4])],
+        vec![value_info("y", 1, &[-1, 4, 8])],
+        13,
+    ));
+    let ids = |seed: i64| Tensor::from_vec(&[2, 4], (0..8).map(|i| (i * 61 + seed) % 500).collect::<Vec<i64>>()).unwrap();
+    let batches = (0..4).map(|s| Ok(vec![("ids".to_string(), ids(s))]));
+    let q = quantize(&m, &QuantOptions::default(), batches, &mut |_| Ok(())).unwrap();
+    let g = &q.model.graph;
+    let table = g.find_value("table").and_then(|v| g.initializers.get(&v));
+    assert!(table.is_none(), "the float table is still in the file");
+    let stored: Vec<_> = g.initializers.values().filter(|t| t.len() == 32000).map(|t| t.dtype()).collect();
+    assert_eq!(stored, vec![webptq::tensor::DType::U8]);
+    let gather = find(g, "embed");
+    assert_eq!(producer(g, gather.input(0)).map(|n| n.op_type.as_str()), Some("DequantizeLinear"));
+    assert!(q.report.size_ratio < 0.28, "{}", q.report.size_ratio);
+    let fs = Session::new(m.clone(), &SessionOptions::default()).unwrap();
+    let qs = Session::from_bytes(&q.bytes, &SessionOptions::default()).unwrap();
+    let (f, y) = (fs.run(vec![("ids".into(), ids(9))]).unwrap(), qs.run(vec![("ids".into(), ids(9))]).unwrap());
+    let (a, b) = (f[0].1.to_f32_vec(), y[0].1.to_f32_vec());
+    let s: f64 = a.iter().map(|v| (*v as f64).powi(2)).sum();
+    let n: f64 = a.iter().zip(&b).map(|(u, v)| (*u as f64 - *v as f64).powi(2)).sum();
+    assert!(10.0 * (s / n).log10() > 30.0, "SQNR {}", 10.0 * (s / n).log10());
 }

@@ -61,3 +61,4 @@ fn float_values(t: &Tensor) -> Vec<f64> {
 pub mod build;
 pub mod graphs;
 pub mod npy;
+
