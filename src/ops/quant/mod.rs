@@ -6,6 +6,7 @@
 //! - [`conv`]: ConvInteger, QLinearConv (geometry and im2col from `ops::conv_geometry`).
 //! - [`contrib`]: onnxruntime's `com.microsoft` QOperator ops (QLinearAdd, QLinearMul,
 //!   QLinearGlobalAveragePool, QLinearConcat, QLinearLeakyRelu, QLinearSigmoid).
+//! - [`gemm`]: `com.microsoft` QGemm (what a fused `DequantizeLinear → Gemm → QuantizeLinear` runs).
 //! - [`nbits`]: `com.microsoft` MatMulNBits (block-wise 2/4/8-bit weights) and its packed layout,
 //!   shared with the weight-only quantizer.
 //!
@@ -15,6 +16,7 @@
 //! Ops here favour clarity over speed; they do not call the SIMD kernels.
 mod contrib;
 mod conv;
+mod gemm;
 mod linear;
 mod matmul;
 pub(crate) mod nbits;
@@ -30,6 +32,7 @@ pub fn register(r: &mut Registry) {
     matmul::register(r);
     conv::register(r);
     contrib::register(r);
+    gemm::register(r);
     nbits::register(r);
 }
 
