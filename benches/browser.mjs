@@ -13,7 +13,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import { startServer } from '../scripts/serve.mjs';
-import { CONFIGS, formatResult } from './harness.mjs';
+import { CONFIGS, formatResult } from '../js/bench.js';
 import { ROOT, prepare, machineInfo, saveResult, parseOptions, usage } from './prepare.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';

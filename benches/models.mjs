@@ -5,7 +5,7 @@
 // one webptq build: "relaxed" (relaxed SIMD allowed for both runtimes: --experimental-wasm-relaxed-simd
 // where Node needs it, webptq's pkg/relaxed, onnxruntime-web env.wasm.simd = 'relaxed') and
 // "simd128" (webptq's pkg/simd128, env.wasm.simd = true). Within a process the four runners of a
-// model run interleaved (benches/harness.mjs).
+// model run interleaved (js/bench.js).
 //
 //   node benches/models.mjs [--runs N] [--warmup N] [--budget SECONDS] [--models a,b]
 //                           [--configs relaxed,simd128] [--requantize] [--json]
@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { CONFIGS, benchModel, configureOrt, formatResult } from './harness.mjs';
+import { CONFIGS, benchModel, configureOrt, formatResult } from '../js/bench.js';
 import { OUT, prepare, machineInfo, saveResult, parseOptions, usage } from './prepare.mjs';
 import { wasmFeatures } from '../js/loader.js';
 

@@ -1,8 +1,8 @@
 // The browser side of `npm run bench:browser`: loads the webptq build of this page's
 // configuration (?config=relaxed|simd128) and onnxruntime-web's wasm backend, then
-// window.runBench(plan) benchmarks each model of the plan with benches/harness.mjs and returns
+// window.runBench(plan) benchmarks each model of the plan with js/bench.js and returns
 // the rows. Files come from URLs in the plan (benches/browser.mjs serves them).
-import { CONFIGS, benchModel, configureOrt } from './harness.mjs';
+import { CONFIGS, benchModel, configureOrt } from '../js/bench.js';
 import * as webptq from '../js/index.js';
 
 const ORT_BASE = '/__bench/ort/';

@@ -613,7 +613,7 @@ async function cmdBench(argv) {
     given.add(name);
     feeds[name] = readNpy(readFile(npy, 'input'), npy);
   }
-  const harness = await import('../benches/harness.mjs');
+  const harness = await import('../js/bench.js');
   const { flavour } = await webptq.loadWasm();
   const config = flavour === 'relaxed' ? 'relaxed' : 'simd128';
   const notes = [];
