@@ -136,19 +136,9 @@ function ortFeeds(ort, feeds) {
 
 /** Opens one runner's session; returns { key, run, output(result) → data, release }. */
 async function openRunner(spec, { webptq, ort, bytes, feeds, output }) {
-  if (spec.engine === 'webptq') {
-    const session = await webptq.InferenceSession.create(bytes);
-    const f = webptqFeeds(webptq, feeds);
-    const name = output && session.outputNames.includes(output) ? output : session.outputNames[0];
-    return {
-      key: spec.key,
-      run: () => session.run(f),
-      output: (res) => res[name]?.data,
-      release: () => session.release(),
-    };
-  }
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-  const f = ortFeeds(ort, feeds);
+  const [session, f] = spec.engine === 'webptq'
+    ? [await webptq.InferenceSession.create(bytes), webptqFeeds(webptq, feeds)]
+    : [await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' }), ortFeeds(ort, feeds)];
   const name = output && session.outputNames.includes(output) ? output : session.outputNames[0];
   return {
     key: spec.key,
