@@ -6,8 +6,8 @@
 //! comparison are unchanged and one code path serves both types; a clamped output in `Q`'s range
 //! is stored as its own low byte (two's complement for int8).
 //!
-//! [`Requant`] is docs/quantization.md §8 (and §12) with optional clamp bounds (a fused ReLU / Clip):
-//! `clamp(saturate(round_half_even(acc · M) + z_y), lo, hi)`. Its scalar form calls
+//! [`Requant`] is docs/quantization.md §8 (and §12) with optional clamp bounds (a fused ReLU /
+//! Clip): `clamp(saturate(round_half_even(f32(acc) · M) + z_y), lo, hi)`. Its scalar form calls
 //! [`quant_math::requantize`]; the SIMD kernels implement the same rule (see
 //! `wasm_simd128::requant`) and are tested against it bit for bit.
 use crate::error::{Error, Result};
@@ -57,14 +57,12 @@ impl Q8 for i8 {
     }
 }
 
-/// Largest multiplier magnitude the SIMD requantization takes.
-pub const MAX_SIMD_MULTIPLIER: f64 = (1u32 << 20) as f64;
-
 /// Output requantization of an i32 accumulator into `[lo, hi]` (within the output type's range):
-/// `clamp(saturate(round_half_even(acc · multiplier) + zero_point), lo, hi)`, the product in f64.
+/// `clamp(saturate(round_half_even(f32(acc) · multiplier) + zero_point), lo, hi)`, the product
+/// rounded to f32 ([`quant_math::requantize`], docs/quantization.md §8).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Requant {
-    pub multiplier: f64,
+    pub multiplier: f32,
     pub zero_point: i32,
     pub lo: i32,
     pub hi: i32,
@@ -72,7 +70,7 @@ pub struct Requant {
 
 impl Requant {
     /// The full range of `Q`, no extra clamp.
-    pub fn new<Q: QInt>(multiplier: f64, zero_point: i32) -> Requant {
+    pub fn new<Q: QInt>(multiplier: f32, zero_point: i32) -> Requant {
         Requant { multiplier, zero_point, lo: Q::MIN, hi: Q::MAX }
     }
 
@@ -93,33 +91,18 @@ impl Requant {
         Q::from_i32_in_range(q.clamp(self.lo, self.hi))
     }
 
-    /// The same rule for a wider accumulator (a sum over a whole plane):
-    /// `quantize(acc · multiplier)`, the product in f64, through [`quant_math::quantize_quotient`].
+    /// The same rule for a wider accumulator (a sum over a whole plane), through
+    /// [`quant_math::scale_accumulator`].
     #[inline]
     pub fn apply_wide<Q: QInt>(&self, acc: i64) -> Q {
-        let q = quant_math::quantize_quotient::<Q>(acc as f64 * self.multiplier, self.zero_point).to_i32();
-        Q::from_i32_in_range(q.clamp(self.lo, self.hi))
+        let q = quant_math::saturate::<Q>(quant_math::scale_accumulator(acc, self.multiplier).saturating_add(self.zero_point as i64));
+        Q::from_i32_in_range(q.to_i32().clamp(self.lo, self.hi))
     }
 
-    /// Whether the SIMD form applies: `|M| <= 2^20` (finite, so `acc · M` is never NaN, and
-    /// [`Requant::acc_limit`] is at least 1024) and bounds inside the 8-bit ranges. Otherwise
-    /// kernels take their scalar path.
+    /// Whether the SIMD form applies: a finite multiplier (so `f32(acc) · M` is never NaN) and
+    /// bounds inside the 8-bit ranges. Otherwise kernels take their scalar path.
     pub fn simd_ok(&self) -> bool {
-        self.multiplier.abs() <= MAX_SIMD_MULTIPLIER && self.lo >= -128 && self.hi <= 255 && self.lo <= self.hi
-    }
-
-    /// The bound `A` the SIMD kernels clamp accumulators to, `[-A, A]`, so that
-    /// `|acc · M| <= 2^30` (its rounding fits an i32 lane, with room for the zero point):
-    /// `i32::MAX` (no clamp) when `|M| <= 1/2`, else `floor(2^30 / |M|)`. Clamping changes no
-    /// result: an accumulator beyond `A` saturates the output either way, since
-    /// `A · |M| > 2^30 - |M| >= 2^30 - 2^20`.
-    pub fn acc_limit(&self) -> i32 {
-        let m = self.multiplier.abs();
-        if m <= 0.5 {
-            i32::MAX
-        } else {
-            (f64::from(1u32 << 30) / m).floor().min(f64::from(i32::MAX)) as i32
-        }
+        self.multiplier.is_finite() && self.lo >= -128 && self.hi <= 255 && self.lo <= self.hi
     }
 }
 
@@ -155,10 +138,10 @@ mod tests {
         assert_eq!(relu6.apply::<u8>(-100), 10);
         assert_eq!(relu6.apply::<u8>(100), 13);
         assert!(r.clamped(20, 19).is_err());
-        assert!(!Requant::new::<i8>(f64::INFINITY, 0).simd_ok());
-        assert!(!Requant::new::<i8>(f64::NAN, 0).simd_ok());
-        assert_eq!(Requant::new::<u8>(0.5, 0).acc_limit(), i32::MAX);
-        assert_eq!(Requant::new::<u8>(4.0, 0).acc_limit(), 1 << 28);
-        assert_eq!(Requant::new::<u8>(-(1 << 20) as f64, 0).acc_limit(), 1024);
+        assert!(!Requant::new::<i8>(f32::INFINITY, 0).simd_ok());
+        assert!(!Requant::new::<i8>(f32::NAN, 0).simd_ok());
+        // The product is rounded to f32 first: f32(87602 · m) is exactly 114.5 → 114.
+        assert_eq!(Requant::new::<u8>(0.001_307_047_8, 0).apply::<u8>(87602), 114);
+        assert_eq!(Requant::new::<u8>(0.001_307_047_8, 0).apply_wide::<u8>(87602), 114);
     }
 }

@@ -38,7 +38,7 @@ impl DwBench {
                 w: QDwWeights::pack(&w, &vec![0; channels], channels, k, k, Pairing::for_columns(stride, 1))?,
                 y: vec![0; n_out],
                 bias: vec![100; channels],
-                rq: (0..channels).map(|c| Requant::new::<u8>(0.0004 + c as f64 * 1e-6, 120)).collect(),
+                rq: (0..channels).map(|c| Requant::new::<u8>(0.0004 + c as f32 * 1e-6, 120)).collect(),
                 scratch: QDwScratch::default(),
             }
         } else {

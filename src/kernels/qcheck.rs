@@ -10,7 +10,7 @@
 use super::dwconv::Dw2d;
 use super::q8::{Requant, Q8};
 use super::qdwconv::{dwconv2d_q8, Pairing, QDwScratch, QDwWeights};
-use super::qelementwise::{add_q8, mul_q8, requantize_q8, AddParams, MulParams, Operand};
+use super::qelementwise::{add_q8, mul_q8, requantize_q8, AddParams, MulParams, Operand, RequantizeParams};
 use super::qpool::{avgpool2d_q8, global_avgpool_nhwc_q8, global_avgpool_q8, maxpool2d_q8, AvgPoolParams, QPoolScratch};
 use super::reference as oracle;
 use super::select;
@@ -159,11 +159,12 @@ impl Suite {
             let mut rqs = Vec::with_capacity(channels);
             let mut bias = Vec::with_capacity(channels);
             for c in 0..channels {
-                let m = match (c + self.cases) % 7 {
-                    0 => 1.5,               // saturates, clamps the accumulator
-                    1 if c > 0 => f64::NAN, // scalar path
-                    2 => 3.0e6,             // beyond the SIMD range: scalar path
-                    _ => self.rng.scale() as f64 / 64.0,
+                let m = match (c + self.cases) % 8 {
+                    0 => 1.5,               // saturates
+                    1 if c > 0 => f32::NAN, // scalar path
+                    2 => 3.0e6,             // products beyond 2^22 (clamped before rounding)
+                    3 => 0.5,               // many exact ties (round half to even)
+                    _ => self.rng.scale() / 64.0,
                 };
                 let mut rq = Requant::new::<Y>(m, y_zp);
                 if self.rng.below(3) == 0 {
@@ -217,8 +218,12 @@ impl Suite {
                 if case == 5 {
                     add.y_scale = 0.0; // ±inf and NaN quotients
                 }
-                let m = if case == 5 { f64::INFINITY } else { self.rng.scale() as f64 / 4.0 };
-                let mul = MulParams { a_zp: za, b_zp: zb, rq: Requant::new::<Q>(m, zy).clamped(lo, hi)? };
+                let multiplier = match case {
+                    5 => f32::INFINITY, // ±inf and NaN (0 · inf) products
+                    3 => 0.5,           // ties
+                    _ => self.rng.scale() / 4.0,
+                };
+                let mul = MulParams { a_zp: za, b_zp: zb, multiplier, y_zp: zy, lo, hi };
                 let scalar = b.first().copied().unwrap_or_default();
                 let splat = vec![scalar; n];
                 for (bop, bvals) in [(Operand::Slice(&b), &b), (Operand::Scalar(scalar), &splat)] {
@@ -232,14 +237,15 @@ impl Suite {
                     mismatch(&format!("mul n={n} {mul:?}"), &got, &want)?;
                     self.cases += 2;
                 }
-                // Requantization (QLinearConcat) is Add with a zero second term.
+                // Requantization (QLinearConcat).
+                let rp = RequantizeParams { x_scale: add.a_scale, x_zp: za, y_scale: add.y_scale, y_zp: zy };
                 let mut got = vec![Q::default(); n];
-                requantize_q8(&a, add.a_scale, za, add.y_scale, zy, &mut got)?;
-                let want: Vec<Q> =
-                    a.iter().map(|&v| crate::quant_math::quantize(crate::quant_math::dequantize(v.to_i32(), add.a_scale, za), add.y_scale, zy)).collect();
-                mismatch(&format!("requantize n={n}"), &got, &want)?;
+                requantize_q8(&a, &rp, &mut got)?;
+                let want: Vec<Q> = a.iter().map(|&v| oracle::requantize_q8_one(v, &rp)).collect();
+                mismatch(&format!("requantize n={n} {rp:?}"), &got, &want)?;
                 self.kernels.insert(select::add_q8::<Q>().name);
-                self.kernels.insert(select::mul_q8::<Q>(mul.rq.simd_ok()).name);
+                self.kernels.insert(select::mul_q8::<Q>().name);
+                self.kernels.insert(select::requantize_q8::<Q>().name);
                 self.cases += 1;
             }
         }
@@ -248,7 +254,7 @@ impl Suite {
         let b: Vec<Q> = (0..65536).map(|i| Q::from_i32_in_range(Q::MIN + (i >> 8))).collect();
         let zp = zero_points::<Q>()[1];
         let add = AddParams { a_scale: 0.037, a_zp: zp, b_scale: 0.011, b_zp: Q::MIN, y_scale: 0.029, y_zp: zp + 3, lo: Q::MIN, hi: Q::MAX };
-        let mul = MulParams { a_zp: zp, b_zp: Q::MIN, rq: Requant::new::<Q>(0.0123, zp - 1) };
+        let mul = MulParams { a_zp: zp, b_zp: Q::MIN, multiplier: 0.0123, y_zp: zp - 1, lo: Q::MIN, hi: Q::MAX };
         let (mut got, mut want) = (vec![Q::default(); a.len()], vec![Q::default(); a.len()]);
         add_q8(&a, Operand::Slice(&b), &add, &mut got)?;
         oracle::add_q8_ref(&a, &b, &add, &mut want);
@@ -272,7 +278,7 @@ impl Suite {
         for count_include_pad in [false, true] {
             let zps = zero_points::<Q>();
             let y_zp = zps[self.rng.below(3)];
-            let mut out = Requant::new::<Q>(f64::NAN, y_zp);
+            let mut out = Requant::new::<Q>(f32::NAN, y_zp);
             if self.rng.below(3) == 0 {
                 out = out.clamped(y_zp, Q::MAX)?;
             }
@@ -299,7 +305,7 @@ impl Suite {
             let x: Vec<Q> = self.rng.vec(planes * size);
             let zps = zero_points::<Q>();
             let (x_zp, y_zp) = (zps[self.rng.below(3)], zps[self.rng.below(3)]);
-            let m = f64::from(self.rng.scale() / (self.rng.scale() * size as f32));
+            let m = self.rng.scale() / (self.rng.scale() * size as f32);
             let rq = Requant::new::<Q>(m, y_zp);
             let mut got = vec![Q::default(); planes];
             global_avgpool_q8(&x, planes, x_zp, &rq, &mut got)?;

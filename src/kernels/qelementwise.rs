@@ -2,16 +2,19 @@
 //! (QLinearConcat's inputs), over equal-length operands or one operand and a broadcast scalar.
 //! Oracles: [`super::reference::add_q8_ref`], [`super::reference::mul_q8_ref`].
 //!
-//! - Add (onnxruntime's formula, in f32): `y = quantize((s_a (a - z_a) + s_b (b - z_b)) / s_y)`,
-//!   each dequantized term rounded once to f32, then the sum, then the quotient, then rounded
-//!   half to even: the SIMD kernel does the same f32 operations in the same order, so it is
+//! - Add (onnxruntime's MLAS formula, in f32):
+//!   `y = round_half_even((s_a (a - z_a) + s_b (b - z_b)) / s_y + z_y)`, each dequantized term
+//!   rounded once to f32, then the sum, the quotient and the zero point (added *before*
+//!   rounding): the SIMD kernel does the same f32 operations in the same order, so it is
 //!   bit-exact (f32x4 arithmetic is IEEE, and nothing is fused).
-//! - Mul: `y = requantize((a - z_a)(b - z_b), s_a s_b / s_y)` ([`Requant`]).
-//! - Requantize: Add with a zero second term (`x + 0.0 = x`, so `quantize(dequantize(x))`).
+//! - Mul (the same): `y = round_half_even(f32((a - z_a)(b - z_b)) · M + z_y)`,
+//!   `M = f32(s_a s_b / s_y)`.
+//! - Requantize (QLinearConcat's inputs): `y = quantize(dequantize(x))`, i.e.
+//!   `round_half_even((s_x (x - z_x)) / s_y) + z_y` in f32, the zero point added after rounding.
 //!
 //! Both end in the output clamp `[lo, hi]` (a fused ReLU narrows it). Broadcasting beyond "one
 //! side is a scalar" belongs to the caller, which splits the output into runs.
-use super::q8::{Named, Requant, Q8};
+use super::q8::{Named, Q8};
 use super::select;
 use crate::error::{Error, Result};
 
@@ -28,13 +31,32 @@ pub struct AddParams {
     pub hi: i32,
 }
 
-/// QLinearMul's parameters: the zero points of A and B, and the output rule.
+/// QLinearMul's parameters (zero points as values of the data type); `multiplier` is
+/// `s_a s_b / s_y` in f32.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MulParams {
     pub a_zp: i32,
     pub b_zp: i32,
-    pub rq: Requant,
+    pub multiplier: f32,
+    pub y_zp: i32,
+    pub lo: i32,
+    pub hi: i32,
 }
+
+/// Requantization's parameters (zero points as values of the data type).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RequantizeParams {
+    pub x_scale: f32,
+    pub x_zp: i32,
+    pub y_scale: f32,
+    pub y_zp: i32,
+}
+
+/// A unary micro-kernel: `out[i] = f(x[i])` over `n` raw bytes.
+///
+/// # Safety
+/// `x` readable and `out` writable for `n` bytes.
+pub type UnaryQ8Ukernel<A> = unsafe fn(n: usize, x: *const u8, args: &A, out: *mut u8);
 
 /// The second operand: as many values as the first, or one value for all.
 #[derive(Debug, Clone, Copy)]
@@ -66,25 +88,34 @@ fn run<Q: Q8, A>(a: &[Q], b: Operand<Q>, out: &mut [Q], kern: Named<BinaryQ8Uker
     Ok(())
 }
 
+/// Narrows the clamp `[lo, hi]` to `Q`'s range; an error if that leaves nothing.
+fn clamp_range<Q: Q8>(lo: i32, hi: i32) -> Result<(i32, i32)> {
+    let (lo, hi) = (lo.max(Q::MIN), hi.min(Q::MAX));
+    if lo > hi {
+        return Err(Error::invalid(format!("empty output clamp [{lo}, {hi}]")));
+    }
+    Ok((lo, hi))
+}
+
 /// QLinearAdd: `out = a + b` (see the module overview).
 pub fn add_q8<Q: Q8>(a: &[Q], b: Operand<Q>, p: &AddParams, out: &mut [Q]) -> Result<()> {
-    let p = AddParams { lo: p.lo.max(Q::MIN), hi: p.hi.min(Q::MAX), ..*p };
-    if p.lo > p.hi {
-        return Err(Error::invalid(format!("empty output clamp [{}, {}]", p.lo, p.hi)));
-    }
-    run(a, b, out, select::add_q8::<Q>(), &p)
+    let (lo, hi) = clamp_range::<Q>(p.lo, p.hi)?;
+    run(a, b, out, select::add_q8::<Q>(), &AddParams { lo, hi, ..*p })
 }
 
 /// QLinearMul: `out = a · b` (see the module overview).
 pub fn mul_q8<Q: Q8>(a: &[Q], b: Operand<Q>, p: &MulParams, out: &mut [Q]) -> Result<()> {
-    let p = MulParams { rq: p.rq.clamped(Q::MIN, Q::MAX)?, ..*p };
-    run(a, b, out, select::mul_q8::<Q>(p.rq.simd_ok()), &p)
+    let (lo, hi) = clamp_range::<Q>(p.lo, p.hi)?;
+    run(a, b, out, select::mul_q8::<Q>(), &MulParams { lo, hi, ..*p })
 }
 
-/// `out = quantize(dequantize(x, x_scale, x_zp), y_scale, y_zp)` in f32: Add with a zero second
-/// term.
-pub fn requantize_q8<Q: Q8>(x: &[Q], x_scale: f32, x_zp: i32, y_scale: f32, y_zp: i32, out: &mut [Q]) -> Result<()> {
-    let zero = Q::from_i32_in_range(0);
-    let p = AddParams { a_scale: x_scale, a_zp: x_zp, b_scale: 0.0, b_zp: 0, y_scale, y_zp, lo: Q::MIN, hi: Q::MAX };
-    add_q8(x, Operand::Scalar(zero), &p, out)
+/// `out = quantize(dequantize(x, x_scale, x_zp), y_scale, y_zp)` in f32.
+pub fn requantize_q8<Q: Q8>(x: &[Q], p: &RequantizeParams, out: &mut [Q]) -> Result<()> {
+    if out.len() != x.len() {
+        return Err(Error::shape(format!("requantize: output of {} values for {} inputs", out.len(), x.len())));
+    }
+    let kern = select::requantize_q8::<Q>();
+    // SAFETY: x and out hold n = x.len() values.
+    unsafe { (kern.ukernel)(x.len(), Q::bytes(x).as_ptr(), p, Q::bytes_mut(out).as_mut_ptr()) };
+    Ok(())
 }

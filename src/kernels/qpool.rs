@@ -57,7 +57,7 @@ pub type MaxPoolQ8Ukernel = unsafe fn(r: &PoolRows, flip: u8, out: *mut u8);
 ///
 /// # Safety
 /// As [`MaxPoolQ8Ukernel`]; `mult` holds `n.next_multiple_of(CHUNK)` values.
-pub type AvgPoolQ8Ukernel = unsafe fn(r: &PoolRows, k_zp: i32, mult: &[f64], rq: &Requant, out: *mut u8);
+pub type AvgPoolQ8Ukernel = unsafe fn(r: &PoolRows, k_zp: i32, mult: &[f32], rq: &Requant, out: *mut u8);
 
 /// Sum micro-kernel: `Σ (x[i] ^ flip)` over `n` bytes.
 ///
@@ -70,8 +70,8 @@ pub type SumU8Ukernel = unsafe fn(n: usize, x: *const u8, flip: u8) -> u64;
 pub struct QPoolScratch {
     plane: Vec<u8>,
     offs: Vec<usize>,
-    mult: Vec<f64>,
-    table: Vec<f64>,
+    mult: Vec<f32>,
+    table: Vec<f32>,
     cols: Vec<usize>,
 }
 
@@ -175,7 +175,7 @@ pub fn avgpool2d_q8<Q: Q8>(
         ((p.ph, p.ph + p.ih), (p.pw, p.pw + p.iw))
     };
     s.table.clear();
-    s.table.extend((0..=taps).map(|c| f64::from(prm.x_scale / (prm.y_scale * c as f32))));
+    s.table.extend((0..=taps).map(|c| prm.x_scale / (prm.y_scale * c as f32)));
     s.cols.clear();
     s.cols.extend((0..p.ow).map(|ox| counted(ox, p.sw, p.kw, p.dw, rx.0, rx.1)));
     let n16 = p.ow.next_multiple_of(CHUNK);
@@ -190,22 +190,20 @@ pub fn avgpool2d_q8<Q: Q8>(
         for (m, &cc) in s.mult.iter_mut().zip(&s.cols) {
             *m = s.table[rc * cc];
         }
-        // The SIMD kernel takes the run's largest multiplier as its accumulator bound; with
-        // |M| <= 2^14 that bound exceeds every window sum (<= 255 · 257), so it clamps nothing.
-        let largest = s.mult.iter().fold(0f64, |a, m| if m.abs() > a || m.is_nan() { m.abs() } else { a });
-        let rq = Requant { multiplier: largest, ..prm.out };
-        let kern = select::avgpool_q8::<Q>(taps <= MAX_U16_TAPS && largest <= f64::from(1u32 << 14) && rq.simd_ok());
+        let simd = taps <= MAX_U16_TAPS && prm.out.simd_ok() && s.mult.iter().all(|m| m.is_finite());
+        let kern = select::avgpool_q8::<Q>(simd);
         let orows = &mut ob[oy * p.ow..end * p.ow];
         // SAFETY: check_reads (rows oy..end); mult holds n16 values; orows (end - oy)·ow bytes.
         let r = PoolRows { rows: end - oy, n: p.ow, base: s.plane[oy * row_stride..].as_ptr(), in_stride: row_stride, offs: &s.offs };
-        unsafe { (kern.ukernel)(&r, taps as i32 * zp, &s.mult, &rq, orows.as_mut_ptr()) };
+        unsafe { (kern.ukernel)(&r, taps as i32 * zp, &s.mult, &prm.out, orows.as_mut_ptr()) };
         oy = end;
     }
     Ok(())
 }
 
 /// GlobalAveragePool over `planes` contiguous planes of `x` (NCHW): `out[i] =
-/// requantize(Σ (x - x_zp), rq)` per plane, `rq.multiplier = x_scale / (y_scale · plane size)`.
+/// requantize(Σ (x - x_zp), rq)` per plane ([`Requant::apply_wide`]), `rq.multiplier = x_scale /
+/// (y_scale · plane size)` in f32.
 pub fn global_avgpool_q8<Q: Q8>(x: &[Q], planes: usize, x_zp: i32, rq: &Requant, out: &mut [Q]) -> Result<()> {
     if out.len() != planes || (planes == 0 && !x.is_empty()) || (planes > 0 && x.len() % planes != 0) {
         return Err(Error::shape(format!("8-bit GlobalAveragePool: {} values for {planes} planes, output {}", x.len(), out.len())));

@@ -53,14 +53,14 @@ pub fn gemm_f32_for_mr(mr: usize) -> Option<&'static GemmKernel> {
 
 // ---------------------------------------------------------------------------------------------
 // 8-bit kernels (qdwconv, qelementwise, qpool). Under wasm SIMD128 the SIMD kernel whenever its
-// preconditions hold (`simd`: a finite requantization multiplier, a window small enough for
+// preconditions hold (`simd`: finite requantization multipliers, a window small enough for
 // 16-bit sums); the portable kernel otherwise, and in native builds. Depthwise 3x3 and 5x5 get
 // unrolled kernels per column stride (row pairs for stride 1, column pairs for stride 2); the
 // figures that justified them are in the kernel table (`kernels`), from benches/q8_ops.mjs.
 
 use super::q8::{Named, Q8};
 use super::qdwconv::{DwQ8Ukernel, PackQ8Ukernel};
-use super::qelementwise::{AddParams, BinaryQ8Ukernel, MulParams};
+use super::qelementwise::{AddParams, BinaryQ8Ukernel, MulParams, RequantizeParams, UnaryQ8Ukernel};
 use super::qpool::{AvgPoolQ8Ukernel, MaxPoolQ8Ukernel, SumU8Ukernel};
 use super::scalar as portable;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -104,9 +104,19 @@ pub fn add_q8<Q: Q8>() -> Named<BinaryQ8Ukernel<AddParams>> {
     pick!(true, "add_q8__wasm_simd128", add_q8__wasm_simd128::<Q>, Named { name: "add_q8__scalar", ukernel: portable::add_q8__scalar::<Q> })
 }
 
-/// QLinearMul.
-pub fn mul_q8<Q: Q8>(simd: bool) -> Named<BinaryQ8Ukernel<MulParams>> {
-    pick!(simd, "mul_q8__wasm_simd128", mul_q8__wasm_simd128::<Q>, Named { name: "mul_q8__scalar", ukernel: portable::mul_q8__scalar::<Q> })
+/// QLinearMul (always exact in SIMD: f32 lanes).
+pub fn mul_q8<Q: Q8>() -> Named<BinaryQ8Ukernel<MulParams>> {
+    pick!(true, "mul_q8__wasm_simd128", mul_q8__wasm_simd128::<Q>, Named { name: "mul_q8__scalar", ukernel: portable::mul_q8__scalar::<Q> })
+}
+
+/// Requantization to other parameters (QLinearConcat).
+pub fn requantize_q8<Q: Q8>() -> Named<UnaryQ8Ukernel<RequantizeParams>> {
+    pick!(
+        true,
+        "requantize_q8__wasm_simd128",
+        requantize_q8__wasm_simd128::<Q>,
+        Named { name: "requantize_q8__scalar", ukernel: portable::requantize_q8__scalar::<Q> }
+    )
 }
 
 /// 8-bit MaxPool rows.

@@ -3,7 +3,7 @@
 //! `ops::quant` compute it. The optimized kernels must match these bit for bit.
 use crate::kernels::dwconv::Dw2d;
 use crate::kernels::q8::{Q8, Requant};
-use crate::kernels::qelementwise::{AddParams, MulParams};
+use crate::kernels::qelementwise::{AddParams, MulParams, RequantizeParams};
 use crate::kernels::qpool::AvgPoolParams;
 use crate::quant_math::{self, QInt};
 
@@ -46,19 +46,29 @@ pub fn dwconv2d_q8_ref<X: QInt, W: QInt, Y: QInt>(
     }
 }
 
-/// QLinearAdd of one pair: `quantize((dequantize(a) + dequantize(b)) / y_scale)` in f32
-/// (com.microsoft QLinearAdd), then clamped to `[lo, hi]`.
+/// QLinearAdd of one pair: `round_half_even((dequantize(a) + dequantize(b)) / y_scale + y_zp)`
+/// in f32 (com.microsoft QLinearAdd as onnxruntime's MLAS computes it), saturated, then clamped
+/// to `[lo, hi]`.
 #[inline]
 pub fn add_q8_one<Q: Q8>(a: Q, b: Q, p: &AddParams) -> Q {
     let real = quant_math::dequantize(a.to_i32(), p.a_scale, p.a_zp) + quant_math::dequantize(b.to_i32(), p.b_scale, p.b_zp);
-    let q = quant_math::quantize_quotient::<Q>(f64::from(real / p.y_scale), p.y_zp);
+    let q = quant_math::saturate::<Q>(quant_math::round_to_i64(f64::from(real / p.y_scale + p.y_zp as f32)));
     Q::from_i32_in_range(q.to_i32().clamp(p.lo, p.hi))
 }
 
-/// QLinearMul of one pair: `requantize((a - a_zp)(b - b_zp))`.
+/// QLinearMul of one pair: `round_half_even(f32((a - a_zp)(b - b_zp)) · M + y_zp)` in f32,
+/// saturated, clamped.
 #[inline]
 pub fn mul_q8_one<Q: Q8>(a: Q, b: Q, p: &MulParams) -> Q {
-    p.rq.apply((a.to_i32() - p.a_zp) * (b.to_i32() - p.b_zp))
+    let acc = (a.to_i32() - p.a_zp) * (b.to_i32() - p.b_zp);
+    let q = quant_math::saturate::<Q>(quant_math::round_to_i64(f64::from(acc as f32 * p.multiplier + p.y_zp as f32)));
+    Q::from_i32_in_range(q.to_i32().clamp(p.lo, p.hi))
+}
+
+/// Requantization of one value (QLinearConcat): `quantize(dequantize(x))` in f32.
+#[inline]
+pub fn requantize_q8_one<Q: Q8>(x: Q, p: &RequantizeParams) -> Q {
+    quant_math::quantize(quant_math::dequantize(x.to_i32(), p.x_scale, p.x_zp), p.y_scale, p.y_zp)
 }
 
 /// [`add_q8_one`] over equal-length operands.
@@ -106,7 +116,7 @@ pub fn avgpool2d_q8_ref<Q: Q8>(g: &Dw2d, pads_end: (usize, usize), x: &[Q], p: &
                     }
                 }
             }
-            let m = f64::from(p.x_scale / (p.y_scale * count as f32));
+            let m = p.x_scale / (p.y_scale * count as f32);
             out[oy * g.ow + ox] = Requant { multiplier: m, ..p.out }.apply(acc);
         }
     }

@@ -5,9 +5,9 @@
 #![allow(non_snake_case)] // XNNPACK-style names: the ISA after a double underscore.
 use crate::kernels::q8::{Requant, Q8};
 use crate::kernels::qdwconv::DwRows;
-use crate::kernels::qelementwise::{AddParams, MulParams};
+use crate::kernels::qelementwise::{AddParams, MulParams, RequantizeParams};
 use crate::kernels::qpool::PoolRows;
-use crate::kernels::reference::{add_q8_one, mul_q8_one};
+use crate::kernels::reference::{add_q8_one, mul_q8_one, requantize_q8_one};
 
 /// # Safety
 /// See [`DwQ8Ukernel`](crate::kernels::qdwconv::DwQ8Ukernel).
@@ -76,6 +76,15 @@ pub unsafe fn mul_q8__scalar<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_spla
 /// Sets each output of a pool call to `f(taps)`, the taps of that output.
 ///
 /// # Safety
+/// See [`UnaryQ8Ukernel`](crate::kernels::qelementwise::UnaryQ8Ukernel).
+pub unsafe fn requantize_q8__scalar<Q: Q8>(n: usize, x: *const u8, p: &RequantizeParams, out: *mut u8) {
+    for i in 0..n {
+        // SAFETY: x and out hold n bytes.
+        unsafe { *out.add(i) = requantize_q8_one(Q::from_byte(*x.add(i)), p).to_i32() as u8 };
+    }
+}
+
+/// # Safety
 /// See [`MaxPoolQ8Ukernel`](crate::kernels::qpool::MaxPoolQ8Ukernel).
 #[inline(always)]
 unsafe fn each_output(r: &PoolRows, out: *mut u8, f: impl Fn(usize, &mut dyn Iterator<Item = u8>) -> u8) {
@@ -96,7 +105,7 @@ pub unsafe fn maxpool_q8__scalar(r: &PoolRows, flip: u8, out: *mut u8) {
 
 /// # Safety
 /// See [`AvgPoolQ8Ukernel`](crate::kernels::qpool::AvgPoolQ8Ukernel).
-pub unsafe fn avgpool_q8__scalar<Q: Q8>(r: &PoolRows, k_zp: i32, mult: &[f64], rq: &Requant, out: *mut u8) {
+pub unsafe fn avgpool_q8__scalar<Q: Q8>(r: &PoolRows, k_zp: i32, mult: &[f32], rq: &Requant, out: *mut u8) {
     unsafe {
         each_output(r, out, |j, taps| {
             let sum: i32 = taps.map(i32::from).sum();

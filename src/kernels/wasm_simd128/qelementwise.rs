@@ -1,16 +1,17 @@
-//! `add_q8__wasm_simd128` and `mul_q8__wasm_simd128`: the
+//! `add_q8__wasm_simd128`, `mul_q8__wasm_simd128` (and `requantize_q8__wasm_simd128`): the
 //! [`BinaryQ8Ukernel`](crate::kernels::qelementwise::BinaryQ8Ukernel) contract, 16 elements per
 //! step. Bytes are flipped to biased u8 (see `kernels::q8`), widened to i16 and centered.
 //!
 //! - Add repeats the scalar f32 operations lane for lane (convert, multiply by each scale, add,
-//!   divide by the output scale, round half to even with `f32x4.nearest`), converts with
-//!   saturation (NaN → 0, as the scalar `as` does) and clamps in i32 before adding the zero point.
-//! - Mul forms the exact i32 products with `i32x4.extmul_*_i16x8_s` and requantizes them with
-//!   [`RequantV`].
+//!   divide by the output scale, add the zero point, round half to even with `f32x4.nearest`),
+//!   converts with saturation (NaN → 0, as the scalar `as` does) and clamps in i32.
+//! - Mul forms the exact i32 products with `i32x4.extmul_*_i16x8_s`, then the same f32 steps.
+//! - Requantize (`requantize_q8__wasm_simd128`) rounds the f32 quotient, then adds the zero
+//!   point.
 #![allow(non_snake_case)] // XNNPACK-style names: the ISA after a double underscore.
-use super::requant::{load_bytes, store_bytes, RequantV};
+use super::requant::{load_bytes, round_clamp, store_bytes};
 use crate::kernels::q8::Q8;
-use crate::kernels::qelementwise::{AddParams, MulParams};
+use crate::kernels::qelementwise::{AddParams, MulParams, RequantizeParams};
 use core::arch::wasm32::*;
 
 /// Runs `f` on 16 elements at a time (the last step on the `n % 16` left): `f` gets A's and B's
@@ -58,12 +59,9 @@ fn low_bytes(a: v128, b: v128, c: v128, d: v128) -> v128 {
 /// # Safety
 /// See [`BinaryQ8Ukernel`](crate::kernels::qelementwise::BinaryQ8Ukernel).
 pub unsafe fn add_q8__wasm_simd128<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_splat: bool, p: &AddParams, out: *mut u8) {
-    let (sa, sb, sy) = (f32x4_splat(p.a_scale), f32x4_splat(p.b_scale), f32x4_splat(p.y_scale));
-    let (lo, hi, zy) = (i32x4_splat(p.lo - p.y_zp), i32x4_splat(p.hi - p.y_zp), i32x4_splat(p.y_zp));
-    let q = |ta: v128, tb: v128| {
-        let r = i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_div(f32x4_add(ta, tb), sy)));
-        i32x4_add(i32x4_min(i32x4_max(r, lo), hi), zy)
-    };
+    let (sa, sb, sy, zy) = (f32x4_splat(p.a_scale), f32x4_splat(p.b_scale), f32x4_splat(p.y_scale), f32x4_splat(p.y_zp as f32));
+    let (lo, hi) = (i32x4_splat(p.lo), i32x4_splat(p.hi));
+    let q = |ta: v128, tb: v128| round_clamp(f32x4_add(f32x4_div(f32x4_add(ta, tb), sy), zy), lo, hi);
     // SAFETY: the caller's contract.
     unsafe {
         each16::<Q>(n, a, b, b_splat, (p.a_zp, p.b_zp), out, |av, bv| {
@@ -74,18 +72,37 @@ pub unsafe fn add_q8__wasm_simd128<Q: Q8>(n: usize, a: *const u8, b: *const u8, 
 }
 
 /// # Safety
-/// See [`BinaryQ8Ukernel`](crate::kernels::qelementwise::BinaryQ8Ukernel); `p.rq.simd_ok()`.
+/// See [`BinaryQ8Ukernel`](crate::kernels::qelementwise::BinaryQ8Ukernel).
 pub unsafe fn mul_q8__wasm_simd128<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_splat: bool, p: &MulParams, out: *mut u8) {
-    let r = RequantV::<Q>::new(&p.rq);
+    let (m, zy) = (f32x4_splat(p.multiplier), f32x4_splat(p.y_zp as f32));
+    let (lo, hi) = (i32x4_splat(p.lo), i32x4_splat(p.hi));
+    // The products of two centered 8-bit values are exact in f32.
+    let q = |acc: v128| round_clamp(f32x4_add(f32x4_mul(f32x4_convert_i32x4(acc), m), zy), lo, hi);
     // SAFETY: the caller's contract.
     unsafe {
         each16::<Q>(n, a, b, b_splat, (p.a_zp, p.b_zp), out, |[a0, a1], [b0, b1]| {
-            r.bytes16(
-                r.apply(i32x4_extmul_low_i16x8(a0, b0)),
-                r.apply(i32x4_extmul_high_i16x8(a0, b0)),
-                r.apply(i32x4_extmul_low_i16x8(a1, b1)),
-                r.apply(i32x4_extmul_high_i16x8(a1, b1)),
+            low_bytes(
+                q(i32x4_extmul_low_i16x8(a0, b0)),
+                q(i32x4_extmul_high_i16x8(a0, b0)),
+                q(i32x4_extmul_low_i16x8(a1, b1)),
+                q(i32x4_extmul_high_i16x8(a1, b1)),
             )
+        })
+    }
+}
+
+/// # Safety
+/// See [`UnaryQ8Ukernel`](crate::kernels::qelementwise::UnaryQ8Ukernel).
+pub unsafe fn requantize_q8__wasm_simd128<Q: Q8>(n: usize, x: *const u8, p: &RequantizeParams, out: *mut u8) {
+    let (sx, sy) = (f32x4_splat(p.x_scale), f32x4_splat(p.y_scale));
+    // Rounded, clamped so that adding the zero point lands in Q's range, then the zero point.
+    let (lo, hi, zy) = (i32x4_splat(Q::MIN - p.y_zp), i32x4_splat(Q::MAX - p.y_zp), i32x4_splat(p.y_zp));
+    let q = |t: v128| i32x4_add(round_clamp(f32x4_div(t, sy), lo, hi), zy);
+    // SAFETY: the caller's contract (the second operand is x itself, splatted and unused).
+    unsafe {
+        each16::<Q>(n, x, x, true, (p.x_zp, 0), out, |xv, _| {
+            let t = dequant(xv, sx);
+            low_bytes(q(t[0]), q(t[1]), q(t[2]), q(t[3]))
         })
     }
 }

@@ -43,9 +43,9 @@ pub unsafe fn maxpool_q8__wasm_simd128(r: &PoolRows, flip: u8, out: *mut u8) {
 
 /// # Safety
 /// See [`AvgPoolQ8Ukernel`](crate::kernels::qpool::AvgPoolQ8Ukernel); at most
-/// [`MAX_U16_TAPS`](crate::kernels::qpool::MAX_U16_TAPS) taps, `rq.simd_ok()` with
-/// `rq.multiplier` the largest of `mult` (in magnitude), at most 2^14.
-pub unsafe fn avgpool_q8__wasm_simd128<Q: Q8>(r: &PoolRows, k_zp: i32, mult: &[f64], rq: &Requant, out: *mut u8) {
+/// [`MAX_U16_TAPS`](crate::kernels::qpool::MAX_U16_TAPS) taps, finite multipliers, `rq` within
+/// the 8-bit ranges.
+pub unsafe fn avgpool_q8__wasm_simd128<Q: Q8>(r: &PoolRows, k_zp: i32, mult: &[f32], rq: &Requant, out: *mut u8) {
     let rv = RequantV::<Q>::new(rq);
     let kz = i32x4_splat(k_zp);
     // SAFETY: the caller's contract; mult holds n.next_multiple_of(16) values.
@@ -58,7 +58,7 @@ pub unsafe fn avgpool_q8__wasm_simd128<Q: Q8>(r: &PoolRows, k_zp: i32, mult: &[f
                 hi = i16x8_add(hi, u16x8_extend_high_u8x16(v));
             }
             let m = mult.as_ptr().add(j) as *const v128;
-            let q = |s: v128, k: usize| rv.apply_with(i32x4_sub(s, kz), v128_load(m.add(2 * k)), v128_load(m.add(2 * k + 1)));
+            let q = |s: v128, k: usize| rv.apply_with(i32x4_sub(s, kz), v128_load(m.add(k)));
             rv.bytes16(
                 q(u32x4_extend_low_u16x8(lo), 0),
                 q(u32x4_extend_high_u16x8(lo), 1),

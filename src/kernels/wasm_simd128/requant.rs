@@ -1,27 +1,26 @@
 //! [`Requant`] on i32x4 lanes, bit for bit the scalar rule
-//! `clamp(saturate(round_half_even(acc · M) + z), lo, hi)` when [`Requant::simd_ok`]:
+//! `clamp(saturate(round_half_even(f32(acc) · M) + z), lo, hi)` when [`Requant::simd_ok`]
+//! (a finite `M`):
 //!
-//! - the accumulators are first clamped to `±A` ([`Requant::acc_limit`]; skipped when
-//!   `|M| <= 1/2`), so `|acc · M| <= 2^30` and saturating results stay saturating;
-//! - `acc · M` is the same IEEE f64 product as the scalar's (`f64x2` lanes);
-//! - adding `1.5 · 2^52` rounds half to even to an integer (the f64 spacing there is 1) whose
-//!   low 32 bits are that integer in two's complement;
-//! - `+ z` cannot overflow; the saturating narrows to i16 and then to the output type saturate
-//!   exactly like the scalar rule; a fused clamp `[lo, hi]` narrower than the type is applied on
-//!   the bytes.
+//! - `f32(acc) · M` is the same IEEE f32 conversion and product as the scalar's (`f32x4`);
+//! - it is clamped to `±2^22` (rounding and clamping to integers commute, and a value beyond
+//!   saturates the output either way), then adding `1.5 · 2^23` rounds it half to even to an
+//!   integer (the f32 spacing there is 1) whose bits, minus those of `1.5 · 2^23`, are that
+//!   integer (the zero point is folded into the same subtraction);
+//! - the saturating narrows to i16 and then to the output type saturate exactly like the scalar
+//!   rule; a fused clamp `[lo, hi]` narrower than the type is applied on the bytes.
 use crate::kernels::q8::{Requant, Q8};
 use core::arch::wasm32::*;
 use core::marker::PhantomData;
 
-const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
+const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
+const LIMIT: f32 = 4_194_304.0; // 2^22
 
 /// A [`Requant`] for output type `Y`, splatted into vectors.
 pub(crate) struct RequantV<Y> {
     m: v128,
-    zp: v128,
-    limit: v128,
-    neg_limit: v128,
-    clamp_acc: bool,
+    /// bits(1.5 · 2^23) - zero point.
+    offset: v128,
     lo: v128,
     hi: v128,
     clamp_out: bool,
@@ -32,14 +31,10 @@ impl<Y: Q8> RequantV<Y> {
     /// The caller checked [`Requant::simd_ok`].
     #[inline(always)]
     pub(crate) fn new(rq: &Requant) -> RequantV<Y> {
-        let limit = rq.acc_limit();
         let byte = |v: i32| if Y::FLIP == 0 { u8x16_splat(v as u8) } else { i8x16_splat(v as i8) };
         RequantV {
-            m: f64x2_splat(rq.multiplier),
-            zp: i32x4_splat(rq.zero_point),
-            limit: i32x4_splat(limit),
-            neg_limit: i32x4_splat(-limit),
-            clamp_acc: limit != i32::MAX,
+            m: f32x4_splat(rq.multiplier),
+            offset: i32x4_splat(MAGIC.to_bits() as i32 - rq.zero_point),
             lo: byte(rq.lo),
             hi: byte(rq.hi),
             clamp_out: (rq.lo, rq.hi) != (Y::MIN, Y::MAX),
@@ -47,21 +42,19 @@ impl<Y: Q8> RequantV<Y> {
         }
     }
 
-    /// Four accumulators with the splatted multiplier, to i32 lanes `round(acc · M) + z`
+    /// Four accumulators with the splatted multiplier, to i32 lanes `round(f32(acc) · M) + z`
     /// (before saturation).
     #[inline(always)]
     pub(crate) fn apply(&self, acc: v128) -> v128 {
-        self.apply_with(acc, self.m, self.m)
+        self.apply_with(acc, self.m)
     }
 
-    /// Four accumulators with per-lane multipliers (`m01` for lanes 0-1, `m23` for 2-3, each
-    /// within the splatted one's [`Requant::acc_limit`]).
+    /// Four accumulators with per-lane (finite) multipliers.
     #[inline(always)]
-    pub(crate) fn apply_with(&self, acc: v128, m01: v128, m23: v128) -> v128 {
-        let acc = if self.clamp_acc { i32x4_max(i32x4_min(acc, self.limit), self.neg_limit) } else { acc };
-        let a = f64x2_add(f64x2_mul(f64x2_convert_low_i32x4(acc), m01), f64x2_splat(MAGIC));
-        let b = f64x2_add(f64x2_mul(f64x2_convert_low_i32x4(i32x4_shuffle::<2, 3, 2, 3>(acc, acc)), m23), f64x2_splat(MAGIC));
-        i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(a, b), self.zp)
+    pub(crate) fn apply_with(&self, acc: v128, m: v128) -> v128 {
+        let p = f32x4_mul(f32x4_convert_i32x4(acc), m);
+        let p = f32x4_pmin(f32x4_pmax(p, f32x4_splat(-LIMIT)), f32x4_splat(LIMIT));
+        i32x4_sub(f32x4_add(p, f32x4_splat(MAGIC)), self.offset)
     }
 
     /// Saturates 16 lanes of [`Self::apply`] to `Y` and clamps them to `[lo, hi]`.
@@ -87,6 +80,14 @@ impl<Y: Q8> RequantV<Y> {
             if self.clamp_out { i8x16_min(i8x16_max(v, self.lo), self.hi) } else { v }
         }
     }
+}
+
+/// `round_half_even(v)` of f32 lanes to i32 lanes clamped to `[lo, hi]`, NaN giving 0 (then
+/// clamped), as the scalar `round_to_i64` followed by saturation does: the rounding of the
+/// formulas that add their zero point before rounding (QLinearAdd, QLinearMul).
+#[inline(always)]
+pub(crate) fn round_clamp(v: v128, lo: v128, hi: v128) -> v128 {
+    i32x4_min(i32x4_max(i32x4_trunc_sat_f32x4(f32x4_nearest(v)), lo), hi)
 }
 
 /// Stores the first `n <= 16` bytes of `v` at `out`.

@@ -7,10 +7,12 @@
 //! (default 0), data uint8 or int8. The 8-bit kernels of [`crate::kernels`] compute Add, Mul,
 //! the pools and Concat's requantization (their oracles in `kernels::reference` spell out the
 //! same formulas element by element):
-//! - QLinearAdd: `C = quantize((A_scale (A - A_zp) + B_scale (B - B_zp)) / C_scale) + C_zp`
-//!   (numpy broadcasting).
-//! - QLinearMul: `C = requantize((A - A_zp)(B - B_zp), A_scale B_scale / C_scale) + C_zp`.
+//! - QLinearAdd: `C = round((A_scale (A - A_zp) + B_scale (B - B_zp)) / C_scale + C_zp)` in f32,
+//!   the zero point added before rounding as onnxruntime's MLAS does (numpy broadcasting).
+//! - QLinearMul: `C = round(f32((A - A_zp)(B - B_zp)) · f32(A_scale B_scale / C_scale) + C_zp)`, the
+//!   zero point added in f32 before rounding (onnxruntime's MLAS does, on every platform).
 //! - QLinearGlobalAveragePool: `Y = requantize(Σ (X - x_zp), x_scale / (y_scale · n)) + y_zp`
+//!   (the product in f32, `quant_math::scale_accumulator`)
 //!   over the `n` spatial positions of each channel (`channels_last` selects N…C layout).
 //! - QLinearAveragePool (1-D and 2-D): the same rule per window, `n` being the window's count as
 //!   in AveragePool (`count_include_pad`); onnxruntime averages dequantized floats instead and
@@ -19,10 +21,17 @@
 //!   (`quantize(dequantize(x))`; copied when its parameters equal the output's), then concatenated.
 //! - QLinearLeakyRelu / QLinearSigmoid: `quantize(f(dequantize(x)))`, f computed in f32
 //!   (the sigmoid with the exact `exp`; onnxruntime's table may differ by one step on ties).
+//! - QLinearSoftmax (attributes `axis`, `opset`): onnxruntime's table-driven approximation, which
+//!   defines the op: `e[d] = f32(exp((255 − d + s) · x_scale))` for the distance `d = max − x` of
+//!   an element below its row's maximum, with the headroom `s = max(0, ln(f32::MAX / D) − 5) /
+//!   x_scale` (D = the row length), the row sum `Σ e` accumulated in f32 in order, and
+//!   `y = round(e · floor(1 / y_scale) / Σ e) + y_zp` in f32, saturated (onnxruntime wraps int8
+//!   values above 127; that cannot happen with a `[0, 1]` output range). Rows follow Softmax's
+//!   opset rules: the one axis from opset 13, the flattened trailing dims before.
 use super::{broadcast_values, int_values, quantized_tensor};
 use crate::error::{Error, Result};
 use crate::kernels::q8::{Requant, Q8};
-use crate::kernels::qelementwise::{add_q8, mul_q8, requantize_q8, AddParams, MulParams, Operand};
+use crate::kernels::qelementwise::{add_q8, mul_q8, requantize_q8, AddParams, MulParams, Operand, RequantizeParams};
 use crate::kernels::qpool::{avgpool2d_q8, global_avgpool_nhwc_q8, global_avgpool_q8, AvgPoolParams, QPoolScratch};
 use crate::ops::broadcast_shapes;
 use crate::ops::conv_geometry::WindowAttrs;
@@ -42,6 +51,7 @@ pub fn register(r: &mut Registry) {
     r.register(MS, "QLinearConcat", qlinear_concat);
     r.register(MS, "QLinearLeakyRelu", qlinear_leaky_relu);
     r.register(MS, "QLinearSigmoid", qlinear_sigmoid);
+    r.register(MS, "QLinearSoftmax", qlinear_softmax);
 }
 
 /// Runs `$body` with `$a` bound to the 8-bit array of `$t` and `$Q` to its element type.
@@ -186,9 +196,9 @@ fn qlinear_add(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
 fn qlinear_mul(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
     Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| {
         qlinear_binary(inputs, |a, b, c_scale, c_zp| {
-            let m = f64::from(quant_math::multiplier(a.scale, b.scale, c_scale));
+            let multiplier = quant_math::multiplier(a.scale, b.scale, c_scale);
             with_q8!(a.t, "A", |av: Q| {
-                let p = MulParams { a_zp: a.zp, b_zp: b.zp, rq: Requant::new::<Q>(m, c_zp) };
+                let p = MulParams { a_zp: a.zp, b_zp: b.zp, multiplier, y_zp: c_zp, lo: i32::MIN, hi: i32::MAX };
                 let swapped = MulParams { a_zp: b.zp, b_zp: a.zp, ..p };
                 let bv = b.t.array::<Q>()?;
                 broadcast_binary(av, bv, |x, y, sw, o| mul_q8(x, y, if sw { &swapped } else { &p }, o))
@@ -214,7 +224,7 @@ fn qlinear_global_average_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let mut out_shape = vec![1usize; shape.len()];
         out_shape[0] = n;
         out_shape[if channels_last { shape.len() - 1 } else { 1 }] = c;
-        let m = f64::from(x.scale / (y_scale * spatial as f32));
+        let m = x.scale / (y_scale * spatial as f32);
         let y = with_q8!(x.t, "x", |a: Q| {
             let data = row_major(a);
             let rq = Requant::new::<Q>(m, y_zp);
@@ -269,7 +279,7 @@ fn qlinear_average_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
                 x_scale: x.scale,
                 y_scale,
                 count_include_pad,
-                out: Requant::new::<Q>(f64::NAN, y_zp),
+                out: Requant::new::<Q>(f32::NAN, y_zp),
             };
             let mut out_shape = vec![s[0], s[1]];
             out_shape.extend(&geo.output);
@@ -339,7 +349,8 @@ fn qlinear_concat(ctx: &BuildContext) -> Result<Box<dyn Op>> {
                         return Ok(v);
                     }
                     let mut out = vec![Q::default(); v.len()];
-                    requantize_q8(&v, p.scale, p.zp, y_scale, y_zp, &mut out)?;
+                    let rp = RequantizeParams { x_scale: p.scale, x_zp: p.zp, y_scale, y_zp };
+                    requantize_q8(&v, &rp, &mut out)?;
                     Ok(out)
                 })
                 .collect::<Result<_>>()?;
@@ -376,6 +387,53 @@ fn qlinear_leaky_relu(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 
 fn qlinear_sigmoid(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
     Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| qlinear_unary(inputs, |v| 1.0 / (1.0 + (-v).exp())))))
+}
+
+fn qlinear_softmax(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let opset = ctx.attrs().int("opset")?.ok_or_else(|| Error::invalid("QLinearSoftmax needs the attribute 'opset'"))?;
+    let legacy = opset < 13;
+    let axis = ctx.attrs().int_or("axis", if legacy { 1 } else { -1 })?;
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let (x, y_scale, y_zp) = unary_params(inputs, "X", "y")?;
+        let values = int_values(x.t, "X")?;
+        let shape = x.t.shape();
+        let r = shape.len() as i64;
+        let a = if axis < 0 { axis + r } else { axis };
+        if a < 0 || a > r || (!legacy && a == r) {
+            return Err(Error::invalid(format!("axis {axis} is out of range for rank {r}")));
+        }
+        let a = a as usize;
+        // Rows of `d` elements spaced `inner` apart.
+        let (d, inner) = if legacy { (shape[a..].iter().product::<usize>(), 1) } else { (shape[a], shape[a + 1..].iter().product()) };
+        let n = values.len();
+        if n == 0 || d == 0 {
+            return Ok(vec![quantized_tensor(x.t.dtype(), shape, 0, |_| 0)?]);
+        }
+        // e[k] = exp((k − 255 + headroom) · x_scale) for k = 255 − (max − x), in f64, stored f32.
+        let headroom = ((f32::MAX / d as f32) as f64).ln();
+        let headroom = (headroom - 5.0).max(0.0) / f64::from(x.scale);
+        let table: Vec<f32> =
+            (0..256).map(|k| ((k as f64 - 255.0 + headroom) * f64::from(x.scale)).exp() as f32).collect();
+        let scale = (1.0 / y_scale).floor();
+        let mut out = vec![0i64; n];
+        let rows = n / d;
+        for row in 0..rows {
+            let (outer, i) = (row / inner, row % inner);
+            let at = |k: usize| (outer * d + k) * inner + i;
+            let max = (0..d).map(|k| values[at(k)]).max().unwrap_or(0);
+            // The distance below the maximum saturates at 255 (8-bit data cannot go further).
+            let e = |k: usize| table[255 - ((max - values[at(k)]) as usize).min(255)];
+            let sum: f32 = (0..d).map(e).fold(0.0, |s, v| s + v);
+            for k in 0..d {
+                out[at(k)] = if sum == 0.0 {
+                    y_zp as i64
+                } else {
+                    quant_math::round_to_i64(f64::from(e(k) * scale / sum)).saturating_add(y_zp as i64)
+                };
+            }
+        }
+        Ok(vec![quantized_tensor(x.t.dtype(), shape, n, |i| out[i])?])
+    })))
 }
 
 #[cfg(test)]
@@ -419,8 +477,9 @@ mod tests {
             &[t(&[3], vec![-128i8, 3, 5]), s(0.5), None, t(&[3], vec![127i8, 5, -1]), s(0.5), None, s(0.5), t(&[], vec![1i8])],
         )
         .unwrap();
-        // acc = [-16256, 15, -5], M = 0.5 → [-8128, 7.5→8, -2.5→-2] + 1
-        assert_eq!(y[0], Tensor::from_vec(&[3], vec![-128i8, 9, -1]).unwrap());
+        // acc = [-16256, 15, -5], M = 0.5, zero point 1 added before rounding (as onnxruntime):
+        // [-8127 → -128, 8.5 → 8, -1.5 → -2] (ties to even)
+        assert_eq!(y[0], Tensor::from_vec(&[3], vec![-128i8, 8, -2]).unwrap());
     }
 
     #[test]
@@ -466,7 +525,7 @@ mod tests {
                 let ab = broadcast_values(a.clone(), &sa, &full).unwrap();
                 let bb = broadcast_values(b.clone(), &sb, &full).unwrap();
                 let add = AddParams { a_scale: 0.02, a_zp: 100, b_scale: 0.03, b_zp: 3, y_scale: 0.05, y_zp: 120, lo: 0, hi: 255 };
-                let mul = MulParams { a_zp: 100, b_zp: 3, rq: Requant::new::<u8>(f64::from(quant_math::multiplier(0.02, 0.03, 0.05)), 120) };
+                let mul = MulParams { a_zp: 100, b_zp: 3, multiplier: quant_math::multiplier(0.02, 0.03, 0.05), y_zp: 120, lo: 0, hi: 255 };
                 let want: Vec<u8> = ab.iter().zip(&bb).map(|(&x, &y)| add_q8_one(x, y, &add)).collect();
                 let y = run_in(MS, "QLinearAdd", 1, &[], &inputs).unwrap();
                 assert_eq!(y[0], Tensor::from_vec(&full, want).unwrap(), "add {sa:?} + {sb:?}");
@@ -562,5 +621,34 @@ mod tests {
         .unwrap();
         // sigmoid(-12.8) ≈ 2.8e-6 → -128; sigmoid(0) = 0.5 → 128 - 128 = 0; sigmoid(12.7) ≈ 1 → 256 - 128 → 127
         assert_eq!(y[0], Tensor::from_vec(&[3], vec![-128i8, 0, 127]).unwrap());
+    }
+
+    #[test]
+    fn softmax_follows_onnxruntime_table() {
+        // One row of 3 uint8 values, x_scale 0.1 (zero point irrelevant), y = [0, 1] in 1/256 steps.
+        let y = run_in(
+            MS,
+            "QLinearSoftmax",
+            1,
+            &[("axis", Attr::Int(-1)), ("opset", Attr::Int(13))],
+            &[t(&[1, 3], vec![100u8, 110, 120]), s(0.1), t(&[], vec![7u8]), s(1.0 / 256.0), t(&[], vec![0u8])],
+        )
+        .unwrap();
+        // softmax([-2, -1, 0]) = [0.0900, 0.2447, 0.6652] → × 256 → 23, 63, 170
+        assert_eq!(y[0], Tensor::from_vec(&[1, 3], vec![23u8, 63, 170]).unwrap());
+        // int8 along axis 0 of a [2, 2]: columns are rows; equal values split evenly.
+        let y = run_in(
+            MS,
+            "QLinearSoftmax",
+            1,
+            &[("axis", Attr::Int(0)), ("opset", Attr::Int(13))],
+            &[t(&[2, 2], vec![5i8, -3, 5, 100]), s(0.05), None, s(1.0 / 255.0), t(&[], vec![-128i8])],
+        )
+        .unwrap();
+        // column 0: [0.5, 0.5] · 255 = 127.49999 in f32 → 127 − 128; column 1: softmax([-5.15, 0])
+        // ≈ [0.0058, 0.9942] → 1, 253 (onnxruntime 1.32 gives the same [[-1, -127], [-1, 125]]).
+        assert_eq!(y[0], Tensor::from_vec(&[2, 2], vec![-1i8, -127, -1, 125]).unwrap());
+        // opset is required
+        assert!(run_in(MS, "QLinearSoftmax", 1, &[], &[t(&[1], vec![1u8]), s(1.0), None, s(1.0), None]).is_err());
     }
 }

@@ -2,6 +2,8 @@
 //! accumulator; QLinearConv adds an int32 bias and requantizes with
 //! `x_scale * w_scale[m] / y_scale` per output channel `m` (see [`crate::quant_math`]).
 //!
+//! Requantization: `quant_math::scale_accumulator` (the product in f32, as onnxruntime).
+//!
 //! Geometry (pads, strides, dilations, groups, auto_pad) and the column unfolding come from
 //! [`crate::ops::conv_geometry`]: the input minus its zero point is unfolded with padding 0 (so
 //! padding reads the zero point, i.e. real 0), then each group is a plain i32 GEMM
@@ -216,7 +218,7 @@ fn qlinear_conv(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let out_size: usize = shape[2..].iter().product();
         let y = quantized_tensor(out_type, &shape, acc.len(), |i| {
             let mi = if out_size == 0 || m == 0 { 0 } else { (i / out_size) % m };
-            quant_math::round_to_i64(acc[i] as f64 * mult[mi]).saturating_add(zy as i64)
+            quant_math::scale_accumulator(acc[i] as i64, mult[mi] as f32).saturating_add(zy as i64)
         })?;
         Ok(vec![y])
     })))

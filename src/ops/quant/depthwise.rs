@@ -2,8 +2,8 @@
 //! channel (`group == C == M`, W `[C, 1, kh, kw]`, x and w uint8 or int8, y uint8 or int8) runs
 //! the direct 8-bit kernel [`crate::kernels::qdwconv`] instead of im2col + GEMM. Same
 //! arithmetic as the reference path in `conv` (i32 accumulator of the centered operands plus
-//! the bias, multiplier `x_scale · w_scale[m] / y_scale` formed in the scales' float type,
-//! [`crate::quant_math::requantize`]), bit for bit.
+//! the bias, multiplier `x_scale · w_scale[m] / y_scale` formed in the scales' float type then
+//! taken as f32, [`crate::quant_math::requantize`] with the product in f32), bit for bit.
 //!
 //! Constant weights (with constant or absent zero points) are packed when the plan is built.
 //! Anything this branch does not handle, including every malformed input, returns `None` so
@@ -143,7 +143,7 @@ impl DepthwiseQConv {
         let mut out = vec![Y::default(); checked_numel(&shape, Y::DTYPE)?];
         let xd = crate::ops::matmul::row_major(x);
         let (in_sz, out_sz) = (p.m * g.ih * g.iw, p.m * g.oh * g.ow);
-        let rq: Vec<Requant> = p.mult.iter().map(|&m| Requant::new::<Y>(m, p.y_zp)).collect();
+        let rq: Vec<Requant> = p.mult.iter().map(|&m| Requant::new::<Y>(m as f32, p.y_zp)).collect();
         let mut scratch = QDwScratch::default();
         for (img, o) in out.chunks_exact_mut(out_sz.max(1)).enumerate().take(p.n) {
             dwconv2d_q8(g, &xd[img * in_sz..][..in_sz], p.x_zp, w, &p.bias, &rq, o, &mut scratch)?;

@@ -186,9 +186,9 @@ fn qlinear_matmul(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
             None => (a.dtype(), vec![0; acc.len()]),
         };
         let y = quantized_tensor(out_type, &shape.out, acc.len(), |i| {
-            // The multiplier is formed in the scales' type, the product in f64 (ONNX reference).
+            // The multiplier is formed in the scales' type, the product in f32 (onnxruntime).
             let m = kind.div(kind.mul(sa[i], sb[i]), sy[i]);
-            quant_math::round_to_i64(acc[i] as f64 * m).saturating_add(zy[i] as i64)
+            quant_math::scale_accumulator(acc[i] as i64, m as f32).saturating_add(zy[i] as i64)
         })?;
         Ok(vec![y])
     })))

@@ -7,6 +7,7 @@
 //! - [`depthwise`]: QLinearConv's depthwise branch (the direct 8-bit kernel).
 //! - [`contrib`]: onnxruntime's `com.microsoft` QOperator ops (QLinearAdd, QLinearMul,
 //!   QLinearGlobalAveragePool, QLinearConcat, QLinearLeakyRelu, QLinearSigmoid).
+//! - [`gemm`]: `com.microsoft` QGemm (what a fused `DequantizeLinear → Gemm → QuantizeLinear` runs).
 //! - [`nbits`]: `com.microsoft` MatMulNBits (block-wise 2/4/8-bit weights) and its packed layout,
 //!   shared with the weight-only quantizer.
 //!
@@ -19,6 +20,7 @@
 mod contrib;
 mod conv;
 mod depthwise;
+mod gemm;
 mod linear;
 mod matmul;
 pub(crate) mod nbits;
@@ -34,6 +36,7 @@ pub fn register(r: &mut Registry) {
     matmul::register(r);
     conv::register(r);
     contrib::register(r);
+    gemm::register(r);
     nbits::register(r);
 }
 
