@@ -55,8 +55,11 @@ pub fn gemm_f32_for_mr(mr: usize) -> Option<&'static GemmKernel> {
 // 8-bit kernels (qdwconv, qelementwise, qpool). Under wasm SIMD128 the SIMD kernel whenever its
 // preconditions hold (`simd`: finite requantization multipliers, a window small enough for
 // 16-bit sums); the portable kernel otherwise, and in native builds. Depthwise 3x3 and 5x5 get
-// unrolled kernels per column stride (row pairs for stride 1, column pairs for stride 2); the
-// figures that justified them are in the kernel table (`kernels`), from benches/q8_ops.mjs.
+// unrolled kernels per column stride (row pairs for stride 1, column pairs for stride 2): against
+// one generic row kernel with an offset per tap (and with whole-row stores) they took
+// 1x144x56x56 3x3 s1 from 1.0x to 1.5x of the f32 kernel's speed and 1x672x14x14 5x5 s1 from
+// 0.9x to 1.3x (benches/q8_ops.mjs, Node 20, SIMD128, f64 requantization at the time; the f32
+// requantization then gave the figures in the `kernels` table).
 
 use super::q8::{Named, Q8};
 use super::qdwconv::{DwQ8Ukernel, PackQ8Ukernel};
