@@ -261,3 +261,29 @@ pub fn supported_ops() -> Vec<String> {
         .map(|(d, o)| if d.is_empty() { o } else { format!("{d}.{o}") })
         .collect()
 }
+
+/// Runs the 8-bit kernels of this build (SIMD128 in the wasm builds) against their scalar
+/// oracles (`kernels::qcheck`): returns `{ simd128, kernels, cases }`, throws on a mismatch.
+#[wasm_bindgen(js_name = qmiscSelfTest)]
+pub fn qmisc_self_test() -> Result<JsValue, JsValue> {
+    to_js(&crate::kernels::qcheck::run().map_err(js_error)?)
+}
+
+/// One depthwise-conv layer for benchmarks (`kernels::qbench`): `new(int8, channels, size, k,
+/// stride)`, then `run(reps)` timed by the caller.
+#[wasm_bindgen]
+pub struct WasmQBench {
+    inner: crate::kernels::qbench::DwBench,
+}
+
+#[wasm_bindgen]
+impl WasmQBench {
+    #[wasm_bindgen(constructor)]
+    pub fn new(int8: bool, channels: usize, size: usize, k: usize, stride: usize) -> Result<WasmQBench, JsValue> {
+        Ok(WasmQBench { inner: crate::kernels::qbench::DwBench::new(int8, channels, size, k, stride).map_err(js_error)? })
+    }
+
+    pub fn run(&mut self, reps: usize) -> Result<(), JsValue> {
+        self.inner.run(reps).map_err(js_error)
+    }
+}

@@ -1,4 +1,6 @@
 //! Portable micro-kernels in plain Rust, for builds without a SIMD kernel (native tests, wasm
 //! without SIMD128). Written so LLVM auto-vectorizes them (fixed-size accumulator arrays).
 mod gemm_f32;
+mod q8;
 pub use gemm_f32::*;
+pub use q8::*;

@@ -169,7 +169,12 @@ fn conv_integer(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 
 fn qlinear_conv(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let attrs = conv_attrs(ctx)?;
+    let depthwise = super::depthwise::DepthwiseQConv::build(ctx, &attrs.window, attrs.group);
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        // Depthwise convs take the direct 8-bit kernel (src/ops/quant/depthwise.rs).
+        if let Some(y) = depthwise.as_ref().map(|d| d.run(inputs)).transpose()?.flatten() {
+            return Ok(vec![y]);
+        }
         let x = required(inputs, 0, "x")?;
         let x_scale = required(inputs, 1, "x_scale")?;
         let w = required(inputs, 3, "w")?;

@@ -4,6 +4,7 @@
 //! - [`linear`]: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear.
 //! - [`matmul`]: MatMulInteger, QLinearMatMul, and the plain i32-accumulating batched matmul.
 //! - [`conv`]: ConvInteger, QLinearConv (geometry and im2col from `ops::conv_geometry`).
+//! - [`depthwise`]: QLinearConv's depthwise branch (the direct 8-bit kernel).
 //! - [`contrib`]: onnxruntime's `com.microsoft` QOperator ops (QLinearAdd, QLinearMul,
 //!   QLinearGlobalAveragePool, QLinearConcat, QLinearLeakyRelu, QLinearSigmoid).
 //! - [`gemm`]: `com.microsoft` QGemm (what a fused `DequantizeLinear → Gemm → QuantizeLinear` runs).
@@ -13,9 +14,12 @@
 //! All arithmetic on single values (quantize, dequantize, requantize, saturate) lives in
 //! [`crate::quant_math`]; this module adds tensors: reading scales and zero points, mapping each
 //! element to its per-tensor / per-axis / per-block parameter, and dispatching on dtypes.
-//! Ops here favour clarity over speed; they do not call the SIMD kernels.
+//! Most ops here favour clarity over speed; the depthwise QLinearConv branch and the QOperator
+//! Add, Mul, pools and Concat run the 8-bit kernels of [`crate::kernels`] (bit-exact with their
+//! scalar oracles, which spell out the same formulas).
 mod contrib;
 mod conv;
+mod depthwise;
 mod gemm;
 mod linear;
 mod matmul;
