@@ -1,9 +1,15 @@
 #!/usr/bin/env node
-// The webptq command line: inspect a model, run it on .npy inputs. Errors print one line,
-// "webptq: error [CODE]: message", and exit with status 1; never a stack trace.
+// The webptq command line: inspect a model, run it on .npy inputs, quantize it (calibration from
+// .npy files or a folder of images). Errors print one line, "webptq: error [CODE]: message", and
+// exit with status 1; never a stack trace. Long work draws a progress bar on stderr when stderr
+// is a terminal; --json prints machine-readable results on stdout.
+//
+// Commands live in COMMANDS (usage text + handler): a new command is one more entry there.
 import fs from 'node:fs';
 import path from 'node:path';
-import { InferenceSession, Tensor, inspect, quantize, readNpy, writeNpy, WebptqError, wasmFlavour } from '../js/index.js';
+import {
+  InferenceSession, Tensor, loadModel, quantize, readNpy, writeNpy, imageToTensor, WebptqError, wasmFlavour,
+} from '../js/index.js';
 import { groupUnsupported, describeUnsupported } from '../js/model.js';
 
 const USAGE = {
@@ -12,16 +18,18 @@ const USAGE = {
 Post-training int8 quantization of ONNX models, on your own machine (WebAssembly).
 
 commands:
-  inspect MODEL.onnx [--json]                       summarize a model
+  inspect MODEL.onnx [--json]                         summarize a model (a path or a URL)
   run MODEL.onnx --input NAME=FILE.npy ... --out DIR  run a model on .npy inputs
   quantize IN.onnx -o OUT.onnx --calib FILE.npy ...   int8 post-training quantization
+  quantize IN.onnx -o OUT.onnx --calib-images DIR     ... calibrated on a folder of images
+  bench MODEL.onnx [--int8 Q.onnx] [--runs N] [--json] latency, webptq vs onnxruntime-web
 
 Run 'webptq <command> --help' for a command's options.
 Environment: WEBPTQ_WASM=simd128|relaxed forces a wasm build.`,
   inspect: `usage: webptq inspect MODEL.onnx [--json]
 
 Prints the model's inputs and outputs (types, shapes), opsets, producer, op counts,
-parameter count and bytes, and the ops this build cannot run.
+parameter count and bytes, and the ops this build cannot run. MODEL.onnx may be a URL.
 
 options:
   --json       print the summary as JSON instead of a table
@@ -35,6 +43,9 @@ options:
   --input NAME=FILE.npy   a feed (repeatable); dtype and shape come from the .npy file
   --out DIR               where to write the outputs (created if missing)
   --no-optimize           run the graph as written, without constant/BatchNorm folding
+  --engine auto|float|int8  auto (default) runs the model as it is; float runs Q/DQ nodes
+                          literally; int8 refuses a model that is not quantized
+  --json                  print the outputs written (name, file, type, dims) as JSON
   -h, --help              show this help`,
   quantize: `usage: webptq quantize IN.onnx -o OUT.onnx [options]
 
@@ -60,9 +71,38 @@ options:
   --exclude-ops A,B              op types kept float
   --keep-float N                 keep the N layers that lose most in float
   --report REPORT.json           write the full report (every node's decision, SQNR per layer)
+  --json                         print the report as JSON on stdout instead of the summary
   -h, --help                     show this help
 
-Not yet: --calib-images DIR (image folders with preprocessing); pass .npy files instead.`,
+calibration from images (PNG and JPEG files of a folder, in name order, decoded a batch at a time):
+  --calib-images [NAME=]DIR      the folder; NAME when the model has several inputs
+  --size H,W                     tensor height and width (default: from the input's shape)
+  --resize cover|stretch|none|N  cover (default): scale keeping the aspect ratio to cover H,W,
+                                 then centre crop; N: shorter side to N, then centre crop;
+                                 stretch: scale to H,W exactly; none: centre crop only
+  --mean a,b,c                   subtracted per channel after --scale (default 0)
+  --std a,b,c                    divided per channel after that (default 1)
+  --scale S                      pixel multiplier, a number or a fraction (default 1/255)
+  --layout nchw|nhwc             (default: from the input's shape, else nchw)
+  --channels rgb|bgr|gray        (default: gray for 1 channel, else rgb)
+  value = (pixel * scale - mean) / std; resizing is Pillow's bilinear, to the bit.`,
+  bench: `usage: webptq bench MODEL.onnx [--int8 Q.onnx] [--runs N] [--json]
+
+Measures inference latency on one thread: webptq on MODEL.onnx and, with --int8, on Q.onnx, side
+by side in this process and interleaved (each round runs every session once), after warm-up
+rounds. When onnxruntime-web is installed (npm i onnxruntime-web), its wasm backend runs the same
+files too, and the ratios compare the two; otherwise webptq runs alone. Prints median and p90
+latency per session and the ratios of the medians (below 1x: the first is faster).
+
+options:
+  --int8 Q.onnx           a second (quantized) model with the same inputs
+  --runs N                timed rounds (default 20)
+  --warmup N              untimed rounds first (default 3)
+  --input NAME=FILE.npy   a feed (repeatable; FILE.npy alone for a single-input model); without
+                          it, inputs are synthetic: floats in [0, 1), integers 1, and dimensions
+                          without a fixed size 1
+  --json                  print the result as JSON
+  -h, --help              show this help`,
 };
 
 /** A command-line error with its code: USAGE (bad arguments), NOT_FOUND or IO (files). */
@@ -77,6 +117,41 @@ class UsageError extends CliError {
     super('USAGE', message);
   }
 }
+
+/**
+ * An onProgress that draws `stage [#####.....] done/total` on stderr when it is a terminal (and
+ * nothing otherwise); call .done() to clear the line.
+ */
+function progressBar(stream = process.stderr) {
+  const tty = stream.isTTY === true;
+  let last = '';
+  let lastAt = 0;
+  const width = 30;
+  const draw = (p) => {
+    if (!tty) return;
+    let line;
+    if (p.total) {
+      const f = Math.max(0, Math.min(1, p.done / p.total));
+      const n = Math.round(f * width);
+      const count = p.stage === 'download' || p.stage === 'read' ? `${fmtSize(p.done)}/${fmtSize(p.total)}` : `${p.done}/${p.total}`;
+      line = `${p.stage.padEnd(10)} [${'#'.repeat(n)}${'.'.repeat(width - n)}] ${count}`;
+    } else {
+      line = `${p.stage.padEnd(10)} ${p.stage === 'download' ? fmtSize(p.done) : p.done}`;
+    }
+    const now = Date.now();
+    if (line === last || (now - lastAt < 50 && p.done !== p.total)) return;
+    last = line;
+    lastAt = now;
+    stream.write(`\r\x1b[K${line}`);
+  };
+  draw.done = () => {
+    if (tty && last) stream.write('\r\x1b[K');
+    last = '';
+  };
+  return draw;
+}
+
+const fmtSize = (n) => (n < 1 << 20 ? `${(n / 1024).toFixed(0)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`);
 
 const MAX_ERROR = 600;
 
@@ -178,40 +253,45 @@ async function cmdInspect(argv) {
   if (opts.help) return console.log(USAGE.inspect);
   if (positional.length !== 1) throw new UsageError(`inspect takes one MODEL.onnx, got ${positional.length}`);
   const file = positional[0];
-  const info = await inspect(readFile(file, 'model'));
+  const info = (await openModel(file, (m) => m.info()));
   if (opts.json) console.log(JSON.stringify(info, null, 2));
   else printInfo(file, info);
+}
+
+/** Loads a model from a path or URL (a progress bar for downloads), calls fn(model), releases it. */
+async function openModel(file, fn) {
+  const bar = progressBar();
+  let model;
+  try {
+    model = await loadModel(file, { onProgress: bar });
+  } catch (e) {
+    if (e?.code === 'NOT_FOUND') throw new CliError('NOT_FOUND', `model '${file}' does not exist`);
+    if (e?.code === 'IO_ERROR' && /directory/.test(e.message)) throw new CliError('NOT_FOUND', `model '${file}' is a directory, not a file`);
+    throw e;
+  } finally {
+    bar.done();
+  }
+  try {
+    return await fn(model);
+  } finally {
+    model.release();
+  }
 }
 
 const outputFileName = (name) => `${name.replace(/[/:\\]/g, '_')}.npy`;
 
 async function cmdRun(argv) {
-  const { positional, opts } = parseArgs(argv, { input: 'list', out: 'value', optimize: 'flag', 'no-optimize': 'flag' });
+  const { positional, opts } = parseArgs(argv, { input: 'list', out: 'value', optimize: 'flag', 'no-optimize': 'flag', engine: 'value', json: 'flag' });
   if (opts.help) return console.log(USAGE.run);
   if (positional.length !== 1) throw new UsageError(`run takes one MODEL.onnx, got ${positional.length}`);
   if (!opts.out) throw new UsageError('run needs --out DIR');
   const inputs = opts.input ?? [];
   const file = positional[0];
-  const modelBytes = readFile(file, 'model');
-  const session = await InferenceSession.create(modelBytes, { optimize: !opts['no-optimize'] });
+  const session = await openModel(file, (m) => InferenceSession.create(m, { optimize: !opts['no-optimize'], engine: opts.engine }));
   try {
     const feeds = {};
     for (const spec of inputs) {
-      const eq = spec.indexOf('=');
-      let name;
-      let npy;
-      if (eq < 0) {
-        if (session.inputNames.length !== 1) {
-          throw new UsageError(`--input ${spec}: the model has ${session.inputNames.length} inputs (${session.inputNames.join(', ') || 'none'}), so write --input NAME=FILE.npy`);
-        }
-        [name, npy] = [session.inputNames[0], spec];
-      } else {
-        [name, npy] = [spec.slice(0, eq), spec.slice(eq + 1)];
-        if (!name || !npy) throw new UsageError(`--input '${spec}' should be NAME=FILE.npy`);
-        if (!session.inputNames.includes(name)) {
-          throw new UsageError(`--input ${spec}: the model has no input '${name}' (its inputs: ${session.inputNames.join(', ') || 'none'})`);
-        }
-      }
+      const [name, npy] = namedArg('--input', spec, session.inputNames, 'FILE.npy');
       if (name in feeds) throw new UsageError(`--input for '${name}' is given twice`);
       feeds[name] = readNpy(readFile(npy, 'input'), npy);
     }
@@ -221,12 +301,15 @@ async function cmdRun(argv) {
     const outputs = await session.run(feeds);
     const ms = performance.now() - t0;
     fs.mkdirSync(opts.out, { recursive: true });
+    const written = [];
     for (const [name, tensor] of Object.entries(outputs)) {
       const dest = path.join(opts.out, outputFileName(name));
       fs.writeFileSync(dest, writeNpy(tensor));
-      console.log(`${dest}  ${tensor.type} [${tensor.dims.join(', ')}]`);
+      written.push({ name, file: dest, type: tensor.type, dims: tensor.dims });
+      if (!opts.json) console.log(`${dest}  ${tensor.type} [${tensor.dims.join(', ')}]`);
     }
-    console.error(`ran ${path.basename(file)} in ${ms.toFixed(1)} ms (wasm ${wasmFlavour()})`);
+    if (opts.json) console.log(JSON.stringify({ model: file, outputs: written, ms, wasm: wasmFlavour(), engine: session.engine }, null, 2));
+    else console.error(`ran ${path.basename(file)} in ${ms.toFixed(1)} ms (wasm ${wasmFlavour()})`);
   } finally {
     await session.release();
   }
@@ -284,11 +367,118 @@ function printQuantSummary(input, output, report, ms) {
   console.log(out.join('\n'));
 }
 
+const IMAGE_FILE = /\.(png|jpe?g)$/i;
+
+/** A list of numbers "a,b,c" (or one number). */
+function numbers(v, name) {
+  const list = v.split(',').map((x) => Number(x.trim()));
+  if (list.length === 0 || list.some((x) => !Number.isFinite(x))) throw new UsageError(`--${name} must be numbers separated by commas, got '${v}'`);
+  return list.length === 1 ? list[0] : list;
+}
+
+/** "0.5" or "1/255". */
+function fraction(v, name) {
+  const m = /^\s*([\d.eE+-]+)\s*(?:\/\s*([\d.eE+-]+)\s*)?$/.exec(v);
+  const x = m ? Number(m[1]) / (m[2] === undefined ? 1 : Number(m[2])) : NaN;
+  if (!Number.isFinite(x)) throw new UsageError(`--${name} must be a number or a fraction like 1/255, got '${v}'`);
+  return x;
+}
+
+/**
+ * Image options for a model input from the flags, with defaults read from the input's shape
+ * ([N, C, H, W] or [N, H, W, C] with C = 1 or 3).
+ */
+function imageOptionsFor(input, opts) {
+  if (opts.layout !== undefined && !['nchw', 'nhwc'].includes(opts.layout)) throw new UsageError(`--layout must be nchw or nhwc, got '${opts.layout}'`);
+  if (opts.channels !== undefined && !['rgb', 'bgr', 'gray'].includes(opts.channels)) throw new UsageError(`--channels must be rgb, bgr or gray, got '${opts.channels}'`);
+  const shape = input.shape ?? [];
+  const fixed = (d) => (typeof d === 'number' ? d : null);
+  let layout = opts.layout;
+  let c = null;
+  let hw = null;
+  if (shape.length === 4) {
+    const [, a, b, d] = shape.map(fixed);
+    const nchw = (a === 1 || a === 3) && !(d === 1 || d === 3);
+    const nhwc = (d === 1 || d === 3) && !(a === 1 || a === 3);
+    layout ??= nhwc ? 'nhwc' : 'nchw';
+    if (layout === 'nchw' && (nchw || !nhwc)) [c, hw] = [a, b && d ? [b, d] : null];
+    else if (layout === 'nhwc') [c, hw] = [d, a && b ? [a, b] : null];
+  }
+  const o = { layout: layout ?? 'nchw' };
+  if (opts.size !== undefined) {
+    const size = numbers(opts.size, 'size');
+    if (!Array.isArray(size) || size.length !== 2 || !size.every((x) => Number.isInteger(x) && x > 0)) throw new UsageError(`--size must be H,W (two positive integers), got '${opts.size}'`);
+    o.size = size;
+  } else if (hw) {
+    o.size = hw;
+  } else {
+    throw new UsageError(`--calib-images: the input '${input.name}' has shape ${fmtShape(input.shape)}, which does not fix the image size: give --size H,W`);
+  }
+  o.channels = opts.channels ?? (c === 1 ? 'gray' : 'rgb');
+  const channels = o.channels === 'gray' ? 1 : 3;
+  if (c !== null && c !== channels) {
+    throw new UsageError(`--calib-images: the input '${input.name}' has ${c} channel${c === 1 ? '' : 's'} (shape ${fmtShape(input.shape)}, layout ${o.layout}) but --channels ${o.channels} gives ${channels}`);
+  }
+  if (opts.resize !== undefined) o.resize = /^\d+$/.test(opts.resize) ? Number(opts.resize) : opts.resize;
+  if (opts.mean !== undefined) o.mean = numbers(opts.mean, 'mean');
+  if (opts.std !== undefined) o.std = numbers(opts.std, 'std');
+  if (opts.scale !== undefined) o.scale = fraction(opts.scale, 'scale');
+  return o;
+}
+
+/** The image files of a folder, in name order. */
+function imageFiles(dir) {
+  let names;
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    if (e.code === 'ENOENT') throw new CliError('NOT_FOUND', `image folder '${dir}' does not exist`);
+    if (e.code === 'ENOTDIR') throw new CliError('USAGE', `--calib-images '${dir}' is a file; give a folder of images`);
+    throw new CliError('IO', `cannot read the folder '${dir}': ${e.message}`);
+  }
+  const files = names.filter((n) => IMAGE_FILE.test(n)).sort().map((n) => path.join(dir, n));
+  if (files.length === 0) throw new UsageError(`the folder '${dir}' has no .png, .jpg or .jpeg files`);
+  return files;
+}
+
+/** Calibration batches decoded from image folders a batch at a time; `length` is the batch count. */
+function imageBatches(folders, batch) {
+  const count = folders[0].files.length;
+  const it = (async function* () {
+    for (let start = 0; start < count; start += batch) {
+      const feeds = {};
+      for (const f of folders) feeds[f.name] = await imageToTensor(f.files.slice(start, start + batch), f.options);
+      yield feeds;
+    }
+  })();
+  it.length = Math.ceil(count / batch);
+  return it;
+}
+
+/**
+ * `spec` (NAME=VALUE, or VALUE alone for a single-input model) → [input name, value], checked
+ * against the model's inputs; `what` names VALUE in messages (FILE.npy, DIR).
+ */
+function namedArg(flag, spec, inputNames, what) {
+  const eq = spec.indexOf('=');
+  if (eq < 0) {
+    if (inputNames.length !== 1) {
+      throw new UsageError(`${flag} ${spec}: the model has ${inputNames.length} inputs (${inputNames.join(', ') || 'none'}), so write ${flag} NAME=${what}`);
+    }
+    return [inputNames[0], spec];
+  }
+  const [name, value] = [spec.slice(0, eq), spec.slice(eq + 1)];
+  if (!name || !value) throw new UsageError(`${flag} '${spec}' should be NAME=${what}`);
+  if (!inputNames.includes(name)) throw new UsageError(`${flag} ${spec}: the model has no input '${name}' (its inputs: ${inputNames.join(', ') || 'none'})`);
+  return [name, value];
+}
+
 async function cmdQuantize(argv) {
   const spec = {
     output: 'value', o: 'value', calib: 'list', 'batch-size': 'value', mode: 'value', format: 'value', method: 'value',
     percentile: 'value', 'per-tensor': 'flag', symmetric: 'flag', 'activation-type': 'value', 'weight-bits': 'value',
-    'exclude-nodes': 'value', 'exclude-ops': 'value', 'keep-float': 'value', report: 'value',
+    'exclude-nodes': 'value', 'exclude-ops': 'value', 'keep-float': 'value', report: 'value', json: 'flag',
+    'calib-images': 'list', size: 'value', resize: 'value', mean: 'value', std: 'value', scale: 'value', layout: 'value', channels: 'value',
   };
   // -o is the one short option.
   const args = argv.map((a) => (a === '-o' ? '--o' : a));
@@ -315,67 +505,160 @@ async function cmdQuantize(argv) {
   if (opts['exclude-ops'] !== undefined) options.excludeOpTypes = splitList(opts['exclude-ops']);
   if (opts['keep-float'] !== undefined) options.keepFloat = parseCount(opts['keep-float'], 'keep-float', 0);
   const batch = opts['batch-size'] === undefined ? 32 : parseCount(opts['batch-size'], 'batch-size', 1);
+  const imageFlags = ['size', 'resize', 'mean', 'std', 'scale', 'layout', 'channels'].filter((k) => opts[k] !== undefined);
+  if (imageFlags.length && !opts['calib-images']) throw new UsageError(`--${imageFlags[0]} describes --calib-images preprocessing; give --calib-images DIR too`);
+  if (opts['calib-images'] && opts.calib) throw new UsageError('give either --calib (.npy files) or --calib-images (a folder), not both');
 
-  const modelBytes = readFile(file, 'model');
-  const info = await inspect(modelBytes);
-  const inputNames = info.inputs.map((v) => v.name);
-  const arrays = {};
-  for (const c of opts.calib ?? []) {
-    const eq = c.indexOf('=');
-    let name;
-    let npyFile;
-    if (eq < 0) {
-      if (inputNames.length !== 1) {
-        throw new UsageError(`--calib ${c}: the model has ${inputNames.length} inputs (${inputNames.join(', ') || 'none'}), so write --calib NAME=FILE.npy`);
+  await openModel(file, async (model) => {
+    const info = model.info();
+    const inputNames = info.inputs.map((v) => v.name);
+    const mode = options.mode ?? 'static';
+    let calibration;
+    if (opts['calib-images']) {
+      const folders = [];
+      for (const c of opts['calib-images']) {
+        const [name, dir] = namedArg('--calib-images', c, inputNames, 'DIR');
+        if (folders.some((f) => f.name === name)) throw new UsageError(`--calib-images for '${name}' is given twice`);
+        folders.push({ name, files: imageFiles(dir), options: imageOptionsFor(info.inputs.find((v) => v.name === name), opts) });
       }
-      [name, npyFile] = [inputNames[0], c];
+      const missing = inputNames.filter((n) => !folders.some((f) => f.name === n));
+      if (missing.length) throw new UsageError(`missing --calib-images for ${missing.map((n) => `'${n}'`).join(', ')}`);
+      if (folders.some((f) => f.files.length !== folders[0].files.length)) {
+        throw new UsageError(`the image folders hold different numbers of images: ${folders.map((f) => `${f.name} ${f.files.length}`).join(', ')}`);
+      }
+      calibration = imageBatches(folders, batch);
     } else {
-      [name, npyFile] = [c.slice(0, eq), c.slice(eq + 1)];
-      if (!name || !npyFile) throw new UsageError(`--calib '${c}' should be NAME=FILE.npy`);
-      if (!inputNames.includes(name)) throw new UsageError(`--calib ${c}: the model has no input '${name}' (its inputs: ${inputNames.join(', ') || 'none'})`);
+      const arrays = {};
+      for (const c of opts.calib ?? []) {
+        const [name, npyFile] = namedArg('--calib', c, inputNames, 'FILE.npy');
+        if (name in arrays) throw new UsageError(`--calib for '${name}' is given twice`);
+        const t = readNpy(readFile(npyFile, 'calibration file'), npyFile);
+        if (t.dims.length === 0 || t.dims[0] === 0) throw new UsageError(`--calib ${c}: the array has no samples (its first axis is samples)`);
+        arrays[name] = t;
+      }
+      if (mode === 'static') {
+        if (Object.keys(arrays).length === 0) throw new UsageError('static quantization needs calibration data: --calib FILE.npy (or NAME=FILE.npy per input), or --calib-images DIR');
+        const missing = inputNames.filter((n) => !(n in arrays));
+        if (missing.length) throw new UsageError(`missing --calib for ${missing.map((n) => `'${n}'`).join(', ')}`);
+      }
+      if (Object.keys(arrays).length) {
+        const counts = Object.entries(arrays).map(([n, t]) => [n, t.dims[0]]);
+        const samples = counts[0][1];
+        if (counts.some(([, k]) => k !== samples)) {
+          throw new UsageError(`the --calib files hold different numbers of samples: ${counts.map(([n, k]) => `${n} ${k}`).join(', ')}`);
+        }
+        calibration = [...npyBatches(arrays, samples, batch)];
+      }
     }
-    if (name in arrays) throw new UsageError(`--calib for '${name}' is given twice`);
-    const t = readNpy(readFile(npyFile, 'calibration file'), npyFile);
-    if (t.dims.length === 0 || t.dims[0] === 0) throw new UsageError(`--calib ${c}: the array has no samples (its first axis is samples)`);
-    arrays[name] = t;
-  }
-  const mode = options.mode ?? 'static';
-  let calibration;
-  if (mode === 'static') {
-    if (Object.keys(arrays).length === 0) throw new UsageError('static quantization needs calibration data: --calib FILE.npy (or NAME=FILE.npy per input)');
-    const missing = inputNames.filter((n) => !(n in arrays));
-    if (missing.length) throw new UsageError(`missing --calib for ${missing.map((n) => `'${n}'`).join(', ')}`);
-    const counts = Object.entries(arrays).map(([n, t]) => [n, t.dims[0]]);
-    const samples = counts[0][1];
-    if (counts.some(([, k]) => k !== samples)) {
-      throw new UsageError(`the --calib files hold different numbers of samples: ${counts.map(([n, k]) => `${n} ${k}`).join(', ')}`);
+    const t0 = performance.now();
+    const bar = progressBar();
+    let result;
+    try {
+      result = await quantize(model, { ...options, calibration, onProgress: bar });
+    } finally {
+      bar.done();
     }
-    calibration = [...npyBatches(arrays, samples, batch)];
-  }
-  const t0 = performance.now();
-  let last = '';
-  const tty = process.stderr.isTTY;
-  const { bytes, report } = await quantize(modelBytes, {
-    ...options,
-    calibration,
-    onProgress: (p) => {
-      if (!tty) return;
-      const line = `${p.stage} ${p.done}${p.total == null ? '' : `/${p.total}`}`;
-      if (line !== last) process.stderr.write(`\r\x1b[K${line}`);
-      last = line;
-    },
+    const { bytes, report } = result;
+    const ms = performance.now() - t0;
+    try {
+      fs.writeFileSync(output, bytes);
+      if (opts.report) fs.writeFileSync(opts.report, `${JSON.stringify(report, null, 2)}\n`);
+    } catch (e) {
+      throw new CliError('IO', `cannot write '${e.path ?? output}': ${e.message}`);
+    }
+    if (opts.json) {
+      console.log(JSON.stringify({ input: file, output, ms, report }, null, 2));
+      return;
+    }
+    printQuantSummary(file, output, report, ms);
+    if (opts.report) console.log(`report     ${opts.report}`);
   });
-  if (tty) process.stderr.write('\r\x1b[K');
-  const ms = performance.now() - t0;
-  try {
-    fs.writeFileSync(output, bytes);
-    if (opts.report) fs.writeFileSync(opts.report, `${JSON.stringify(report, null, 2)}\n`);
-  } catch (e) {
-    throw new CliError('IO', `cannot write '${e.path ?? output}': ${e.message}`);
-  }
-  printQuantSummary(file, output, report, ms);
-  if (opts.report) console.log(`report     ${opts.report}`);
 }
+
+/** Synthetic feeds for the model's inputs: deterministic floats in [0, 1), integers 1, free dims 1. */
+function syntheticFeeds(info) {
+  let seed = 12345;
+  const next = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const feeds = {};
+  for (const v of info.inputs) {
+    const dims = (v.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : 1));
+    const n = dims.reduce((a, b) => a * b, 1);
+    const type = v.type ?? 'float32';
+    const values = Array.from({ length: n }, () => (type.startsWith('float') ? next() : 1));
+    feeds[v.name] = new Tensor(type, values, dims);
+  }
+  return feeds;
+}
+
+async function cmdBench(argv) {
+  const { positional, opts } = parseArgs(argv, { int8: 'value', runs: 'value', warmup: 'value', input: 'list', json: 'flag' });
+  if (opts.help) return console.log(USAGE.bench);
+  if (positional.length !== 1) throw new UsageError(`bench takes one MODEL.onnx, got ${positional.length}`);
+  const runs = opts.runs === undefined ? 20 : parseCount(opts.runs, 'runs', 1);
+  const warmup = opts.warmup === undefined ? 3 : parseCount(opts.warmup, 'warmup', 0);
+  const file = positional[0];
+  const float = readFile(file, 'model');
+  const int8 = opts.int8 === undefined ? null : readFile(opts.int8, 'model');
+  const webptq = await import('../js/index.js');
+  const info = await webptq.inspect(float);
+  const inputNames = info.inputs.map((v) => v.name);
+  const feeds = syntheticFeeds(info);
+  const given = new Set();
+  for (const spec of opts.input ?? []) {
+    const [name, npy] = namedArg('--input', spec, inputNames, 'FILE.npy');
+    if (given.has(name)) throw new UsageError(`--input for '${name}' is given twice`);
+    given.add(name);
+    feeds[name] = readNpy(readFile(npy, 'input'), npy);
+  }
+  const harness = await import('../js/bench.js');
+  const { flavour } = await webptq.loadWasm();
+  const config = flavour === 'relaxed' ? 'relaxed' : 'simd128';
+  const notes = [];
+  let ort = null;
+  try {
+    const m = await import('onnxruntime-web');
+    ort = m.default ?? m;
+    harness.configureOrt(ort, config);
+  } catch {
+    notes.push('onnxruntime-web is not installed: webptq only (npm i onnxruntime-web to compare with it)');
+  }
+  const plain = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { type: t.type, data: t.data, dims: t.dims }]));
+  const log = process.stderr.isTTY && !opts.json ? (l) => process.stderr.write(`${l}\n`) : () => {};
+  const row = await harness.benchModel({ name: path.basename(file), float, int8, feeds: plain }, { webptq, ort, runs, warmup, minRuns: runs, log });
+  const os = await import('node:os');
+  const result = {
+    model: file,
+    int8: opts.int8 ?? null,
+    feeds: Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { type: t.type, dims: t.dims, synthetic: !given.has(k) }])),
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, platform: `${process.platform} ${process.arch}` },
+    config: { webptqFlavour: flavour, ortSimd: ort ? ort.env.wasm.simd : null, ortVersion: ort ? (ort.env.versions?.web ?? null) : null },
+    runners: row.runners,
+    latency: row.latency,
+    ratios: row.ratios,
+    check: row.check,
+    errors: row.errors,
+    notes,
+  };
+  if (opts.json) return console.log(JSON.stringify(result, null, 2));
+  console.log(`model      ${file}${int8 ? `\nint8       ${opts.int8}` : ''}`);
+  console.log(`machine    ${result.machine.cpu}, ${result.machine.cores} cores, Node ${process.version}`);
+  console.log(`runtimes   webptq (${flavour} build)${ort ? `, onnxruntime-web ${result.config.ortVersion ?? ''} (wasm, simd=${JSON.stringify(result.config.ortSimd)})` : ''}; 1 thread`);
+  console.log(`feeds      ${Object.entries(result.feeds).map(([k, f]) => `${k} ${f.type} [${f.dims.join(', ')}]${f.synthetic ? ' (synthetic)' : ''}`).join(', ')}`);
+  console.log('');
+  console.log(harness.formatRows([row]));
+  for (const n of notes) console.log(`note: ${n}`);
+}
+
+/** The commands (their help texts are in USAGE). A new command, e.g. bench, is one more entry. */
+const COMMANDS = {
+  inspect: cmdInspect,
+  run: cmdRun,
+  quantize: cmdQuantize,
+  bench: cmdBench,
+};
 
 async function main(argv) {
   const [cmd, ...rest] = argv;
@@ -388,10 +671,8 @@ async function main(argv) {
     console.log(`webptq ${pkg.version}`);
     return;
   }
-  if (cmd === 'inspect') return cmdInspect(rest);
-  if (cmd === 'run') return cmdRun(rest);
-  if (cmd === 'quantize') return cmdQuantize(rest);
-  throw new UsageError(`unknown command '${cmd}' (commands: inspect, run, quantize; see webptq --help)`);
+  if (Object.hasOwn(COMMANDS, cmd)) return COMMANDS[cmd](rest);
+  throw new UsageError(`unknown command '${cmd}' (commands: ${Object.keys(COMMANDS).join(', ')}; see webptq --help)`);
 }
 
 try {

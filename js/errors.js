@@ -15,6 +15,12 @@ export const ERROR_CODES = Object.freeze({
   INVALID_OPTIONS: 'options contradict each other or are out of range',
   CANCELLED: 'the work was cancelled',
   // Raised by the JS layer.
+  NETWORK_ERROR: 'a URL could not be fetched (no connection, refused, blocked by CORS)',
+  HTTP_ERROR: 'the server answered a URL with an HTTP error status',
+  NOT_FOUND: 'a local file does not exist (Node)',
+  IO_ERROR: 'a local file or a Blob could not be read',
+  INVALID_IMAGE: 'image bytes that cannot be decoded, or an image source this environment cannot read',
+  WORKER_ERROR: 'the worker stopped (terminated or crashed)',
   UNSUPPORTED_PLATFORM: 'this JavaScript engine lacks WebAssembly SIMD128 (or the forced flavour)',
   RELEASED: 'the session or model was released',
   INVALID_NPY: 'a .npy file is malformed or uses a layout this reader does not support',

@@ -93,16 +93,20 @@ async function importGlue(flavour) {
   return flavour === 'relaxed' ? import('../pkg/relaxed/webptq.js') : import('../pkg/simd128/webptq.js');
 }
 
+let memory = null; // the instance's WebAssembly.Memory
+
 async function instantiate(flavour) {
   const glue = await importGlue(flavour);
   const url = new URL(`../pkg/${flavour}/webptq_bg.wasm`, import.meta.url);
+  let exports;
   if (isNode) {
     const { readFile } = await import('node:fs/promises');
     const module = await WebAssembly.compile(await readFile(url));
-    glue.initSync({ module });
+    exports = glue.initSync({ module });
   } else {
-    await glue.default({ module_or_path: url });
+    exports = await glue.default({ module_or_path: url });
   }
+  memory = exports?.memory ?? null;
   return glue;
 }
 
@@ -136,6 +140,18 @@ export function loadWasm(options = {}) {
     },
   );
   return loading;
+}
+
+/**
+ * The wasm core's memory: `inUse` bytes allocated by the core now (models, sessions, buffers),
+ * `allocations` live, and `linear`, the size of the instance's linear memory (it only grows; freed
+ * bytes stay in it for reuse). Zeros before the core has loaded.
+ * @returns {{ inUse: number, allocations: number, linear: number }}
+ */
+export function wasmMemory() {
+  if (!loaded) return { inUse: 0, allocations: 0, linear: 0 };
+  const { bytes, allocations } = loaded.bindings.wasmMemoryInUse();
+  return { inUse: bytes, allocations, linear: memory ? memory.buffer.byteLength : 0 };
 }
 
 /** The flavour loaded so far ('relaxed' | 'simd128'), or null before the first load finished. */

@@ -1,39 +1,28 @@
-// Model: a parsed ONNX model in the wasm core, to inspect and to save back to bytes. inspect() is
-// the one-call form (parse, summarize, free). Quantization will hang off Model later.
+// Model: a parsed ONNX model in the wasm core, to inspect, quantize, run and save back to bytes.
+// loadModel() reads it from wherever it is (URL, Request, File/Blob, bytes, a path in Node) with
+// progress and cancellation; inspect() is the one-call form (parse, summarize, free).
 import { WebptqError, fromWasm } from './errors.js';
 import { loadWasm } from './loader.js';
-import { asBytes, externalData } from './bytes.js';
+import { asBytes } from './bytes.js';
+import { readSource, checkSignal, checkProgressAndSignal, isSource } from './source.js';
+import { DISPOSE, guard, unguard } from './lifetime.js';
 
-const DISPOSE = Symbol.dispose ?? Symbol('dispose');
-
-const leaks = typeof FinalizationRegistry === 'function'
-  ? new FinalizationRegistry((wasmModel) => { try { wasmModel.free(); } catch { /* already freed */ } })
-  : null;
+/** The wasm object behind a Model, for the package's own modules (not exported by index.js). */
+export const WASM = Symbol('webptq.wasmModel');
 
 export class Model {
   #wasm;
 
-  /** @private use Model.load */
+  /** @private use loadModel() */
   constructor(wasmModel) {
-    if (!wasmModel) throw new WebptqError('INVALID_ARGUMENT', 'use Model.load(bytes) to make a model');
+    if (!wasmModel) throw new WebptqError('INVALID_ARGUMENT', 'use loadModel(source) to make a model');
     this.#wasm = wasmModel;
-    leaks?.register(this, wasmModel, this);
+    guard(this, wasmModel);
   }
 
-  /**
-   * Parses a model (without preparing it to run: unsupported ops are allowed here).
-   * @param {Uint8Array | ArrayBuffer} bytes
-   * @param {{ externalData?: Record<string, Uint8Array | ArrayBuffer>, wasmFlavour?: string }} [options]
-   */
-  static async load(bytes, options = {}) {
-    const model = asBytes(bytes, 'the model');
-    const external = externalData(options?.externalData);
-    const { bindings } = await loadWasm({ flavour: options?.wasmFlavour });
-    try {
-      return new Model(new bindings.WasmModel(model, external));
-    } catch (e) {
-      throw fromWasm(e);
-    }
+  /** The same as loadModel(source, options). */
+  static load(source, options) {
+    return loadModel(source, options);
   }
 
   #live(what) {
@@ -61,10 +50,20 @@ export class Model {
     }
   }
 
+  /** The wasm object, for InferenceSession.create and quantize (internal). */
+  [WASM](what) {
+    return this.#live(what);
+  }
+
+  /** Whether release() has run. */
+  get released() {
+    return this.#wasm === null;
+  }
+
   /** Frees the wasm memory. Safe to call twice. */
   release() {
     if (!this.#wasm) return;
-    leaks?.unregister(this);
+    unguard(this);
     this.#wasm.free();
     this.#wasm = null;
   }
@@ -74,14 +73,59 @@ export class Model {
   }
 }
 
+const MODEL_OPTIONS = new Set(['onProgress', 'signal', 'externalData', 'wasmFlavour']);
+
+/**
+ * Reads and parses a model from a URL string or URL, a Request, a File or Blob, an ArrayBuffer or a
+ * Uint8Array (or, in Node, a file path). `externalData` values may be bytes or any such source; a
+ * relative URL or path there resolves against the model's own URL.
+ * @param {unknown} source
+ * @param {{ onProgress?: (p: { stage: string, done: number, total: number | null, file?: string }) => void,
+ *   signal?: AbortSignal, externalData?: Record<string, unknown>, wasmFlavour?: string }} [options]
+ * @returns {Promise<Model>}
+ */
+export async function loadModel(source, options = {}) {
+  if (options === null || typeof options !== 'object') throw new WebptqError('INVALID_OPTIONS', 'options must be an object');
+  for (const k of Object.keys(options)) {
+    if (!MODEL_OPTIONS.has(k)) throw new WebptqError('INVALID_OPTIONS', `unknown option '${k}' (loadModel takes: ${[...MODEL_OPTIONS].join(', ')})`);
+  }
+  checkProgressAndSignal(options);
+  const { onProgress, signal } = options;
+  const ext = options.externalData;
+  if (ext !== undefined && ext !== null && (typeof ext !== 'object' || Array.isArray(ext))) {
+    throw new WebptqError('INVALID_ARGUMENT', 'options.externalData must be an object mapping file names to bytes, Blobs or URLs');
+  }
+  const wasm = loadWasm({ flavour: options.wasmFlavour }); // in parallel with the download
+  wasm.catch(() => {});
+  const { bytes, url, contentType } = await readSource(source, { onProgress, signal, what: 'the model' });
+  const external = {};
+  for (const [name, value] of Object.entries(ext ?? {})) {
+    if (!isSource(value)) asBytes(value, `options.externalData['${name}']`); // throws INVALID_ARGUMENT
+    const progress = onProgress && ((p) => onProgress({ ...p, file: name }));
+    external[name] = (await readSource(value, { onProgress: progress, signal, what: `external data '${name}'`, base: url })).bytes;
+  }
+  checkSignal(signal, 'loading the model');
+  const { bindings } = await wasm;
+  try {
+    return new Model(new bindings.WasmModel(bytes, external));
+  } catch (e) {
+    const err = fromWasm(e);
+    if (err.code === 'INVALID_MODEL' && /^text\/html/i.test(contentType)) {
+      throw new WebptqError('INVALID_MODEL', `${err.message} (the server sent a web page, content-type ${contentType}, from ${url})`, { cause: e });
+    }
+    throw err;
+  }
+}
+
 /**
  * Summarizes a model without keeping it: inputs and outputs (type, shape), opset(s), producer,
  * op counts, parameter count and bytes, and the ops this build cannot run.
- * @param {Uint8Array | ArrayBuffer} bytes
- * @param {{ externalData?: Record<string, Uint8Array | ArrayBuffer> }} [options]
+ * @param {unknown} source what loadModel() takes, or a Model
+ * @param {object} [options] loadModel()'s options
  */
-export async function inspect(bytes, options) {
-  const model = await Model.load(bytes, options);
+export async function inspect(source, options) {
+  const model = source instanceof Model ? null : await loadModel(source, options);
+  if (!model) return source.info();
   try {
     return model.info();
   } finally {

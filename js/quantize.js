@@ -4,9 +4,10 @@
 // number of batches (only the first few, up to 64 MiB, are kept to evaluate the result on).
 import { WebptqError, fromWasm } from './errors.js';
 import { loadWasm } from './loader.js';
-import { asBytes, externalData } from './bytes.js';
+import { externalData } from './bytes.js';
 import { Model } from './model.js';
 import { feedRecord } from './session.js';
+import { readSource, cancelled as cancelledBy, checkProgressAndSignal } from './source.js';
 
 /** Options handled here; every other key goes to the core's QuantOptions (unknown keys → INVALID_OPTIONS). */
 const JS_ONLY = new Set(['calibration', 'onProgress', 'signal', 'method', 'percentile', 'symmetric', 'externalData', 'wasmFlavour']);
@@ -38,24 +39,26 @@ function isIterable(x) {
   return x != null && (typeof x[Symbol.iterator] === 'function' || typeof x[Symbol.asyncIterator] === 'function');
 }
 
-function cancelled(signal) {
-  const why = signal.reason instanceof Error ? `: ${signal.reason.message}` : '';
-  return new WebptqError('CANCELLED', `quantization was cancelled${why}`, { cause: signal.reason });
+const cancelled = (signal) => cancelledBy(signal, 'quantization');
+
+/** The number of batches, when the iterable tells it (an array, or anything with a `length`). */
+function batchCount(calibration) {
+  const n = calibration.length;
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
 const nextTurn = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 /**
  * Quantizes a float ONNX model. See index.d.ts for every option.
- * @param {Uint8Array | ArrayBuffer | Model} model
+ * @param {Model | Uint8Array | ArrayBuffer | string | URL | Request | Blob} model a Model, or anything loadModel() reads
  * @param {object} [options]
  * @returns {Promise<{ bytes: Uint8Array, report: object }>}
  */
 export async function quantize(model, options = {}) {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalid('options must be an object');
   const { calibration, onProgress, signal } = options;
-  if (onProgress !== undefined && typeof onProgress !== 'function') throw invalid('options.onProgress must be a function');
-  if (signal !== undefined && (signal === null || typeof signal.aborted !== 'boolean')) throw invalid('options.signal must be an AbortSignal');
+  checkProgressAndSignal(options);
   const mode = options.mode ?? 'static';
   if (calibration !== undefined && !isIterable(calibration)) {
     throw invalid('options.calibration must be an iterable or async iterable of feeds objects (input name → Tensor)');
@@ -64,7 +67,7 @@ export async function quantize(model, options = {}) {
     throw invalid("static quantization needs calibration data: pass options.calibration (an iterable of feeds), or choose mode 'dynamic', 'weight-only' or 'fp16'");
   }
   const core = coreOptions(options);
-  const bytes = model instanceof Model ? model.toBytes() : asBytes(model, 'the model');
+  const bytes = model instanceof Model ? model.toBytes() : (await readSource(model, { signal, what: 'the model' })).bytes;
   const external = externalData(options.externalData);
   const { bindings } = await loadWasm({ flavour: options.wasmFlavour });
   if (signal?.aborted) throw cancelled(signal);
@@ -97,7 +100,8 @@ export async function quantize(model, options = {}) {
   }
   try {
     if (mode === 'static') {
-      if (Array.isArray(calibration)) q.setTotal(calibration.length);
+      const total = batchCount(calibration);
+      if (total !== undefined) q.setTotal(total);
       let index = 0;
       for await (const feeds of calibration) {
         if (signal?.aborted) throw cancelled(signal);

@@ -2,17 +2,44 @@
 // (create → run(feeds) → release). Wasm memory is freed by release() or `using`; a
 // FinalizationRegistry frees a forgotten session only as a safety net. All calls on one session
 // run in order on one promise chain, so release() waits for a run in flight.
+//
+// Engines: 'auto' runs the model as it is (a quantized model takes its integer path: QOperator
+// ops directly, QDQ patterns through the runtime's fusion when `optimize` is on); 'float' runs a
+// QDQ graph literally, Q and DQ nodes as written around float ops (no fusion; QOperator ops have
+// no float form and run as they are); 'int8' is 'auto' that refuses a model with no quantized op.
 import { WebptqError, fromWasm } from './errors.js';
 import { loadWasm } from './loader.js';
 import { Tensor, toWire, fromWire } from './tensor.js';
 import { asBytes, externalData } from './bytes.js';
+import { Model, WASM, loadModel } from './model.js';
+import { isSource } from './source.js';
+import { DISPOSE, ASYNC_DISPOSE, guard, unguard } from './lifetime.js';
 
-const DISPOSE = Symbol.dispose ?? Symbol('dispose');
-const ASYNC_DISPOSE = Symbol.asyncDispose ?? Symbol('asyncDispose');
+export const ENGINES = Object.freeze(['auto', 'float', 'int8']);
 
-const leaks = typeof FinalizationRegistry === 'function'
-  ? new FinalizationRegistry((wasmSession) => { try { wasmSession.free(); } catch { /* already freed */ } })
-  : null;
+/** Ops whose presence makes a model "quantized" for engine 'int8'. */
+const QUANTIZED_OP = /^(?:com\.microsoft\.)?(?:QuantizeLinear|DequantizeLinear|DynamicQuantizeLinear|QLinear\w+|MatMulInteger|ConvInteger|MatMulNBits|QGemm|DynamicQuantizeMatMul)$/;
+
+/** Whether a model summary (inspect()) shows quantized ops. */
+export function isQuantized(info) {
+  return Object.keys(info.opCounts).some((op) => QUANTIZED_OP.test(op));
+}
+
+const SESSION_OPTIONS = new Set(['optimize', 'engine', 'externalData', 'wasmFlavour']);
+
+function sessionOptions(options) {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new WebptqError('INVALID_OPTIONS', 'options must be an object');
+  }
+  for (const k of Object.keys(options)) {
+    if (!SESSION_OPTIONS.has(k)) throw new WebptqError('INVALID_OPTIONS', `unknown option '${k}' (InferenceSession.create takes: ${[...SESSION_OPTIONS].join(', ')})`);
+  }
+  const optimize = options.optimize ?? true;
+  if (typeof optimize !== 'boolean') throw new WebptqError('INVALID_OPTIONS', `options.optimize must be a boolean, got ${typeof optimize}`);
+  const engine = options.engine ?? 'auto';
+  if (!ENGINES.includes(engine)) throw new WebptqError('INVALID_OPTIONS', `options.engine must be one of ${ENGINES.join(', ')}; got '${engine}'`);
+  return { optimize, engine };
+}
 
 export function feedRecord(name, value) {
   let t = value;
@@ -36,7 +63,7 @@ export class InferenceSession {
   #pending = 0;
 
   /** @private use InferenceSession.create */
-  constructor(wasmSession, flavour) {
+  constructor(wasmSession, flavour, engine = 'auto') {
     if (!wasmSession) throw new WebptqError('INVALID_ARGUMENT', 'use InferenceSession.create(bytes) to make a session');
     this.#wasm = wasmSession;
     /** Names of the model's inputs, in order. */
@@ -45,30 +72,57 @@ export class InferenceSession {
     this.outputNames = Object.freeze(wasmSession.outputNames());
     /** The wasm build running this session: 'relaxed' or 'simd128'. */
     this.wasmFlavour = flavour;
-    leaks?.register(this, wasmSession, this);
+    /** The engine asked for at create(): 'auto', 'float' or 'int8'. */
+    this.engine = engine;
+    guard(this, wasmSession);
   }
 
   /**
-   * Parses and prepares a model.
-   * @param {Uint8Array | ArrayBuffer} bytes the .onnx file
-   * @param {{ optimize?: boolean, externalData?: Record<string, Uint8Array | ArrayBuffer>, wasmFlavour?: string }} [options]
+   * Prepares a model to run.
+   * @param {Model | Uint8Array | ArrayBuffer | string | URL | Request | Blob} model a loaded Model
+   *   (it stays usable; the session takes a copy) or anything loadModel() reads
+   * @param {{ optimize?: boolean, engine?: 'auto' | 'float' | 'int8', externalData?: Record<string, unknown>, wasmFlavour?: string }} [options]
    */
-  static async create(bytes, options = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new WebptqError('INVALID_ARGUMENT', 'options must be an object');
+  static async create(model, options = {}) {
+    const opts = sessionOptions(options);
+    if (!(model instanceof Model) && !isSource(model)) {
+      const got = model === null ? 'null' : (model?.constructor?.name ?? typeof model);
+      throw new WebptqError('INVALID_ARGUMENT', `the model must be a Model, a Uint8Array or an ArrayBuffer, a URL, a Request or a Blob; got ${got}`);
     }
-    const model = asBytes(bytes, 'the model');
-    const optimize = options.optimize ?? true;
-    if (typeof optimize !== 'boolean') throw new WebptqError('INVALID_ARGUMENT', 'options.optimize must be a boolean');
-    const external = externalData(options.externalData);
     const { bindings, flavour } = await loadWasm({ flavour: options.wasmFlavour });
     let ws;
     try {
-      ws = new bindings.WasmSession(model, external, optimize);
+      if (model instanceof Model) {
+        if (options.externalData !== undefined) throw new WebptqError('INVALID_OPTIONS', 'options.externalData is for model bytes; a loaded Model already holds its data');
+        ws = bindings.WasmSession.fromModel(model[WASM]('InferenceSession.create'), opts);
+      } else if (model instanceof ArrayBuffer || ArrayBuffer.isView(model)) {
+        ws = new bindings.WasmSession(asBytes(model, 'the model'), externalData(options.externalData), opts);
+      } else {
+        const loaded = await loadModel(model, { externalData: options.externalData, wasmFlavour: options.wasmFlavour });
+        try {
+          ws = bindings.WasmSession.fromModel(loaded[WASM]('InferenceSession.create'), opts);
+        } finally {
+          loaded.release();
+        }
+      }
     } catch (e) {
       throw fromWasm(e);
     }
-    return new InferenceSession(ws, flavour);
+    if (opts.engine === 'int8') {
+      let info;
+      try {
+        info = ws.info();
+      } catch (e) {
+        ws.free();
+        throw fromWasm(e);
+      }
+      if (!isQuantized(info)) {
+        ws.free();
+        throw new WebptqError('INVALID_OPTIONS',
+          "engine 'int8' needs a quantized model (QuantizeLinear/DequantizeLinear, QLinear* or integer MatMul/Conv ops), and this one has none: quantize it first (quantize()), or use engine 'auto' or 'float'");
+      }
+    }
+    return new InferenceSession(ws, flavour, opts.engine);
   }
 
   #enqueue(fn) {
@@ -116,6 +170,17 @@ export class InferenceSession {
     });
   }
 
+  /**
+   * Run statistics: `peakActivationBytes`, the most memory one run has held in activations so
+   * far (0 before the first run), and `fusedGroups`, the QDQ groups running as integer ops.
+   */
+  stats() {
+    return this.#enqueue(() => {
+      if (this.#released) throw new WebptqError('RELEASED', 'stats() was called on a released session');
+      return this.#wasm.stats();
+    });
+  }
+
   /** Frees the session's wasm memory. Safe to call twice; later run() calls reject with RELEASED. */
   release() {
     return this.#enqueue(() => this.#free());
@@ -129,7 +194,7 @@ export class InferenceSession {
   /**
    * `using session = await InferenceSession.create(...)` frees the wasm memory at the end of the
    * scope: at once if no call is queued, else once the queued calls have run. (Engines without
-   * Symbol.dispose get a private symbol here, so nothing breaks.)
+   * Symbol.dispose get Symbol.for('nodejs.dispose'), the symbol Node's own polyfill uses.)
    */
   [DISPOSE]() {
     if (this.#pending === 0) this.#free();
@@ -144,7 +209,7 @@ export class InferenceSession {
   #free() {
     if (this.#released) return;
     this.#released = true;
-    leaks?.unregister(this);
+    unguard(this);
     this.#wasm.free();
     this.#wasm = null;
   }

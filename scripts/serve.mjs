@@ -39,7 +39,7 @@ export const MIME = {
 const HIDDEN = new Set(['.git', 'target', 'node_modules', '.venv', '.cache']);
 
 /** Resolves a URL path inside root, or null when it would leave root or touch a hidden folder. */
-export function resolveInside(root, urlPath) {
+export function resolveInside(root, urlPath, hidden = HIDDEN) {
   let decoded;
   try {
     decoded = decodeURIComponent(urlPath);
@@ -49,7 +49,7 @@ export function resolveInside(root, urlPath) {
   if (decoded.includes('\0') || decoded.includes('\\')) return null;
   const parts = decoded.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.some((p) => p === '..')) return null;
-  if (parts.length > 0 && (HIDDEN.has(parts[0]) || parts[0].startsWith('.'))) return null;
+  if (parts.length > 0 && (hidden.has(parts[0]) || parts[0].startsWith('.'))) return null;
   const full = path.resolve(root, ...parts);
   if (full !== root && !full.startsWith(root + path.sep)) return null;
   return full;
@@ -60,11 +60,11 @@ function send(res, status, body, type = 'text/plain; charset=utf-8') {
   res.end(body);
 }
 
-function handler(root) {
+function handler(root, hidden) {
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
     const urlPath = (req.url ?? '/').split('?')[0].split('#')[0];
-    let file = resolveInside(root, urlPath);
+    let file = resolveInside(root, urlPath, hidden);
     if (!file) return send(res, 403, 'forbidden\n');
     fs.stat(file, (err, st) => {
       if (!err && st.isDirectory()) {
@@ -99,11 +99,13 @@ function serveFile(req, res, file, err, st) {
 }
 
 /**
- * Starts the server; resolves to { server, port, url } once listening.
- * @param {{ port?: number, host?: string, root?: string }} [options]
+ * Starts the server; resolves to { server, port, url } once listening. `hidden`: top-level folders
+ * never served (default: .git, target, node_modules, .venv, .cache); a test serving an installed
+ * package from a scratch project passes its own.
+ * @param {{ port?: number, host?: string, root?: string, hidden?: Set<string> }} [options]
  */
-export function startServer({ port = 8080, host = '127.0.0.1', root = ROOT } = {}) {
-  const server = http.createServer(handler(path.resolve(root)));
+export function startServer({ port = 8080, host = '127.0.0.1', root = ROOT, hidden = HIDDEN } = {}) {
+  const server = http.createServer(handler(path.resolve(root), hidden));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything `npm test` (and CI) runs, in order, stopping at the first failure:
-#   setup (full) → wasm build → cargo test --release → Python fixture check →
+#   setup (full) → wasm build → cargo test --release → Python fixture check → onnxruntime runs
+#   the exports cargo test wrote (and checks our fused int8 runtime against its own) →
 #   Node tests under the SIMD128 build, then the relaxed-SIMD build → browser tests (Chromium).
 # Set WEBPTQ_SKIP_SETUP=1 to skip the setup step when iterating.
 set -euo pipefail
@@ -21,11 +22,17 @@ current="cargo test"; stage "cargo test --release"
 cargo test --release --quiet
 
 current="python fixture check"; stage "python fixture check"
-if [ -f tests/python/check_fixtures.py ]; then
-  .venv/bin/python tests/python/check_fixtures.py
-else
-  echo "tests/python/check_fixtures.py not present: skipped"
-fi
+.venv/bin/python tests/python/check_fixtures.py
+
+# The quantized models `cargo test` exported must load and run in onnxruntime (a runtime we
+# did not write) and agree with the float model / our runtime.
+current="onnxruntime runs our exports"; stage "onnxruntime (Python) runs the exports of cargo test"
+.venv/bin/python tests/python/check_exports.py
+.venv/bin/python tests/python/quantize_modes_ort.py
+
+# The fused int8 runtime against onnxruntime on the files `cargo test` wrote (tests/qdq_runtime.rs).
+current="python qdq runtime check"; stage "python qdq runtime check (ours vs onnxruntime)"
+.venv/bin/python tests/python/check_qdq_runtime.py
 
 node_tests=(tests/js/*.test.mjs)
 current="node tests (simd128)"; stage "node tests, wasm flavour simd128"

@@ -16,12 +16,15 @@
 //!   counts as 0, so it quantizes to `zero_point`; ±∞ saturates.
 //! - **Dequantize** (ONNX DequantizeLinear): `real = (q - zero_point) * scale`; the difference is
 //!   exact in integers, then converted to float and multiplied once.
-//! - **Requantize** an integer accumulator (QLinearMatMul, QLinearConv): with
-//!   `acc = Σ (a - a_zp)(b - b_zp) [+ bias]`, the output is
-//!   `saturate(round_ties_even(acc * M) + y_zp)` where the real multiplier
-//!   `M = a_scale * b_scale / y_scale` is formed in the scales' float type (each operation rounded
-//!   as that type rounds it, like the ONNX reference) and the product `acc * M` in f64, as numpy
-//!   does for an int32 array times a float array.
+//! - **Requantize** an integer accumulator (QLinearMatMul, QLinearConv, QGemm,
+//!   QLinearGlobalAveragePool): with `acc = Σ (a - a_zp)(b - b_zp) [+ bias]`, the output is
+//!   `saturate(round_ties_even(f32(acc) * M) + y_zp)` where the real multiplier
+//!   `M = a_scale * b_scale / y_scale` is formed in the scales' float type and the product
+//!   `f32(acc) * M` is rounded to f32, as onnxruntime's MLAS (`MlasRequantizeOutput`) and XNNPACK's
+//!   fp32 requantization compute it, and as SIMD kernels naturally do. (The ONNX numpy reference
+//!   forms the product in f64; the two differ only when the product lies within f32 rounding of
+//!   a half-integer, about 1 element in 10^5, but such one-step differences compound through a
+//!   deep network: agreeing with onnxruntime needs the f32 product.)
 //! - **Saturate**: clamp to `[Q::MIN, Q::MAX]` of the integer type (uint8 `[0, 255]`, int8
 //!   `[-128, 127]`, ...).
 //! - **Dynamic range** (ONNX DynamicQuantizeLinear, uint8): the range is widened to include 0,
@@ -98,21 +101,28 @@ pub fn multiplier(a_scale: f32, b_scale: f32, y_scale: f32) -> f32 {
     a_scale * b_scale / y_scale
 }
 
-/// Requantizes an i32 accumulator: `saturate(round_ties_even(acc * multiplier) + zero_point)`,
-/// the product in f64.
+/// `round_ties_even(f32(acc) * multiplier)`, the product rounded to f32 (see the module
+/// overview): the requantization of an accumulator before its zero point is added.
 #[inline]
-pub fn requantize<Q: QInt>(acc: i32, multiplier: f64, zero_point: i32) -> Q {
-    quantize_quotient(acc as f64 * multiplier, zero_point)
+pub fn scale_accumulator(acc: i64, multiplier: f32) -> i64 {
+    round_to_i64(f64::from(acc as f32 * multiplier))
+}
+
+/// Requantizes an i32 accumulator: `saturate(round_ties_even(f32(acc) * multiplier) + zero_point)`,
+/// the product in f32.
+#[inline]
+pub fn requantize<Q: QInt>(acc: i32, multiplier: f32, zero_point: i32) -> Q {
+    saturate(scale_accumulator(acc as i64, multiplier).saturating_add(zero_point as i64))
 }
 
 /// Requantizes an i32 accumulator into `[min, max]`:
-/// `clamp(round_ties_even(acc * multiplier) + zero_point, min, max)`, the product in f64 (NaN
-/// counts as 0, ±∞ saturates). With `[min, max]` the output type's range this is [`requantize`];
+/// `clamp(round_ties_even(f32(acc) * multiplier) + zero_point, min, max)`, the product in f32 as
+/// in [`scale_accumulator`] (NaN counts as 0, ±∞ saturates). With `[min, max]` the output type's range this is [`requantize`];
 /// a narrower range is a fused ReLU / Clip (docs/quantization.md §8). The scalar definition the
 /// integer GEMM kernels (`kernels::qgemm`) match bit for bit.
 #[inline]
-pub fn requantize_clamped(acc: i32, multiplier: f64, zero_point: i32, min: i32, max: i32) -> i32 {
-    round_to_i64(acc as f64 * multiplier).saturating_add(zero_point as i64).clamp(min as i64, max as i64) as i32
+pub fn requantize_clamped(acc: i32, multiplier: f32, zero_point: i32, min: i32, max: i32) -> i32 {
+    scale_accumulator(acc as i64, multiplier).saturating_add(zero_point as i64).clamp(min as i64, max as i64) as i32
 }
 
 /// Scale and zero point of ONNX DynamicQuantizeLinear (uint8) for data whose minimum and maximum
@@ -180,18 +190,24 @@ mod tests {
         assert_eq!(requantize::<i8>(1000, 1.0, 0), 127);
         assert_eq!(requantize::<i8>(-1000, 1.0, 0), -128);
         assert_eq!(requantize::<u8>(i32::MIN, 1e9, 0), 0);
+        // The product is rounded to f32 before rounding to an integer (onnxruntime's MLAS): here
+        // f32(87602 · m) is exactly 114.5 (→ 114, ties to even), the f64 product 114.50000025.
+        let m = 0.001_307_047_8_f32;
+        assert_eq!(87602f32 * m, 114.5);
+        assert!(87602f64 * f64::from(m) > 114.5);
+        assert_eq!(requantize::<u8>(87602, m, 0), 114);
     }
 
     #[test]
     fn requantize_clamped_matches_requantize_and_narrows() {
         for acc in [-1000, -5, -1, 0, 1, 5, 7, 1000, i32::MIN, i32::MAX] {
-            for m in [0.5, 1.0, 1e9, f64::INFINITY, f64::NAN] {
+            for m in [0.5, 1.0, 1e9, f32::INFINITY, f32::NAN] {
                 assert_eq!(requantize_clamped(acc, m, 10, 0, 255), requantize::<u8>(acc, m, 10) as i32);
                 assert_eq!(requantize_clamped(acc, m, -3, -128, 127), requantize::<i8>(acc, m, -3) as i32);
             }
         }
         assert_eq!(requantize_clamped(-7, 1.0, 10, 10, 255), 10); // fused ReLU: clamp at the zero point
-        assert_eq!(requantize_clamped(0, f64::NAN, 3, 5, 9), 5); // NaN → 0 + zp, then clamped
+        assert_eq!(requantize_clamped(0, f32::NAN, 3, 5, 9), 5); // NaN → 0 + zp, then clamped
     }
 
     #[test]

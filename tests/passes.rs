@@ -12,15 +12,7 @@ use webptq::tensor::Tensor;
 
 /// Deterministic pseudo-random values in [-1, 1).
 fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2654435761).max(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s as f32 / u32::MAX as f32) * 2.0 - 1.0
-        })
-        .collect()
+    common::graphs::values(n, seed, -1.0, 1.0)
 }
 
 fn conv_bn_model() -> proto::ModelProto {
@@ -61,7 +53,7 @@ fn conv_bn_model() -> proto::ModelProto {
 
 fn run(m: &proto::ModelProto, optimize: bool, x: Tensor) -> (Tensor, usize) {
     let model = webptq::onnx::load(&m.encode_to_vec(), &HashMap::new()).unwrap();
-    let s = Session::new(model, &SessionOptions { optimize }).unwrap();
+    let s = Session::new(model, &SessionOptions { optimize, ..Default::default() }).unwrap();
     let nodes = s.model().graph.nodes.len();
     (s.run(vec![("x".into(), x)]).unwrap().remove(0).1, nodes)
 }

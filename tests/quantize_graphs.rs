@@ -5,6 +5,7 @@
 mod common;
 
 use common::build::{f32_tensor, model, node, value_info};
+use common::graphs::{cnn, ints, mixed, shape_ops, values, with};
 use prost::Message;
 use std::collections::HashMap;
 use webptq::graph::{Graph, Model, Node};
@@ -14,157 +15,8 @@ use webptq::runtime::{Session, SessionOptions};
 use webptq::tensor::Tensor;
 use webptq::Error;
 
-/// Deterministic pseudo-random values in [lo, hi).
-fn values(n: usize, seed: u32, lo: f32, hi: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2654435761).max(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            lo + (s as f32 / u32::MAX as f32) * (hi - lo)
-        })
-        .collect()
-}
-
-fn ints(name: &str, v: &[i64]) -> proto::AttributeProto {
-    proto::AttributeProto { name: Some(name.into()), r#type: Some(7), ints: v.to_vec(), ..Default::default() }
-}
-fn int(name: &str, v: i64) -> proto::AttributeProto {
-    proto::AttributeProto { name: Some(name.into()), r#type: Some(2), i: Some(v), ..Default::default() }
-}
-fn with(mut n: proto::NodeProto, attrs: Vec<proto::AttributeProto>) -> proto::NodeProto {
-    n.attribute.extend(attrs);
-    n
-}
-fn i64_tensor(name: &str, v: &[i64]) -> proto::TensorProto {
-    proto::TensorProto { name: Some(name.into()), dims: vec![v.len() as i64], data_type: Some(7), int64_data: v.to_vec(), ..Default::default() }
-}
-fn constant_node(out: &str, t: proto::TensorProto) -> proto::NodeProto {
-    let mut n = node("Constant", &format!("{out}_const"), &[], &[out]);
-    n.attribute.push(proto::AttributeProto { name: Some("value".into()), r#type: Some(4), t: Some(t), ..Default::default() });
-    n
-}
-
 fn load(m: &proto::ModelProto) -> Model {
     webptq::onnx::load(&m.encode_to_vec(), &HashMap::new()).unwrap()
-}
-
-/// x[N,3,8,8] → Conv (weights in a Constant node) → BatchNormalization → Relu → MaxPool →
-/// Reshape → Gemm (transB, 256 → 64) → Relu → Gemm (64 → 10) → y[N,10].
-fn cnn() -> proto::ModelProto {
-    let mut w = f32_tensor("conv.w", &[16, 3, 3, 3], &values(432, 1, -0.5, 0.5));
-    w.name = None;
-    let var: Vec<f32> = values(16, 9, 0.5, 1.5);
-    model(
-        vec![
-            constant_node("conv.w", w),
-            with(node("Conv", "conv", &["x", "conv.w", "conv.b"], &["c"]), vec![ints("pads", &[1, 1, 1, 1])]),
-            node("BatchNormalization", "bn", &["c", "gamma", "beta", "mean", "var"], &["n"]),
-            node("Relu", "relu", &["n"], &["r"]),
-            with(node("MaxPool", "pool", &["r"], &["p"]), vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])]),
-            node("Reshape", "flat", &["p", "shape"], &["f"]),
-            with(node("Gemm", "fc1", &["f", "fc1.w", "fc1.b"], &["h"]), vec![int("transB", 1)]),
-            node("Relu", "relu2", &["h"], &["hr"]),
-            node("Gemm", "fc2", &["hr", "fc2.w", "fc2.b"], &["y"]),
-        ],
-        vec![
-            f32_tensor("conv.b", &[16], &values(16, 2, -0.1, 0.1)),
-            f32_tensor("gamma", &[16], &values(16, 3, 0.5, 1.5)),
-            f32_tensor("beta", &[16], &values(16, 4, -0.2, 0.2)),
-            f32_tensor("mean", &[16], &values(16, 5, -0.2, 0.2)),
-            f32_tensor("var", &[16], &var),
-            i64_tensor("shape", &[0, -1]),
-            f32_tensor("fc1.w", &[64, 256], &values(16384, 6, -0.15, 0.15)),
-            f32_tensor("fc1.b", &[64], &values(64, 7, -0.1, 0.1)),
-            f32_tensor("fc2.w", &[64, 10], &values(640, 8, -0.5, 0.5)),
-            f32_tensor("fc2.b", &[10], &values(10, 10, -0.1, 0.1)),
-        ],
-        vec![value_info("x", 1, &[-1, 3, 8, 8])],
-        vec![value_info("y", 1, &[-1, 10])],
-        13,
-    )
-}
-
-/// x[N,4,6,6] → Conv c1 → Clip(0, 6) → Conv c2 → Add(clip, c2) → HardSwish (no handler) →
-/// Concat(add, hardswish) → GlobalAveragePool → Flatten → MatMul → Mul(const) → y;
-/// MatMul → Sigmoid → y2; Add → Transpose → LeakyRelu → Softmax(axis -1) → y3. Opset 14
-/// (HardSwish).
-fn mixed() -> proto::ModelProto {
-    model(
-        vec![
-            with(node("Conv", "c1", &["x", "c1.w", "c1.b"], &["c1"]), vec![ints("pads", &[1, 1, 1, 1])]),
-            node("Clip", "clip", &["c1", "zero", "six"], &["c1r"]),
-            with(node("Conv", "c2", &["c1r", "c2.w"], &["c2"]), vec![ints("pads", &[1, 1, 1, 1])]),
-            node("Add", "add", &["c1r", "c2"], &["a"]),
-            node("HardSwish", "hswish", &["a"], &["hs"]),
-            with(node("Concat", "cat", &["a", "hs"], &["cat"]), vec![int("axis", 1)]),
-            node("GlobalAveragePool", "gap", &["cat"], &["g"]),
-            node("Flatten", "flatten", &["g"], &["f"]),
-            node("MatMul", "mm", &["f", "mm.w"], &["m"]),
-            node("Mul", "scale", &["m", "half"], &["y"]),
-            node("Sigmoid", "sig", &["m"], &["y2"]),
-            with(node("Transpose", "tr", &["a"], &["t"]), vec![ints("perm", &[0, 2, 3, 1])]),
-            node("LeakyRelu", "leaky", &["t"], &["lk"]),
-            with(node("Softmax", "softmax", &["lk"], &["y3"]), vec![int("axis", -1)]),
-        ],
-        vec![
-            f32_tensor("c1.w", &[8, 4, 3, 3], &values(288, 11, -0.4, 0.4)),
-            f32_tensor("c1.b", &[8], &values(8, 12, -0.1, 0.3)),
-            f32_tensor("zero", &[], &[0.0]),
-            f32_tensor("six", &[], &[6.0]),
-            f32_tensor("c2.w", &[8, 8, 3, 3], &values(576, 13, -0.3, 0.3)),
-            f32_tensor("mm.w", &[16, 5], &values(80, 14, -1.0, 1.0)),
-            f32_tensor("half", &[], &[0.5]),
-        ],
-        vec![value_info("x", 1, &[-1, 4, 6, 6])],
-        vec![value_info("y", 1, &[-1, 5]), value_info("y2", 1, &[-1, 5]), value_info("y3", 1, &[-1, 6, 6, 8])],
-        14,
-    )
-}
-
-/// Data-movement ops after a Conv: Reshape → Transpose → Slice → Unsqueeze → Squeeze → Split →
-/// Concat → Gather → Flatten → MatMul → y; and Conv → Resize (nearest) → AveragePool →
-/// GlobalAveragePool → y2. Opset 13 (axes as inputs).
-fn shape_ops() -> proto::ModelProto {
-    let f = |name: &str, v: &[f32]| f32_tensor(name, &[v.len() as i64], v);
-    model(
-        vec![
-            with(node("Conv", "conv", &["x", "w"], &["c"]), vec![ints("pads", &[1, 1, 1, 1])]),
-            node("Reshape", "reshape", &["c", "shape"], &["r"]),
-            with(node("Transpose", "transpose", &["r"], &["t"]), vec![ints("perm", &[0, 2, 1])]),
-            node("Slice", "slice", &["t", "starts", "ends", "axes1"], &["sl"]),
-            node("Unsqueeze", "unsqueeze", &["sl", "axes1"], &["u"]),
-            node("Squeeze", "squeeze", &["u", "axes1"], &["sq"]),
-            with(node("Split", "split", &["sq", "halves"], &["s0", "s1"]), vec![int("axis", 2)]),
-            with(node("Concat", "concat", &["s0", "s1"], &["cat"]), vec![int("axis", 1)]),
-            with(node("Gather", "gather", &["cat", "idx"], &["ga"]), vec![int("axis", 1)]),
-            node("Flatten", "flatten", &["ga"], &["fl"]),
-            node("MatMul", "mm", &["fl", "mm.w"], &["y"]),
-            with(node("Resize", "resize", &["c", "", "scales"], &["rs"]), vec![proto::AttributeProto {
-                name: Some("mode".into()),
-                r#type: Some(3),
-                s: Some(b"nearest".to_vec()),
-                ..Default::default()
-            }]),
-            with(node("AveragePool", "avgpool", &["rs"], &["ap"]), vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])]),
-            node("GlobalAveragePool", "gap", &["ap"], &["y2"]),
-        ],
-        vec![
-            f32_tensor("w", &[8, 4, 3, 3], &values(288, 21, -0.4, 0.4)),
-            i64_tensor("shape", &[0, 8, 36]),
-            i64_tensor("starts", &[2]),
-            i64_tensor("ends", &[34]),
-            i64_tensor("axes1", &[1]),
-            i64_tensor("halves", &[4, 4]),
-            i64_tensor("idx", &[0, 2, 5, 63]),
-            f32_tensor("mm.w", &[16, 3], &values(48, 22, -1.0, 1.0)),
-            f("scales", &[1.0, 1.0, 2.0, 2.0]),
-        ],
-        vec![value_info("x", 1, &[-1, 4, 6, 6])],
-        vec![value_info("y", 1, &[-1, 3]), value_info("y2", 1, &[-1, 8, 1, 1])],
-        13,
-    )
 }
 
 fn batches(input: &str, shape: &[usize], n: usize, lo: f32, hi: f32) -> Vec<webptq::Result<Vec<(String, Tensor)>>> {
@@ -454,18 +306,19 @@ fn nan_weights_are_an_error_naming_the_tensor() {
 }
 
 #[test]
-fn nan_in_calibration_data_is_skipped_and_reported() {
+fn nan_or_inf_in_calibration_data_is_an_error_naming_input_and_batch() {
     let float = load(&cnn());
-    let mut b = batches("x", &[2, 3, 8, 8], 2, -1.0, 1.0);
-    if let Ok(feeds) = &mut b[0] {
-        let mut v = feeds[0].1.to_f32_vec();
-        v[3] = f32::NAN;
-        feeds[0].1 = Tensor::from_vec(&[2, 3, 8, 8], v).unwrap();
-    }
-    let q = quantize(&float, &QuantOptions::default(), b, &mut |_| Ok(())).unwrap();
-    assert!(q.report.warnings.iter().any(|w| w.contains("NaN")), "{:?}", q.report.warnings);
-    for a in &q.report.activations {
-        a.params.check().unwrap();
+    for (bad, shown) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf")] {
+        let mut b = batches("x", &[2, 3, 8, 8], 3, -1.0, 1.0);
+        if let Ok(feeds) = &mut b[1] {
+            let mut v = feeds[0].1.to_f32_vec();
+            v[3] = bad;
+            feeds[0].1 = Tensor::from_vec(&[2, 3, 8, 8], v).unwrap();
+        }
+        let e = quantize(&float, &QuantOptions::default(), b, &mut |_| Ok(())).unwrap_err();
+        assert_eq!(e.code(), "INVALID_FEED", "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains("'x'") && msg.contains("batch 1") && msg.contains(shown) && msg.contains("element 3"), "{msg}");
     }
 }
 
@@ -556,4 +409,35 @@ fn shape_ops_stay_in_the_quantized_domain() {
         }
         export(if format == QuantFormat::Qdq { "shapes-qdq" } else { "shapes-qoperator" }, &float, &q);
     }
+}
+
+/// An embedding lookup: the constant table is stored 8-bit (the file shrinks), the gathered rows
+/// share its parameters, and the outputs stay close to float.
+#[test]
+fn embedding_tables_are_stored_8_bit() {
+    let m = load(&model(
+        vec![node("Gather", "embed", &["table", "ids"], &["e"]), node("MatMul", "proj", &["e", "w"], &["y"])],
+        vec![f32_tensor("table", &[500, 64], &values(32000, 31, -0.5, 0.5)), f32_tensor("w", &[64, 8], &values(512, 32, -1.0, 1.0))],
+        vec![value_info("ids", 7, &[-1, 4])],
+        vec![value_info("y", 1, &[-1, 4, 8])],
+        13,
+    ));
+    let ids = |seed: i64| Tensor::from_vec(&[2, 4], (0..8).map(|i| (i * 61 + seed) % 500).collect::<Vec<i64>>()).unwrap();
+    let batches = (0..4).map(|s| Ok(vec![("ids".to_string(), ids(s))]));
+    let q = quantize(&m, &QuantOptions::default(), batches, &mut |_| Ok(())).unwrap();
+    let g = &q.model.graph;
+    let table = g.find_value("table").and_then(|v| g.initializers.get(&v));
+    assert!(table.is_none(), "the float table is still in the file");
+    let stored: Vec<_> = g.initializers.values().filter(|t| t.len() == 32000).map(|t| t.dtype()).collect();
+    assert_eq!(stored, vec![webptq::tensor::DType::U8]);
+    let gather = find(g, "embed");
+    assert_eq!(producer(g, gather.input(0)).map(|n| n.op_type.as_str()), Some("DequantizeLinear"));
+    assert!(q.report.size_ratio < 0.28, "{}", q.report.size_ratio);
+    let fs = Session::new(m.clone(), &SessionOptions::default()).unwrap();
+    let qs = Session::from_bytes(&q.bytes, &SessionOptions::default()).unwrap();
+    let (f, y) = (fs.run(vec![("ids".into(), ids(9))]).unwrap(), qs.run(vec![("ids".into(), ids(9))]).unwrap());
+    let (a, b) = (f[0].1.to_f32_vec(), y[0].1.to_f32_vec());
+    let s: f64 = a.iter().map(|v| (*v as f64).powi(2)).sum();
+    let n: f64 = a.iter().zip(&b).map(|(u, v)| (*u as f64 - *v as f64).powi(2)).sum();
+    assert!(10.0 * (s / n).log10() > 30.0, "SQNR {}", 10.0 * (s / n).log10());
 }

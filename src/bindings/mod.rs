@@ -8,6 +8,8 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 
+mod memory;
+
 fn js_error(e: Error) -> JsValue {
     let err = js_sys::Error::new(&e.to_string());
     let _ = Reflect::set(&err, &"code".into(), &e.code().into());
@@ -165,12 +167,44 @@ pub struct WasmSession {
     inner: crate::runtime::Session,
 }
 
+/// Session options from JS, `{ optimize?: boolean, engine?: 'auto' | 'float' | 'int8' }`, both
+/// already checked by js/session.js. `engine: 'float'` runs Q/DQ nodes as written (no QDQ
+/// fusion into integer ops); 'auto' and 'int8' fuse them (`passes::fuse_qdq`); 'int8' is checked
+/// in JS (the model must be quantized).
+fn session_options(options: &JsValue) -> Result<SessionOptions, JsValue> {
+    let mut o = SessionOptions::default();
+    if options.is_undefined() || options.is_null() {
+        return Ok(o);
+    }
+    if let Some(b) = get(options, "optimize")?.as_bool() {
+        o.optimize = b;
+    }
+    match get(options, "engine")?.as_string().as_deref() {
+        None | Some("auto") | Some("int8") => Ok(o),
+        Some("float") => {
+            o.fuse_qdq = false;
+            Ok(o)
+        }
+        Some(other) => Err(js_error(Error::InvalidOptions(format!("unknown engine '{other}' (auto, float or int8)")))),
+    }
+}
+
 #[wasm_bindgen]
 impl WasmSession {
+    /// `options`: see [`session_options`].
     #[wasm_bindgen(constructor)]
-    pub fn new(bytes: &[u8], external: JsValue, optimize: bool) -> Result<WasmSession, JsValue> {
+    pub fn new(bytes: &[u8], external: JsValue, options: JsValue) -> Result<WasmSession, JsValue> {
+        let opts = session_options(&options)?;
         let model = load_model(bytes, &external)?;
-        let inner = crate::runtime::Session::new(model, &SessionOptions { optimize }).map_err(js_error)?;
+        let inner = crate::runtime::Session::new(model, &opts).map_err(js_error)?;
+        Ok(WasmSession { inner })
+    }
+
+    /// A session on a copy of a parsed model (no serialize/parse round trip).
+    #[wasm_bindgen(js_name = fromModel)]
+    pub fn from_model(model: &WasmModel, options: JsValue) -> Result<WasmSession, JsValue> {
+        let opts = session_options(&options)?;
+        let inner = crate::runtime::Session::new(model.inner.clone(), &opts).map_err(js_error)?;
         Ok(WasmSession { inner })
     }
 
@@ -186,6 +220,15 @@ impl WasmSession {
 
     pub fn info(&self) -> Result<JsValue, JsValue> {
         to_js(&crate::info::model_info(self.inner.model()))
+    }
+
+    /// `{ peakActivationBytes, fusedGroups }`: the largest activation memory a run has needed so
+    /// far and how many QDQ groups run as integer ops.
+    pub fn stats(&self) -> Result<JsValue, JsValue> {
+        let o = Object::new();
+        Reflect::set(&o, &"peakActivationBytes".into(), &(self.inner.peak_activation_bytes() as f64).into())?;
+        Reflect::set(&o, &"fusedGroups".into(), &(self.inner.fused_groups() as f64).into())?;
+        Ok(o.into())
     }
 
     /// `feeds`: array of `{ name, type, dims, bytes }`; returns the same shape for the outputs.
@@ -262,4 +305,30 @@ pub fn kernel_self_test() -> Result<JsValue, JsValue> {
     Reflect::set(&o, &"qgemm".into(), &(q as f64).into())?;
     Reflect::set(&o, &"sgemm".into(), &(s as f64).into())?;
     Ok(o.into())
+}
+
+/// Runs the 8-bit kernels of this build (SIMD128 in the wasm builds) against their scalar
+/// oracles (`kernels::qcheck`): returns `{ simd128, kernels, cases }`, throws on a mismatch.
+#[wasm_bindgen(js_name = qmiscSelfTest)]
+pub fn qmisc_self_test() -> Result<JsValue, JsValue> {
+    to_js(&crate::kernels::qcheck::run().map_err(js_error)?)
+}
+
+/// One depthwise-conv layer for benchmarks (`kernels::qbench`): `new(int8, channels, size, k,
+/// stride)`, then `run(reps)` timed by the caller.
+#[wasm_bindgen]
+pub struct WasmQBench {
+    inner: crate::kernels::qbench::DwBench,
+}
+
+#[wasm_bindgen]
+impl WasmQBench {
+    #[wasm_bindgen(constructor)]
+    pub fn new(int8: bool, channels: usize, size: usize, k: usize, stride: usize) -> Result<WasmQBench, JsValue> {
+        Ok(WasmQBench { inner: crate::kernels::qbench::DwBench::new(int8, channels, size, k, stride).map_err(js_error)? })
+    }
+
+    pub fn run(&mut self, reps: usize) -> Result<(), JsValue> {
+        self.inner.run(reps).map_err(js_error)
+    }
 }

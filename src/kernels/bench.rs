@@ -90,7 +90,7 @@ pub fn bench_kernel(name: &str, m: usize, n: usize, k: usize, iters: usize, now:
             let w = bytes(m * k, 3, |s| ((s % 255) as i32 - 127) as i8 as u8);
             let x = bytes(k * n, 4, |s| (s % 256) as u8);
             let bias: Vec<i32> = (0..m as i32).map(|j| j * 37 - 1000).collect();
-            let mult: Vec<f64> = (0..m).map(|j| 1e-3 * (1.0 + (j % 7) as f64 / 7.0)).collect();
+            let mult: Vec<f32> = (0..m).map(|j| 1e-3 * (1.0 + (j % 7) as f32 / 7.0)).collect();
             let mut y32 = vec![0i32; m * n];
             let mut y8 = vec![0u8; m * n];
             let requant = Requant { multiplier: &mult, zero_point: 3, min: 0, max: 255 };

@@ -223,14 +223,14 @@ fn check_case(kernel: Option<&QGemmKernel>, left: bool, c: &Case, rng: &mut Rng)
             let zp = zero_point(rng, signed);
             let (min, max) = if rng.chance(3) { (zp.max(lo), hi - rng.range(0, 20)) } else { (lo, hi) };
             let (min, max) = (min.min(max), max);
-            let mult: Vec<f64> = {
+            let mult: Vec<f32> = {
                 let one = |rng: &mut Rng| match rng.next() % 8 {
                     0 => 0.5,  // ties: half to even
                     1 => 0.25, // ties too
                     2 => 10.0, // saturates
-                    3 => f64::from(rng.next() as f32 / u32::MAX as f32 * 1e-5),
-                    4 => rng.pick(&[f64::NAN, f64::INFINITY, -f64::INFINITY, 1.0]),
-                    _ => f64::from(rng.next() as f32 / u32::MAX as f32 * 0.02),
+                    3 => rng.next() as f32 / u32::MAX as f32 * 1e-5,
+                    4 => rng.pick(&[f32::NAN, f32::INFINITY, -f32::INFINITY, 1.0]),
+                    _ => rng.next() as f32 / u32::MAX as f32 * 0.02,
                 };
                 if rng.chance(2) {
                     vec![one(rng)]

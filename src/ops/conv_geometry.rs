@@ -240,6 +240,29 @@ impl Geometry {
             && self.pads_begin.iter().all(|&p| p == 0)
             && self.pads_end.iter().all(|&p| p == 0)
     }
+    /// A 1-D or 2-D geometry as the 2-D window geometry of one plane (1-D as a single row),
+    /// with the end pads `(rows, columns)`; `None` for other ranks.
+    pub fn plane_2d(&self) -> Option<(crate::kernels::dwconv::Dw2d, (usize, usize))> {
+        let at = |v: &[usize], d: usize, one: usize| if self.rank() == 1 { if d == 0 { one } else { v[0] } } else { v[d] };
+        if !(1..=2).contains(&self.rank()) {
+            return None;
+        }
+        let g = crate::kernels::dwconv::Dw2d {
+            ih: at(&self.input, 0, 1),
+            iw: at(&self.input, 1, 1),
+            kh: at(&self.kernel, 0, 1),
+            kw: at(&self.kernel, 1, 1),
+            sh: at(&self.strides, 0, 1),
+            sw: at(&self.strides, 1, 1),
+            dh: at(&self.dilations, 0, 1),
+            dw: at(&self.dilations, 1, 1),
+            ph: at(&self.pads_begin, 0, 0),
+            pw: at(&self.pads_begin, 1, 0),
+            oh: at(&self.output, 0, 1),
+            ow: at(&self.output, 1, 1),
+        };
+        Some((g, (at(&self.pads_end, 0, 0), at(&self.pads_end, 1, 0))))
+    }
     /// Rows of the [`im2col`] matrix for `channels` input channels: `channels * kernel_size`.
     pub fn col_rows(&self, channels: usize) -> usize {
         channels * self.kernel_size()

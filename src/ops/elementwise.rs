@@ -13,9 +13,10 @@
 //!
 //! Unary math lives in unary.rs; type conversions in cast.rs.
 use super::broadcast::broadcast_shapes;
+use super::cast::cast;
 use super::registry::{required, BuildContext, FnOp, Op, Registry};
 use crate::error::{Error, Result};
-use crate::tensor::{checked_numel, Elem, Tensor};
+use crate::tensor::{checked_numel, DType, Elem, Tensor};
 use half::f16;
 use ndarray::{ArrayD, IxDyn};
 
@@ -335,11 +336,22 @@ macro_rules! numeric {
             $o => $other,
         }
     };
+    // Only the types narrow ones widen to: for use inside [`widened1`].
+    (wide $t:expr, $a:ident => $body:expr, $o:ident => $other:expr) => {
+        match $t {
+            $crate::tensor::Tensor::F32($a) => $body,
+            $crate::tensor::Tensor::F64($a) => $body,
+            $crate::tensor::Tensor::I64($a) => $body,
+            $crate::tensor::Tensor::U64($a) => $body,
+            $o => $other,
+        }
+    };
 }
 pub(crate) use numeric;
 
 /// Runs `$body` with `$a`, `$b` bound to the arrays of two tensors of the same numeric type
-/// (or, with `all`, of any same type including bool); a type error otherwise.
+/// (or, with `all`, of any same type including bool); a type error otherwise. Narrow types
+/// compute in their wide type ([`widened`]), so `$body` is compiled for 4 (5) types, not 11 (12).
 macro_rules! same_type {
     (@arms $x:expr, $y:expr, $a:ident, $b:ident, $body:expr, $what:expr, [$($v:ident),*]) => {
         match ($x, $y) {
@@ -348,13 +360,57 @@ macro_rules! same_type {
         }
     };
     ($x:expr, $y:expr, |$a:ident, $b:ident| $body:expr) => {
-        same_type!(@arms $x, $y, $a, $b, $body, "a numeric type",
-            [F32, F64, F16, I8, U8, I16, U16, I32, U32, I64, U64])
+        widened($x, $y, |x, y| same_type!(@arms x, y, $a, $b, $body, "a numeric type", [F32, F64, I64, U64]))
     };
     (all $x:expr, $y:expr, |$a:ident, $b:ident| $body:expr) => {
-        same_type!(@arms $x, $y, $a, $b, $body, "any type",
-            [F32, F64, F16, I8, U8, I16, U16, I32, U32, I64, U64, Bool])
+        widened($x, $y, |x, y| same_type!(@arms x, y, $a, $b, $body, "any type", [F32, F64, I64, U64, Bool]))
     };
+}
+
+/// The type a narrow element type computes in: int8/16/32 in int64, uint8/16/32 in uint64,
+/// float16 in float32. Every two-input op here gives the same result computed in the wide type
+/// and converted back: wrapping integer arithmetic keeps its low bits (and Div, Mod, Min, Max
+/// and comparisons of in-range values are exact in the wide type), and float16 arithmetic is
+/// defined as float32 arithmetic rounded once. Pow is the exception (its float results saturate
+/// when converted to an integer type), so it does not use this.
+fn wide_type(d: DType) -> Option<DType> {
+    match d {
+        DType::I8 | DType::I16 | DType::I32 => Some(DType::I64),
+        DType::U8 | DType::U16 | DType::U32 => Some(DType::U64),
+        DType::F16 => Some(DType::F32),
+        _ => None,
+    }
+}
+
+/// `f(a, b)`, on `a` and `b` widened when both have the same narrow type (see [`wide_type`]),
+/// with a result of the wide type converted back to the inputs' type.
+fn widened(a: &Tensor, b: &Tensor, f: impl Fn(&Tensor, &Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    match wide_type(a.dtype()) {
+        Some(wide) if a.dtype() == b.dtype() => narrowed(f(&cast(a, wide)?, &cast(b, wide)?)?, wide, a.dtype()),
+        _ => f(a, b),
+    }
+}
+
+/// `f(t)` on `t` widened when its type is narrow, the result converted back: for one-input ops
+/// whose element rule is exact in the wide type the same way (Neg, Abs, Sign, Relu, Clip).
+pub(crate) fn widened1(t: &Tensor, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    match wide_type(t.dtype()) {
+        Some(wide) => narrowed(f(&cast(t, wide)?)?, wide, t.dtype()),
+        None => f(t),
+    }
+}
+
+/// `t` in its wide type, or None when its type is not narrow.
+pub(crate) fn to_wide(t: &Tensor) -> Result<Option<Tensor>> {
+    wide_type(t.dtype()).map(|wide| cast(t, wide)).transpose()
+}
+
+fn narrowed(r: Tensor, wide: DType, narrow: DType) -> Result<Tensor> {
+    if r.dtype() == wide {
+        cast(&r, narrow)
+    } else {
+        Ok(r)
+    }
 }
 
 fn type_mismatch(a: &Tensor, b: &Tensor, what: &str) -> Error {
@@ -475,6 +531,14 @@ fn from_shape<T>(shape: &[usize], data: Vec<T>) -> Result<ArrayD<T>> {
     ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| Error::shape(format!("output shape {shape:?}: {e}")))
 }
 
+/// `f` applied to every element of `a`, into a new array of its shape: a loop over a contiguous
+/// slice. Unlike `mapv`, no strided-iteration path is compiled per closure, which counts for ops
+/// instantiated once per element type (docs/size.md).
+pub(crate) fn map_elems<S: Copy, T>(a: &ArrayD<S>, f: impl Fn(S) -> T) -> Result<ArrayD<T>> {
+    let a = a.as_standard_layout();
+    from_shape(a.shape(), contiguous(&a)?.iter().map(|&x| f(x)).collect())
+}
+
 /// `f` applied elementwise to `a` and `b` broadcast together.
 pub(crate) fn zip_broadcast<A: Copy, B: Copy, O: Elem>(
     a: &ArrayD<A>,
@@ -486,25 +550,29 @@ pub(crate) fn zip_broadcast<A: Copy, B: Copy, O: Elem>(
     let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
     let (xa, xb) = (contiguous(&a)?, contiguous(&b)?);
     let mut out: Vec<O> = Vec::with_capacity(n);
+    // Contiguous fast paths only where models spend time: float32 results. Other types take the
+    // strided walk alone (it handles every case), one loop per instance instead of seven, which
+    // keeps the per-type, per-op copies of this function small in the wasm build.
+    let fast = matches!(O::DTYPE, DType::F32);
     if n == 0 {
-    } else if a.shape() == b.shape() {
+    } else if fast && a.shape() == b.shape() {
         out.extend(xa.iter().zip(xb).map(|(&x, &y)| f(x, y)));
-    } else if xb.len() == 1 && a.shape() == shape.as_slice() {
+    } else if fast && xb.len() == 1 && a.shape() == shape.as_slice() {
         let y = xb[0];
         out.extend(xa.iter().map(|&x| f(x, y)));
-    } else if xa.len() == 1 && b.shape() == shape.as_slice() {
+    } else if fast && xa.len() == 1 && b.shape() == shape.as_slice() {
         let x = xa[0];
         out.extend(xb.iter().map(|&y| f(x, y)));
     } else {
         let walk = Walk::new(&shape, [a.shape(), b.shape()]);
         let (len, [sa, sb]) = walk.inner();
         walk.for_each_run(|[oa, ob]| match (sa, sb) {
-            (1, 1) => out.extend(xa[oa..oa + len].iter().zip(&xb[ob..ob + len]).map(|(&x, &y)| f(x, y))),
-            (1, 0) => {
+            (1, 1) if fast => out.extend(xa[oa..oa + len].iter().zip(&xb[ob..ob + len]).map(|(&x, &y)| f(x, y))),
+            (1, 0) if fast => {
                 let y = xb[ob];
                 out.extend(xa[oa..oa + len].iter().map(|&x| f(x, y)));
             }
-            (0, 1) => {
+            (0, 1) if fast => {
                 let x = xa[oa];
                 out.extend(xb[ob..ob + len].iter().map(|&y| f(x, y)));
             }
@@ -591,14 +659,16 @@ fn mean(inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
 }
 
 /// `base ^ exponent` as numpy's `power(a, b).astype(a.dtype)`: computed in f64 when either side
-/// is a float, by repeated (wrapping) multiplication when both are integers.
+/// is a float, by repeated (wrapping) multiplication when both are integers. The exponent comes
+/// as f64 (exact for every exponent type but 64-bit integers beyond 2^53, which numpy's integer
+/// power could not reach anyway) with `e_float` saying whether it was a float: one instance per
+/// base type instead of one per (base, exponent) pair, 110 fewer loops in the wasm build.
 #[inline]
-fn pow_elem<B: Num, E: Num>(b: B, e: E) -> B {
-    if B::IS_FLOAT || E::IS_FLOAT {
-        return B::from_f64(b.to_f64().powf(e.to_f64()));
+fn pow_elem<B: Num>(b: B, e: f64, e_float: bool) -> B {
+    if B::IS_FLOAT || e_float {
+        return B::from_f64(b.to_f64().powf(e));
     }
     let one = B::from_f64(1.0);
-    let e = e.to_f64();
     if e < 0.0 {
         // Integer to a negative power: 1/b^|e| truncated.
         return if b == one {
@@ -649,8 +719,15 @@ fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             }
         }
     }
-    numeric!(a, x => numeric!(b, y => Ok(Tensor::from(zip_broadcast(x, y, pow_elem)?)),
-        o => Err(Error::dtype(format!("Pow: the exponent must be numeric, got {}", o.dtype())))),
+    let e_float = b.dtype().is_float();
+    let e = match b {
+        Tensor::Bool(_) => return Err(Error::dtype(format!("Pow: the exponent must be numeric, got {}", b.dtype()))),
+        _ => match cast(b, DType::F64)? {
+            Tensor::F64(e) => e,
+            _ => return Err(Error::invalid("internal: Pow exponent did not cast to float64")),
+        },
+    };
+    numeric!(a, x => Ok(Tensor::from(zip_broadcast(x, &e, |b, e| pow_elem(b, e, e_float))?)),
         o => Err(Error::dtype(format!("Pow: the base must be numeric, got {}", o.dtype()))))
 }
 
@@ -777,6 +854,60 @@ mod tests {
         let big = t(&[1], vec![i32::MIN]);
         let neg1 = t(&[1], vec![-1i32]);
         assert_eq!(div(&big, &neg1).unwrap(), big);
+    }
+
+    /// Narrow types compute in their wide type ([`widened`]): every int8 and uint8 pair, and
+    /// pairs of a spread of finite non-zero float16 values (no NaN results, so tensors compare
+    /// with ==), give what the element rule computes in the narrow type itself.
+    #[test]
+    fn narrow_types_compute_in_their_wide_type_exactly() {
+        type BinOp = fn(&Tensor, &Tensor) -> Result<Tensor>;
+        fn rem_floor(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+            same_type!(a, b, |x, y| arith(x, y, Num::rem_floor))
+        }
+        fn rem_trunc(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+            same_type!(a, b, |x, y| arith(x, y, Num::rem_trunc))
+        }
+        fn check<T: Num>(xs: &[T]) {
+            let n = xs.len();
+            let a: Vec<T> = (0..n * n).map(|i| xs[i / n]).collect();
+            let b: Vec<T> = (0..n * n).map(|i| xs[i % n]).collect();
+            let (ta, tb) = (t(&[n * n], a.clone()), t(&[n * n], b.clone()));
+            let arith_ops: [(BinOp, fn(T, T) -> T); 8] = [
+                (add, Num::plus),
+                (sub, Num::minus),
+                (mul, Num::times),
+                (div, Num::divide),
+                (min, Num::min_nan),
+                (max, Num::max_nan),
+                (rem_floor, Num::rem_floor),
+                (rem_trunc, Num::rem_trunc),
+            ];
+            for (i, (op, f)) in arith_ops.into_iter().enumerate() {
+                let want = t(&[n * n], a.iter().zip(&b).map(|(&x, &y)| f(x, y)).collect());
+                assert_eq!(op(&ta, &tb).unwrap(), want, "{} op {i}", T::DTYPE);
+            }
+            let cmp_ops: [(BinOp, fn(&T, &T) -> bool); 5] =
+                [(equal, PartialEq::eq), (greater, PartialOrd::gt), (less, PartialOrd::lt), (greater_or_equal, PartialOrd::ge), (less_or_equal, PartialOrd::le)];
+            for (i, (op, f)) in cmp_ops.into_iter().enumerate() {
+                let want = t(&[n * n], a.iter().zip(&b).map(|(x, y)| f(x, y)).collect());
+                assert_eq!(op(&ta, &tb).unwrap(), want, "{} comparison {i}", T::DTYPE);
+            }
+            let c = t(&[n * n], (0..n * n).map(|i| i % 3 == 0).collect());
+            let want = t(&[n * n], (0..n * n).map(|i| if i % 3 == 0 { a[i] } else { b[i] }).collect());
+            assert_eq!(where_(&[Some(&c), Some(&ta), Some(&tb)]).unwrap()[0], want, "{} Where", T::DTYPE);
+        }
+        check(&(i8::MIN..=i8::MAX).collect::<Vec<_>>());
+        check(&(u8::MIN..=u8::MAX).collect::<Vec<_>>());
+        check(&(i16::MIN..=i16::MAX).step_by(257).chain([i16::MIN, -1, 1, i16::MAX]).collect::<Vec<_>>());
+        check(&[i32::MIN, i32::MIN + 1, -65537, -2, -1, 0, 1, 3, 65536, i32::MAX]);
+        check(&[0u32, 1, 2, 255, 65536, u32::MAX - 1, u32::MAX]);
+        let halves: Vec<f16> = (1..0x7c00u16)
+            .step_by(97)
+            .flat_map(|bits| [f16::from_bits(bits), f16::from_bits(bits | 0x8000)])
+            .chain([f16::MIN_POSITIVE_SUBNORMAL, f16::MAX, f16::MIN])
+            .collect();
+        check(&halves);
     }
 
     #[test]

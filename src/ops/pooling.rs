@@ -9,10 +9,13 @@
 //! - MaxPool's optional `Indices` output holds the flat index of each max in the input tensor
 //!   (row-major, or with the spatial dims column-major for `storage_order = 1`); ties keep the
 //!   first position in window order.
-//! - float32/float16/float64 everywhere; MaxPool also int8/uint8 (opset 12).
+//! - float32/float16/float64 everywhere; MaxPool also int8/uint8 (opset 12), 1-D and 2-D of
+//!   those through the 8-bit kernel [`crate::kernels::qpool`] when `Indices` is not asked for.
 use super::conv_geometry::{increment, Geometry, WindowAttrs};
 use super::registry::{required, BuildContext, FnOp, Op, Registry};
 use crate::error::{Error, Result};
+use crate::kernels::q8::Q8;
+use crate::kernels::qpool::{maxpool2d_q8, QPoolScratch};
 use crate::tensor::{checked_numel, DType, Elem, Tensor};
 use half::f16;
 use ndarray::{ArrayD, IxDyn};
@@ -204,6 +207,11 @@ fn max_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let x = required(inputs, 0, "X")?;
         check_rank(x, "MaxPool")?;
         let g = geometry(&attrs, x)?;
+        if !want_indices {
+            if let Some(y) = max_pool_8bit(x, &g)? {
+                return Ok(vec![y]);
+            }
+        }
         let col_major = attrs.storage_order == 1;
         let (y, idx) = match x {
             Tensor::F32(a) => max_pool_t(a, &g, want_indices, col_major)?,
@@ -218,6 +226,28 @@ fn max_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             None => vec![y],
         })
     })))
+}
+
+/// uint8 / int8 MaxPool of a 1-D or 2-D input without `Indices` (what a QDQ-fused model runs
+/// on 8-bit tensors): [`maxpool2d_q8`] per plane; `None` for other types and ranks.
+fn max_pool_8bit(x: &Tensor, g: &Geometry) -> Result<Option<Tensor>> {
+    fn run<Q: Q8>(a: &ArrayD<Q>, g: &Geometry) -> Result<Option<Tensor>> {
+        let Some((p, _)) = g.plane_2d() else { return Ok(None) };
+        let shape = out_shape(a.shape(), g)?;
+        let mut out = vec![Q::default(); checked_numel(&shape, Q::DTYPE)?];
+        let data = super::matmul::row_major(a);
+        let (in_sz, out_sz) = (g.input_size(), g.output_size());
+        let mut scratch = QPoolScratch::default();
+        for (i, o) in out.chunks_exact_mut(out_sz.max(1)).enumerate() {
+            maxpool2d_q8(&p, &data[i * in_sz..][..in_sz], o, &mut scratch)?;
+        }
+        Tensor::from_vec(&shape, out).map(Some)
+    }
+    match x {
+        Tensor::U8(a) => run(a, g),
+        Tensor::I8(a) => run(a, g),
+        _ => Ok(None),
+    }
 }
 
 /// Walks every window of every plane: `visit(plane, output_index, positions)` where positions
@@ -354,6 +384,41 @@ fn max_pool_t<T: PoolElem>(a: &ArrayD<T>, g: &Geometry, want_indices: bool, col_
 mod tests {
     use super::*;
     use crate::ops::conv_geometry::AutoPad;
+
+    /// 8-bit MaxPool (the kernel path) equals float MaxPool (the generic path) on the same values.
+    #[test]
+    fn max_pool_8bit_matches_float() {
+        for (kernel, strides, pads, ceil) in [
+            (vec![3, 3], vec![2, 2], vec![1, 1, 1, 1], false),
+            (vec![2, 2], vec![2, 2], vec![0, 0, 0, 0], true),
+            (vec![3, 2], vec![1, 3], vec![2, 0, 1, 1], true),
+            (vec![5], vec![2], vec![2, 2], false),
+        ] {
+            let wa = WindowAttrs {
+                kernel_shape: Some(kernel.clone()),
+                strides: Some(strides),
+                pads: Some(pads),
+                ceil_mode: ceil,
+                auto_pad: AutoPad::NotSet,
+                ..Default::default()
+            };
+            let spatial: Vec<usize> = if kernel.len() == 2 { vec![7, 10] } else { vec![19] };
+            let g = wa.resolve(&spatial, &kernel).unwrap();
+            let mut shape = vec![2, 3];
+            shape.extend(&spatial);
+            let n: usize = shape.iter().product();
+            let v: Vec<i32> = (0..n).map(|i| ((i * 97 + 13) % 256) as i32).collect();
+            let xu = Tensor::from_vec(&shape, v.iter().map(|&q| q as u8).collect::<Vec<_>>()).unwrap();
+            let xi = Tensor::from_vec(&shape, v.iter().map(|&q| (q - 128) as i8).collect::<Vec<_>>()).unwrap();
+            let xf = ArrayD::from_shape_vec(IxDyn(&shape), v.iter().map(|&q| q as f32).collect()).unwrap();
+            let (want, _) = max_pool_t(&xf, &g, false, false).unwrap();
+            let want = want.to_f32_vec();
+            let got = max_pool_8bit(&xu, &g).unwrap().unwrap().to_f32_vec();
+            assert_eq!(got, want);
+            let got: Vec<f32> = max_pool_8bit(&xi, &g).unwrap().unwrap().to_f32_vec().iter().map(|v| v + 128.0).collect();
+            assert_eq!(got, want);
+        }
+    }
 
     #[test]
     fn average_counts_pads_only_when_asked() {

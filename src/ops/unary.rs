@@ -9,7 +9,7 @@
 //! Erf has no std implementation; [`erf64`] computes it in f64 (absolute error below 1e-14) from
 //! Chebyshev fits, checked against a slow exact series in the tests. For f32, exp and erf have
 //! branch-free versions ([`exp_f32`], [`tanh_f32`], [`erf_f32`]) that compile to SIMD loops.
-use super::elementwise::{numeric, Num};
+use super::elementwise::{map_elems, numeric, to_wide, widened1, Num};
 use super::registry::{optional, required, BuildContext, FnOp, Op, Registry};
 use crate::error::{Error, Result};
 use crate::tensor::{Elem, Tensor};
@@ -20,49 +20,39 @@ use ndarray::{ArrayD, IxDyn};
 /// the body computes in (f32 for float32 and float16, f64 for float64).
 macro_rules! float_map {
     ($t:expr, $R:ident, |$x:ident| $body:expr) => {
+        // `map_elems`: a plain loop over a contiguous slice, with the body inlined (and
+        // vectorized where the build's opt-level vectorizes).
         match $t {
             Tensor::F32(a) => {
                 #[allow(dead_code)]
                 type $R = f32;
-                // A plain loop, not `mapv`: the body is then inlined and the loop vectorized
-                // even when the body is large (erf).
-                let src = a.as_standard_layout();
-                match src.as_slice() {
-                    Some(s) => {
-                        let mut out = vec![0f32; s.len()];
-                        for (o, &$x) in out.iter_mut().zip(s) {
-                            *o = $body;
-                        }
-                        ArrayD::from_shape_vec(a.raw_dim(), out)
-                            .map(Tensor::F32)
-                            .map_err(|e| Error::shape(e.to_string()))
-                    }
-                    None => Ok(Tensor::F32(a.mapv(|$x: f32| $body))),
-                }
+                map_elems(a, |$x: f32| $body).map(Tensor::F32)
             }
             Tensor::F64(a) => {
                 #[allow(dead_code)]
                 type $R = f64;
-                Ok(Tensor::F64(a.mapv(|$x: f64| $body)))
+                map_elems(a, |$x: f64| $body).map(Tensor::F64)
             }
             Tensor::F16(a) => {
                 #[allow(dead_code)]
                 type $R = f32;
-                Ok(Tensor::F16(a.mapv(|h| {
+                map_elems(a, |h: f16| {
                     let $x: f32 = h.to_f32();
                     f16::from_f32($body)
-                })))
+                })
+                .map(Tensor::F16)
             }
             other => Err(not_float(other)),
         }
     };
 }
 
-/// Applies a [`Num`] method to every element of a numeric tensor.
+/// Applies a [`Num`] method to every element of a numeric tensor (narrow types widened: exact
+/// for the wrapping negation, absolute value and sign).
 macro_rules! num_map {
     ($t:expr, $f:path) => {
-        numeric!($t, a => Ok(Tensor::from(a.mapv($f))),
-            o => Err(Error::dtype(format!("expects a numeric tensor, got {}", o.dtype()))))
+        widened1($t, |t| numeric!(wide t, a => Ok(Tensor::from(map_elems(a, $f)?)),
+            o => Err(Error::dtype(format!("expects a numeric tensor, got {}", o.dtype())))))
     };
 }
 
@@ -182,8 +172,10 @@ fn relu(t: &Tensor) -> Result<Tensor> {
             v
         }
     }
-    numeric!(t, a => Ok(Tensor::from(a.mapv(r))),
-        o => Err(Error::dtype(format!("Relu expects a numeric tensor, got {}", o.dtype()))))
+    widened1(t, |t| {
+        numeric!(wide t, a => Ok(Tensor::from(map_elems(a, r)?)),
+            o => Err(Error::dtype(format!("Relu expects a numeric tensor, got {}", o.dtype()))))
+    })
 }
 
 fn build_leaky_relu(ctx: &BuildContext) -> Result<Box<dyn Op>> {
@@ -230,21 +222,37 @@ fn build_clip(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let lo = ctx.attrs().float("min")?.map(f64::from);
         let hi = ctx.attrs().float("max")?.map(f64::from);
         return Ok(unary(move |t| {
-            fn go<T: Num>(a: &ArrayD<T>, lo: Option<f64>, hi: Option<f64>) -> Tensor {
-                T::wrap(clip(a, lo.map(T::from_f64), hi.map(T::from_f64)))
+            fn go<T: Num>(a: &ArrayD<T>, lo: Option<f64>, hi: Option<f64>) -> Result<Tensor> {
+                Ok(T::wrap(clip(a, lo.map(T::from_f64), hi.map(T::from_f64))?))
             }
             match t {
-                Tensor::F32(a) => Ok(go(a, lo, hi)),
-                Tensor::F64(a) => Ok(go(a, lo, hi)),
-                Tensor::F16(a) => Ok(go(a, lo, hi)),
+                Tensor::F32(a) => go(a, lo, hi),
+                Tensor::F64(a) => go(a, lo, hi),
+                Tensor::F16(a) => go(a, lo, hi),
                 other => Err(not_float(other)),
             }
         }));
     }
     Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| {
         let x = required(inputs, 0, "input")?;
-        numeric!(x, a => Ok(vec![Tensor::from(clip(a, bound(inputs, 1, "min")?, bound(inputs, 2, "max")?))]),
-            o => Err(Error::dtype(format!("Clip expects a numeric tensor, got {}", o.dtype()))))
+        // The bounds have the input's type (checked before narrow types widen, so an error names
+        // the model's types); then all three widen together.
+        let (lo, hi) = (optional(inputs, 1), optional(inputs, 2));
+        for (b, what) in [(lo, "min"), (hi, "max")] {
+            if let Some(b) = b.filter(|b| b.dtype() != x.dtype()) {
+                return Err(Error::dtype(format!("Clip {what}: expected a {} tensor, got {}", x.dtype(), b.dtype())));
+            }
+        }
+        let widen = |b: Option<&Tensor>| -> Result<Option<Tensor>> {
+            b.map(|b| Ok(to_wide(b)?.unwrap_or_else(|| b.clone()))).transpose()
+        };
+        let (lo, hi) = (widen(lo)?, widen(hi)?);
+        let y = widened1(x, |x| {
+            let bounds = [Some(x), lo.as_ref(), hi.as_ref()];
+            numeric!(wide x, a => Ok(Tensor::from(clip(a, bound(&bounds, 1, "min")?, bound(&bounds, 2, "max")?)?)),
+                o => Err(Error::dtype(format!("Clip expects a numeric tensor, got {}", o.dtype()))))
+        })?;
+        Ok(vec![y])
     })))
 }
 
@@ -259,20 +267,18 @@ fn bound<T: Elem>(inputs: &[Option<&Tensor>], i: usize, what: &str) -> Result<Op
 }
 
 /// `min(max(x, lo), hi)`: when lo > hi every value becomes hi, as the spec says; NaN stays NaN.
-fn clip<T: Num>(a: &ArrayD<T>, lo: Option<T>, hi: Option<T>) -> ArrayD<T> {
-    match (lo, hi) {
-        (Some(l), Some(h)) => a.mapv(|v| {
-            let v = if v < l { l } else { v };
-            if v > h {
-                h
-            } else {
-                v
-            }
-        }),
-        (Some(l), None) => a.mapv(|v| if v < l { l } else { v }),
-        (None, Some(h)) => a.mapv(|v| if v > h { h } else { v }),
-        (None, None) => a.clone(),
-    }
+/// One loop for the three bound combinations (one instance per element type).
+fn clip<T: Num>(a: &ArrayD<T>, lo: Option<T>, hi: Option<T>) -> Result<ArrayD<T>> {
+    map_elems(a, |v| {
+        let v = match lo {
+            Some(l) if v < l => l,
+            _ => v,
+        };
+        match hi {
+            Some(h) if v > h => h,
+            _ => v,
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -574,6 +580,7 @@ fn erfc_cf(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::{Attrs, Graph, Node};
 
     /// The slow, exact erf the fast one is fitted to and checked against: for |x| < 2.5,
     /// erf(x) = 2/sqrt(pi) * exp(-x^2) * sum_{k>=0} (2x^2)^k x / (1*3*...*(2k+1)) (positive
@@ -729,9 +736,48 @@ mod tests {
         }
     }
 
+    /// Narrow types widen for Neg, Abs, Sign, Relu and Clip: every int8 and uint8 value and a
+    /// spread of float16 values give what the element rule computes in the narrow type itself.
+    #[test]
+    fn narrow_types_compute_in_their_wide_type_exactly() {
+        fn build(op_type: &str) -> Box<dyn Op> {
+            let mut r = Registry::default();
+            register(&mut r);
+            let node = Node { name: String::new(), op_type: op_type.into(), domain: String::new(), inputs: vec![], outputs: vec![], attrs: Attrs::default() };
+            r.build(&BuildContext { node: &node, graph: &Graph::default(), opset: 13 }).unwrap()
+        }
+        fn run(op_type: &str, inputs: &[&Tensor]) -> Tensor {
+            let inputs: Vec<Option<&Tensor>> = inputs.iter().map(|&t| Some(t)).collect();
+            build(op_type).run(&inputs).unwrap().remove(0)
+        }
+        fn check<T: Num>(xs: Vec<T>, lo: T, hi: T) {
+            let n = xs.len();
+            let x = Tensor::from_vec(&[n], xs.clone()).unwrap();
+            let map = |f: fn(T) -> T| Tensor::from_vec(&[n], xs.iter().map(|&v| f(v)).collect()).unwrap();
+            assert_eq!(run("Neg", &[&x]), map(Num::negate), "Neg {}", T::DTYPE);
+            assert_eq!(run("Abs", &[&x]), map(Num::absolute), "Abs {}", T::DTYPE);
+            assert_eq!(run("Sign", &[&x]), map(Num::sign), "Sign {}", T::DTYPE);
+            let relu = Tensor::from_vec(&[n], xs.iter().map(|&v| if v < T::default() { T::default() } else { v }).collect()).unwrap();
+            assert_eq!(run("Relu", &[&x]), relu, "Relu {}", T::DTYPE);
+            let (tl, th) = (Tensor::from_vec(&[], vec![lo]).unwrap(), Tensor::from_vec(&[], vec![hi]).unwrap());
+            let a = ArrayD::from_shape_vec(IxDyn(&[n]), xs.clone()).unwrap();
+            assert_eq!(run("Clip", &[&x, &tl, &th]), T::wrap(clip(&a, Some(lo), Some(hi)).unwrap()), "Clip {}", T::DTYPE);
+        }
+        check((i8::MIN..=i8::MAX).collect(), -100, 27);
+        check((u8::MIN..=u8::MAX).collect(), 3, 200);
+        check(vec![i32::MIN, -7, -1, 0, 1, i32::MAX], -5, 5);
+        let halves: Vec<f16> = (0..0x7c01u16).step_by(11).flat_map(|b| [f16::from_bits(b), f16::from_bits(b | 0x8000)]).collect();
+        check(halves, f16::from_f32(-0.75), f16::from_f32(3.5));
+        // A bound of another type is an error naming both types.
+        let x = Tensor::from_vec(&[2], vec![1i8, 2]).unwrap();
+        let bad = Tensor::from_vec(&[], vec![1i16]).unwrap();
+        let e = build("Clip").run(&[Some(&x), Some(&bad)]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("int8") && e.contains("int16"), "{e}");
+    }
+
     #[test]
     fn clip_with_min_above_max_gives_max() {
         let a = ArrayD::from_shape_vec(IxDyn(&[3]), vec![-2i8, 0, 5]).unwrap();
-        assert_eq!(clip(&a, Some(3), Some(1)).into_raw_vec_and_offset().0, vec![1, 1, 1]);
+        assert_eq!(clip(&a, Some(3), Some(1)).unwrap().into_raw_vec_and_offset().0, vec![1, 1, 1]);
     }
 }

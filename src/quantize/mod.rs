@@ -148,8 +148,8 @@ fn quantize_calibration_free(
     let eval = if eval_batches.is_empty() {
         report::Evaluation::default()
     } else {
-        let float_session = Session::new(model.clone(), &SessionOptions { optimize: true })?;
-        match Session::new(outcome.model.clone(), &SessionOptions { optimize: true }) {
+        let float_session = Session::new(model.clone(), &SessionOptions { optimize: true, fuse_qdq: false })?;
+        match Session::new(outcome.model.clone(), &SessionOptions { optimize: true, fuse_qdq: false }) {
             Ok(session) => {
                 let total = Some(eval_batches.len());
                 report::evaluate(&float_session, &session, &[], eval_batches, &mut |done| {
@@ -255,12 +255,32 @@ fn build_candidate(
         QuantFormat::QOperator => qoperator::rewrite(prepared, &plan, &params, options)?,
     };
     let bytes = crate::onnx::save(&model);
-    let session = Session::new(model.clone(), &SessionOptions { optimize: true })?;
+    let session = Session::new(model.clone(), &SessionOptions { optimize: true, fuse_qdq: false })?;
     let total = Some(eval_batches.len());
     let eval = report::evaluate(float_session, &session, &info.twins, eval_batches, &mut |done| {
         progress(Progress { stage: Stage::Evaluate, done, total })
     })?;
     Ok(Candidate { plan, params, model, info, bytes, eval })
+}
+
+/// Calibration data must be finite: a NaN or Inf in a feed would corrupt the ranges (or, skipped,
+/// hide a broken pipeline upstream), so it is an [`Error::InvalidFeed`] saying where.
+fn check_finite(batch: &Batch, index: usize) -> Result<()> {
+    for (name, t) in batch {
+        if !t.dtype().is_float() {
+            continue;
+        }
+        if let Some((i, v)) = t.to_f32_vec().iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::InvalidFeed {
+                name: name.clone(),
+                detail: format!(
+                    "calibration batch {index} (counting from 0) holds {v} at element {i} of shape {:?}: calibration data must be finite",
+                    t.shape()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn batch_bytes(batch: &Batch) -> usize {
@@ -300,21 +320,14 @@ impl Quantizer {
     /// The calibration-free modes only keep the first batches (to evaluate the result on).
     pub fn new(model: Model, options: QuantOptions, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<Quantizer> {
         options.validate()?;
-        if options.mode != QuantMode::Static {
-            return Ok(Quantizer {
-                options,
-                float_bytes: 0,
-                model: Some(model),
-                calibrating: None,
-                warnings: Vec::new(),
-                kept: Vec::new(),
-                kept_bytes: 0,
-                done: 0,
-                total: None,
-            });
-        }
-        progress(Progress { stage: Stage::Prepare, done: 0, total: Some(1) })?;
-        let float_bytes = crate::onnx::save(&model).len();
+        // Static mode measures the float file now; the calibration-free modes do it in one go at
+        // the end.
+        let float_bytes = if options.mode == QuantMode::Static {
+            progress(Progress { stage: Stage::Prepare, done: 0, total: Some(1) })?;
+            crate::onnx::save(&model).len()
+        } else {
+            0
+        };
         Ok(Quantizer {
             options,
             float_bytes,
@@ -336,6 +349,7 @@ impl Quantizer {
     /// Runs one calibration batch through the float model with the observers hooked in.
     /// The first batch also probes the value types and plans what to observe.
     pub fn add_batch(&mut self, batch: Batch, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<()> {
+        check_finite(&batch, self.done)?;
         if self.options.mode != QuantMode::Static {
             // Calibration-free: nothing to observe; keep what fits to evaluate the result on.
             if self.worth_keeping(&batch) {
@@ -365,7 +379,7 @@ impl Quantizer {
                 ));
             }
             passes::optimize(&mut prepared)?;
-            let float_session = Session::new(prepared.clone(), &SessionOptions { optimize: false })?;
+            let float_session = Session::new(prepared.clone(), &SessionOptions { optimize: false, fuse_qdq: false })?;
             let dtypes = probe_dtypes(&float_session, &batch)?;
             let g = &prepared.graph;
             let plan0 = Plan::build(g, &self.options, &dtypes, &Constraints::default());

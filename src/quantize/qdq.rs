@@ -225,16 +225,23 @@ impl<'a> Builder<'a> {
             return Ok(d);
         }
         let (q, s, z, _) = self.weight(w, axis, reader)?;
-        let name = self.name(w);
-        let out = self.value_like(&format!("{name}_DequantizeLinear_Output"), DType::F32, w);
+        let out = self.dequantize_constant(w, [q, s, z], axis, prelude);
+        self.weight_dq.insert((w, axis), out);
+        Ok(out)
+    }
+
+    /// A DequantizeLinear of the quantized constant `[q, scale, zero point]` standing for the float
+    /// value `v` (per-channel along `axis` when given, which needs opset 13); returns its output.
+    pub fn dequantize_constant(&mut self, v: ValueId, qsz: [ValueId; 3], axis: Option<usize>, prelude: &mut Vec<Node>) -> ValueId {
+        let name = self.name(v);
+        let out = self.value_like(&format!("{name}_DequantizeLinear_Output"), DType::F32, v);
         let mut attrs = Attrs::default();
         if let Some(a) = axis {
             attrs.set("axis", Attr::Int(a as i64));
             self.min_opset = self.min_opset.max(13);
         }
-        prelude.push(self.node("DequantizeLinear", &format!("{name}_DequantizeLinear"), vec![q, s, z], vec![out], attrs));
-        self.weight_dq.insert((w, axis), out);
-        Ok(out)
+        prelude.push(self.node("DequantizeLinear", &format!("{name}_DequantizeLinear"), qsz.to_vec(), vec![out], attrs));
+        out
     }
 
     /// The int32 bias of node `i` (inputs `x`, `w` per the role), with its scale initializer and
@@ -410,15 +417,7 @@ pub fn rewrite(model: &Model, plan: &Plan, params: &HashMap<ValueId, QParams>, o
                         }
                         In::Bias { x, w } => {
                             if let Some((q, s, z, axis)) = b.bias(i, j, x, w, beta)? {
-                                let name = b.name(v);
-                                let out = b.value_like(&format!("{name}_DequantizeLinear_Output"), DType::F32, v);
-                                let mut attrs = Attrs::default();
-                                if let Some(a) = axis {
-                                    attrs.set("axis", Attr::Int(a as i64));
-                                    b.min_opset = b.min_opset.max(13);
-                                }
-                                prelude.push(b.node("DequantizeLinear", &format!("{name}_DequantizeLinear"), vec![q, s, z], vec![out], attrs));
-                                node.inputs[j] = Some(out);
+                                node.inputs[j] = Some(b.dequantize_constant(v, [q, s, z], axis, &mut prelude));
                                 if beta != 1.0 {
                                     node.attrs.set("beta", Attr::Float(1.0));
                                 }

@@ -24,7 +24,7 @@ use super::plan::{Decision, Plan};
 use super::qdq::{Builder, RewriteInfo, Twin};
 use super::registry::In;
 use crate::error::Result;
-use crate::graph::{Attr, Attrs, Model, Node, ValueId};
+use crate::graph::{Attr, Model, Node, ValueId};
 use crate::tensor::DType;
 use std::collections::{HashMap, HashSet};
 
@@ -133,14 +133,7 @@ pub fn rewrite(model: &Model, plan: &Plan, params: &HashMap<ValueId, QParams>, o
                         In::Weight { axis } => b.weight_dq(v, axis, &label, &mut prelude)?,
                         In::Bias { x, w } => match b.bias(i, j, x, w, beta)? {
                             Some((q, s, z, axis)) => {
-                                let name = b.name(v);
-                                let out = b.value_like(&format!("{name}_DequantizeLinear_Output"), DType::F32, v);
-                                let mut attrs = Attrs::default();
-                                if let Some(a) = axis {
-                                    attrs.set("axis", Attr::Int(a as i64));
-                                    b.min_opset = b.min_opset.max(13);
-                                }
-                                prelude.push(b.node("DequantizeLinear", &format!("{name}_DequantizeLinear"), vec![q, s, z], vec![out], attrs));
+                                let out = b.dequantize_constant(v, [q, s, z], axis, &mut prelude);
                                 if beta != 1.0 {
                                     n.attrs.set("beta", Attr::Float(1.0));
                                 }

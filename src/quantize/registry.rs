@@ -14,6 +14,7 @@
 //! | GlobalAveragePool, AveragePool, Sigmoid, LeakyRelu | input and output, own parameters |
 //! | Softmax | input own parameters, output fixed to `[0, 1]` (as onnxruntime) |
 //! | MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Slice, Gather, Split, Identity, Resize (nearest) | outputs share the data input's parameters, if that input is quantized |
+//! | Gather on a constant float table (embeddings) | the table quantized per tensor like an activation, the rows share its parameters |
 //! | Relu, Clip | folded into the producer's output range (no Q/DQ between them) |
 //!
 //! Anything else (HardSigmoid, HardSwish, LayerNormalization, ...) stays float: the planner
@@ -118,9 +119,10 @@ impl Registry {
                 h.insert(op, unary);
             }
             h.insert("Softmax", softmax);
-            for op in ["Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Slice", "Gather", "Split", "Identity"] {
+            for op in ["Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Slice", "Split", "Identity"] {
                 h.insert(op, share_input);
             }
+            h.insert("Gather", gather);
             h.insert("MaxPool", max_pool);
             h.insert("Resize", resize);
             h.insert("Relu", relu);
@@ -152,6 +154,19 @@ fn axis_if_per_channel(ctx: &NodeCtx, w: Option<&Tensor>, axis: usize) -> Option
     match w {
         Some(t) if ctx.options.per_channel && t.rank() > axis && t.rank() >= 2 => Some(axis),
         _ => None,
+    }
+}
+
+/// Gather on a constant float table (an embedding lookup): the table is stored 8-bit like a
+/// constant activation (per tensor, its own range) and the gathered rows share its parameters,
+/// as onnxruntime's QDQ Gather does; the file shrinks by the table's 3/4. On any other data it is
+/// a data-movement op like Reshape.
+fn gather(ctx: &NodeCtx) -> Action {
+    match ctx.constant(0) {
+        Some(t) if t.dtype() == DType::F32 && t.rank() >= 2 => {
+            Action::Quantize { inputs: keep_rest(vec![In::Activation], ctx.n_inputs()), outputs: vec![Out::ShareInputs] }
+        }
+        _ => share_input(ctx),
     }
 }
 

@@ -84,13 +84,31 @@ impl Plan {
     /// Runs the plan. `feeds` must cover every graph input (the session checks them); a feed for
     /// an initializer-backed input replaces the initializer.
     pub fn run(&self, feeds: Vec<(ValueId, Arc<Tensor>)>, observer: Option<&mut Observer>) -> Result<Vec<Arc<Tensor>>> {
+        self.run_measured(feeds, observer).map(|(outputs, _)| outputs)
+    }
+
+    /// [`run`](Self::run), also returning the peak activation memory of the run: the largest
+    /// total size in bytes of the values held at once (feeds and computed values, not the
+    /// constants, not an op's own scratch buffers), taken after each step stores its outputs and
+    /// before it frees its inputs' last uses.
+    pub fn run_measured(
+        &self,
+        feeds: Vec<(ValueId, Arc<Tensor>)>,
+        observer: Option<&mut Observer>,
+    ) -> Result<(Vec<Arc<Tensor>>, usize)> {
         let mut values: Vec<Option<Arc<Tensor>>> = vec![None; self.value_count];
         for (id, t) in &self.constants {
             values[*id] = Some(t.clone());
         }
+        // Bytes each value added to the live total (0 for constants).
+        let mut counted = vec![0usize; self.value_count];
+        let mut live = 0usize;
         for (id, t) in feeds {
+            counted[id] = t.size_in_bytes();
+            live += counted[id];
             values[id] = Some(t);
         }
+        let mut peak = live;
         let mut observer = observer;
         for step in &self.steps {
             let mut args: Vec<Option<&Tensor>> = Vec::with_capacity(step.inputs.len());
@@ -124,22 +142,59 @@ impl Plan {
                     if let Some(obs) = observer.as_deref_mut() {
                         obs(*id, &tensor)?;
                     }
+                    live = live - counted[*id] + tensor.size_in_bytes();
+                    counted[*id] = tensor.size_in_bytes();
                     values[*id] = Some(Arc::new(tensor));
                 }
             }
+            peak = peak.max(live);
             for &v in &step.frees {
                 values[v] = None;
+                live -= std::mem::take(&mut counted[v]);
             }
         }
-        self.outputs
+        let outputs = self
+            .outputs
             .iter()
             .map(|&o| {
                 values[o].clone().ok_or_else(|| Error::model("a graph output was not computed".to_string()))
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok((outputs, peak))
     }
 
     pub fn node_count(&self) -> usize {
         self.steps.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Node;
+
+    #[test]
+    fn peak_counts_the_values_held_at_once() {
+        // x → Relu → a → Relu → b → Relu → y: x is freed after the first step, a after the
+        // second, so at most two 100-float tensors are held at once (and the output at the end).
+        let mut g = Graph::default();
+        let ids: Vec<ValueId> = ["x", "a", "b", "y"].iter().map(|n| g.add_value(n, None, None)).collect();
+        for w in ids.windows(2) {
+            g.nodes.push(Node {
+                name: String::new(),
+                op_type: "Relu".into(),
+                domain: String::new(),
+                inputs: vec![Some(w[0])],
+                outputs: vec![Some(w[1])],
+                attrs: Default::default(),
+            });
+        }
+        g.inputs = vec![ids[0]];
+        g.outputs = vec![ids[3]];
+        let plan = Plan::new(&g, Registry::standard(), &|_| 13).unwrap();
+        let x = Tensor::from_vec(&[100], vec![-1.0f32; 100]).unwrap();
+        let (out, peak) = plan.run_measured(vec![(ids[0], Arc::new(x))], None).unwrap();
+        assert_eq!(out[0].to_f32_vec(), vec![0.0; 100]);
+        assert_eq!(peak, 2 * 400);
     }
 }

@@ -1,11 +1,13 @@
-//! A [`Session`]: a model prepared to run (optionally optimized by the passes), with feeds
-//! checked against the model's declared inputs before anything runs.
+//! A [`Session`]: a model prepared to run (optionally optimized by the passes, QDQ groups fused
+//! into integer ops), with feeds checked against the model's declared inputs before anything
+//! runs, and the peak activation memory of its runs recorded.
 use super::plan::{Observer, Plan};
 use crate::error::{Error, Result};
 use crate::graph::{format_dims, passes, Dim, Model, ValueId};
 use crate::ops::Registry;
 use crate::tensor::Tensor;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -13,29 +15,50 @@ pub struct SessionOptions {
     /// Apply the result-preserving passes (constant folding, BatchNormalization folding, dead-node
     /// removal) before planning.
     pub optimize: bool,
+    /// With `optimize`: run QDQ groups (`DequantizeLinear → Conv → QuantizeLinear`, ...) as
+    /// integer ops, as onnxruntime does (`passes::fuse_qdq`). Off, a QDQ model runs literally in
+    /// float (what the quantizer's report measures, value by value).
+    pub fuse_qdq: bool,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions { optimize: true }
+        SessionOptions { optimize: true, fuse_qdq: true }
     }
 }
 
 pub struct Session {
     model: Model,
     plan: Plan,
+    fused_groups: usize,
+    peak_activation_bytes: AtomicUsize,
 }
 
 impl Session {
     pub fn new(mut model: Model, options: &SessionOptions) -> Result<Session> {
-        if options.optimize {
+        let mut fused_groups = 0;
+        if options.optimize && options.fuse_qdq {
+            fused_groups = passes::optimize_quantized(&mut model)?;
+        } else if options.optimize {
             passes::optimize(&mut model)?;
         }
         let plan = {
             let m = &model;
             Plan::new(&m.graph, Registry::standard(), &|d| m.opset_of(d))?
         };
-        Ok(Session { model, plan })
+        Ok(Session { model, plan, fused_groups, peak_activation_bytes: AtomicUsize::new(0) })
+    }
+
+    /// How many QDQ groups run as integer ops.
+    pub fn fused_groups(&self) -> usize {
+        self.fused_groups
+    }
+
+    /// The largest activation memory one run of this session has needed so far, in bytes: the
+    /// feeds and computed values held at once (values are freed after their last reader), not
+    /// the weights. 0 before the first run.
+    pub fn peak_activation_bytes(&self) -> usize {
+        self.peak_activation_bytes.load(Ordering::Relaxed)
     }
 
     pub fn from_bytes(bytes: &[u8], options: &SessionOptions) -> Result<Session> {
@@ -64,7 +87,8 @@ impl Session {
     /// Like [`run`](Self::run), calling `observer` with every intermediate value.
     pub fn run_observed(&self, feeds: Vec<(String, Tensor)>, observer: Option<&mut Observer>) -> Result<Vec<(String, Tensor)>> {
         let feeds = self.check_feeds(feeds)?;
-        let outputs = self.plan.run(feeds, observer)?;
+        let (outputs, peak) = self.plan.run_measured(feeds, observer)?;
+        self.peak_activation_bytes.fetch_max(peak, Ordering::Relaxed);
         Ok(self
             .output_names()
             .into_iter()

@@ -5,58 +5,32 @@
 import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
-import { chromium } from 'playwright-core';
 import { startServer } from '../../scripts/serve.mjs';
+import { launch, openPage as open } from './browser.mjs';
 import { readNpy, InferenceSession, Tensor, wasmFlavour } from '../../js/index.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const FIXTURES = path.resolve(process.env.WEBPTQ_FIXTURES || path.join(ROOT, '.cache', 'fixtures'));
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SHOTS = path.join(ROOT, 'test-results');
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
 let server;
 let base;
-let context;
-let profile;
+let browser;
 
 before(async () => {
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run 'bash scripts/setup.sh' (installs Debian's chromium)`);
   ({ server, url: base } = await startServer({ port: 0 }));
   base = base.replace('localhost', '127.0.0.1');
-  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'webptq-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: FLAGS,
-    viewport: { width: 1100, height: 900 },
-  });
+  browser = await launch();
 });
 
 after(async () => {
-  await context?.close();
+  await browser?.close();
   server?.close();
-  if (profile) fs.rmSync(profile, { recursive: true, force: true });
 });
 
-/** A new page with its console errors and uncaught exceptions collected. */
-async function openPage(url) {
-  const page = await context.newPage();
-  const problems = [];
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console: ${m.text()}`);
-  });
-  page.on('response', (r) => {
-    if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${new URL(r.url()).pathname}`);
-  });
-  await page.goto(url);
-  return { page, problems };
-}
+const openPage = (url) => open(browser.context, url);
 
 test('server: MIME types and no way out of the repository', async () => {
   const get = (p) => fetch(base + p);

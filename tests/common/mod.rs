@@ -59,4 +59,6 @@ fn float_values(t: &Tensor) -> Vec<f64> {
 }
 
 pub mod build;
+pub mod graphs;
 pub mod npy;
+

@@ -152,8 +152,10 @@ test('bad model bytes and bad models give clear errors', async () => {
   await rejects(InferenceSession.create(BAD('cycle')), 'INVALID_MODEL', /cycle/, /add_in_cycle|relu_in_cycle/);
   await rejects(InferenceSession.create(BAD('bad_initializer')), 'INVALID_MODEL', /'W'/, /\[2, 3\]/, /5 elements/);
   await rejects(inspect(BAD('cycle')), 'INVALID_MODEL', /cycle/);
-  await rejects(InferenceSession.create('model.onnx'), 'INVALID_ARGUMENT', /Uint8Array or an ArrayBuffer/, /String/);
-  await rejects(InferenceSession.create(CONSTANT(), { optimize: 'yes' }), 'INVALID_ARGUMENT', /optimize/);
+  await rejects(InferenceSession.create('no/such/model.onnx'), 'NOT_FOUND', /no\/such\/model\.onnx/);
+  await rejects(InferenceSession.create(42), 'INVALID_ARGUMENT', /a Model, a Uint8Array or an ArrayBuffer, a URL/, /Number/);
+  await rejects(InferenceSession.create(CONSTANT(), { optimize: 'yes' }), 'INVALID_OPTIONS', /optimize/);
+  await rejects(InferenceSession.create(CONSTANT(), { executionProviders: ['wasm'] }), 'INVALID_OPTIONS', /unknown option 'executionProviders'/);
   await rejects(InferenceSession.create(CONSTANT(), { externalData: { 'w.bin': 'nope' } }), 'INVALID_ARGUMENT', /externalData\['w.bin'\]/);
 });
 
@@ -209,6 +211,53 @@ test('release: double release is safe, run after release rejects, calls stay in 
   const s3 = await InferenceSession.create(CONSTANT());
   await s3[Symbol.asyncDispose]();
   assert.equal(s3.released, true);
+});
+
+test('engines: auto, float and int8; a Model or a path as the model', async () => {
+  const { quantize, loadModel } = await import('../../js/index.js');
+  const { MNIST_MODEL, npy, rows } = await import('./helpers.mjs');
+  const floatModel = await loadModel(MNIST_MODEL); // a path in Node
+  const x = npy('ref/mnist/test_x.npy');
+  const input = rows(x, 0, 8, Tensor);
+  const { bytes } = await quantize(floatModel, { calibration: [{ input: rows(x, 0, 50, Tensor) }] });
+  await rejects(InferenceSession.create(floatModel, { engine: 'int8' }), 'INVALID_OPTIONS', /engine 'int8' needs a quantized model/, /quantize/);
+  await rejects(InferenceSession.create(MNIST_MODEL, { engine: 'fast' }), 'INVALID_OPTIONS', /auto, float, int8/, /'fast'/);
+  const outs = {};
+  for (const engine of ['auto', 'float', 'int8']) {
+    const s = await InferenceSession.create(bytes, { engine });
+    assert.equal(s.engine, engine);
+    outs[engine] = (await s.run({ input })).logits;
+    await s.release();
+  }
+  assert.deepEqual(outs.int8.dims, [8, 10]);
+  assert.deepEqual(outs.int8.data, outs.auto.data, "'int8' is 'auto' on a quantized model");
+  // 'float' runs the QDQ graph literally: the same predictions as the integer path.
+  const top = (t) => Array.from({ length: 8 }, (_, i) => { const r = Array.from(t.data.subarray(i * 10, i * 10 + 10)); return r.indexOf(Math.max(...r)); });
+  assert.deepEqual(top(outs.float), top(outs.auto));
+  // From a Model (which stays usable) and from a path.
+  const s1 = await InferenceSession.create(floatModel);
+  const s2 = await InferenceSession.create(MNIST_MODEL);
+  assert.deepEqual((await s1.run({ input })).logits.data, (await s2.run({ input })).logits.data);
+  assert.ok(floatModel.info().opCounts.Conv > 0, 'the Model is still usable after create()');
+  await rejects(InferenceSession.create(floatModel, { externalData: {} }), 'INVALID_OPTIONS', /externalData/);
+  floatModel.release();
+  await rejects(InferenceSession.create(floatModel), 'RELEASED');
+  await s1.release();
+  await s2.release();
+});
+
+test('Symbol.dispose on sessions and models (Node 20: the nodejs.dispose symbol)', async () => {
+  const dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
+  const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
+  const m = await Model.load(CONSTANT());
+  assert.equal(typeof m[dispose], 'function');
+  m[dispose]();
+  assert.equal(m.released, true);
+  const s = await InferenceSession.create(CONSTANT());
+  assert.equal(typeof s[dispose], 'function');
+  assert.equal(typeof s[asyncDispose], 'function');
+  s[dispose]();
+  assert.equal(s.released, true);
 });
 
 test('errors: every code is documented', () => {

@@ -6,8 +6,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { InferenceSession, Tensor, inspect, readNpy, writeNpy } from '../../js/index.js';
-import { ROOT, fixture, readBytes, npy, MNIST_MODEL, argmax } from './helpers.mjs';
+import { InferenceSession, Tensor, inspect, quantize, readNpy, writeNpy } from '../../js/index.js';
+import { ROOT, fixture, readBytes, npy, rows, MNIST_MODEL, argmax } from './helpers.mjs';
 
 const BIN = path.join(ROOT, 'bin', 'webptq.js');
 const FEEDS = () => fixture('bad/feeds.onnx');
@@ -133,4 +133,51 @@ test('errors: one line on stderr and exit status 1', () => {
   assertError(cli('inspect', FEEDS(), '--frobnicate'), 'USAGE', /unknown option '--frobnicate'/);
   assertError(cli('inspect'), 'USAGE', /one MODEL\.onnx/);
   assertError(cli('frobnicate', FEEDS()), 'USAGE', /unknown command 'frobnicate'/);
+});
+
+test('bench --json: latency per session, ratios and output checks (MNIST, float vs our int8)', async () => {
+  const dir = tmpdir();
+  const x = npy('ref/mnist/test_x.npy');
+  const { bytes } = await quantize(readBytes(MNIST_MODEL), { calibration: [{ input: rows(x, 0, 64, Tensor) }] });
+  const q = path.join(dir, 'mnist-int8.onnx');
+  fs.writeFileSync(q, bytes);
+  const digit = path.join(dir, 'digit.npy');
+  fs.writeFileSync(digit, writeNpy(rows(x, 100, 101, Tensor)));
+  const r = cli('bench', MNIST_MODEL, '--int8', q, '--runs', '3', '--warmup', '1', '--input', digit, '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.model, MNIST_MODEL);
+  assert.equal(out.int8, q);
+  assert.deepEqual(out.feeds, { input: { type: 'float32', dims: [1, 1, 28, 28], synthetic: false } });
+  assert.equal(typeof out.machine.cpu, 'string');
+  assert.equal(out.machine.node, process.version);
+  assert.ok(['relaxed', 'simd128'].includes(out.config.webptqFlavour));
+  // onnxruntime-web is a dev dependency, so it runs both files beside webptq.
+  assert.deepEqual(out.runners, ['webptq-f32', 'webptq-int8', 'ort-f32', 'ort-int8']);
+  assert.deepEqual(out.errors, {});
+  for (const key of out.runners) {
+    const l = out.latency[key];
+    assert.equal(l.runs, 3, key);
+    for (const s of ['median', 'p90', 'mean', 'min', 'max']) assert.ok(Number.isFinite(l[s]) && l[s] > 0, `${key} ${s} = ${l[s]}`);
+    assert.ok(l.min <= l.median && l.median <= l.p90 && l.p90 <= l.max, key);
+  }
+  for (const k of ['int8/ort-f32', 'int8/ort-int8', 'f32/ort-f32', 'int8/f32', 'ort int8/f32']) {
+    assert.ok(out.ratios[k] > 0, `ratio ${k} = ${out.ratios[k]}`);
+  }
+  // Outputs are checked against onnxruntime-web's float run: our float equal to rounding, the
+  // int8 models close, all with the same predicted digit.
+  assert.deepEqual(Object.keys(out.check).sort(), ['ort-int8', 'webptq-f32', 'webptq-int8']);
+  assert.ok(out.check['webptq-f32'].relL2 < 1e-5, JSON.stringify(out.check));
+  for (const k of ['webptq-int8', 'ort-int8']) assert.ok(out.check[k].relL2 < 0.1, JSON.stringify(out.check));
+  for (const c of Object.values(out.check)) assert.equal(c.argmaxAgrees, true);
+
+  // The table form, synthetic inputs, and the help.
+  const t = cli('bench', MNIST_MODEL, '--runs', '2', '--warmup', '0');
+  assert.equal(t.status, 0, t.stderr);
+  assert.match(t.stdout, /^feeds\s+input float32 \[1, 1, 28, 28\] \(synthetic\)$/m);
+  assert.match(t.stdout, /^mnist-cnn\.onnx\s+[\d.]+ \/ [\d.]+\s+-\s+[\d.]+ \/ [\d.]+\s+-/m);
+  assert.match(cli('bench', '--help').stdout, /--int8 Q\.onnx/);
+  assertError(cli('bench', MNIST_MODEL, '--runs', '0'), 'USAGE', /--runs/);
+  assertError(cli('bench', MNIST_MODEL, '--input', `nope=${digit}`), 'USAGE', /no input 'nope'/);
+  assertError(cli('bench', path.join(dir, 'missing.onnx')), 'NOT_FOUND');
 });

@@ -198,3 +198,56 @@ test('cli: quantize writes a model and a report; errors exit 1 with one line', a
   assertError(cli('quantize', MNIST_MODEL, '-o', out, '--calib', calib, '--batch-size', '0'), 'USAGE');
   assertError(cli('quantize', MNIST_MODEL, '-o', out, '--calib', calib, '--frobnicate'), 'USAGE');
 });
+
+test('cli: quantize --calib-images (PNG digits) writes the same model as --calib with the same digits as .npy', async () => {
+  const { PNG } = (await import('pngjs')).default;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webptq-calib-images-'));
+  const images = path.join(dir, 'digits');
+  fs.mkdirSync(images);
+  const x = npy('ref/mnist/test_x.npy');
+  const n = 100;
+  for (let i = 0; i < n; i++) {
+    const png = new PNG({ width: 28, height: 28 });
+    for (let k = 0; k < 784; k++) {
+      const v = Math.round(x.data[i * 784 + k] * 255);
+      png.data.set([v, v, v, 255], 4 * k);
+    }
+    fs.writeFileSync(path.join(images, `digit_${String(i).padStart(3, '0')}.png`), PNG.sync.write(png));
+  }
+  fs.writeFileSync(path.join(images, 'README.txt'), 'not an image: skipped');
+  const calib = path.join(dir, 'digits.npy');
+  fs.writeFileSync(calib, writeNpy(rows(x, 0, n, Tensor)));
+  const a = path.join(dir, 'a.onnx');
+  const b = path.join(dir, 'b.onnx');
+
+  // Size, layout and gray come from the input's shape [N, 1, 28, 28]; scale 1/255 is the default.
+  const fromImages = cli('quantize', MNIST_MODEL, '-o', a, '--calib-images', images, '--batch-size', '25', '--json');
+  assert.equal(fromImages.status, 0, fromImages.stderr);
+  assert.equal(fromImages.stderr, '', 'no progress bar when stderr is not a terminal');
+  const report = JSON.parse(fromImages.stdout).report;
+  assert.equal(report.calibration.batches, 4);
+  const fromNpy = cli('quantize', MNIST_MODEL, '-o', b, '--calib', calib, '--batch-size', '25');
+  assert.equal(fromNpy.status, 0, fromNpy.stderr);
+  assert.deepEqual(readBytes(a), readBytes(b), 'PNG calibration equals .npy calibration bit for bit');
+  // Explicit flags give the same; contradictions and missing pieces are usage errors.
+  const explicit = cli('quantize', MNIST_MODEL, '-o', a, '--calib-images', `input=${images}`, '--batch-size', '25',
+    '--size', '28,28', '--layout', 'nchw', '--channels', 'gray', '--scale', '1/255', '--mean', '0', '--std', '1', '--resize', 'cover');
+  assert.equal(explicit.status, 0, explicit.stderr);
+  assert.deepEqual(readBytes(a), readBytes(b));
+  assertError(cli('quantize', MNIST_MODEL, '-o', a, '--calib-images', images, '--channels', 'rgb'), 'USAGE', /1 channel/, /rgb/);
+  assertError(cli('quantize', MNIST_MODEL, '-o', a, '--calib', calib, '--size', '28,28'), 'USAGE', /--calib-images/);
+  assertError(cli('quantize', MNIST_MODEL, '-o', a, '--calib-images', path.join(dir, 'none')), 'NOT_FOUND', /none/);
+  assertError(cli('quantize', MNIST_MODEL, '-o', a, '--calib-images', dir), 'USAGE', /no \.png, \.jpg or \.jpeg/);
+  assertError(cli('quantize', MNIST_MODEL, '-o', a, '--calib-images', images, '--size', '28'), 'USAGE', /H,W/);
+  assertError(cli('quantize', MNIST_MODEL, '-o', a, '--calib-images', images, '--scale', 'x'), 'USAGE', /fraction/);
+  assertError(cli('quantize', MNIST_MODEL, '-o', a, '--calib-images', images, '--layout', 'hwc'), 'USAGE', /--layout must be nchw or nhwc/);
+  assertError(cli('quantize', MNIST_MODEL, '-o', a, '--calib-images', images, '--resize', 'fit'), 'INVALID_OPTIONS', /resize/);
+
+  // A progress bar on a terminal (script(1) gives the CLI a pseudo-terminal).
+  const tty = spawnSync('script', ['-qec', [process.execPath, ...process.execArgv.filter((s) => !s.startsWith('--test')), BIN,
+    'quantize', MNIST_MODEL, '-o', a, '--calib-images', images, '--batch-size', '10'].map((s) => `'${s}'`).join(' '), '/dev/null'],
+  { encoding: 'utf8', env: process.env });
+  assert.equal(tty.status, 0, tty.stdout);
+  assert.match(tty.stdout, /\r\x1b\[Kcalibrate +\[#*\.*\] \d+\/10/, 'a bar for the calibration batches');
+  assert.match(tty.stdout, /quantized +.*a\.onnx/);
+});

@@ -1,7 +1,7 @@
 //! Evaluates nodes whose inputs are all constants and stores their outputs as initializers.
 //! Constant nodes become initializers, so weights held in Constant nodes look like any other.
 use crate::error::Result;
-use crate::graph::Model;
+use crate::graph::{Model, Node};
 use crate::ops::{BuildContext, Registry};
 use crate::tensor::Tensor;
 use std::sync::Arc;
@@ -14,13 +14,19 @@ const NONDETERMINISTIC: &[&str] =
 const MAX_FOLDED_BYTES: usize = 64 << 20;
 
 pub fn fold_constants(model: &mut Model) -> Result<usize> {
+    fold_constants_except(model, &|_| false)
+}
+
+/// [`fold_constants`], leaving alone the nodes for which `keep` is true.
+pub fn fold_constants_except(model: &mut Model, keep: &dyn Fn(&Node) -> bool) -> Result<usize> {
     let registry = Registry::standard();
     let mut folded = 0;
     let mut i = 0;
     while i < model.graph.nodes.len() {
         let node = &model.graph.nodes[i];
         let g = &model.graph;
-        let foldable = !NONDETERMINISTIC.contains(&node.op_type.as_str())
+        let foldable = !keep(node)
+            && !NONDETERMINISTIC.contains(&node.op_type.as_str())
             && registry.supports(&node.domain, &node.op_type)
             && node.inputs.iter().flatten().all(|v| g.initializers.contains_key(v) && !g.overridable.contains(v))
             && node.outputs.iter().flatten().all(|o| !g.outputs.contains(o))

@@ -18,7 +18,7 @@
 //!   positions at a time (two input rows interleaved per depth pair, which vectorizes), and the
 //!   rows of output channels are stored straight into the output.
 //!
-//! `M` (the multiplier) is per channel or per tensor; `acc · M` is formed in f64, exactly as
+//! `M` (the multiplier, f32) is per channel or per tensor; `acc · M` is formed in f32, exactly as
 //! [`crate::quant_math::requantize_clamped`] defines it (docs/quantization.md §8), so every kernel
 //! matches the scalar oracle [`crate::kernels::reference::gemm_q8_ref`] bit for bit. A narrower
 //! `[min, max]` is a fused ReLU / Clip.
@@ -96,7 +96,7 @@ pub enum TileOut<'a> {
     /// min, max)` as uint8 or int8, the multiplier per row (`MR` values) when `per_row`, else
     /// per column (`NR` values). The driver passes finite multipliers only (see
     /// `QOut::multipliers`).
-    Q8 { multiplier: &'a [f64], per_row: bool, zero_point: i32, min: i32, max: i32, signed: bool },
+    Q8 { multiplier: &'a [f32], per_row: bool, zero_point: i32, min: i32, max: i32, signed: bool },
 }
 
 /// What a micro-kernel adds to its accumulators before the output step:
@@ -254,7 +254,7 @@ pub enum QLhs<'a> {
 /// The requantization of a `u8` / `i8` output: `multiplier` has 1 value or one per channel.
 #[derive(Clone, Copy, Debug)]
 pub struct Requant<'a> {
-    pub multiplier: &'a [f64],
+    pub multiplier: &'a [f32],
     pub zero_point: i32,
     pub min: i32,
     pub max: i32,
@@ -299,7 +299,7 @@ impl QOut<'_> {
     /// of [`crate::quant_math::requantize_clamped`]: a NaN product rounds to 0 like `0 · acc`
     /// does, and `±∞ · acc` saturates like `±2^40 · acc` for every nonzero i32 `acc` (beyond any
     /// 8-bit bound), while `0 · ±∞` is NaN, i.e. 0, like `0 · 2^40`.
-    fn multipliers(&self, from: usize, count: usize, tile: usize, buf: &mut [f64; MAX_TILE]) {
+    fn multipliers(&self, from: usize, count: usize, tile: usize, buf: &mut [f32; MAX_TILE]) {
         if let QOut::Q8 { requant, .. } = self {
             let m = requant.multiplier;
             for (t, slot) in buf[..tile].iter_mut().enumerate() {
@@ -307,7 +307,7 @@ impl QOut<'_> {
                 *slot = if v.is_nan() {
                     0.0
                 } else if v.is_infinite() {
-                    v.signum() * (1u64 << 40) as f64
+                    v.signum() * (1u64 << 40) as f32
                 } else {
                     v
                 };
@@ -453,7 +453,7 @@ struct Tile<'a> {
 /// Runs the micro-kernel on `t` and stores the tile: straight into C when it is full and C's
 /// rows are contiguous, else through `edge` and [`scatter`]. `args.out` is replaced by the
 /// output's own form.
-fn store_tile(kern: &QGemmKernel, t: &Tile, args: QTileArgs, mult: &[f64], per_row: bool, out: &mut QOut, edge: &mut [u32; MAX_MR * MAX_NR]) {
+fn store_tile(kern: &QGemmKernel, t: &Tile, args: QTileArgs, mult: &[f32], per_row: bool, out: &mut QOut, edge: &mut [u32; MAX_MR * MAX_NR]) {
     let (mr, nr) = (kern.mr, kern.nr);
     let full = t.rows == mr && t.cols == nr;
     match out {
@@ -505,7 +505,7 @@ fn run_right(kern: &QGemmKernel, a: &QMat, a_zp: i32, pb: &PackedQWeights, bias:
     let relaxed = layout == QLayout::I8I7C4;
     let b_panel = kg * nr * layout.b_bytes();
     let mut edge = [0u32; MAX_MR * MAX_NR];
-    let mut mult = [0f64; MAX_TILE];
+    let mut mult = [0f32; MAX_TILE];
     for i0 in (0..m).step_by(mc) {
         let rows_blk = mc.min(m - i0);
         pack_rows(layout, a, &[a_zp], i0, rows_blk, mr, kg, &mut a_buf, &mut row_sum);
@@ -543,7 +543,7 @@ fn run_left(kern: &QGemmKernel, pw: &PackedQWeights, x: &QMat, x_zp: i32, bias: 
     if let Some(b) = bias {
         row_add[..m].copy_from_slice(b);
     }
-    let mut mults = vec![[0f64; MAX_TILE]; m.div_ceil(mr)];
+    let mut mults = vec![[0f32; MAX_TILE]; m.div_ceil(mr)];
     for (ip, slot) in mults.iter_mut().enumerate() {
         out.multipliers(ip * mr, mr.min(m - ip * mr), mr, slot);
     }

@@ -1,5 +1,7 @@
 //! Scalar reference kernels: the oracles. Plain loops, no blocking, no packing; every optimized
-//! kernel is tested against these on edge shapes.
+//! kernel is tested against these on edge shapes. The 8-bit oracles are in `q8`.
+mod q8;
+pub use q8::*;
 
 /// `C[m x n] = (accumulate ? C : 0) + A[m x k] * B[k x n] (+ bias)`, then clamped, with every
 /// matrix strided: element `(i, j)` of A is `a[i * a_rs + j * a_cs]`, likewise B; C is row-major

@@ -26,24 +26,23 @@ pub(crate) fn interleave_pair_x8(r0: &[u8; 8], r1: &[u8; 8], flip: u8, off: i16,
     }
 }
 
-/// `1.5 · 2^52`: adding it to an f64 `y` with `|y| < 2^51` rounds `y` to an integer, half to
-/// even (IEEE round-to-nearest), and leaves that integer in the low 32 bits of the sum.
-const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
+/// `1.5 · 2^23`: adding it to an f32 `y` with `|y| < 2^22` rounds `y` to an integer, half to
+/// even (IEEE round-to-nearest), and leaves that integer plus the bits of `1.5 · 2^23` in the
+/// sum's bits.
+const ROUND_MAGIC: f32 = 12_582_912.0;
 
 /// Requantizes 4 accumulators, bit-exact with
 /// [`requantize_clamped`](crate::quant_math::requantize_clamped) for the finite multipliers the
 /// driver passes (it maps NaN to 0 and ±∞ to ±2^40, which give the same results): the products
-/// with the f64 multipliers (`m01` for lanes 0-1, `m23` for 2-3) in f64, clamped to
-/// `[lo, hi] = [min − zp, max − zp]` (integers, so clamping before rounding equals clamping
-/// after), rounded half to even by [`ROUND_MAGIC`], then `zp` added.
+/// `f32(acc) · m` in f32 (the same conversion and product as the scalar rule), clamped to
+/// `[lo, hi] = [min − zp, max − zp]` (integers of at most 9 bits, so clamping before rounding
+/// equals clamping after, and the magic rounding applies), rounded half to even by
+/// [`ROUND_MAGIC`]; `offset` is the bits of [`ROUND_MAGIC`] minus `zp`.
 #[inline(always)]
-fn requant4(acc: v128, m01: v128, m23: v128, lo: v128, hi: v128, zp: v128) -> v128 {
-    let magic = f64x2_splat(ROUND_MAGIC);
-    let y01 = f64x2_mul(f64x2_convert_low_i32x4(acc), m01);
-    let y23 = f64x2_mul(f64x2_convert_low_i32x4(i32x4_shuffle::<2, 3, 2, 3>(acc, acc)), m23);
-    let r01 = f64x2_add(f64x2_pmin(f64x2_pmax(y01, lo), hi), magic);
-    let r23 = f64x2_add(f64x2_pmin(f64x2_pmax(y23, lo), hi), magic);
-    i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(r01, r23), zp)
+fn requant4(acc: v128, m: v128, lo: v128, hi: v128, offset: v128) -> v128 {
+    let y = f32x4_mul(f32x4_convert_i32x4(acc), m);
+    let r = f32x4_add(f32x4_pmin(f32x4_pmax(y, lo), hi), f32x4_splat(ROUND_MAGIC));
+    i32x4_sub(r, offset)
 }
 
 /// The tile epilogue of every SIMD kernel with NR = 8 (two `i32x4` accumulators per row): the
@@ -82,23 +81,18 @@ pub(crate) unsafe fn finish_tile_x8<const MR: usize>(acc0: &mut [v128; MR], acc1
             }
             TileOut::Q8 { multiplier, per_row, zero_point, min, max, signed } => {
                 let mp = multiplier.as_ptr();
-                // Per column: four pairs of the 8 columns' multipliers; per row: a splat each.
+                // Per column: the 8 columns' multipliers in two vectors; per row: a splat each.
                 let cols = if per_row {
-                    [f64x2_splat(0.0); 4]
+                    [f32x4_splat(0.0); 2]
                 } else {
-                    [
-                        v128_load(mp as *const v128),
-                        v128_load(mp.add(2) as *const v128),
-                        v128_load(mp.add(4) as *const v128),
-                        v128_load(mp.add(6) as *const v128),
-                    ]
+                    [v128_load(mp as *const v128), v128_load(mp.add(4) as *const v128)]
                 };
-                let (lo, hi) = (f64x2_splat(f64::from(min - zero_point)), f64x2_splat(f64::from(max - zero_point)));
-                let zp = i32x4_splat(zero_point);
+                let (lo, hi) = (f32x4_splat((min - zero_point) as f32), f32x4_splat((max - zero_point) as f32));
+                let offset = i32x4_splat(ROUND_MAGIC.to_bits() as i32 - zero_point);
                 for i in 0..MR {
-                    let m = if per_row { [v128_load64_splat(mp.add(i) as *const u64); 4] } else { cols };
-                    let q0 = requant4(acc0[i], m[0], m[1], lo, hi, zp);
-                    let q1 = requant4(acc1[i], m[2], m[3], lo, hi, zp);
+                    let m = if per_row { [f32x4_splat(*mp.add(i)); 2] } else { cols };
+                    let q0 = requant4(acc0[i], m[0], lo, hi, offset);
+                    let q1 = requant4(acc1[i], m[1], lo, hi, offset);
                     // Every lane is already in [min, max] ⊂ the output type: the narrowing
                     // saturations never act.
                     let h = i16x8_narrow_i32x4(q0, q1);

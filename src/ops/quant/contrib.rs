@@ -1,24 +1,45 @@
 //! onnxruntime's `com.microsoft` QOperator ops, as its quantizer emits them: QLinearAdd,
-//! QLinearMul, QLinearGlobalAveragePool, QLinearConcat, QLinearLeakyRelu, QLinearSigmoid.
+//! QLinearMul, QLinearGlobalAveragePool, QLinearAveragePool, QLinearConcat, QLinearLeakyRelu,
+//! QLinearSigmoid.
 //!
 //! Semantics follow the formulas of onnxruntime's ContribOperators.md, in f32, through
 //! [`crate::quant_math`]; all scales and zero points are per tensor, zero points optional
-//! (default 0), data uint8 or int8:
-//! - QLinearAdd: `C = quantize((A_scale (A - A_zp) + B_scale (B - B_zp)) / C_scale) + C_zp`
-//!   (numpy broadcasting).
-//! - QLinearMul: `C = requantize((A - A_zp)(B - B_zp), A_scale B_scale / C_scale) + C_zp`.
+//! (default 0), data uint8 or int8. The 8-bit kernels of [`crate::kernels`] compute Add, Mul,
+//! the pools and Concat's requantization (their oracles in `kernels::reference` spell out the
+//! same formulas element by element):
+//! - QLinearAdd: `C = round((A_scale (A - A_zp) + B_scale (B - B_zp)) / C_scale + C_zp)` in f32,
+//!   the zero point added before rounding as onnxruntime's MLAS does (numpy broadcasting).
+//! - QLinearMul: `C = round(f32((A - A_zp)(B - B_zp)) · f32(A_scale B_scale / C_scale) + C_zp)`, the
+//!   zero point added in f32 before rounding (onnxruntime's MLAS does, on every platform).
 //! - QLinearGlobalAveragePool: `Y = requantize(Σ (X - x_zp), x_scale / (y_scale · n)) + y_zp`
+//!   (the product in f32, `quant_math::scale_accumulator`)
 //!   over the `n` spatial positions of each channel (`channels_last` selects N…C layout).
+//! - QLinearAveragePool (1-D and 2-D): the same rule per window, `n` being the window's count as
+//!   in AveragePool (`count_include_pad`); onnxruntime averages dequantized floats instead and
+//!   may differ by one step (its own tests allow 1).
 //! - QLinearConcat: each input is requantized to the output's scale and zero point
 //!   (`quantize(dequantize(x))`; copied when its parameters equal the output's), then concatenated.
 //! - QLinearLeakyRelu / QLinearSigmoid: `quantize(f(dequantize(x)))`, f computed in f32
 //!   (the sigmoid with the exact `exp`; onnxruntime's table may differ by one step on ties).
+//! - QLinearSoftmax (attributes `axis`, `opset`): onnxruntime's table-driven approximation, which
+//!   defines the op: `e[d] = f32(exp((255 − d + s) · x_scale))` for the distance `d = max − x` of
+//!   an element below its row's maximum, with the headroom `s = max(0, ln(f32::MAX / D) − 5) /
+//!   x_scale` (D = the row length), the row sum `Σ e` accumulated in f32 in order, and
+//!   `y = round(e · floor(1 / y_scale) / Σ e) + y_zp` in f32, saturated (onnxruntime wraps int8
+//!   values above 127; that cannot happen with a `[0, 1]` output range). Rows follow Softmax's
+//!   opset rules: the one axis from opset 13, the flattened trailing dims before.
 use super::{broadcast_values, int_values, quantized_tensor};
 use crate::error::{Error, Result};
+use crate::kernels::q8::{Requant, Q8};
+use crate::kernels::qelementwise::{add_q8, mul_q8, requantize_q8, AddParams, MulParams, Operand, RequantizeParams};
+use crate::kernels::qpool::{avgpool2d_q8, global_avgpool_nhwc_q8, global_avgpool_q8, AvgPoolParams, QPoolScratch};
 use crate::ops::broadcast_shapes;
+use crate::ops::conv_geometry::WindowAttrs;
+use crate::ops::matmul::row_major;
 use crate::ops::registry::{optional, required, BuildContext, FnOp, Op, Registry};
 use crate::quant_math;
 use crate::tensor::{checked_numel, DType, Tensor};
+use ndarray::{ArrayD, IxDyn};
 
 const MS: &str = "com.microsoft";
 
@@ -26,17 +47,28 @@ pub fn register(r: &mut Registry) {
     r.register(MS, "QLinearAdd", qlinear_add);
     r.register(MS, "QLinearMul", qlinear_mul);
     r.register(MS, "QLinearGlobalAveragePool", qlinear_global_average_pool);
+    r.register(MS, "QLinearAveragePool", qlinear_average_pool);
     r.register(MS, "QLinearConcat", qlinear_concat);
     r.register(MS, "QLinearLeakyRelu", qlinear_leaky_relu);
     r.register(MS, "QLinearSigmoid", qlinear_sigmoid);
+    r.register(MS, "QLinearSoftmax", qlinear_softmax);
 }
 
-/// An 8-bit data tensor's values (uint8 or int8).
-fn data8(t: &Tensor, what: &str) -> Result<Vec<i32>> {
-    if !matches!(t.dtype(), DType::U8 | DType::I8) {
-        return Err(Error::dtype(format!("{what} must be uint8 or int8, got {}", t.dtype())));
-    }
-    int_values(t, what)
+/// Runs `$body` with `$a` bound to the 8-bit array of `$t` and `$Q` to its element type.
+macro_rules! with_q8 {
+    ($t:expr, $what:expr, |$a:ident: $Q:ident| $body:expr) => {
+        match $t {
+            Tensor::U8($a) => {
+                type $Q = u8;
+                $body
+            }
+            Tensor::I8($a) => {
+                type $Q = i8;
+                $body
+            }
+            other => return Err(Error::dtype(format!("{} must be uint8 or int8, got {}", $what, other.dtype()))),
+        }
+    };
 }
 
 /// A per-tensor float32 scale.
@@ -60,72 +92,125 @@ fn zero_point_of(t: Option<&Tensor>, dtype: DType, what: &str) -> Result<i32> {
     }
 }
 
-/// A quantized tensor (data, scale, zero point) read from inputs `i`, `i + 1`, `i + 2`.
+/// A quantized tensor (data, scale, zero point) read from inputs `i`, `i + 1`, `i + 2`; the data
+/// uint8 or int8.
 struct QTensor<'a> {
     t: &'a Tensor,
-    values: Vec<i32>,
     scale: f32,
     zp: i32,
 }
 
 fn qtensor<'a>(inputs: &[Option<&'a Tensor>], i: usize, name: &str) -> Result<QTensor<'a>> {
     let t = required(inputs, i, name)?;
-    let values = data8(t, name)?;
+    if !matches!(t.dtype(), DType::U8 | DType::I8) {
+        return Err(Error::dtype(format!("{name} must be uint8 or int8, got {}", t.dtype())));
+    }
     let scale = scale_of(required(inputs, i + 1, &format!("{name}_scale"))?, &format!("{name}_scale"))?;
     let zp = zero_point_of(optional(inputs, i + 2), t.dtype(), &format!("{name}_zero_point"))?;
-    Ok(QTensor { t, values, scale, zp })
+    Ok(QTensor { t, scale, zp })
 }
 
-/// The two operands of a binary op broadcast to their common shape.
-fn broadcast_pair(a: &QTensor, b: &QTensor) -> Result<(Vec<usize>, Vec<i32>, Vec<i32>)> {
+/// The input and output parameters of a unary QOperator op: X (inputs 0-2), then the output's
+/// scale (3) and zero point (4), named `{y}_scale` / `{y}_zero_point`.
+fn unary_params<'a>(inputs: &[Option<&'a Tensor>], x: &str, y: &str) -> Result<(QTensor<'a>, f32, i32)> {
+    let xq = qtensor(inputs, 0, x)?;
+    let y_scale = scale_of(required(inputs, 3, &format!("{y}_scale"))?, &format!("{y}_scale"))?;
+    let y_zp = zero_point_of(optional(inputs, 4), xq.t.dtype(), &format!("{y}_zero_point"))?;
+    Ok((xq, y_scale, y_zp))
+}
+
+/// If `small` (aligned right against `shape`) equals `shape` on its leading dims and is 1 on
+/// the rest, the number of elements in that rest: then `small[o]` pairs with the `o`-th run of
+/// that many output elements (a per-channel operand, e.g. `[1, C, 1, 1]` against `[N, C, H, W]`).
+fn per_outer_run(small: &[usize], shape: &[usize]) -> Option<usize> {
+    let pad = shape.len().checked_sub(small.len())?;
+    let dim = |d: usize| if d < pad { 1 } else { small[d - pad] };
+    let k = (0..shape.len()).rev().find(|&d| dim(d) != 1).map_or(0, |d| d + 1);
+    ((0..k).all(|d| dim(d) == shape[d])).then(|| shape[k..].iter().product())
+}
+
+/// A binary op on two 8-bit arrays with numpy broadcasting, through a kernel call
+/// `f(x, y, swapped, out)` per run (`swapped`: `x` is B and `y` is A). Equal shapes and a scalar
+/// side are one call, a per-channel side one call per run; other broadcasts are materialized.
+fn broadcast_binary<Q: Q8>(
+    a: &ArrayD<Q>,
+    b: &ArrayD<Q>,
+    f: impl Fn(&[Q], Operand<Q>, bool, &mut [Q]) -> Result<()>,
+) -> Result<Tensor> {
+    let shape = broadcast_shapes(&[a.shape(), b.shape()])?;
+    let mut out = vec![Q::default(); checked_numel(&shape, Q::DTYPE)?];
+    let (ad, bd) = (row_major(a), row_major(b));
+    if !out.is_empty() {
+        let full = |t: &ArrayD<Q>| t.shape() == shape.as_slice();
+        match (full(a), full(b)) {
+            (true, true) => f(&ad, Operand::Slice(&bd), false, &mut out)?,
+            (true, false) if bd.len() == 1 => f(&ad, Operand::Scalar(bd[0]), false, &mut out)?,
+            (false, true) if ad.len() == 1 => f(&bd, Operand::Scalar(ad[0]), true, &mut out)?,
+            (true, false) | (false, true) if per_outer_run(if full(a) { b.shape() } else { a.shape() }, &shape).is_some() => {
+                let swapped = !full(a);
+                let (big, small) = if swapped { (&bd, &ad) } else { (&ad, &bd) };
+                let inner = per_outer_run(if swapped { a.shape() } else { b.shape() }, &shape).unwrap_or(1).max(1);
+                for ((x, o), &y) in big.chunks(inner).zip(out.chunks_mut(inner)).zip(small.iter()) {
+                    f(x, Operand::Scalar(y), swapped, o)?;
+                }
+            }
+            _ => {
+                let bad = || Error::shape(format!("shapes {:?} and {:?} do not broadcast", a.shape(), b.shape()));
+                let av = broadcast_values(ad.to_vec(), a.shape(), &shape).ok_or_else(bad)?;
+                let bv = broadcast_values(bd.to_vec(), b.shape(), &shape).ok_or_else(bad)?;
+                f(&av, Operand::Slice(&bv), false, &mut out)?;
+            }
+        }
+    }
+    Tensor::from_vec(&shape, out)
+}
+
+/// Reads A, B and C's parameters of QLinearAdd / QLinearMul and runs `op` on the typed data.
+fn qlinear_binary(
+    inputs: &[Option<&Tensor>],
+    op: impl Fn(&QTensor, &QTensor, f32, i32) -> Result<Tensor>,
+) -> Result<Vec<Tensor>> {
+    let a = qtensor(inputs, 0, "A")?;
+    let b = qtensor(inputs, 3, "B")?;
     if a.t.dtype() != b.t.dtype() {
         return Err(Error::dtype(format!("A is {} but B is {}", a.t.dtype(), b.t.dtype())));
     }
-    let shape = broadcast_shapes(&[a.t.shape(), b.t.shape()])?;
-    checked_numel(&shape, a.t.dtype())?;
-    let bad = || Error::shape(format!("shapes {:?} and {:?} do not broadcast", a.t.shape(), b.t.shape()));
-    let av = broadcast_values(a.values.clone(), a.t.shape(), &shape).ok_or_else(bad)?;
-    let bv = broadcast_values(b.values.clone(), b.t.shape(), &shape).ok_or_else(bad)?;
-    Ok((shape, av, bv))
+    let c_scale = scale_of(required(inputs, 6, "C_scale")?, "C_scale")?;
+    let c_zp = zero_point_of(optional(inputs, 7), a.t.dtype(), "C_zero_point")?;
+    Ok(vec![op(&a, &b, c_scale, c_zp)?])
 }
 
 fn qlinear_add(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
     Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| {
-        let a = qtensor(inputs, 0, "A")?;
-        let b = qtensor(inputs, 3, "B")?;
-        let c_scale = scale_of(required(inputs, 6, "C_scale")?, "C_scale")?;
-        let c_zp = zero_point_of(optional(inputs, 7), a.t.dtype(), "C_zero_point")?;
-        let (shape, av, bv) = broadcast_pair(&a, &b)?;
-        let y = quantized_tensor(a.t.dtype(), &shape, av.len(), |i| {
-            let real = quant_math::dequantize(av[i], a.scale, a.zp) + quant_math::dequantize(bv[i], b.scale, b.zp);
-            quant_math::round_to_i64(f64::from(real / c_scale)).saturating_add(c_zp as i64)
-        })?;
-        Ok(vec![y])
+        qlinear_binary(inputs, |a, b, c_scale, c_zp| {
+            let p = AddParams { a_scale: a.scale, a_zp: a.zp, b_scale: b.scale, b_zp: b.zp, y_scale: c_scale, y_zp: c_zp, lo: i32::MIN, hi: i32::MAX };
+            let swapped = AddParams { a_scale: b.scale, a_zp: b.zp, b_scale: a.scale, b_zp: a.zp, ..p };
+            with_q8!(a.t, "A", |av: Q| {
+                let bv = b.t.array::<Q>()?;
+                broadcast_binary(av, bv, |x, y, sw, o| add_q8(x, y, if sw { &swapped } else { &p }, o))
+            })
+        })
     })))
 }
 
 fn qlinear_mul(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
     Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| {
-        let a = qtensor(inputs, 0, "A")?;
-        let b = qtensor(inputs, 3, "B")?;
-        let c_scale = scale_of(required(inputs, 6, "C_scale")?, "C_scale")?;
-        let c_zp = zero_point_of(optional(inputs, 7), a.t.dtype(), "C_zero_point")?;
-        let (shape, av, bv) = broadcast_pair(&a, &b)?;
-        let m = f64::from(quant_math::multiplier(a.scale, b.scale, c_scale));
-        let y = quantized_tensor(a.t.dtype(), &shape, av.len(), |i| {
-            let acc = (av[i] - a.zp) * (bv[i] - b.zp);
-            quant_math::round_to_i64(acc as f64 * m).saturating_add(c_zp as i64)
-        })?;
-        Ok(vec![y])
+        qlinear_binary(inputs, |a, b, c_scale, c_zp| {
+            let multiplier = quant_math::multiplier(a.scale, b.scale, c_scale);
+            with_q8!(a.t, "A", |av: Q| {
+                let p = MulParams { a_zp: a.zp, b_zp: b.zp, multiplier, y_zp: c_zp, lo: i32::MIN, hi: i32::MAX };
+                let swapped = MulParams { a_zp: b.zp, b_zp: a.zp, ..p };
+                let bv = b.t.array::<Q>()?;
+                broadcast_binary(av, bv, |x, y, sw, o| mul_q8(x, y, if sw { &swapped } else { &p }, o))
+            })
+        })
     })))
 }
 
 fn qlinear_global_average_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let channels_last = ctx.attrs().int_or("channels_last", 0)? != 0;
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
-        let x = qtensor(inputs, 0, "x")?;
-        let y_scale = scale_of(required(inputs, 3, "y_scale")?, "y_scale")?;
-        let y_zp = zero_point_of(optional(inputs, 4), x.t.dtype(), "y_zero_point")?;
+        let (x, y_scale, y_zp) = unary_params(inputs, "x", "y")?;
         let shape = x.t.shape();
         if shape.len() < 3 {
             return Err(Error::shape(format!("X has shape {shape:?}; it needs rank >= 3 (N, C and spatial dims)")));
@@ -139,17 +224,79 @@ fn qlinear_global_average_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let mut out_shape = vec![1usize; shape.len()];
         out_shape[0] = n;
         out_shape[if channels_last { shape.len() - 1 } else { 1 }] = c;
-        let m = f64::from(x.scale / (y_scale * spatial as f32));
-        let y = quantized_tensor(x.t.dtype(), &out_shape, n * c, |o| {
-            let (ni, ci) = (o / c, o % c);
-            let acc: i64 = (0..spatial)
-                .map(|s| {
-                    let idx = if channels_last { (ni * spatial + s) * c + ci } else { (ni * c + ci) * spatial + s };
-                    (x.values[idx] - x.zp) as i64
-                })
-                .sum();
-            quant_math::round_to_i64(acc as f64 * m).saturating_add(y_zp as i64)
-        })?;
+        let m = x.scale / (y_scale * spatial as f32);
+        let y = with_q8!(x.t, "x", |a: Q| {
+            let data = row_major(a);
+            let rq = Requant::new::<Q>(m, y_zp);
+            let mut out = vec![Q::default(); n * c];
+            if channels_last {
+                global_avgpool_nhwc_q8(&data, n, spatial, c, x.zp, &rq, &mut out)?;
+            } else {
+                global_avgpool_q8(&data, n * c, x.zp, &rq, &mut out)?;
+            }
+            Tensor::from_vec(&out_shape, out)?
+        });
+        Ok(vec![y])
+    })))
+}
+
+/// The axis permutation from N…C to NC… (`to_channels_first`) or back.
+fn channels_perm(rank: usize, to_channels_first: bool) -> Vec<usize> {
+    if to_channels_first {
+        [0, rank - 1].into_iter().chain(1..rank - 1).collect()
+    } else {
+        [0].into_iter().chain(2..rank).chain([1]).collect()
+    }
+}
+
+fn qlinear_average_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let window = WindowAttrs::from_attrs(ctx.attrs())?;
+    if window.kernel_shape.is_none() {
+        return Err(Error::invalid("attribute 'kernel_shape' is required"));
+    }
+    let count_include_pad = ctx.attrs().int_or("count_include_pad", 0)? != 0;
+    let channels_last = ctx.attrs().int_or("channels_last", 0)? != 0;
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let (x, y_scale, y_zp) = unary_params(inputs, "X", "y")?;
+        let rank = x.t.rank();
+        if !(3..=4).contains(&rank) {
+            return Err(Error::shape(format!(
+                "QLinearAveragePool supports 1-D and 2-D pools (X of rank 3 or 4), got X of shape {:?}",
+                x.t.shape()
+            )));
+        }
+        let y = with_q8!(x.t, "X", |a: Q| {
+            let a = if channels_last {
+                a.view().permuted_axes(IxDyn(&channels_perm(rank, true))).as_standard_layout().into_owned()
+            } else {
+                a.clone()
+            };
+            let s = a.shape().to_vec();
+            let geo = window.resolve(&s[2..], &window.kernel(None)?)?;
+            let (g, pads_end) = geo.plane_2d().ok_or_else(|| Error::shape("QLinearAveragePool: not a 1-D or 2-D pool"))?;
+            let p = AvgPoolParams {
+                x_zp: x.zp,
+                x_scale: x.scale,
+                y_scale,
+                count_include_pad,
+                out: Requant::new::<Q>(f32::NAN, y_zp),
+            };
+            let mut out_shape = vec![s[0], s[1]];
+            out_shape.extend(&geo.output);
+            let mut out = vec![Q::default(); checked_numel(&out_shape, x.t.dtype())?];
+            let data = row_major(&a);
+            let (in_sz, out_sz) = (g.ih * g.iw, g.oh * g.ow);
+            let mut scratch = QPoolScratch::default();
+            for (i, o) in out.chunks_exact_mut(out_sz.max(1)).enumerate() {
+                avgpool2d_q8(&g, pads_end, &data[i * in_sz..][..in_sz], &p, o, &mut scratch)?;
+            }
+            let y = ArrayD::from_shape_vec(IxDyn(&out_shape), out).map_err(|e| Error::shape(e.to_string()))?;
+            if channels_last {
+                Tensor::from(y.permuted_axes(IxDyn(&channels_perm(rank, false))).as_standard_layout().into_owned())
+            } else {
+                Tensor::from(y)
+            }
+        });
         Ok(vec![y])
     })))
 }
@@ -192,41 +339,40 @@ fn qlinear_concat(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let total = checked_numel(&out_shape, dtype)?;
         let outer: usize = first[..ax].iter().product();
         let inner: usize = first[ax + 1..].iter().product();
-        // Requantize each input to the output's parameters, then interleave the axis slabs.
-        let requantized: Vec<Vec<i64>> = parts
-            .iter()
-            .map(|p| {
-                p.values
-                    .iter()
-                    .map(|&q| {
-                        if p.scale == y_scale && p.zp == y_zp {
-                            q as i64
-                        } else {
-                            let real = quant_math::dequantize(q, p.scale, p.zp);
-                            quant_math::round_to_i64(f64::from(real / y_scale)).saturating_add(y_zp as i64)
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        let mut flat = Vec::with_capacity(total);
-        for o in 0..outer {
-            for (p, v) in parts.iter().zip(&requantized) {
-                let slab = p.t.shape()[ax] * inner;
-                flat.extend_from_slice(&v[o * slab..(o + 1) * slab]);
+        let y = with_q8!(y_zp_t, "Y_zero_point", |_z: Q| {
+            // Requantize each input to the output's parameters, then interleave the axis slabs.
+            let requantized: Vec<Vec<Q>> = parts
+                .iter()
+                .map(|p| {
+                    let v = row_major(p.t.array::<Q>()?).into_owned();
+                    if p.scale == y_scale && p.zp == y_zp {
+                        return Ok(v);
+                    }
+                    let mut out = vec![Q::default(); v.len()];
+                    let rp = RequantizeParams { x_scale: p.scale, x_zp: p.zp, y_scale, y_zp };
+                    requantize_q8(&v, &rp, &mut out)?;
+                    Ok(out)
+                })
+                .collect::<Result<_>>()?;
+            let mut flat = Vec::with_capacity(total);
+            for o in 0..outer {
+                for (p, v) in parts.iter().zip(&requantized) {
+                    let slab = p.t.shape()[ax] * inner;
+                    flat.extend_from_slice(&v[o * slab..(o + 1) * slab]);
+                }
             }
-        }
-        Ok(vec![quantized_tensor(dtype, &out_shape, flat.len(), |i| flat[i])?])
+            Tensor::from_vec(&out_shape, flat)?
+        });
+        Ok(vec![y])
     })))
 }
 
 /// `quantize(f(dequantize(x)))` elementwise, in f32.
 fn qlinear_unary(inputs: &[Option<&Tensor>], f: impl Fn(f32) -> f32) -> Result<Vec<Tensor>> {
-    let x = qtensor(inputs, 0, "X")?;
-    let y_scale = scale_of(required(inputs, 3, "Y_scale")?, "Y_scale")?;
-    let y_zp = zero_point_of(optional(inputs, 4), x.t.dtype(), "Y_zero_point")?;
-    let y = quantized_tensor(x.t.dtype(), x.t.shape(), x.values.len(), |i| {
-        let v = f(quant_math::dequantize(x.values[i], x.scale, x.zp));
+    let (x, y_scale, y_zp) = unary_params(inputs, "X", "Y")?;
+    let values = int_values(x.t, "X")?;
+    let y = quantized_tensor(x.t.dtype(), x.t.shape(), values.len(), |i| {
+        let v = f(quant_math::dequantize(values[i], x.scale, x.zp));
         quant_math::round_to_i64(f64::from(v / y_scale)).saturating_add(y_zp as i64)
     })?;
     Ok(vec![y])
@@ -241,6 +387,53 @@ fn qlinear_leaky_relu(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 
 fn qlinear_sigmoid(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
     Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| qlinear_unary(inputs, |v| 1.0 / (1.0 + (-v).exp())))))
+}
+
+fn qlinear_softmax(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let opset = ctx.attrs().int("opset")?.ok_or_else(|| Error::invalid("QLinearSoftmax needs the attribute 'opset'"))?;
+    let legacy = opset < 13;
+    let axis = ctx.attrs().int_or("axis", if legacy { 1 } else { -1 })?;
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let (x, y_scale, y_zp) = unary_params(inputs, "X", "y")?;
+        let values = int_values(x.t, "X")?;
+        let shape = x.t.shape();
+        let r = shape.len() as i64;
+        let a = if axis < 0 { axis + r } else { axis };
+        if a < 0 || a > r || (!legacy && a == r) {
+            return Err(Error::invalid(format!("axis {axis} is out of range for rank {r}")));
+        }
+        let a = a as usize;
+        // Rows of `d` elements spaced `inner` apart.
+        let (d, inner) = if legacy { (shape[a..].iter().product::<usize>(), 1) } else { (shape[a], shape[a + 1..].iter().product()) };
+        let n = values.len();
+        if n == 0 || d == 0 {
+            return Ok(vec![quantized_tensor(x.t.dtype(), shape, 0, |_| 0)?]);
+        }
+        // e[k] = exp((k − 255 + headroom) · x_scale) for k = 255 − (max − x), in f64, stored f32.
+        let headroom = ((f32::MAX / d as f32) as f64).ln();
+        let headroom = (headroom - 5.0).max(0.0) / f64::from(x.scale);
+        let table: Vec<f32> =
+            (0..256).map(|k| ((k as f64 - 255.0 + headroom) * f64::from(x.scale)).exp() as f32).collect();
+        let scale = (1.0 / y_scale).floor();
+        let mut out = vec![0i64; n];
+        let rows = n / d;
+        for row in 0..rows {
+            let (outer, i) = (row / inner, row % inner);
+            let at = |k: usize| (outer * d + k) * inner + i;
+            let max = (0..d).map(|k| values[at(k)]).max().unwrap_or(0);
+            // The distance below the maximum saturates at 255 (8-bit data cannot go further).
+            let e = |k: usize| table[255 - ((max - values[at(k)]) as usize).min(255)];
+            let sum: f32 = (0..d).map(e).fold(0.0, |s, v| s + v);
+            for k in 0..d {
+                out[at(k)] = if sum == 0.0 {
+                    y_zp as i64
+                } else {
+                    quant_math::round_to_i64(f64::from(e(k) * scale / sum)).saturating_add(y_zp as i64)
+                };
+            }
+        }
+        Ok(vec![quantized_tensor(x.t.dtype(), shape, n, |i| out[i])?])
+    })))
 }
 
 #[cfg(test)]
@@ -284,8 +477,9 @@ mod tests {
             &[t(&[3], vec![-128i8, 3, 5]), s(0.5), None, t(&[3], vec![127i8, 5, -1]), s(0.5), None, s(0.5), t(&[], vec![1i8])],
         )
         .unwrap();
-        // acc = [-16256, 15, -5], M = 0.5 → [-8128, 7.5→8, -2.5→-2] + 1
-        assert_eq!(y[0], Tensor::from_vec(&[3], vec![-128i8, 9, -1]).unwrap());
+        // acc = [-16256, 15, -5], M = 0.5, zero point 1 added before rounding (as onnxruntime):
+        // [-8127 → -128, 8.5 → 8, -1.5 → -2] (ties to even)
+        assert_eq!(y[0], Tensor::from_vec(&[3], vec![-128i8, 8, -2]).unwrap());
     }
 
     #[test]
@@ -312,6 +506,65 @@ mod tests {
             .unwrap();
         // mean real = 0.75 → 3 + 1
         assert_eq!(y[0], Tensor::from_vec(&[1, 1, 1, 1], vec![4u8]).unwrap());
+    }
+
+    /// Every broadcasting path (same shape, scalar on either side, per-channel runs on either
+    /// side, materialized) against the per-element formula on numpy-broadcast values.
+    #[test]
+    fn add_and_mul_follow_the_formula_on_every_broadcast_path() {
+        use crate::kernels::reference::{add_q8_one, mul_q8_one};
+        let full = [2usize, 3, 4, 5];
+        let data = |shape: &[usize], seed: usize| -> Vec<u8> {
+            (0..shape.iter().product::<usize>()).map(|i| ((i * 73 + seed * 29) % 256) as u8).collect()
+        };
+        for small in [vec![2, 3, 4, 5], vec![1], vec![], vec![2, 3, 1, 1], vec![3, 1, 1], vec![5], vec![1, 3, 4, 1]] {
+            for swap in [false, true] {
+                let (sa, sb) = if swap { (small.clone(), full.to_vec()) } else { (full.to_vec(), small.clone()) };
+                let (a, b) = (data(&sa, 1), data(&sb, 2));
+                let inputs = [t(&sa, a.clone()), s(0.02), t(&[], vec![100u8]), t(&sb, b.clone()), s(0.03), t(&[], vec![3u8]), s(0.05), t(&[], vec![120u8])];
+                let ab = broadcast_values(a.clone(), &sa, &full).unwrap();
+                let bb = broadcast_values(b.clone(), &sb, &full).unwrap();
+                let add = AddParams { a_scale: 0.02, a_zp: 100, b_scale: 0.03, b_zp: 3, y_scale: 0.05, y_zp: 120, lo: 0, hi: 255 };
+                let mul = MulParams { a_zp: 100, b_zp: 3, multiplier: quant_math::multiplier(0.02, 0.03, 0.05), y_zp: 120, lo: 0, hi: 255 };
+                let want: Vec<u8> = ab.iter().zip(&bb).map(|(&x, &y)| add_q8_one(x, y, &add)).collect();
+                let y = run_in(MS, "QLinearAdd", 1, &[], &inputs).unwrap();
+                assert_eq!(y[0], Tensor::from_vec(&full, want).unwrap(), "add {sa:?} + {sb:?}");
+                let want: Vec<u8> = ab.iter().zip(&bb).map(|(&x, &y)| mul_q8_one(x, y, &mul)).collect();
+                let y = run_in(MS, "QLinearMul", 1, &[], &inputs).unwrap();
+                assert_eq!(y[0], Tensor::from_vec(&full, want).unwrap(), "mul {sa:?} * {sb:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn average_pool_requantizes_window_sums() {
+        // 1 x 1 x 2 x 3, 2x2 window, stride 1, pads 1 on the end: windows hold 4, 2, 2, 1 values.
+        let x = t(&[1, 1, 2, 3], vec![10u8, 20, 30, 40, 50, 61]);
+        let attrs = [("kernel_shape", Attr::Ints(vec![2, 2])), ("pads", Attr::Ints(vec![0, 0, 1, 1]))];
+        let inputs = [x.clone(), s(0.5), t(&[], vec![10u8]), s(0.25), t(&[], vec![1u8])];
+        let y = run_in(MS, "QLinearAveragePool", 1, &attrs, &inputs).unwrap();
+        // Σ(x - 10): [0+10+30+40, 10+20+40+51, 20+51, 30+40, 40+51, 51] / count · 2 + 1
+        // counts (exclude pad): 4, 4, 2, 2, 2, 1 → 40, 60.5→60, 71, 70, 91, 102, then + 1
+        assert_eq!(y[0], Tensor::from_vec(&[1, 1, 2, 3], vec![41u8, 61, 72, 71, 92, 103]).unwrap());
+        // count_include_pad: every window counts 4 → sums / 4 · 2 + 1
+        let mut with_pad = attrs.to_vec();
+        with_pad.push(("count_include_pad", Attr::Int(1)));
+        let y = run_in(MS, "QLinearAveragePool", 1, &with_pad, &inputs).unwrap();
+        // 80/2 = 40, 121/2 = 60.5 → 60, 71/2 = 35.5 → 36, 35, 45.5 → 46, 25.5 → 26
+        assert_eq!(y[0], Tensor::from_vec(&[1, 1, 2, 3], vec![41u8, 61, 37, 36, 47, 27]).unwrap());
+        // channels_last: the same data as N H W C gives the same values in N H W C
+        let mut cl = attrs.to_vec();
+        cl.push(("channels_last", Attr::Int(1)));
+        let inputs_cl = [t(&[1, 2, 3, 1], vec![10u8, 20, 30, 40, 50, 61]), s(0.5), t(&[], vec![10u8]), s(0.25), t(&[], vec![1u8])];
+        let y = run_in(MS, "QLinearAveragePool", 1, &cl, &inputs_cl).unwrap();
+        assert_eq!(y[0], Tensor::from_vec(&[1, 2, 3, 1], vec![41u8, 61, 72, 71, 92, 103]).unwrap());
+        // 1-D int8, and a 3-D input is a clear error
+        let y = run_in(MS, "QLinearAveragePool", 1, &[("kernel_shape", Attr::Ints(vec![2]))], &[t(&[1, 1, 3], vec![-4i8, 2, 7]), s(1.0), None, s(1.0), None])
+            .unwrap();
+        assert_eq!(y[0], Tensor::from_vec(&[1, 1, 2], vec![-1i8, 4]).unwrap()); // -1, 4.5 → 4
+        let e = run_in(MS, "QLinearAveragePool", 1, &[("kernel_shape", Attr::Ints(vec![1, 1, 1]))], &[t(&[1, 1, 1, 1, 1], vec![0u8]), s(1.0), None, s(1.0), None])
+            .unwrap_err();
+        assert!(e.to_string().contains("[1, 1, 1, 1, 1]"), "{e}");
     }
 
     #[test]
@@ -368,5 +621,34 @@ mod tests {
         .unwrap();
         // sigmoid(-12.8) ≈ 2.8e-6 → -128; sigmoid(0) = 0.5 → 128 - 128 = 0; sigmoid(12.7) ≈ 1 → 256 - 128 → 127
         assert_eq!(y[0], Tensor::from_vec(&[3], vec![-128i8, 0, 127]).unwrap());
+    }
+
+    #[test]
+    fn softmax_follows_onnxruntime_table() {
+        // One row of 3 uint8 values, x_scale 0.1 (zero point irrelevant), y = [0, 1] in 1/256 steps.
+        let y = run_in(
+            MS,
+            "QLinearSoftmax",
+            1,
+            &[("axis", Attr::Int(-1)), ("opset", Attr::Int(13))],
+            &[t(&[1, 3], vec![100u8, 110, 120]), s(0.1), t(&[], vec![7u8]), s(1.0 / 256.0), t(&[], vec![0u8])],
+        )
+        .unwrap();
+        // softmax([-2, -1, 0]) = [0.0900, 0.2447, 0.6652] → × 256 → 23, 63, 170
+        assert_eq!(y[0], Tensor::from_vec(&[1, 3], vec![23u8, 63, 170]).unwrap());
+        // int8 along axis 0 of a [2, 2]: columns are rows; equal values split evenly.
+        let y = run_in(
+            MS,
+            "QLinearSoftmax",
+            1,
+            &[("axis", Attr::Int(0)), ("opset", Attr::Int(13))],
+            &[t(&[2, 2], vec![5i8, -3, 5, 100]), s(0.05), None, s(1.0 / 255.0), t(&[], vec![-128i8])],
+        )
+        .unwrap();
+        // column 0: [0.5, 0.5] · 255 = 127.49999 in f32 → 127 − 128; column 1: softmax([-5.15, 0])
+        // ≈ [0.0058, 0.9942] → 1, 253 (onnxruntime 1.32 gives the same [[-1, -127], [-1, 125]]).
+        assert_eq!(y[0], Tensor::from_vec(&[2, 2], vec![-1i8, -127, -1, 125]).unwrap());
+        // opset is required
+        assert!(run_in(MS, "QLinearSoftmax", 1, &[], &[t(&[1], vec![1u8]), s(1.0), None, s(1.0), None]).is_err());
     }
 }

@@ -2,19 +2,21 @@
 //! accumulator; QLinearConv adds an int32 bias and requantizes with
 //! `x_scale * w_scale[m] / y_scale` per output channel `m` (see [`crate::quant_math`]).
 //!
+//! Requantization: `quant_math::scale_accumulator` (the product in f32, as onnxruntime).
+//!
 //! Geometry (pads, strides, dilations, groups, auto_pad) and the column unfolding come from
 //! [`crate::ops::conv_geometry`]; each group is a GEMM `W[Mg, Cg·k] × cols[Cg·k, positions]`
 //! whose rows are the group's output channels, padding reading the zero point (real 0).
 //!
 //! Two paths compute the same integers: the int8 GEMM with the weights on the left
-//! ([`crate::kernels::qgemm::qgemm_left`], through [`super::gemm`]; constant weights prepacked
+//! ([`crate::kernels::qgemm::qgemm_left`], through [`super::gemm_kernel`]; constant weights prepacked
 //! when the op is built, 1x1 stride-1 convs read the input in place, others unfold it with
 //! `im2col`), and the plain reference loops [`conv_i32`] for depthwise convs (one channel per
 //! group: a GEMM of one row per group does not pay) and 16-bit outputs.
 //!
 //! `x_zero_point` is per tensor; `w_zero_point` and `w_scale` are per tensor or per output
 //! channel (`[M]`). `x` and `w` may each be uint8 or int8.
-use super::gemm::{constant_zero_points, q8_bytes, view, zero_points, OutBuf, Prepacked};
+use super::gemm_kernel::{constant_zero_points, q8_bytes, view, zero_points, OutBuf, Prepacked};
 use super::{float_values, int_values, quantized_tensor, FloatKind};
 use crate::error::{Error, Result};
 use crate::kernels::qgemm::{qgemm_left, PackedQWeights, QLhs};
@@ -198,7 +200,7 @@ fn conv_gemm(
     prepacked: Option<&Prepacked>,
     bias: Option<&[i32]>,
     out_type: DType,
-    multiplier: &[f64],
+    multiplier: &[f32],
     y_zp: i32,
 ) -> Result<Option<Tensor>> {
     let (Some((xb, x_signed)), Some((wb, w_signed))) = (q8_bytes(x), q8_bytes(w)) else { return Ok(None) };
@@ -290,7 +292,12 @@ fn conv_integer(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 fn qlinear_conv(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let attrs = conv_attrs(ctx)?;
     let prepacked = prepack_w(ctx, &attrs, 3, 5)?;
+    let depthwise = super::depthwise::DepthwiseQConv::build(ctx, &attrs.window, attrs.group);
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        // Depthwise convs take the direct 8-bit kernel (src/ops/quant/depthwise.rs).
+        if let Some(y) = depthwise.as_ref().map(|d| d.run(inputs)).transpose()?.flatten() {
+            return Ok(vec![y]);
+        }
         let x = required(inputs, 0, "x")?;
         let x_scale = required(inputs, 1, "x_scale")?;
         let w = required(inputs, 3, "w")?;
@@ -324,7 +331,7 @@ fn qlinear_conv(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         };
         let sw = per_channel(sw, w_scale.shape(), m, "w_scale")?;
         // One multiplier per output channel, formed in the scales' type (ONNX reference).
-        let mult: Vec<f64> = sw.iter().map(|&s| kind.div(kind.mul(sx, s), sy)).collect();
+        let mult: Vec<f32> = sw.iter().map(|&s| kind.div(kind.mul(sx, s), sy) as f32).collect();
         let (out_type, zy) = match y_zp {
             Some(z) => (z.dtype(), scalar_zero_point(Some(z), z, "y_zero_point", "y_zero_point")?),
             None => (x.dtype(), 0),
@@ -341,7 +348,7 @@ fn qlinear_conv(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let out_size: usize = shape[2..].iter().product();
         let y = quantized_tensor(out_type, &shape, acc.len(), |i| {
             let mi = if out_size == 0 || m == 0 { 0 } else { (i / out_size) % m };
-            quant_math::round_to_i64(acc[i] as f64 * mult[mi]).saturating_add(zy as i64)
+            quant_math::scale_accumulator(acc[i] as i64, mult[mi]).saturating_add(zy as i64)
         })?;
         Ok(vec![y])
     })))
@@ -519,9 +526,8 @@ mod tests {
             let (x_scale, y_scale) = (0.02f32, 0.05f32);
             let want = quantized_tensor(y_zp.dtype(), &shape, acc_b.len(), |i| {
                 let mi = (i / out_size) % m;
-                let mult = f64::from(x_scale * w_scale[mi] / y_scale);
                 let zy = if sy { 5 } else { 120 };
-                quant_math::round_to_i64(acc_b[i] as f64 * mult).saturating_add(zy)
+                quant_math::scale_accumulator(acc_b[i] as i64, x_scale * w_scale[mi] / y_scale).saturating_add(zy)
             })
             .unwrap();
             let inputs = [

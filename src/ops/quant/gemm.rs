@@ -1,136 +1,236 @@
-//! The bridge from the integer ops (MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv) to
-//! the int8 GEMM [`crate::kernels::qgemm`]: tensors as 8-bit byte views, zero points and
-//! constant weights read when the op is built, outputs allocated per element type.
+//! onnxruntime's `com.microsoft` QGemm: `Y = alpha · A' · B' (+ C)` on 8-bit integers with an i32
+//! accumulator, as onnxruntime's QDQ fusion turns `DequantizeLinear → Gemm → QuantizeLinear`
+//! into (and its QOperator quantizer writes for Gemm).
 //!
-//! The ops keep their plain reference implementation for what the GEMM does not cover
-//! (per-row parameters of `a`, 16-bit types, depthwise convs, ...); both paths compute the same
-//! integers ([`crate::quant_math::requantize_clamped`] is the GEMM's epilogue).
-use super::int_values;
+//! Inputs: `A, a_scale, a_zero_point, B, b_scale, b_zero_point, [C], [y_scale], [y_zero_point]`;
+//! attributes `alpha` (1), `transA` (0), `transB` (0). A and B are 2-D uint8/int8 (`A'`, `B'` are
+//! them transposed when asked); `a_scale`/`a_zero_point` are per tensor, `b_scale`/`b_zero_point`
+//! per tensor or per column of `B'` (`[N]`). C is int32 with scale `a_scale · b_scale` and zero
+//! point 0, broadcast to `[M, N]` (`()`, `[N]`, `[1, N]`, `[M, 1]` or `[M, N]`), and added to the
+//! accumulator before scaling, as onnxruntime does. With `y_scale` the output is requantized,
+//! `saturate(round_ties_even(acc · M[n]) + y_zp)` with `M[n] = alpha · a_scale · b_scale[n] /
+//! y_scale` formed in f32 (docs/quantization.md §8); without it the output is float32
+//! `acc · alpha · a_scale · b_scale[n]`.
+use super::matmul::matmul_i32;
+use super::{int_values, quantized_tensor};
 use crate::error::{Error, Result};
-use crate::kernels::qgemm::{i8_bytes, i8_bytes_mut, PackedQWeights, QMat, QOut, Requant};
-use crate::ops::registry::BuildContext;
-use crate::tensor::{checked_numel, DType, Tensor};
-use std::borrow::Cow;
+use crate::ops::registry::{optional, required, BuildContext, FnOp, Op, Registry};
+use crate::quant_math;
+use crate::tensor::{DType, Tensor};
 
-/// An 8-bit tensor's elements in row-major order as bytes, and whether they are int8; `None`
-/// for other types.
-pub(crate) fn q8_bytes(t: &Tensor) -> Option<(Cow<'_, [u8]>, bool)> {
-    match t {
-        Tensor::U8(a) => Some((crate::ops::matmul::row_major(a), false)),
-        Tensor::I8(a) => Some((
-            match a.as_slice() {
-                Some(s) => Cow::Borrowed(i8_bytes(s)),
-                None => Cow::Owned(a.iter().map(|&v| v as u8).collect()),
-            },
-            true,
-        )),
-        _ => None,
+pub fn register(r: &mut Registry) {
+    r.register("com.microsoft", "QGemm", qgemm);
+}
+
+#[derive(Clone, Copy)]
+struct GemmAttrs {
+    alpha: f32,
+    trans_a: bool,
+    trans_b: bool,
+}
+
+/// A per-tensor f32 value (a scale).
+fn single_f32(t: &Tensor, what: &str) -> Result<f32> {
+    let a = t.array::<f32>().map_err(|_| Error::dtype(format!("{what} must be float32, got {}", t.dtype())))?;
+    match a.iter().collect::<Vec<_>>().as_slice() {
+        [v] => Ok(**v),
+        _ => Err(Error::shape(format!("{what} has shape {:?}; it must be a single value", t.shape()))),
     }
 }
 
-/// The values of zero point `zp` for an operand `of`: `[0]` when absent, `None` when its type
-/// differs from the operand's (the reference path reports that) or it is not 8-bit.
-pub(crate) fn zero_points(zp: Option<&Tensor>, of: DType) -> Option<Vec<i32>> {
-    match zp {
-        None => Some(vec![0]),
-        Some(z) if z.dtype() == of && matches!(of, DType::U8 | DType::I8) => int_values(z, "zero point").ok(),
-        Some(_) => None,
+/// An 8-bit operand's values and its zero point(s), checking the types.
+fn operand(t: &Tensor, zp: Option<&Tensor>, what: &str) -> Result<(Vec<i32>, Vec<i32>)> {
+    if !matches!(t.dtype(), DType::U8 | DType::I8) {
+        return Err(Error::dtype(format!("{what} must be uint8 or int8, got {}", t.dtype())));
     }
+    if t.rank() != 2 {
+        return Err(Error::shape(format!("{what} has shape {:?}; QGemm needs 2-D operands", t.shape())));
+    }
+    let z = match zp {
+        Some(z) if z.dtype() != t.dtype() => {
+            return Err(Error::dtype(format!("{what}'s zero point is {} but {what} is {}", z.dtype(), t.dtype())))
+        }
+        Some(z) => int_values(z, &format!("{what}'s zero point"))?,
+        None => vec![0],
+    };
+    Ok((int_values(t, what)?, z))
 }
 
-/// The single value of a per-tensor parameter (any shape with one element).
-pub(crate) fn single<T: Copy>(v: &[T]) -> Option<T> {
-    match v {
-        [x] => Some(*x),
-        _ => None,
-    }
-}
-
-/// Zero points of input `idx` known when the op is built: `[0]` if the input is absent, its
-/// values if it is a constant of type `of`, `None` otherwise (then nothing is prepacked).
-pub(crate) fn constant_zero_points(ctx: &BuildContext, idx: usize, of: DType) -> Option<Vec<i32>> {
-    if ctx.node.input(idx).is_none() {
-        return Some(vec![0]);
-    }
-    zero_points(Some(ctx.constant_input(idx)?), of)
-}
-
-/// Weights packed when the op was built, with the shape, type and zero points they were packed
-/// from (one set of panels per conv group).
-pub(crate) struct Prepacked {
-    pub shape: Vec<usize>,
-    pub dtype: DType,
-    pub zero_points: Vec<i32>,
-    pub panels: Vec<PackedQWeights>,
-}
-
-impl Prepacked {
-    /// The panels, if `w` (with zero points `zp`) is what they were packed from.
-    pub(crate) fn get(&self, w: &Tensor, zp: &[i32]) -> Option<&[PackedQWeights]> {
-        (w.shape() == self.shape.as_slice() && w.dtype() == self.dtype && zp == self.zero_points.as_slice())
-            .then_some(self.panels.as_slice())
-    }
-}
-
-/// A flat output buffer of a GEMM-backed op: i32 accumulators or 8-bit values.
-pub(crate) enum OutBuf {
-    I32(Vec<i32>),
-    U8(Vec<u8>),
-    I8(Vec<i8>),
-}
-
-impl OutBuf {
-    /// `len` zeros of `dtype` (int32, uint8 or int8).
-    pub(crate) fn new(dtype: DType, shape: &[usize]) -> Result<OutBuf> {
-        let len = checked_numel(shape, dtype)?;
-        Ok(match dtype {
-            DType::I32 => OutBuf::I32(vec![0; len]),
-            DType::U8 => OutBuf::U8(vec![0; len]),
-            DType::I8 => OutBuf::I8(vec![0; len]),
-            other => return Err(Error::dtype(format!("internal: no int8 GEMM output of type {other}"))),
-        })
-    }
-
-    /// The GEMM output over the elements from `at` on, element `(i, j)` at `at + i·rs + j·cs`,
-    /// requantized with `multiplier` (1 or one per column) and `zero_point` for 8-bit buffers,
-    /// clamped to the type's range.
-    pub(crate) fn view<'a>(&'a mut self, at: usize, rs: usize, cs: usize, multiplier: &'a [f64], zero_point: i32) -> Result<QOut<'a>> {
-        let tail = |len: usize| {
-            if at > len {
-                Err(Error::shape(format!("internal: output offset {at} past {len} elements")))
-            } else {
-                Ok(())
-            }
-        };
-        Ok(match self {
-            OutBuf::I32(v) => {
-                tail(v.len())?;
-                QOut::I32 { c: &mut v[at..], rs, cs }
-            }
-            OutBuf::U8(v) => {
-                tail(v.len())?;
-                let requant = Requant { multiplier, zero_point, min: 0, max: 255 };
-                QOut::Q8 { c: &mut v[at..], signed: false, rs, cs, requant }
-            }
-            OutBuf::I8(v) => {
-                tail(v.len())?;
-                let requant = Requant { multiplier, zero_point, min: -128, max: 127 };
-                QOut::Q8 { c: &mut i8_bytes_mut(v)[at..], signed: true, rs, cs, requant }
-            }
-        })
-    }
-
-    pub(crate) fn into_tensor(self, shape: &[usize]) -> Result<Tensor> {
-        match self {
-            OutBuf::I32(v) => Tensor::from_vec(shape, v),
-            OutBuf::U8(v) => Tensor::from_vec(shape, v),
-            OutBuf::I8(v) => Tensor::from_vec(shape, v),
+/// The transpose of a row-major `[rows, cols]` matrix.
+fn transposed(v: &[i32], rows: usize, cols: usize) -> Vec<i32> {
+    let mut out = vec![0; v.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = v[r * cols + c];
         }
     }
+    out
 }
 
-/// A `rows x cols` view of `bytes` from `at`, with strides.
-pub(crate) fn view(bytes: &[u8], signed: bool, at: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> Result<QMat<'_>> {
-    let tail = bytes.get(at..).ok_or_else(|| Error::shape(format!("internal: view offset {at} past {} bytes", bytes.len())))?;
-    QMat::new(tail, signed, rows, cols, rs, cs)
+/// One value per column (`[N]`) from a per-tensor or per-column parameter.
+fn per_column<T: Copy>(v: &[T], shape: &[usize], n: usize, what: &str) -> Result<Vec<T>> {
+    match v {
+        [one] => Ok(vec![*one; n]),
+        _ if shape.len() == 1 && v.len() == n => Ok(v.to_vec()),
+        _ => Err(Error::shape(format!("{what} has shape {shape:?}; it must hold one value or one per column ([{n}])"))),
+    }
+}
+
+/// C broadcast to `[m, n]` (row-major).
+fn bias(c: &Tensor, m: usize, n: usize) -> Result<Vec<i32>> {
+    let v = c.array::<i32>().map_err(|_| Error::dtype(format!("C must be int32, got {}", c.dtype())))?;
+    let v: Vec<i32> = v.iter().copied().collect();
+    let s = c.shape();
+    let at: Box<dyn Fn(usize, usize) -> i32> = match (s, v.len()) {
+        (_, 1) => Box::new(|_, _| v[0]),
+        ([k], _) | ([1, k], _) if *k == n => Box::new(|_, j| v[j]),
+        ([k, 1], _) if *k == m => Box::new(|i, _| v[i]),
+        ([a, b], _) if *a == m && *b == n => Box::new(|i, j| v[i * n + j]),
+        _ => return Err(Error::shape(format!("C has shape {s:?}, which does not broadcast to [{m}, {n}]"))),
+    };
+    Ok((0..m * n).map(|i| at(i / n.max(1), i % n.max(1))).collect())
+}
+
+fn qgemm(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let a = ctx.attrs();
+    let attrs = GemmAttrs {
+        alpha: a.float_or("alpha", 1.0)?,
+        trans_a: a.int_or("transA", 0)? != 0,
+        trans_b: a.int_or("transB", 0)? != 0,
+    };
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| qgemm_run(attrs, inputs))))
+}
+
+fn qgemm_run(attrs: GemmAttrs, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+    let a = required(inputs, 0, "A")?;
+    let b = required(inputs, 3, "B")?;
+    let sa = single_f32(required(inputs, 1, "a_scale")?, "a_scale")?;
+    let (av, za) = operand(a, optional(inputs, 2), "A")?;
+    let (bv, zb) = operand(b, optional(inputs, 5), "B")?;
+    let [za] = za.as_slice() else {
+        return Err(Error::shape("a_zero_point must be a single value".to_string()));
+    };
+    let (ar, ac) = (a.shape()[0], a.shape()[1]);
+    let (br, bc) = (b.shape()[0], b.shape()[1]);
+    let (m, k) = if attrs.trans_a { (ac, ar) } else { (ar, ac) };
+    let (kb, n) = if attrs.trans_b { (bc, br) } else { (br, bc) };
+    if k != kb {
+        return Err(Error::shape(format!(
+            "A {:?} (transA={}) and B {:?} (transB={}) do not multiply",
+            a.shape(),
+            attrs.trans_a as u8,
+            b.shape(),
+            attrs.trans_b as u8
+        )));
+    }
+    let b_scale = required(inputs, 4, "b_scale")?;
+    let sb_all = b_scale.array::<f32>().map_err(|_| Error::dtype(format!("b_scale must be float32, got {}", b_scale.dtype())))?;
+    let sb = per_column(&sb_all.iter().copied().collect::<Vec<f32>>(), b_scale.shape(), n, "b_scale")?;
+    let zb_shape = optional(inputs, 5).map(|z| z.shape().to_vec()).unwrap_or_default();
+    let zb = per_column(&zb, &zb_shape, n, "b_zero_point")?;
+    // A' [m, k] and B' [k, n], minus their zero points.
+    let mut a2 = if attrs.trans_a { transposed(&av, ar, ac) } else { av };
+    a2.iter_mut().for_each(|v| *v -= za);
+    let mut b2 = if attrs.trans_b { transposed(&bv, br, bc) } else { bv };
+    for (i, v) in b2.iter_mut().enumerate() {
+        *v -= zb[i % n.max(1)];
+    }
+    let (_, mut acc) = matmul_i32(&a2, &[m, k], &b2, &[k, n])?;
+    if let Some(c) = optional(inputs, 6) {
+        for (o, cv) in acc.iter_mut().zip(bias(c, m, n)?) {
+            *o = o.wrapping_add(cv);
+        }
+    }
+    // alpha · a_scale · b_scale[n] (÷ y_scale), in f32 as onnxruntime forms it.
+    let scales: Vec<f32> = sb.iter().map(|&s| attrs.alpha * sa * s).collect();
+    let shape = [m, n];
+    let col = |i: usize| i % n.max(1);
+    let y = match optional(inputs, 7) {
+        None => Tensor::from_vec(&shape, acc.iter().enumerate().map(|(i, &v)| v as f32 * scales[col(i)]).collect())?,
+        Some(ys) => {
+            let sy = single_f32(ys, "y_scale")?;
+            let (out_type, zy) = match optional(inputs, 8) {
+                Some(z) => match int_values(z, "y_zero_point")?.as_slice() {
+                    [v] => (z.dtype(), *v),
+                    _ => return Err(Error::shape(format!("y_zero_point has shape {:?}; it must be a single value", z.shape()))),
+                },
+                None => (a.dtype(), 0),
+            };
+            let mult: Vec<f32> = scales.iter().map(|&s| s / sy).collect();
+            quantized_tensor(out_type, &shape, acc.len(), |i| {
+                quant_math::scale_accumulator(acc[i] as i64, mult[col(i)]).saturating_add(zy as i64)
+            })?
+        }
+    };
+    Ok(vec![y])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Attr;
+    use crate::ops::quant::test_util::run_in;
+
+    fn t<T: crate::tensor::Elem>(shape: &[usize], v: Vec<T>) -> Option<Tensor> {
+        Some(Tensor::from_vec(shape, v).unwrap())
+    }
+
+    #[test]
+    fn qgemm_trans_b_per_column_with_bias() {
+        // A [1, 2] (zp 1), B' = B^T with B [2 cols→N=2, K=2]: B = [[1, 2], [3, -1]] (rows are columns of B').
+        let a = t(&[1, 2], vec![3u8, 5]);
+        let b = t(&[2, 2], vec![1i8, 2, 3, -1]);
+        let inputs = [
+            a,
+            t(&[], vec![0.5f32]),
+            t(&[], vec![1u8]),
+            b,
+            t(&[2], vec![1.0f32, 0.25]),
+            t(&[2], vec![0i8, 0]),
+            t(&[2], vec![4i32, -8]),
+            t(&[], vec![0.5f32]),
+            t(&[], vec![100u8]),
+        ];
+        let y = run_in("com.microsoft", "QGemm", 1, &[("transB", Attr::Int(1))], &inputs).unwrap();
+        // A - zp = [2, 4]; col 0: 2*1 + 4*2 + 4 = 14, M = 0.5*1/0.5 = 1 → 114
+        // col 1: 2*3 + 4*-1 - 8 = -6, M = 0.5*0.25/0.5 = 0.25 → -1.5 → -2 (ties to even) → 98
+        assert_eq!(y[0], Tensor::from_vec(&[1, 2], vec![114u8, 98]).unwrap());
+        // Without y_scale: float output acc · a_scale · b_scale[n].
+        let y = run_in("com.microsoft", "QGemm", 1, &[("transB", Attr::Int(1))], &inputs[..7]).unwrap();
+        assert_eq!(y[0], Tensor::from_vec(&[1, 2], vec![7.0f32, -0.75]).unwrap());
+    }
+
+    #[test]
+    fn qgemm_trans_a_alpha_and_broadcast_bias() {
+        // A^T: A [2, 1] → A' [1, 2]; B [2, 1]; alpha 2; C scalar.
+        let inputs = [
+            t(&[2, 1], vec![1i8, 2]),
+            t(&[], vec![1.0f32]),
+            t(&[], vec![0i8]),
+            t(&[2, 1], vec![3i8, 4]),
+            t(&[], vec![1.0f32]),
+            t(&[], vec![0i8]),
+            t(&[], vec![1i32]),
+            t(&[], vec![1.0f32]),
+            t(&[], vec![0i8]),
+        ];
+        let y = run_in("com.microsoft", "QGemm", 1, &[("transA", Attr::Int(1)), ("alpha", Attr::Float(2.0))], &inputs).unwrap();
+        // (1*3 + 2*4 + 1) * 2 = 24
+        assert_eq!(y[0], Tensor::from_vec(&[1, 1], vec![24i8]).unwrap());
+    }
+
+    #[test]
+    fn qgemm_errors() {
+        let base = |b: Option<Tensor>, c: Option<Tensor>| {
+            vec![t(&[1, 2], vec![0u8, 0]), t(&[], vec![1.0f32]), None, b, t(&[], vec![1.0f32]), None, c]
+        };
+        // K mismatch
+        assert!(run_in("com.microsoft", "QGemm", 1, &[], &base(t(&[3, 1], vec![0u8; 3]), None)).is_err());
+        // bias that does not broadcast
+        assert!(run_in("com.microsoft", "QGemm", 1, &[], &base(t(&[2, 1], vec![0u8; 2]), t(&[3], vec![0i32; 3]))).is_err());
+        // float bias
+        assert!(run_in("com.microsoft", "QGemm", 1, &[], &base(t(&[2, 1], vec![0u8; 2]), t(&[1], vec![0f32]))).is_err());
+        // 1-D operand
+        assert!(run_in("com.microsoft", "QGemm", 1, &[], &base(t(&[2], vec![0u8; 2]), None)).is_err());
+    }
 }

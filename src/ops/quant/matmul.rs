@@ -7,10 +7,10 @@
 //! `[..., 1, N]`), as the ONNX spec describes.
 //!
 //! Two paths compute the same integers: the int8 GEMM ([`crate::kernels::qgemm`], through
-//! [`super::gemm`]) when `a`'s parameters and `y`'s are per tensor and `b`'s per tensor or per
+//! [`super::gemm_kernel`]) when `a`'s parameters and `y`'s are per tensor and `b`'s per tensor or per
 //! column (the quantizer's forms), with a constant `b` prepacked when the op is built; and the
 //! plain triple loop [`matmul_i32`] for everything else (per-row parameters, 16-bit outputs).
-use super::gemm::{constant_zero_points, q8_bytes, single, view, zero_points, OutBuf, Prepacked};
+use super::gemm_kernel::{constant_zero_points, q8_bytes, single, view, zero_points, OutBuf, Prepacked};
 use super::{broadcast_values, float_values, int_values, quantized_tensor, FloatKind};
 use crate::kernels::qgemm::{qgemm, PackedQWeights, QRhs};
 use crate::error::{Error, Result};
@@ -170,7 +170,7 @@ fn matmul_gemm(
     b_zp: Option<&Tensor>,
     prepacked: Option<&Prepacked>,
     out_type: DType,
-    multiplier: impl FnOnce(usize) -> Option<Vec<f64>>,
+    multiplier: impl FnOnce(usize) -> Option<Vec<f32>>,
     y_zp: i32,
 ) -> Result<Option<Tensor>> {
     let (Some((ab, a_signed)), Some((bb, b_signed))) = (q8_bytes(a), q8_bytes(b)) else { return Ok(None) };
@@ -279,8 +279,8 @@ fn qlinear_matmul(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             None => (a.dtype(), vec![0]),
         };
         if let (DType::U8 | DType::I8, Some(zy), Some(sa), Some(sy)) = (out_type, single(&zy), single(&sa), single(&sy)) {
-            // The multiplier is formed in the scales' type, the product in f64 (ONNX reference).
-            let mult = |n: usize| per_column(sb.clone(), b_scale.shape(), n).map(|sb| sb.iter().map(|&s| kind.div(kind.mul(sa, s), sy)).collect());
+            // The multiplier is formed in the scales' type, the product in f32 (onnxruntime).
+            let mult = |n: usize| per_column(sb.clone(), b_scale.shape(), n).map(|sb| sb.iter().map(|&s| kind.div(kind.mul(sa, s), sy) as f32).collect());
             if let Some(y) = matmul_gemm(a, optional(inputs, 2), b, optional(inputs, 5), prepacked.as_ref(), out_type, mult, zy)? {
                 return Ok(vec![y]);
             }
@@ -298,9 +298,9 @@ fn qlinear_matmul(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             None => vec![0; acc.len()],
         };
         let y = quantized_tensor(out_type, &shape.out, acc.len(), |i| {
-            // The multiplier is formed in the scales' type, the product in f64 (ONNX reference).
+            // The multiplier is formed in the scales' type, the product in f32 (onnxruntime).
             let m = kind.div(kind.mul(sa[i], sb[i]), sy[i]);
-            quant_math::round_to_i64(acc[i] as f64 * m).saturating_add(zy[i] as i64)
+            quant_math::scale_accumulator(acc[i] as i64, m as f32).saturating_add(zy[i] as i64)
         })?;
         Ok(vec![y])
     })))
@@ -391,8 +391,7 @@ mod tests {
             let bv = centered(&b, Some(&b_zp), Role::Col, "b", "b_zero_point").unwrap();
             let (shape, acc) = matmul_i32(&av, a.shape(), &bv, b.shape()).unwrap();
             let want = quantized_tensor(y_zp.dtype(), &shape.out, acc.len(), |i| {
-                let mult = f64::from(a_scale * b_scale[i % n] / y_scale);
-                quant_math::round_to_i64(acc[i] as f64 * mult).saturating_add(zy as i64)
+                quant_math::scale_accumulator(acc[i] as i64, a_scale * b_scale[i % n] / y_scale).saturating_add(zy as i64)
             })
             .unwrap();
             let inputs = [

@@ -4,9 +4,11 @@
 //! - [`linear`]: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear.
 //! - [`matmul`]: MatMulInteger, QLinearMatMul, and the plain i32-accumulating batched matmul.
 //! - [`conv`]: ConvInteger, QLinearConv (geometry and im2col from `ops::conv_geometry`).
-//! - [`gemm`]: the bridge from these ops to the int8 GEMM kernel (`kernels::qgemm`).
+//! - [`gemm_kernel`]: the bridge from these ops to the int8 GEMM kernel (`kernels::qgemm`).
+//! - [`depthwise`]: QLinearConv's depthwise branch (the direct 8-bit kernel).
 //! - [`contrib`]: onnxruntime's `com.microsoft` QOperator ops (QLinearAdd, QLinearMul,
 //!   QLinearGlobalAveragePool, QLinearConcat, QLinearLeakyRelu, QLinearSigmoid).
+//! - [`gemm`]: `com.microsoft` QGemm (what a fused `DequantizeLinear → Gemm → QuantizeLinear` runs).
 //! - [`nbits`]: `com.microsoft` MatMulNBits (block-wise 2/4/8-bit weights) and its packed layout,
 //!   shared with the weight-only quantizer.
 //!
@@ -14,10 +16,14 @@
 //! [`crate::quant_math`]; this module adds tensors: reading scales and zero points, mapping each
 //! element to its per-tensor / per-axis / per-block parameter, and dispatching on dtypes.
 //! The integer matrix ops run on the int8 GEMM kernel where their parameters allow (see
-//! [`gemm`]) and keep a plain reference path for the rest; the other ops favour clarity over speed.
+//! [`gemm_kernel`]) and keep a plain reference path for the rest; the depthwise QLinearConv
+//! branch and the QOperator Add, Mul, pools and Concat run the 8-bit kernels of
+//! [`crate::kernels`] (bit-exact with their scalar oracles, which spell out the same formulas).
 mod contrib;
-mod gemm;
 mod conv;
+mod depthwise;
+mod gemm;
+mod gemm_kernel;
 mod linear;
 mod matmul;
 pub(crate) mod nbits;
@@ -33,6 +39,7 @@ pub fn register(r: &mut Registry) {
     matmul::register(r);
     conv::register(r);
     contrib::register(r);
+    gemm::register(r);
     nbits::register(r);
 }
 

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Our fused int8 runtime against onnxruntime on the same quantized files.
+
+    cargo test --release --test qdq_runtime [-- --ignored]   # writes target/tmp/qdq-runtime/
+    .venv/bin/python tests/python/check_qdq_runtime.py [DIR]
+
+For every TAG.onnx in DIR (default target/tmp/qdq-runtime), written by tests/qdq_runtime.rs with
+its inputs (TAG.input.NAME.npy) and our fused outputs (TAG.ours.K.npy), onnxruntime's CPU provider
+runs the file with its default optimizations (which fuse the QDQ groups into QLinearConv, QGemm,
+QLinearAdd, ...) and, for each output:
+  - top-1 (argmax over the last axis) agrees on 100% of the rows;
+  - at least 99.9% of the elements are within one quantization step, where a step is the scale of
+    the DequantizeLinear producing the output (1 for an integer output);
+and the figures (top-1, share within one step, max steps) are printed, also against onnxruntime
+without optimizations (the literal DQ -> float op -> Q graph), for information.
+The MNIST case must be present (tests/qdq_runtime.rs always writes it). Exits non-zero on any
+failure; the last line is "N passed, M failed".
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import numpy_helper
+
+ROOT = Path(__file__).resolve().parents[2]
+MIN_WITHIN_ONE_STEP = 0.999
+REQUIRED = ["mnist"]
+
+
+def session(path: Path, optimize: bool) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    if not optimize:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def step_of(model: onnx.ModelProto, output: str) -> float:
+    """The quantization step of a graph output: its DequantizeLinear's scale, or 1 for integers."""
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    for n in model.graph.node:
+        if output in n.output:
+            if n.op_type == "DequantizeLinear":
+                scale = inits[n.input[1]]
+                assert scale.size == 1, f"output {output}: per-axis DequantizeLinear"
+                return float(scale.reshape(-1)[0])
+            if n.op_type == "QuantizeLinear":
+                return 1.0
+            raise AssertionError(f"output {output} comes from {n.op_type}, not a DequantizeLinear: no step")
+    raise AssertionError(f"output {output}: no producer")
+
+
+def compare(ours: np.ndarray, theirs: np.ndarray, step: float) -> tuple[float, float, float, int]:
+    """(top-1 agreement, share of equal elements, share within one step, max steps apart)."""
+    assert ours.shape == theirs.shape, f"shape {ours.shape} vs onnxruntime {theirs.shape}"
+    steps = np.rint(np.abs(ours.astype(np.float64) - theirs.astype(np.float64)) / step)
+    top1 = float(np.mean(ours.reshape(-1, ours.shape[-1]).argmax(-1) == theirs.reshape(-1, theirs.shape[-1]).argmax(-1)))
+    return top1, float(np.mean(steps == 0)), float(np.mean(steps <= 1)), int(steps.max(initial=0))
+
+
+def check_one(path: Path) -> str:
+    tag = path.stem
+    model = onnx.load(str(path))
+    fused = session(path, True)
+    literal = session(path, False)
+    feeds = {i.name: np.load(path.with_name(f"{tag}.input.{i.name}.npy")) for i in fused.get_inputs()}
+    want = fused.run(None, feeds)
+    lit = literal.run(None, feeds)
+    notes = []
+    for k, (o, theirs, lit_k) in enumerate(zip(fused.get_outputs(), want, lit)):
+        ours = np.load(path.with_name(f"{tag}.ours.{k}.npy"))
+        step = step_of(model, o.name)
+        top1, equal, within, max_steps = compare(ours, theirs, step)
+        l_top1, l_equal, l_within, l_max = compare(ours, lit_k, step)
+        notes.append(
+            f"{o.name}: top-1 {top1:.4f}, equal {equal:.5f}, within one step {within:.5f}, max {max_steps} steps "
+            f"(vs unoptimized onnxruntime: {l_top1:.4f}, {l_equal:.5f}, {l_within:.5f}, {l_max})"
+        )
+        assert top1 == 1.0, f"{o.name}: top-1 agreement {top1:.4f} < 1"
+        assert within >= MIN_WITHIN_ONE_STEP, f"{o.name}: {within:.5f} of the elements within one step < {MIN_WITHIN_ONE_STEP}"
+    return "; ".join(notes)
+
+
+def main() -> int:
+    d = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "target" / "tmp" / "qdq-runtime"
+    passed = failed = 0
+    found = sorted(d.glob("*.onnx")) if d.is_dir() else []
+    for tag in REQUIRED:
+        if not (d / f"{tag}.onnx").exists():
+            print(f"FAIL {tag}: {d / (tag + '.onnx')} is missing (run cargo test --release --test qdq_runtime)")
+            failed += 1
+    for path in found:
+        try:
+            print(f"ok   {path.stem}: {check_one(path)}")
+            passed += 1
+        except Exception as e:  # noqa: BLE001 - report every case
+            print(f"FAIL {path.stem}: {e}")
+            traceback.print_exc(limit=2)
+            failed += 1
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
