@@ -231,6 +231,13 @@ impl WasmSession {
         Ok(o.into())
     }
 
+    /// Runs once with the same `feeds` as [`run`](Self::run) and returns the time of every node,
+    /// in the order they ran: `[{ index, name, opType, ms }]` (`Session::profile`).
+    pub fn profile(&self, feeds: Array) -> Result<JsValue, JsValue> {
+        let tensors = parse_feeds(&feeds)?;
+        to_js(&self.inner.profile(tensors, &mut now_ms).map_err(js_error)?)
+    }
+
     /// `feeds`: array of `{ name, type, dims, bytes }`; returns the same shape for the outputs.
     pub fn run(&self, feeds: Array) -> Result<Array, JsValue> {
         let tensors = parse_feeds(&feeds)?;

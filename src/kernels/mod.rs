@@ -13,6 +13,7 @@
 //!   QLinearMul, requantization; [`qpool`]: 8-bit Max/Average/GlobalAverage pools;
 //!   [`qcheck`]: their shared test suite against the oracles; [`qbench`]: a depthwise layer for
 //!   benchmarks.
+//! - [`qconvert`]: per-tensor QuantizeLinear / DequantizeLinear between f32 and 8-bit slices.
 //! - [`reference`]: the scalar oracles every kernel is tested against.
 //! - [`select`]: the one place that chooses a micro-kernel for this build.
 //! - [`selftest`]: the shared kernel tests, also exported to JS to run the wasm kernels.
@@ -65,6 +66,7 @@ pub mod dwconv;
 pub mod q8;
 pub mod qbench;
 pub mod qcheck;
+pub mod qconvert;
 pub mod qdwconv;
 pub mod qelementwise;
 pub mod qgemm;

@@ -12,7 +12,10 @@ test('every GEMM kernel of this build matches its oracle', async () => {
   const names = bindings.kernelNames();
   // The build's own SIMD kernels are among those checked.
   assert.ok(names.int8.some((n) => n.endsWith('__wasm_simd128')), names.int8.join(', '));
-  assert.ok(names.f32.every((n) => n.endsWith(flavour === 'relaxed' ? '__wasm_relaxed' : '__wasm_simd128')), names.f32.join(', '));
+  // The main f32 tile is the build's own; the relaxed build keeps the SIMD128 GEMV row kernel
+  // (fused multiply-add made its latency-bound chains slower, src/kernels/select.rs).
+  assert.ok(names.f32[0].endsWith(flavour === 'relaxed' ? '__wasm_relaxed' : '__wasm_simd128'), names.f32.join(', '));
+  assert.ok(names.f32.every((n) => /__wasm_(simd128|relaxed)$/.test(n)), names.f32.join(', '));
   if (flavour === 'relaxed') assert.ok(names.int8.some((n) => n.endsWith('__wasm_relaxed')), names.int8.join(', '));
   assert.ok(names.int8.includes(names.int8Selected));
   // Throws (INVALID_ARGUMENT, naming kernel, shape and element) at the first mismatch.

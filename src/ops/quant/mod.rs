@@ -9,6 +9,7 @@
 //! - [`contrib`]: onnxruntime's `com.microsoft` QOperator ops (QLinearAdd, QLinearMul,
 //!   QLinearGlobalAveragePool, QLinearConcat, QLinearLeakyRelu, QLinearSigmoid).
 //! - [`gemm`]: `com.microsoft` QGemm (what a fused `DequantizeLinear → Gemm → QuantizeLinear` runs).
+//! - [`lookup`]: webptq's QLinearLookup (a 256-entry table: fused `DQ → elementwise op → Q`).
 //! - [`nbits`]: `com.microsoft` MatMulNBits (block-wise 2/4/8-bit weights) and its packed layout,
 //!   shared with the weight-only quantizer.
 //!
@@ -25,6 +26,7 @@ mod depthwise;
 mod gemm;
 mod gemm_kernel;
 mod linear;
+mod lookup;
 mod matmul;
 pub(crate) mod nbits;
 
@@ -41,6 +43,7 @@ pub fn register(r: &mut Registry) {
     contrib::register(r);
     gemm::register(r);
     nbits::register(r);
+    lookup::register(r);
 }
 
 /// The float type an op computes in. Values travel as f64 (exact for all three types); each
