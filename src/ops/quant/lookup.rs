@@ -4,6 +4,7 @@
 //!
 //! Inputs: `x` (uint8 or int8, any shape) and `table` (256 values of the output type, uint8 or
 //! int8): entry `x − min(type)` (`x` for uint8, `x + 128` for int8) is the output for `x`.
+use super::gemm_kernel::q8_bytes;
 use crate::error::{Error, Result};
 use crate::ops::registry::{required, BuildContext, FnOp, Op, Registry};
 use crate::tensor::Tensor;
@@ -19,25 +20,31 @@ fn lookup(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
         if table.len() != 256 || table.rank() != 1 {
             return Err(Error::shape(format!("table has shape {:?}; it must be [256]", table.shape())));
         }
-        // The input as table indices.
-        let index: Vec<u8> = match x {
-            Tensor::U8(a) => a.iter().copied().collect(),
-            Tensor::I8(a) => a.iter().map(|&v| (v as u8) ^ 0x80).collect(),
-            other => return Err(Error::dtype(format!("x must be uint8 or int8, got {}", other.dtype()))),
+        let Some((bytes, signed)) = q8_bytes(x) else {
+            return Err(Error::dtype(format!("x must be uint8 or int8, got {}", x.dtype())));
         };
+        let flip = if signed { 0x80 } else { 0 };
         let y = match table {
-            Tensor::U8(t) => {
-                let t: Vec<u8> = t.iter().copied().collect();
-                Tensor::from_vec(x.shape(), index.iter().map(|&i| t[i as usize]).collect::<Vec<u8>>())?
-            }
-            Tensor::I8(t) => {
-                let t: Vec<i8> = t.iter().copied().collect();
-                Tensor::from_vec(x.shape(), index.iter().map(|&i| t[i as usize]).collect::<Vec<i8>>())?
-            }
+            Tensor::U8(t) => Tensor::from_vec(x.shape(), apply(&bytes, flip, &entries(t.iter().copied())))?,
+            Tensor::I8(t) => Tensor::from_vec(x.shape(), apply(&bytes, flip, &entries(t.iter().copied())))?,
             other => return Err(Error::dtype(format!("table must be uint8 or int8, got {}", other.dtype()))),
         };
         Ok(vec![y])
     })))
+}
+
+/// The 256 entries as an array (the caller checked the length).
+fn entries<T: Copy + Default>(values: impl Iterator<Item = T>) -> [T; 256] {
+    let mut t = [T::default(); 256];
+    for (slot, v) in t.iter_mut().zip(values) {
+        *slot = v;
+    }
+    t
+}
+
+/// `table[b ^ flip]` for every input byte `b` (`flip` 0x80 maps int8 onto entry order).
+fn apply<T: Copy>(bytes: &[u8], flip: u8, table: &[T; 256]) -> Vec<T> {
+    bytes.iter().map(|&b| table[(b ^ flip) as usize]).collect()
 }
 
 #[cfg(test)]
