@@ -22,7 +22,7 @@ commands:
   run MODEL.onnx --input NAME=FILE.npy ... --out DIR  run a model on .npy inputs
   quantize IN.onnx -o OUT.onnx --calib FILE.npy ...   int8 post-training quantization
   quantize IN.onnx -o OUT.onnx --calib-images DIR     ... calibrated on a folder of images
-  bench MODEL.onnx [--int8 Q.onnx] [--runs N] [--json] latency, webptq vs onnxruntime-web
+  bench MODEL.onnx [--int8 Q.onnx] [--runs N] [--profile] [--json] latency, webptq vs onnxruntime-web
 
 Run 'webptq <command> --help' for a command's options.
 Environment: WEBPTQ_WASM=simd128|relaxed forces a wasm build.`,
@@ -86,7 +86,7 @@ calibration from images (PNG and JPEG files of a folder, in name order, decoded 
   --layout nchw|nhwc             (default: from the input's shape, else nchw)
   --channels rgb|bgr|gray        (default: gray for 1 channel, else rgb)
   value = (pixel * scale - mean) / std; resizing is Pillow's bilinear, to the bit.`,
-  bench: `usage: webptq bench MODEL.onnx [--int8 Q.onnx] [--runs N] [--json]
+  bench: `usage: webptq bench MODEL.onnx [--int8 Q.onnx] [--runs N] [--profile] [--json]
 
 Measures inference latency on one thread: webptq on MODEL.onnx and, with --int8, on Q.onnx, side
 by side in this process and interleaved (each round runs every session once), after warm-up
@@ -101,6 +101,8 @@ options:
   --input NAME=FILE.npy   a feed (repeatable; FILE.npy alone for a single-input model); without
                           it, inputs are synthetic: floats in [0, 1), integers 1, and dimensions
                           without a fixed size 1
+  --profile               also time each node of webptq's sessions and print the time per op
+                          type (mean of the timed rounds; fused QDQ groups show as integer ops)
   --json                  print the result as JSON
   -h, --help              show this help`,
 };
@@ -594,7 +596,7 @@ function syntheticFeeds(info) {
 }
 
 async function cmdBench(argv) {
-  const { positional, opts } = parseArgs(argv, { int8: 'value', runs: 'value', warmup: 'value', input: 'list', json: 'flag' });
+  const { positional, opts } = parseArgs(argv, { int8: 'value', runs: 'value', warmup: 'value', input: 'list', profile: 'flag', json: 'flag' });
   if (opts.help) return console.log(USAGE.bench);
   if (positional.length !== 1) throw new UsageError(`bench takes one MODEL.onnx, got ${positional.length}`);
   const runs = opts.runs === undefined ? 20 : parseCount(opts.runs, 'runs', 1);
@@ -628,6 +630,19 @@ async function cmdBench(argv) {
   const plain = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { type: t.type, data: t.data, dims: t.dims }]));
   const log = process.stderr.isTTY && !opts.json ? (l) => process.stderr.write(`${l}\n`) : () => {};
   const row = await harness.benchModel({ name: path.basename(file), float, int8, feeds: plain }, { webptq, ort, runs, warmup, minRuns: runs, log });
+  const profiles = {};
+  if (opts.profile) {
+    const wf = harness.webptqFeeds(webptq, plain);
+    for (const [key, bytes] of [['webptq-f32', float], ['webptq-int8', int8]]) {
+      if (!bytes) continue;
+      const session = await webptq.InferenceSession.create(bytes);
+      try {
+        profiles[key] = await harness.profileSession(session, wf, runs);
+      } finally {
+        await session.release();
+      }
+    }
+  }
   const os = await import('node:os');
   const result = {
     model: file,
@@ -640,6 +655,7 @@ async function cmdBench(argv) {
     ratios: row.ratios,
     check: row.check,
     errors: row.errors,
+    ...(opts.profile ? { profiles } : {}),
     notes,
   };
   if (opts.json) return console.log(JSON.stringify(result, null, 2));
@@ -649,6 +665,7 @@ async function cmdBench(argv) {
   console.log(`feeds      ${Object.entries(result.feeds).map(([k, f]) => `${k} ${f.type} [${f.dims.join(', ')}]${f.synthetic ? ' (synthetic)' : ''}`).join(', ')}`);
   console.log('');
   console.log(harness.formatRows([row]));
+  for (const [key, p] of Object.entries(profiles)) console.log(`\n${harness.formatProfile(key, p)}`);
   for (const n of notes) console.log(`note: ${n}`);
 }
 

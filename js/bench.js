@@ -130,6 +130,40 @@ export function webptqFeeds(webptq, feeds) {
   return Object.fromEntries(Object.entries(feeds).map(([n, t]) => [n, new webptq.Tensor(t.type, t.data, t.dims)]));
 }
 
+/**
+ * Where a webptq session spends its time: runs `session.profile(feeds)` `runs` times (after one
+ * untimed run) and sums the node times per op type. Returns `{ totalMs, ops: [{ opType, nodes,
+ * ms, share }] }` with `ms` the mean per run and the ops sorted by it, largest first.
+ * @param {object} session a webptq InferenceSession
+ * @param {Record<string, object>} feeds webptq Tensors by input name
+ */
+export async function profileSession(session, feeds, runs = 10) {
+  await session.run(feeds);
+  const byOp = new Map();
+  for (let r = 0; r < runs; r++) {
+    for (const t of await session.profile(feeds)) {
+      const e = byOp.get(t.opType) ?? { opType: t.opType, nodes: new Set(), ms: 0 };
+      e.nodes.add(t.index);
+      e.ms += t.ms / runs;
+      byOp.set(t.opType, e);
+    }
+  }
+  const totalMs = [...byOp.values()].reduce((s, e) => s + e.ms, 0);
+  const ops = [...byOp.values()]
+    .map((e) => ({ opType: e.opType, nodes: e.nodes.size, ms: e.ms, share: totalMs > 0 ? e.ms / totalMs : 0 }))
+    .sort((a, b) => b.ms - a.ms);
+  return { totalMs, ops };
+}
+
+/** A profile (profileSession) as text lines: op type, nodes, mean ms per run, share. */
+export function formatProfile(label, profile, top = 12) {
+  const lines = [`${label}: ${profile.totalMs.toFixed(2)} ms per run in nodes`];
+  for (const o of profile.ops.slice(0, top)) {
+    lines.push(`  ${o.opType.padEnd(28)} ${String(o.nodes).padStart(4)} nodes  ${o.ms.toFixed(3).padStart(9)} ms  ${(o.share * 100).toFixed(1).padStart(5)}%`);
+  }
+  return lines.join('\n');
+}
+
 function ortFeeds(ort, feeds) {
   return Object.fromEntries(Object.entries(feeds).map(([n, t]) => [n, new ort.Tensor(t.type, t.data, t.dims)]));
 }

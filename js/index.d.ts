@@ -143,6 +143,15 @@ export interface ValueInfo {
 }
 
 /** What inspect() returns. */
+/** One node's time in `InferenceSession.profile()`. */
+export interface NodeTime {
+  /** The node's index in the session's optimized graph. */
+  index: number;
+  name: string;
+  opType: string;
+  ms: number;
+}
+
 export interface ModelInfo {
   irVersion: number;
   /** The default-domain opset. */
@@ -202,6 +211,12 @@ export class InferenceSession {
   run(feeds: Record<string, Tensor | { type: string; data: TensorData; dims: readonly number[] }>): Promise<Record<string, Tensor>>;
   /** The summary of the model this session runs (after optimization). */
   info(): Promise<ModelInfo>;
+  /**
+   * Runs once and times every node, in the order they ran (the optimized graph: fused QDQ groups
+   * appear as their integer ops). Each `ms` runs from the previous node's end to this node's
+   * end. Rejects like run().
+   */
+  profile(feeds: Record<string, Tensor | { type: string; data: TensorData; dims: readonly number[] }>): Promise<NodeTime[]>;
   /**
    * `peakActivationBytes`: the most activation memory one run has held so far (0 before the first
    * run); `fusedGroups`: how many QDQ groups run as integer ops.

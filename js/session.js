@@ -158,6 +158,28 @@ export class InferenceSession {
     });
   }
 
+  /**
+   * Runs the model once and times each node: `[{ index, name, opType, ms }]` in the order the
+   * nodes ran (the session's optimized graph, so fused QDQ groups appear as their integer ops).
+   * Each time runs from the previous node's end to this node's end. For finding hot spots; use
+   * run() (or `webptq bench`) for latency.
+   * @param {Record<string, Tensor>} feeds as for run()
+   */
+  profile(feeds) {
+    return this.#enqueue(() => {
+      if (this.#released) throw new WebptqError('RELEASED', 'profile() was called on a released session');
+      if (feeds === null || typeof feeds !== 'object' || Array.isArray(feeds) || feeds instanceof Tensor) {
+        throw new WebptqError('INVALID_FEED', 'feeds must be an object mapping input names to Tensors');
+      }
+      const records = Object.entries(feeds).map(([name, value]) => feedRecord(name, value));
+      try {
+        return this.#wasm.profile(records);
+      } catch (e) {
+        throw fromWasm(e);
+      }
+    });
+  }
+
   /** The model summary (like inspect()) of the model this session runs, after optimization. */
   info() {
     return this.#enqueue(() => {

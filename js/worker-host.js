@@ -122,6 +122,12 @@ const methods = {
   sessionInfo(id, handle) {
     return lookup(handle, InferenceSession, 'info()').info();
   },
+  sessionStats(id, handle) {
+    return lookup(handle, InferenceSession, 'stats()').stats();
+  },
+  sessionProfile(id, handle, feeds) {
+    return lookup(handle, InferenceSession, 'profile()').profile(feedsFromRecord(feeds));
+  },
   async releaseSession(id, handle) {
     const s = objects.get(handle);
     objects.delete(handle);

@@ -440,6 +440,16 @@ export class WorkerSession {
     return this.#worker._call('sessionInfo', [this.#live('info')]);
   }
 
+  async stats() {
+    return this.#worker._call('sessionStats', [this.#live('stats')]);
+  }
+
+  /** Times each node in the worker (see InferenceSession.profile). */
+  async profile(feeds) {
+    const handle = this.#live('profile');
+    return this.#worker._call('sessionProfile', [handle, feedsRecord(feeds)]);
+  }
+
   /** Frees the session in the worker once the calls queued before it have run. Safe to call twice. */
   release() {
     if (this.#handle === null) return Promise.resolve();

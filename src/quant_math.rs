@@ -115,6 +115,16 @@ pub fn requantize<Q: QInt>(acc: i32, multiplier: f32, zero_point: i32) -> Q {
     saturate(scale_accumulator(acc as i64, multiplier).saturating_add(zero_point as i64))
 }
 
+/// Requantizes an i32 accumulator into `[min, max]`:
+/// `clamp(round_ties_even(f32(acc) * multiplier) + zero_point, min, max)`, the product in f32 as
+/// in [`scale_accumulator`] (NaN counts as 0, ±∞ saturates). With `[min, max]` the output type's range this is [`requantize`];
+/// a narrower range is a fused ReLU / Clip (docs/quantization.md §8). The scalar definition the
+/// integer GEMM kernels (`kernels::qgemm`) match bit for bit.
+#[inline]
+pub fn requantize_clamped(acc: i32, multiplier: f32, zero_point: i32, min: i32, max: i32) -> i32 {
+    scale_accumulator(acc as i64, multiplier).saturating_add(zero_point as i64).clamp(min as i64, max as i64) as i32
+}
+
 /// Scale and zero point of ONNX DynamicQuantizeLinear (uint8) for data whose minimum and maximum
 /// are `min` and `max`: the range is widened to include 0, `scale = (max - min) / 255` in f32
 /// (1 when the widened range is empty, i.e. all data is 0), and
@@ -186,6 +196,18 @@ mod tests {
         assert_eq!(87602f32 * m, 114.5);
         assert!(87602f64 * f64::from(m) > 114.5);
         assert_eq!(requantize::<u8>(87602, m, 0), 114);
+    }
+
+    #[test]
+    fn requantize_clamped_matches_requantize_and_narrows() {
+        for acc in [-1000, -5, -1, 0, 1, 5, 7, 1000, i32::MIN, i32::MAX] {
+            for m in [0.5, 1.0, 1e9, f32::INFINITY, f32::NAN] {
+                assert_eq!(requantize_clamped(acc, m, 10, 0, 255), requantize::<u8>(acc, m, 10) as i32);
+                assert_eq!(requantize_clamped(acc, m, -3, -128, 127), requantize::<i8>(acc, m, -3) as i32);
+            }
+        }
+        assert_eq!(requantize_clamped(-7, 1.0, 10, 10, 255), 10); // fused ReLU: clamp at the zero point
+        assert_eq!(requantize_clamped(0, f32::NAN, 3, 5, 9), 5); // NaN → 0 + zp, then clamped
     }
 
     #[test]

@@ -231,6 +231,13 @@ impl WasmSession {
         Ok(o.into())
     }
 
+    /// Runs once with the same `feeds` as [`run`](Self::run) and returns the time of every node,
+    /// in the order they ran: `[{ index, name, opType, ms }]` (`Session::profile`).
+    pub fn profile(&self, feeds: Array) -> Result<JsValue, JsValue> {
+        let tensors = parse_feeds(&feeds)?;
+        to_js(&self.inner.profile(tensors, &mut now_ms).map_err(js_error)?)
+    }
+
     /// `feeds`: array of `{ name, type, dims, bytes }`; returns the same shape for the outputs.
     pub fn run(&self, feeds: Array) -> Result<Array, JsValue> {
         let tensors = parse_feeds(&feeds)?;
@@ -260,6 +267,51 @@ pub fn supported_ops() -> Vec<String> {
         .into_iter()
         .map(|(d, o)| if d.is_empty() { o } else { format!("{d}.{o}") })
         .collect()
+}
+
+/// Milliseconds from `performance.now()` (Node, browsers, workers), else `Date.now()`.
+fn now_ms() -> f64 {
+    let perf = Reflect::get(&js_sys::global(), &"performance".into()).ok();
+    perf.and_then(|p| {
+        let now = Reflect::get(&p, &"now".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
+        now.call0(&p).ok()?.as_f64()
+    })
+    .unwrap_or_else(js_sys::Date::now)
+}
+
+/// The kernel micro-benchmark (`kernels::bench`): `benchKernel(name, m, n, k, iters)` times
+/// `iters` products of `m` channels x `n` positions x depth `k` with the named kernel ("sgemm",
+/// "qgemm", "qgemm_i32" or an int8 micro-kernel name) and returns `{ kernel, seconds, gops }`.
+#[wasm_bindgen(js_name = benchKernel)]
+pub fn bench_kernel(name: &str, m: u32, n: u32, k: u32, iters: u32) -> Result<JsValue, JsValue> {
+    let r = crate::kernels::bench::bench_kernel(name, m as usize, n as usize, k as usize, iters as usize, &mut now_ms)
+        .map_err(js_error)?;
+    to_js(&r)
+}
+
+/// The micro-kernels of this build: `{ f32: [selected names], int8: [every int8 kernel],
+/// int8Selected: name }`.
+#[wasm_bindgen(js_name = kernelNames)]
+pub fn kernel_names() -> Result<JsValue, JsValue> {
+    use crate::kernels::select;
+    let o = Object::new();
+    let names = |it: Vec<&str>| it.into_iter().map(JsValue::from).collect::<Array>();
+    Reflect::set(&o, &"f32".into(), &names(select::gemm_f32_kernels().iter().map(|k| k.name).collect()))?;
+    Reflect::set(&o, &"int8".into(), &names(select::qgemm_kernels().iter().map(|k| k.name).collect()))?;
+    Reflect::set(&o, &"int8Selected".into(), &select::qgemm().name.into())?;
+    Ok(o.into())
+}
+
+/// Runs the kernels' shared self-test (`kernels::selftest`) on every kernel of this build:
+/// returns `{ qgemm: products checked, sgemm: products checked }` or throws the first mismatch.
+#[wasm_bindgen(js_name = kernelSelfTest)]
+pub fn kernel_self_test() -> Result<JsValue, JsValue> {
+    let q = crate::kernels::selftest::qgemm_selftest().map_err(js_error)?;
+    let s = crate::kernels::selftest::sgemm_selftest().map_err(js_error)?;
+    let o = Object::new();
+    Reflect::set(&o, &"qgemm".into(), &(q as f64).into())?;
+    Reflect::set(&o, &"sgemm".into(), &(s as f64).into())?;
+    Ok(o.into())
 }
 
 /// Runs the 8-bit kernels of this build (SIMD128 in the wasm builds) against their scalar

@@ -27,6 +27,17 @@ impl Default for SessionOptions {
     }
 }
 
+/// The time one node took in [`Session::profile`].
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeTime {
+    /// The node's index in the session's (optimized) graph.
+    pub index: usize,
+    pub name: String,
+    pub op_type: String,
+    pub ms: f64,
+}
+
 pub struct Session {
     model: Model,
     plan: Plan,
@@ -95,6 +106,36 @@ impl Session {
             .zip(outputs)
             .map(|(name, t)| (name, Arc::try_unwrap(t).unwrap_or_else(|shared| (*shared).clone())))
             .collect())
+    }
+
+    /// Runs once and times every node with `now` (milliseconds): one [`NodeTime`] per node that
+    /// ran, in plan order. A node's time is the clock's advance from the previous node's last
+    /// output to its own (so it includes reading its inputs and storing its outputs).
+    pub fn profile(&self, feeds: Vec<(String, Tensor)>, now: &mut dyn FnMut() -> f64) -> Result<Vec<NodeTime>> {
+        let producer: HashMap<ValueId, usize> = self
+            .model
+            .graph
+            .nodes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| n.outputs.iter().flatten().map(move |&v| (v, i)))
+            .collect();
+        let mut times: Vec<NodeTime> = Vec::new();
+        let mut last = now();
+        let mut observer = |id: ValueId, _: &Tensor| -> Result<()> {
+            let t = now();
+            if let Some(&i) = producer.get(&id) {
+                let node = &self.model.graph.nodes[i];
+                match times.last_mut() {
+                    Some(prev) if prev.index == i => prev.ms += t - last,
+                    _ => times.push(NodeTime { index: i, name: node.name.clone(), op_type: node.op_type.clone(), ms: t - last }),
+                }
+            }
+            last = t;
+            Ok(())
+        };
+        self.run_observed(feeds, Some(&mut observer))?;
+        Ok(times)
     }
 
     /// Checks names, dtypes and shapes of the feeds against the model's inputs.

@@ -11,7 +11,7 @@ mod shape_inference;
 pub use constant_folding::{fold_constants, fold_constants_except};
 pub use dead_nodes::remove_dead_nodes;
 pub use fold_batchnorm::fold_batchnorm;
-pub use qdq_fusion::fuse_qdq;
+pub use qdq_fusion::{fuse_qdq, WEBPTQ_DOMAIN};
 pub use shape_inference::infer_shapes;
 
 use crate::error::Result;

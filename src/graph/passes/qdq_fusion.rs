@@ -10,6 +10,7 @@
 //! | DQ(a), DQ(b) → Add / Mul → [Relu/Clip] → Q | com.microsoft QLinearAdd / QLinearMul |
 //! | DQ → GlobalAveragePool / Sigmoid / LeakyRelu / Softmax → Q | com.microsoft QLinear* |
 //! | DQ(x)… → Concat → Q | Concat on the integers when every input has the output's parameters, else com.microsoft QLinearConcat |
+//! | DQ → one-input elementwise op ([`LOOKUP_OPS`]: HardSwish, Tanh, Erf, ...) → Q | ai.webptq QLinearLookup: a 256-entry table |
 //! | DQ → Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Slice, Gather, Expand, Identity, MaxPool, Resize, ReduceMax, ReduceMin, Split → Q (same parameters) | the op on the integers |
 //!
 //! Conditions (as onnxruntime's selectors, made exact where they are not): scales and zero
@@ -22,6 +23,11 @@
 //! Clip with the quantized bounds, which is exact: quantizing is monotonic, so
 //! `Q(clip(v, lo, hi)) = clip(Q(v), Q(lo), Q(hi))`.
 //!
+//! A lookup table is exact: an 8-bit per-tensor input has 256 values, and the table holds, for
+//! each, what the float path computes (the DequantizeLinear, the model's own op run by the float
+//! kernel on those 256 values, the QuantizeLinear); the ops in [`LOOKUP_OPS`] compute each
+//! element from its value alone.
+//!
 //! A DequantizeLinear shared by several readers serves every fused reader through its integer
 //! input and stays for the float ones; nothing unmatched changes, so every graph still runs.
 //! Weights stay integer initializers (the ops prepack them once when the plan is built): the
@@ -29,13 +35,22 @@
 //! float ops become float. docs/architecture.md ("Running quantized models") has the summary.
 use crate::error::Result;
 use crate::graph::{normalize_domain, Attr, Attrs, Dim, Graph, Model, Node, ValueId};
-use crate::ops::Registry;
+use crate::ops::{BuildContext, Registry};
 use crate::quant_math;
 use crate::tensor::{DType, Tensor};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 const MS: &str = "com.microsoft";
+/// The domain of webptq's own runtime ops (never written to a file).
+pub const WEBPTQ_DOMAIN: &str = "ai.webptq";
+
+/// One-input ops whose every output element is a function of the input element alone (no
+/// position, no neighbours): `DQ → op → Q` becomes a lookup table on the 8-bit values.
+pub const LOOKUP_OPS: &[&str] = &[
+    "Abs", "Ceil", "Celu", "Cos", "Elu", "Erf", "Exp", "Floor", "Gelu", "HardSigmoid", "HardSwish", "Log", "Mish", "Neg",
+    "Reciprocal", "Relu", "Round", "Selu", "Sign", "Sin", "Softplus", "Softsign", "Sqrt", "Tanh", "ThresholdedRelu",
+];
 
 /// Ops that move or select data without changing values: with equal parameters on both sides
 /// they run on the integers (onnxruntime's `DropQDQNodesRules` plus Identity, which it removes).
@@ -145,6 +160,8 @@ struct Group {
     /// output, for a float-output QGemm).
     outs: Vec<Option<QOut>>,
     target_outputs: Vec<Option<ValueId>>,
+    /// A constant input appended when the group is built (QLinearLookup's table).
+    table: Option<Tensor>,
 }
 
 struct Matcher<'a> {
@@ -336,6 +353,7 @@ impl<'a> Matcher<'a> {
             "Gemm" => self.gemm(i),
             "Add" | "Mul" => self.binary(i),
             "GlobalAveragePool" | "Sigmoid" | "LeakyRelu" | "Softmax" => self.unary(i),
+            _ if LOOKUP_OPS.contains(&op) => self.lookup(i),
             "Concat" => self.concat(i),
             _ if DATA_MOVEMENT.contains(&op) => self.data_movement(i),
             _ => None,
@@ -359,6 +377,7 @@ impl<'a> Matcher<'a> {
             attrs: n.attrs.clone(),
             outs,
             target_outputs: n.outputs.clone(),
+            table: None,
         }
     }
 
@@ -497,6 +516,37 @@ impl<'a> Matcher<'a> {
         Some(grp)
     }
 
+    /// `DQ → op → Q` for an op of [`LOOKUP_OPS`]: runs the op on the 256 dequantized values
+    /// and quantizes its results into the table of a QLinearLookup.
+    fn lookup(&self, i: usize) -> Option<Group> {
+        let n = &self.g.nodes[i];
+        if n.inputs.len() != 1 {
+            return None;
+        }
+        let x = self.act(n.input(0))?;
+        let out = self.q_after(self.single_output(i)?)?;
+        let (qmin, qmax) = x.p.qmin_qmax();
+        let (scale, zp) = (x.p.scales[0], x.p.zps[0]);
+        // DequantizeLinear's rule for float32 scales: the difference is exact, the product f32.
+        let values: Vec<f32> = (qmin..=qmax).map(|v| (v - zp as i64) as f32 * scale).collect();
+        let input = Tensor::from_vec(&[values.len()], values).ok()?;
+        let op = self.registry.build(&BuildContext { node: n, graph: self.g, opset: self.opset }).ok()?;
+        let result = op.run(&[Some(&input)]).ok()?.into_iter().next()?;
+        let y = result.array::<f32>().ok()?;
+        if y.len() != input.len() {
+            return None;
+        }
+        let q: Vec<i64> = y.iter().map(|&v| out.p.quantize(v)).collect();
+        let table = match out.p.dtype {
+            DType::U8 => Tensor::from_vec(&[q.len()], q.iter().map(|&v| v as u8).collect()).ok()?,
+            _ => Tensor::from_vec(&[q.len()], q.iter().map(|&v| v as i8).collect()).ok()?,
+        };
+        let mut grp = self.new_group(i, "QLinearLookup", WEBPTQ_DOMAIN, vec![Some(x.x)], vec![Some(out)]);
+        grp.attrs = Attrs::default();
+        grp.table = Some(table);
+        Some(grp)
+    }
+
     fn concat(&self, i: usize) -> Option<Group> {
         let n = &self.g.nodes[i];
         let xs: Vec<Dq> = n.inputs.iter().map(|v| self.act(*v)).collect::<Option<_>>()?;
@@ -594,11 +644,15 @@ fn build(g: &mut Graph, grp: &Group) -> Result<Vec<Node>> {
             attrs: Attrs::default(),
         });
     }
+    let mut inputs = grp.inputs.clone();
+    if let Some(t) = &grp.table {
+        inputs.push(Some(add_init(g, &format!("{target_name}_table"), t.clone())));
+    }
     nodes.push(Node {
         name: target_name,
         op_type: grp.op_type.clone(),
         domain: grp.domain.to_string(),
-        inputs: grp.inputs.clone(),
+        inputs,
         outputs,
         attrs: grp.attrs.clone(),
     });
@@ -722,6 +776,35 @@ mod tests {
         } else {
             g.io("x", &["y"])
         }
+    }
+
+    #[test]
+    fn elementwise_ops_become_exact_lookup_tables() {
+        // Every uint8 input value: x spans [-1.28, 1.27] with scale 0.01 and zero point 128.
+        let x = Tensor::from_vec(&[1, 256], (0..256).map(|i| (i as f32 - 128.0) * 0.01).collect::<Vec<f32>>()).unwrap();
+        for (op, attrs) in [
+            ("HardSwish", vec![]),
+            ("Tanh", vec![]),
+            ("Erf", vec![]),
+            ("HardSigmoid", vec![("alpha", Attr::Float(0.3)), ("beta", Attr::Float(0.4))]),
+            ("Exp", vec![]),
+            ("Relu", vec![]),
+        ] {
+            let mut g = G::new();
+            g.q("x", "xq", 0.01, 128).dq("xq", "xq", "xd", &[]);
+            g.node(op, &["xd"], &["h"], &attrs);
+            g.q("h", "yq", 0.007, 100).dq("yq", "yq", "y", &[]);
+            // Tolerance 0: the table holds what the float path computes, value for value.
+            let ops = check(&g.io("x", &["y"]), x.clone(), &[0.0]);
+            assert_eq!(ops, ["QuantizeLinear", "QLinearLookup", "DequantizeLinear"], "{op}");
+        }
+        // Two readers of the op's output: no table (the float value is still needed).
+        let mut g = G::new();
+        g.q("x", "xq", 0.01, 128).dq("xq", "xq", "xd", &[]);
+        g.node("Tanh", &["xd"], &["h"], &[]);
+        g.q("h", "yq", 0.007, 100).dq("yq", "yq", "y", &[]);
+        let ops = check(&g.io("x", &["y", "h"]), x, &[0.0, 0.0]);
+        assert!(!ops.iter().any(|o| o == "QLinearLookup"), "{ops:?}");
     }
 
     #[test]

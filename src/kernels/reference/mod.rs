@@ -69,3 +69,31 @@ pub fn dwconv2d_f32_ref(p: &crate::kernels::dwconv::Dw2d, input: &[f32], w: &[f3
         }
     }
 }
+
+/// The integer GEMM oracle: `acc[i][j] = bias[j] + Σ_p (A(i, p) − a_zp) · (B(p, j) − b_zp[j])`,
+/// wrapping i32 (as the ONNX integer ops accumulate), row-major `m x n`. `a` and `b` give the
+/// 8-bit operands' values as i32. The requantizing epilogue of [`crate::kernels::qgemm`] is
+/// [`crate::quant_math::requantize_clamped`] applied to these accumulators.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_q8_ref(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: impl Fn(usize, usize) -> i32,
+    a_zp: i32,
+    b: impl Fn(usize, usize) -> i32,
+    b_zp: &[i32],
+    bias: Option<&[i32]>,
+) -> Vec<i32> {
+    let mut c = vec![0i32; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = bias.map_or(0, |b| b[j]);
+            for p in 0..k {
+                acc = acc.wrapping_add((a(i, p) - a_zp).wrapping_mul(b(p, j) - b_zp[j]));
+            }
+            c[i * n + j] = acc;
+        }
+    }
+    c
+}

@@ -6,10 +6,30 @@
 use crate::kernels::sgemm::TileArgs;
 use core::arch::wasm32::*;
 
+/// `c + a·b`: with `FUSED` (relaxed-SIMD builds only) `f32x4.relaxed_madd`, which engines may
+/// compute fused (one rounding, x86 FMA3 / ARM `fmla`) or not; else a multiply then an add.
+#[inline(always)]
+fn muladd<const FUSED: bool>(a: v128, b: v128, c: v128) -> v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    if FUSED {
+        return f32x4_relaxed_madd(a, b, c);
+    }
+    f32x4_add(c, f32x4_mul(a, b))
+}
+
+/// The body of every `gemm_f32_{MR}x8` SIMD kernel; `FUSED` picks [`muladd`]'s form.
+///
 /// # Safety
 /// See [`GemmF32Ukernel`](crate::kernels::sgemm::GemmF32Ukernel).
 #[inline(always)]
-unsafe fn gemm_f32_mx8<const MR: usize>(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, t: &TileArgs) {
+pub(crate) unsafe fn gemm_f32_mx8<const MR: usize, const FUSED: bool>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    t: &TileArgs,
+) {
     unsafe {
         let mut acc0 = [f32x4_splat(0.0); MR];
         let mut acc1 = [f32x4_splat(0.0); MR];
@@ -37,15 +57,15 @@ unsafe fn gemm_f32_mx8<const MR: usize>(kc: usize, a: *const f32, b: *const f32,
             let b1 = v128_load(bp.add(4) as *const v128);
             for i in 0..MR {
                 let av = v128_load32_splat(ap.add(i) as *const u32);
-                acc0[i] = f32x4_add(acc0[i], f32x4_mul(av, b0));
-                acc1[i] = f32x4_add(acc1[i], f32x4_mul(av, b1));
+                acc0[i] = muladd::<FUSED>(av, b0, acc0[i]);
+                acc1[i] = muladd::<FUSED>(av, b1, acc1[i]);
             }
             let b0 = v128_load(bp.add(8) as *const v128);
             let b1 = v128_load(bp.add(12) as *const v128);
             for i in 0..MR {
                 let av = v128_load32_splat(ap.add(MR + i) as *const u32);
-                acc0[i] = f32x4_add(acc0[i], f32x4_mul(av, b0));
-                acc1[i] = f32x4_add(acc1[i], f32x4_mul(av, b1));
+                acc0[i] = muladd::<FUSED>(av, b0, acc0[i]);
+                acc1[i] = muladd::<FUSED>(av, b1, acc1[i]);
             }
             ap = ap.add(2 * MR);
             bp = bp.add(16);
@@ -56,8 +76,8 @@ unsafe fn gemm_f32_mx8<const MR: usize>(kc: usize, a: *const f32, b: *const f32,
             let b1 = v128_load(bp.add(4) as *const v128);
             for i in 0..MR {
                 let av = v128_load32_splat(ap.add(i) as *const u32);
-                acc0[i] = f32x4_add(acc0[i], f32x4_mul(av, b0));
-                acc1[i] = f32x4_add(acc1[i], f32x4_mul(av, b1));
+                acc0[i] = muladd::<FUSED>(av, b0, acc0[i]);
+                acc1[i] = muladd::<FUSED>(av, b1, acc1[i]);
             }
         }
         if t.load_c {
@@ -87,8 +107,9 @@ unsafe fn gemm_f32_mx8<const MR: usize>(kc: usize, a: *const f32, b: *const f32,
 ///
 /// # Safety
 /// See [`GemmF32Ukernel`](crate::kernels::sgemm::GemmF32Ukernel).
+#[cfg_attr(target_feature = "relaxed-simd", allow(dead_code))] // the relaxed build fuses (wasm_relaxed)
 pub unsafe fn gemm_f32_6x8__wasm_simd128(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, t: &TileArgs) {
-    unsafe { gemm_f32_mx8::<6>(kc, a, b, c, ldc, t) }
+    unsafe { gemm_f32_mx8::<6, false>(kc, a, b, c, ldc, t) }
 }
 
 /// 4 x 8 tile, wasm SIMD128. Not selected (6 x 8 measured faster, see `select`); kept for
@@ -98,7 +119,7 @@ pub unsafe fn gemm_f32_6x8__wasm_simd128(kc: usize, a: *const f32, b: *const f32
 /// See [`GemmF32Ukernel`](crate::kernels::sgemm::GemmF32Ukernel).
 #[allow(dead_code)]
 pub unsafe fn gemm_f32_4x8__wasm_simd128(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, t: &TileArgs) {
-    unsafe { gemm_f32_mx8::<4>(kc, a, b, c, ldc, t) }
+    unsafe { gemm_f32_mx8::<4, false>(kc, a, b, c, ldc, t) }
 }
 
 /// 1 x 8 tile (single-row products: GEMV), wasm SIMD128.
@@ -106,7 +127,7 @@ pub unsafe fn gemm_f32_4x8__wasm_simd128(kc: usize, a: *const f32, b: *const f32
 /// # Safety
 /// See [`GemmF32Ukernel`](crate::kernels::sgemm::GemmF32Ukernel).
 pub unsafe fn gemm_f32_1x8__wasm_simd128(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, t: &TileArgs) {
-    unsafe { gemm_f32_mx8::<1>(kc, a, b, c, ldc, t) }
+    unsafe { gemm_f32_mx8::<1, false>(kc, a, b, c, ldc, t) }
 }
 
 /// Each SIMD kernel against the portable kernel of the same tile, full tiles, every epilogue

@@ -129,9 +129,19 @@ fn per_outer_run(small: &[usize], shape: &[usize]) -> Option<usize> {
     ((0..k).all(|d| dim(d) == shape[d])).then(|| shape[k..].iter().product())
 }
 
+/// If `small`, without its leading 1s, equals the trailing dims of `shape`, its length: then it
+/// pairs with every run of that many output elements (a bias `[C]` against `[N, T, C]`).
+fn trailing_run(small: &[usize], shape: &[usize]) -> Option<usize> {
+    let lead = small.iter().take_while(|&&d| d == 1).count();
+    let tail = &small[lead..];
+    let pad = shape.len().checked_sub(tail.len())?;
+    (shape[pad..] == *tail).then(|| tail.iter().product())
+}
+
 /// A binary op on two 8-bit arrays with numpy broadcasting, through a kernel call
 /// `f(x, y, swapped, out)` per run (`swapped`: `x` is B and `y` is A). Equal shapes and a scalar
-/// side are one call, a per-channel side one call per run; other broadcasts are materialized.
+/// side are one call, a per-channel side one call per run, a trailing side (a bias) one call per
+/// repeat; other broadcasts are materialized.
 fn broadcast_binary<Q: Q8>(
     a: &ArrayD<Q>,
     b: &ArrayD<Q>,
@@ -152,6 +162,13 @@ fn broadcast_binary<Q: Q8>(
                 let inner = per_outer_run(if swapped { a.shape() } else { b.shape() }, &shape).unwrap_or(1).max(1);
                 for ((x, o), &y) in big.chunks(inner).zip(out.chunks_mut(inner)).zip(small.iter()) {
                     f(x, Operand::Scalar(y), swapped, o)?;
+                }
+            }
+            (true, false) | (false, true) if trailing_run(if full(a) { b.shape() } else { a.shape() }, &shape).is_some_and(|r| r > 0) => {
+                let swapped = !full(a);
+                let (big, small) = if swapped { (&bd, &ad) } else { (&ad, &bd) };
+                for (x, o) in big.chunks(small.len()).zip(out.chunks_mut(small.len())) {
+                    f(x, Operand::Slice(small), swapped, o)?;
                 }
             }
             _ => {
@@ -517,7 +534,7 @@ mod tests {
         let data = |shape: &[usize], seed: usize| -> Vec<u8> {
             (0..shape.iter().product::<usize>()).map(|i| ((i * 73 + seed * 29) % 256) as u8).collect()
         };
-        for small in [vec![2, 3, 4, 5], vec![1], vec![], vec![2, 3, 1, 1], vec![3, 1, 1], vec![5], vec![1, 3, 4, 1]] {
+        for small in [vec![2, 3, 4, 5], vec![1], vec![], vec![2, 3, 1, 1], vec![3, 1, 1], vec![5], vec![1, 4, 5], vec![3, 4, 5], vec![1, 3, 4, 1]] {
             for swap in [false, true] {
                 let (sa, sb) = if swap { (small.clone(), full.to_vec()) } else { (full.to_vec(), small.clone()) };
                 let (a, b) = (data(&sa, 1), data(&sb, 2));

@@ -5,15 +5,22 @@
 //! Requantization: `quant_math::scale_accumulator` (the product in f32, as onnxruntime).
 //!
 //! Geometry (pads, strides, dilations, groups, auto_pad) and the column unfolding come from
-//! [`crate::ops::conv_geometry`]: the input minus its zero point is unfolded with padding 0 (so
-//! padding reads the zero point, i.e. real 0), then each group is a plain i32 GEMM
-//! `W[Mg, Cg·k] × cols[Cg·k, out]` — the oracle of the SIMD conv kernels.
+//! [`crate::ops::conv_geometry`]; each group is a GEMM `W[Mg, Cg·k] × cols[Cg·k, positions]`
+//! whose rows are the group's output channels, padding reading the zero point (real 0).
+//!
+//! Two paths compute the same integers: the int8 GEMM with the weights on the left
+//! ([`crate::kernels::qgemm::qgemm_left`], through [`super::gemm_kernel`]; constant weights prepacked
+//! when the op is built, 1x1 stride-1 convs read the input in place, others unfold it with
+//! `im2col`), and the plain reference loops [`conv_i32`] for depthwise convs (one channel per
+//! group: a GEMM of one row per group does not pay) and 16-bit outputs.
 //!
 //! `x_zero_point` is per tensor; `w_zero_point` and `w_scale` are per tensor or per output
 //! channel (`[M]`). `x` and `w` may each be uint8 or int8.
+use super::gemm_kernel::{constant_zero_points, q8_bytes, view, zero_points, OutBuf, Prepacked};
 use super::{float_values, int_values, quantized_tensor, FloatKind};
 use crate::error::{Error, Result};
-use crate::ops::conv_geometry::{im2col, WindowAttrs};
+use crate::kernels::qgemm::{qgemm_left, PackedQWeights, QLhs};
+use crate::ops::conv_geometry::{im2col, Geometry, WindowAttrs};
 use crate::ops::registry::{optional, required, BuildContext, FnOp, Op, Registry};
 use crate::quant_math;
 use crate::tensor::{checked_numel, DType, Tensor};
@@ -72,8 +79,55 @@ fn scalar_zero_point(zp: Option<&Tensor>, of: &Tensor, what: &str, of_name: &str
     }
 }
 
+/// The shapes of one integer conv, checked.
+struct ConvPlan {
+    n: usize,
+    c: usize,
+    m: usize,
+    cg: usize,
+    mg: usize,
+    group: usize,
+    geo: Geometry,
+    /// Rows of a group's GEMM depth: `cg · kernel size`.
+    kdim: usize,
+    out_shape: Vec<usize>,
+}
+
+impl ConvPlan {
+    fn new(attrs: &ConvAttrs, x_shape: &[usize], w_shape: &[usize]) -> Result<ConvPlan> {
+        if x_shape.len() < 3 || w_shape.len() != x_shape.len() {
+            return Err(Error::shape(format!(
+                "x has shape {x_shape:?} and w has shape {w_shape:?}; both need the same rank >= 3 ([N, C, spatial...] and [M, C/group, kernel...])"
+            )));
+        }
+        let (n, c) = (x_shape[0], x_shape[1]);
+        let (m, cg) = (w_shape[0], w_shape[1]);
+        let g = attrs.group;
+        if c % g != 0 || m % g != 0 || cg * g != c {
+            return Err(Error::shape(format!(
+                "x has {c} channels and w has shape {w_shape:?} with group {g}: w needs {} input channels per group and a multiple of {g} output channels",
+                c / g.max(1)
+            )));
+        }
+        let kernel = attrs.window.kernel(Some(&w_shape[2..]))?;
+        let geo = attrs.window.resolve(&x_shape[2..], &kernel)?;
+        let mut out_shape = vec![n, m];
+        out_shape.extend(&geo.output);
+        checked_numel(&out_shape, DType::I32)?;
+        let kdim = cg * geo.kernel_size();
+        checked_numel(&[kdim, geo.output_size()], DType::I32)?;
+        Ok(ConvPlan { n, c, m, cg, mg: m / g, group: g, geo, kdim, out_shape })
+    }
+
+    /// One input and one output channel per group, more than one group: a depthwise conv.
+    fn is_depthwise(&self) -> bool {
+        self.cg == 1 && self.mg == 1 && self.group > 1
+    }
+}
+
 /// The integer convolution: `x` and `w` already minus their zero points. Returns the output
-/// shape `[N, M, out...]` and the i32 accumulators (plus `bias[m]` when given).
+/// shape `[N, M, out...]` and the i32 accumulators (plus `bias[m]` when given). The reference
+/// path: im2col, then plain loops.
 fn conv_i32(
     attrs: &ConvAttrs,
     x: &[i32],
@@ -82,37 +136,15 @@ fn conv_i32(
     w_shape: &[usize],
     bias: Option<&[i32]>,
 ) -> Result<(Vec<usize>, Vec<i32>)> {
-    if x_shape.len() < 3 || w_shape.len() != x_shape.len() {
-        return Err(Error::shape(format!(
-            "x has shape {x_shape:?} and w has shape {w_shape:?}; both need the same rank >= 3 ([N, C, spatial...] and [M, C/group, kernel...])"
-        )));
-    }
-    let (n, c) = (x_shape[0], x_shape[1]);
-    let (m, cg) = (w_shape[0], w_shape[1]);
-    let g = attrs.group;
-    if c % g != 0 || m % g != 0 || cg * g != c {
-        return Err(Error::shape(format!(
-            "x has {c} channels and w has shape {w_shape:?} with group {g}: w needs {} input channels per group and a multiple of {g} output channels",
-            c / g.max(1)
-        )));
-    }
-    let kernel = attrs.window.kernel(Some(&w_shape[2..]))?;
-    let geo = attrs.window.resolve(&x_shape[2..], &kernel)?;
-    let mg = m / g;
-    let ks = geo.kernel_size();
-    let out_size = geo.output_size();
-    let in_size = geo.input_size();
-    let rows = cg * ks;
-    let mut out_shape = vec![n, m];
-    out_shape.extend(&geo.output);
-    let total = checked_numel(&out_shape, DType::I32)?;
-    let col_len = checked_numel(&[rows, out_size], DType::I32)?;
-    let mut cols = vec![0i32; col_len];
-    let mut out = vec![0i32; total];
+    let p = ConvPlan::new(attrs, x_shape, w_shape)?;
+    let (n, c, m, cg, mg, g) = (p.n, p.c, p.m, p.cg, p.mg, p.group);
+    let (rows, out_size, in_size) = (p.kdim, p.geo.output_size(), p.geo.input_size());
+    let mut cols = vec![0i32; rows * out_size];
+    let mut out = vec![0i32; checked_numel(&p.out_shape, DType::I32)?];
     for ni in 0..n {
         for gi in 0..g {
             let xs = &x[(ni * c + gi * cg) * in_size..][..cg * in_size];
-            im2col(&geo, xs, cg, 0, &mut cols)?;
+            im2col(&p.geo, xs, cg, 0, &mut cols)?;
             for mi in gi * mg..(gi + 1) * mg {
                 let wrow = &w[mi * rows..][..rows];
                 let orow = &mut out[(ni * m + mi) * out_size..][..out_size];
@@ -127,7 +159,91 @@ fn conv_i32(
             }
         }
     }
-    Ok((out_shape, out))
+    Ok((p.out_shape, out))
+}
+
+/// Constant weights with constant zero points (per tensor or per output channel), packed per
+/// group for the GEMM when the op is built; depthwise weights are not (they take the reference
+/// path).
+fn prepack_w(ctx: &BuildContext, attrs: &ConvAttrs, w_idx: usize, zp_idx: usize) -> Result<Option<Prepacked>> {
+    let Some(w) = ctx.constant_input(w_idx) else { return Ok(None) };
+    let Some(zp) = constant_zero_points(ctx, zp_idx, w.dtype()) else { return Ok(None) };
+    let Some((bytes, signed)) = q8_bytes(w) else { return Ok(None) };
+    let ws = w.shape();
+    let g = attrs.group;
+    if ws.len() < 3 || ws[0] % g != 0 || (ws[1] == 1 && ws[0] == g && g > 1) {
+        return Ok(None); // errors are reported with the input shapes at run time; depthwise
+    }
+    let (m, kdim) = (ws[0], ws[1..].iter().product::<usize>());
+    let mg = m / g;
+    if zp.len() != 1 && zp.len() != m {
+        return Ok(None);
+    }
+    let panels = (0..g)
+        .map(|gi| {
+            let zp_g = if zp.len() == 1 { &zp[..] } else { &zp[gi * mg..(gi + 1) * mg] };
+            PackedQWeights::pack_left(view(&bytes, signed, gi * mg * kdim, mg, kdim, kdim, 1)?, zp_g)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(Prepacked { shape: ws.to_vec(), dtype: w.dtype(), zero_points: zp, panels }))
+}
+
+/// The GEMM path: `Ok(None)` when the operands do not suit it (then the reference path runs and
+/// reports what is wrong). `multiplier` (1 or `M` values) and `y_zp` requantize 8-bit outputs.
+#[allow(clippy::too_many_arguments)]
+fn conv_gemm(
+    attrs: &ConvAttrs,
+    x: &Tensor,
+    x_zp: i32,
+    w: &Tensor,
+    w_zp: Option<&Tensor>,
+    prepacked: Option<&Prepacked>,
+    bias: Option<&[i32]>,
+    out_type: DType,
+    multiplier: &[f32],
+    y_zp: i32,
+) -> Result<Option<Tensor>> {
+    let (Some((xb, x_signed)), Some((wb, w_signed))) = (q8_bytes(x), q8_bytes(w)) else { return Ok(None) };
+    let Some(w_zp) = zero_points(w_zp, w.dtype()) else { return Ok(None) };
+    let p = ConvPlan::new(attrs, x.shape(), w.shape())?;
+    if p.is_depthwise() {
+        // Depthwise: the dispatch point for int8 depthwise kernels; until then the reference.
+        return Ok(None);
+    }
+    let requantized = out_type != DType::I32;
+    if (w_zp.len() != 1 && w_zp.len() != p.m) || (requantized && multiplier.len() != 1 && multiplier.len() != p.m) {
+        return Ok(None);
+    }
+    let (mg, kdim, in_size, out_size) = (p.mg, p.kdim, p.geo.input_size(), p.geo.output_size());
+    let mut y = OutBuf::new(out_type, &p.out_shape)?;
+    let panels = prepacked.and_then(|pp| pp.get(w, &w_zp));
+    let pointwise = p.geo.is_pointwise();
+    let mut cols = if pointwise { Vec::new() } else { vec![0u8; kdim * out_size] };
+    // Padding reads the zero point's byte (two's complement for int8).
+    let pad = x_zp as u8;
+    // A group's multipliers: all of a per-tensor one, else its channels'.
+    let group_range = |len: usize, gi: usize| if len == p.m { gi * mg..(gi + 1) * mg } else { 0..len };
+    for img in 0..p.n {
+        for gi in 0..p.group {
+            let at = (img * p.c + gi * p.cg) * in_size;
+            let xv = if pointwise {
+                view(&xb, x_signed, at, kdim, out_size, out_size, 1)?
+            } else {
+                let plane = xb.get(at..at + p.cg * in_size).ok_or_else(|| Error::shape("internal: input plane out of range"))?;
+                im2col(&p.geo, plane, p.cg, pad, &mut cols)?;
+                view(&cols, x_signed, 0, kdim, out_size, out_size, 1)?
+            };
+            let zp_g = if w_zp.len() == 1 { &w_zp[..] } else { &w_zp[gi * mg..(gi + 1) * mg] };
+            let lhs = match panels.and_then(|v| v.get(gi)) {
+                Some(pw) => QLhs::Packed(pw),
+                None => QLhs::Mat { w: view(&wb, w_signed, gi * mg * kdim, mg, kdim, kdim, 1)?, zero_point: zp_g },
+            };
+            let bias_g = bias.map(|b| &b[gi * mg..(gi + 1) * mg]);
+            let mult = &multiplier[group_range(multiplier.len(), gi)];
+            qgemm_left(lhs, xv, x_zp, bias_g, y.view((img * p.m + gi * mg) * out_size, out_size, 1, mult, y_zp)?)?;
+        }
+    }
+    Ok(Some(y.into_tensor(&p.out_shape)?))
 }
 
 /// `x - x_zp` and `w - w_zp[m]` as i32.
@@ -158,10 +274,16 @@ fn centered_operands(
 
 fn conv_integer(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let attrs = conv_attrs(ctx)?;
+    let prepacked = prepack_w(ctx, &attrs, 1, 3)?;
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let x = required(inputs, 0, "x")?;
         let w = required(inputs, 1, "w")?;
-        let (xv, wv) = centered_operands(x, optional(inputs, 2), w, optional(inputs, 3))?;
+        let (x_zp, w_zp) = (optional(inputs, 2), optional(inputs, 3));
+        let zx = scalar_zero_point(x_zp, x, "x_zero_point", "x")?;
+        if let Some(y) = conv_gemm(&attrs, x, zx, w, w_zp, prepacked.as_ref(), None, DType::I32, &[], 0)? {
+            return Ok(vec![y]);
+        }
+        let (xv, wv) = centered_operands(x, x_zp, w, w_zp)?;
         let (shape, acc) = conv_i32(&attrs, &xv, x.shape(), &wv, w.shape(), None)?;
         Ok(vec![Tensor::from_vec(&shape, acc)?])
     })))
@@ -169,6 +291,7 @@ fn conv_integer(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 
 fn qlinear_conv(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let attrs = conv_attrs(ctx)?;
+    let prepacked = prepack_w(ctx, &attrs, 3, 5)?;
     let depthwise = super::depthwise::DepthwiseQConv::build(ctx, &attrs.window, attrs.group);
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         // Depthwise convs take the direct 8-bit kernel (src/ops/quant/depthwise.rs).
@@ -192,8 +315,6 @@ fn qlinear_conv(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             }
             None => None,
         };
-        let (xv, wv) = centered_operands(x, optional(inputs, 2), w, optional(inputs, 5))?;
-        let (shape, acc) = conv_i32(&attrs, &xv, x.shape(), &wv, w.shape(), bias.as_deref())?;
         let (kx, sx) = float_values(x_scale, "x_scale")?;
         let (kw, sw) = float_values(w_scale, "w_scale")?;
         let (ky, sy) = float_values(y_scale, "y_scale")?;
@@ -210,15 +331,24 @@ fn qlinear_conv(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         };
         let sw = per_channel(sw, w_scale.shape(), m, "w_scale")?;
         // One multiplier per output channel, formed in the scales' type (ONNX reference).
-        let mult: Vec<f64> = sw.iter().map(|&s| kind.div(kind.mul(sx, s), sy)).collect();
+        let mult: Vec<f32> = sw.iter().map(|&s| kind.div(kind.mul(sx, s), sy) as f32).collect();
         let (out_type, zy) = match y_zp {
             Some(z) => (z.dtype(), scalar_zero_point(Some(z), z, "y_zero_point", "y_zero_point")?),
             None => (x.dtype(), 0),
         };
+        let (x_zp, w_zp) = (optional(inputs, 2), optional(inputs, 5));
+        if matches!(out_type, DType::U8 | DType::I8) {
+            let zx = scalar_zero_point(x_zp, x, "x_zero_point", "x")?;
+            if let Some(y) = conv_gemm(&attrs, x, zx, w, w_zp, prepacked.as_ref(), bias.as_deref(), out_type, &mult, zy)? {
+                return Ok(vec![y]);
+            }
+        }
+        let (xv, wv) = centered_operands(x, x_zp, w, w_zp)?;
+        let (shape, acc) = conv_i32(&attrs, &xv, x.shape(), &wv, w.shape(), bias.as_deref())?;
         let out_size: usize = shape[2..].iter().product();
         let y = quantized_tensor(out_type, &shape, acc.len(), |i| {
             let mi = if out_size == 0 || m == 0 { 0 } else { (i / out_size) % m };
-            quant_math::scale_accumulator(acc[i] as i64, mult[mi] as f32).saturating_add(zy as i64)
+            quant_math::scale_accumulator(acc[i] as i64, mult[mi]).saturating_add(zy as i64)
         })?;
         Ok(vec![y])
     })))
@@ -228,7 +358,7 @@ fn qlinear_conv(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 mod tests {
     use super::*;
     use crate::graph::Attr;
-    use crate::ops::quant::test_util::run;
+    use crate::ops::quant::test_util::{run, run_with_constants};
 
     fn t<T: crate::tensor::Elem>(shape: &[usize], v: Vec<T>) -> Option<Tensor> {
         Some(Tensor::from_vec(shape, v).unwrap())
@@ -317,6 +447,109 @@ mod tests {
         // ch0: acc = (x-1)*2 + 1 = [1, 3, 9], M = 2 → [2, 6, 18] + 10
         // ch1: acc = (x-1)*-3 - 1 = [-1, -4, -13], M = 1 → [-1, -4, -13] + 10
         assert_eq!(y[0], Tensor::from_vec(&[1, 2, 1, 3], vec![12i8, 16, 28, 9, 6, -3]).unwrap());
+    }
+
+    /// Deterministic bytes (xorshift).
+    fn bytes(n: usize, seed: u32) -> Vec<u8> {
+        let mut s = seed.wrapping_mul(2654435761) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s >> 8) as u8
+            })
+            .collect()
+    }
+
+    fn q8(shape: &[usize], v: Vec<u8>, signed: bool) -> Tensor {
+        if signed {
+            Tensor::from_vec(shape, v.into_iter().map(|b| b as i8).collect::<Vec<i8>>()).unwrap()
+        } else {
+            Tensor::from_vec(shape, v).unwrap()
+        }
+    }
+
+    /// The GEMM path (weights as inputs, and as constants prepacked at build time) against the
+    /// reference loops on grouped, padded, strided, dilated and pointwise convs, every signedness,
+    /// per-tensor and per-channel zero points and scales.
+    #[test]
+    fn gemm_path_matches_reference_path() {
+        // (n, c, m, input hw, kernel, pads, strides, dilations); the group from the case index.
+        type Shape = (usize, usize, usize, [usize; 2], [usize; 2], [usize; 4], [usize; 2], [usize; 2]);
+        let shapes: [Shape; 6] = [
+            (1, 6, 10, [7, 9], [3, 3], [1, 1, 1, 1], [1, 1], [1, 1]),
+            (2, 4, 8, [6, 5], [1, 1], [0, 0, 0, 0], [1, 1], [1, 1]),
+            (1, 6, 12, [9, 7], [3, 2], [0, 2, 1, 0], [2, 1], [1, 2]),
+            (1, 8, 13, [5, 5], [1, 1], [0, 0, 0, 0], [2, 2], [1, 1]),
+            (2, 3, 7, [11, 4], [5, 1], [2, 0, 2, 0], [1, 1], [1, 1]),
+            (1, 16, 24, [4, 4], [3, 3], [1, 1, 1, 1], [1, 1], [1, 1]),
+        ];
+        for (case, &(n, c, m, hw, kk, pads, strides, dil)) in shapes.iter().enumerate() {
+            let group = if case % 2 == 1 && c % 2 == 0 && m % 2 == 0 { 2 } else { 1 };
+            let (cg, sx, sy) = (c / group, case % 3 != 0, case % 2 == 0);
+            let (xs, ws) = ([n, c, hw[0], hw[1]], [m, cg, kk[0], kk[1]]);
+            let x = q8(&xs, bytes(xs.iter().product(), case as u32 + 1), sx);
+            let w = q8(&ws, bytes(ws.iter().product(), case as u32 + 7), case % 4 < 2);
+            let w_signed = w.dtype() == DType::I8;
+            let zp = |v: i32, signed: bool| if signed { Tensor::scalar(v as i8) } else { Tensor::scalar(v as u8) };
+            let x_zp = zp(if sx { -3 } else { 131 }, sx);
+            let w_zp = if case % 3 == 1 {
+                let v: Vec<u8> = (0..m).map(|i| (i * 37 % 256) as u8).collect();
+                q8(&[m], v, w_signed)
+            } else {
+                zp(if w_signed { 0 } else { 128 }, w_signed)
+            };
+            let w_scale: Vec<f32> = (0..m).map(|i| 0.002 + 0.0007 * i as f32).collect();
+            let bias: Vec<i32> = (0..m as i32).map(|i| i * 911 - 4000).collect();
+            let y_zp = zp(if sy { 5 } else { 120 }, sy);
+            let attrs = [
+                ("group", Attr::Int(group as i64)),
+                ("pads", Attr::Ints(pads.iter().map(|&p| p as i64).collect())),
+                ("strides", Attr::Ints(strides.iter().map(|&p| p as i64).collect())),
+                ("dilations", Attr::Ints(dil.iter().map(|&p| p as i64).collect())),
+            ];
+            // The reference: the fallback's own arithmetic.
+            let conv_attrs = ConvAttrs {
+                window: WindowAttrs {
+                    pads: Some(pads.to_vec()),
+                    strides: Some(strides.to_vec()),
+                    dilations: Some(dil.to_vec()),
+                    ..Default::default()
+                },
+                group,
+            };
+            let (xv, wv) = centered_operands(&x, Some(&x_zp), &w, Some(&w_zp)).unwrap();
+            let (shape, acc) = conv_i32(&conv_attrs, &xv, &xs, &wv, &ws, None).unwrap();
+            let (_, acc_b) = conv_i32(&conv_attrs, &xv, &xs, &wv, &ws, Some(&bias)).unwrap();
+            let out_size: usize = shape[2..].iter().product();
+            let (x_scale, y_scale) = (0.02f32, 0.05f32);
+            let want = quantized_tensor(y_zp.dtype(), &shape, acc_b.len(), |i| {
+                let mi = (i / out_size) % m;
+                let zy = if sy { 5 } else { 120 };
+                quant_math::scale_accumulator(acc_b[i] as i64, x_scale * w_scale[mi] / y_scale).saturating_add(zy)
+            })
+            .unwrap();
+            let inputs = [
+                Some(x.clone()),
+                t(&[], vec![x_scale]),
+                Some(x_zp.clone()),
+                Some(w.clone()),
+                t(&[m], w_scale.clone()),
+                Some(w_zp.clone()),
+                t(&[], vec![y_scale]),
+                Some(y_zp.clone()),
+                t(&[m], bias.clone()),
+            ];
+            for constant in [&[][..], &[3, 4, 5, 8]] {
+                let y = run_with_constants("QLinearConv", 10, &attrs, &inputs, constant).unwrap();
+                assert_eq!(y[0], want, "QLinearConv case {case}, constants {constant:?}");
+                let ci = [Some(x.clone()), Some(w.clone()), Some(x_zp.clone()), Some(w_zp.clone())];
+                let constant_ci: Vec<usize> = constant.iter().map(|&i| if i == 3 { 1 } else { 3 }).take(2).collect();
+                let y = run_with_constants("ConvInteger", 10, &attrs, &ci, &constant_ci).unwrap();
+                assert_eq!(y[0], Tensor::from_vec(&shape, acc.clone()).unwrap(), "ConvInteger case {case}");
+            }
+        }
     }
 
     #[test]

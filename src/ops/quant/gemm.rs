@@ -11,7 +11,9 @@
 //! `saturate(round_ties_even(acc · M[n]) + y_zp)` with `M[n] = alpha · a_scale · b_scale[n] /
 //! y_scale` formed in f32 (docs/quantization.md §8); without it the output is float32
 //! `acc · alpha · a_scale · b_scale[n]`.
+use super::gemm_kernel::{constant_zero_points, q8_bytes, single, view, zero_points, OutBuf, Prepacked};
 use super::matmul::matmul_i32;
+use crate::kernels::qgemm::{self as kernel, PackedQWeights, QMat, QRhs};
 use super::{int_values, quantized_tensor};
 use crate::error::{Error, Result};
 use crate::ops::registry::{optional, required, BuildContext, FnOp, Op, Registry};
@@ -98,7 +100,100 @@ fn qgemm(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         trans_a: a.int_or("transA", 0)? != 0,
         trans_b: a.int_or("transB", 0)? != 0,
     };
-    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| qgemm_run(attrs, inputs))))
+    let prepacked = prepack_b(ctx, attrs.trans_b)?;
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        if let Some(y) = qgemm_on_kernel(attrs, prepacked.as_ref(), inputs)? {
+            return Ok(vec![y]);
+        }
+        qgemm_run(attrs, inputs)
+    })))
+}
+
+/// `B'` (`[k, n]`) as a strided view of B's bytes: B itself, or B `[n, k]` read transposed.
+fn b_view<'a>(bytes: &'a [u8], signed: bool, shape: &[usize], trans_b: bool) -> Result<Option<QMat<'a>>> {
+    let &[r, c] = shape else { return Ok(None) };
+    Ok(Some(if trans_b { view(bytes, signed, 0, c, r, 1, c)? } else { view(bytes, signed, 0, r, c, c, 1)? }))
+}
+
+/// A constant B packed for the int8 GEMM when the op is built.
+fn prepack_b(ctx: &BuildContext, trans_b: bool) -> Result<Option<Prepacked>> {
+    let Some(b) = ctx.constant_input(3) else { return Ok(None) };
+    let Some(zp) = constant_zero_points(ctx, 5, b.dtype()) else { return Ok(None) };
+    let Some((bytes, signed)) = q8_bytes(b) else { return Ok(None) };
+    let Some(bv) = b_view(&bytes, signed, b.shape(), trans_b)? else { return Ok(None) };
+    if !(zp.len() == 1 || zp.len() == bv.cols()) {
+        return Ok(None);
+    }
+    let packed = PackedQWeights::pack(bv, &zp)?;
+    Ok(Some(Prepacked { shape: b.shape().to_vec(), dtype: b.dtype(), zero_points: zp, panels: vec![packed] }))
+}
+
+/// QGemm on the int8 GEMM kernel (`kernels::qgemm`) when its parameters suit it: A not
+/// transposed, per-tensor `a` parameters, C one value per column (or a single row), and a
+/// requantized 8-bit output or a float one. `Ok(None)` otherwise; [`qgemm_run`] (the reference)
+/// then computes, and reports errors. Both compute the same accumulators and the same f32
+/// multipliers.
+fn qgemm_on_kernel(attrs: GemmAttrs, prepacked: Option<&Prepacked>, inputs: &[Option<&Tensor>]) -> Result<Option<Tensor>> {
+    let (Some(a), Some(b)) = (optional(inputs, 0), optional(inputs, 3)) else { return Ok(None) };
+    if attrs.trans_a || a.rank() != 2 {
+        return Ok(None);
+    }
+    let (Some((ab, a_signed)), Some((bb, b_signed))) = (q8_bytes(a), q8_bytes(b)) else { return Ok(None) };
+    let Some(a_zp) = zero_points(optional(inputs, 2), a.dtype()).as_deref().and_then(single) else { return Ok(None) };
+    let Some(bv) = b_view(&bb, b_signed, b.shape(), attrs.trans_b)? else { return Ok(None) };
+    let (m, k, n) = (a.shape()[0], a.shape()[1], bv.cols());
+    if bv.rows() != k {
+        return Ok(None);
+    }
+    let Some(b_zp) = zero_points(optional(inputs, 5), b.dtype()) else { return Ok(None) };
+    let (Some(sa), Some(b_scale)) = (optional(inputs, 1), optional(inputs, 4)) else { return Ok(None) };
+    let (Ok(sa), Ok(sb)) = (single_f32(sa, "a_scale"), b_scale.array::<f32>()) else { return Ok(None) };
+    let sb: Vec<f32> = sb.iter().copied().collect();
+    let Ok(sb) = per_column(&sb, b_scale.shape(), n, "b_scale") else { return Ok(None) };
+    let bias = match optional(inputs, 6) {
+        None => None,
+        Some(c) => match (c, c.shape()) {
+            (Tensor::I32(v), s) if c.len() == 1 || s == [n] || s == [1, n] => {
+                let v: Vec<i32> = v.iter().copied().collect();
+                Some(if v.len() == 1 { vec![v[0]; n] } else { v })
+            }
+            _ => return Ok(None),
+        },
+    };
+    // alpha · a_scale · b_scale[n] (÷ y_scale), in f32 as the reference forms it.
+    let scales: Vec<f32> = sb.iter().map(|&s| attrs.alpha * sa * s).collect();
+    let av = view(&ab, a_signed, 0, m, k, k, 1)?;
+    let rhs = match prepacked.and_then(|pp| pp.get(b, &b_zp)).and_then(|p| p.first()) {
+        Some(pw) => QRhs::Packed(pw),
+        None => QRhs::Mat { b: bv, zero_point: &b_zp },
+    };
+    let shape = [m, n];
+    match optional(inputs, 7) {
+        None => {
+            let mut acc = OutBuf::new(DType::I32, &shape)?;
+            kernel::qgemm(av, a_zp, rhs, bias.as_deref(), acc.view(0, n, 1, &[], 0)?)?;
+            let OutBuf::I32(acc) = acc else { return Ok(None) };
+            let col = |i: usize| i % n.max(1);
+            Ok(Some(Tensor::from_vec(&shape, acc.iter().enumerate().map(|(i, &v)| v as f32 * scales[col(i)]).collect())?))
+        }
+        Some(ys) => {
+            let Ok(sy) = single_f32(ys, "y_scale") else { return Ok(None) };
+            let (out_type, zy) = match optional(inputs, 8) {
+                Some(z) => match int_values(z, "y_zero_point").ok().as_deref() {
+                    Some([v]) => (z.dtype(), *v),
+                    _ => return Ok(None),
+                },
+                None => (a.dtype(), 0),
+            };
+            if !matches!(out_type, DType::U8 | DType::I8) {
+                return Ok(None);
+            }
+            let mult: Vec<f32> = scales.iter().map(|&s| s / sy).collect();
+            let mut y = OutBuf::new(out_type, &shape)?;
+            kernel::qgemm(av, a_zp, rhs, bias.as_deref(), y.view(0, n, 1, &mult, zy)?)?;
+            Ok(Some(y.into_tensor(&shape)?))
+        }
+    }
 }
 
 fn qgemm_run(attrs: GemmAttrs, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
@@ -173,6 +268,43 @@ mod tests {
 
     fn t<T: crate::tensor::Elem>(shape: &[usize], v: Vec<T>) -> Option<Tensor> {
         Some(Tensor::from_vec(shape, v).unwrap())
+    }
+
+    #[test]
+    fn kernel_path_equals_the_reference() {
+        let (m, k, n) = (5, 37, 11);
+        let bytes = |len: usize, seed: usize| -> Vec<u8> { (0..len).map(|i| ((i * 73 + seed * 31) % 256) as u8).collect() };
+        for (trans_b, per_col, bias_shape, float_out, b_signed) in [
+            (false, false, None, false, true),
+            (true, true, Some(vec![n]), false, true),
+            (true, false, Some(vec![1, n]), true, false),
+            (false, true, Some(vec![]), false, false),
+            (true, true, None, true, true),
+        ] {
+            let a = t(&[m, k], bytes(m * k, 1));
+            let braw = bytes(k * n, 2);
+            let bshape = if trans_b { [n, k] } else { [k, n] };
+            let b = if b_signed { t(&bshape, braw.iter().map(|&v| v as i8).collect::<Vec<i8>>()) } else { t(&bshape, braw) };
+            let nz = if per_col { n } else { 1 };
+            let b_zp = if b_signed {
+                t(&[nz], (0..nz).map(|j| (j as i8) - 3).collect::<Vec<i8>>())
+            } else {
+                t(&[nz], (0..nz).map(|j| 120 + j as u8).collect::<Vec<u8>>())
+            };
+            let b_scale = t(&[nz], (0..nz).map(|j| 0.002 + 0.0003 * j as f32).collect::<Vec<f32>>());
+            let c = bias_shape.map(|s: Vec<usize>| {
+                let len = s.iter().product();
+                Tensor::from_vec(&s, (0..len).map(|j| j as i32 * 977 - 4000).collect::<Vec<i32>>()).unwrap()
+            });
+            let mut inputs = vec![a, t(&[], vec![0.03f32]), t(&[], vec![7u8]), b, b_scale, b_zp, c];
+            if !float_out {
+                inputs.extend([t(&[], vec![0.04f32]), t(&[], vec![131u8])]);
+            }
+            let args: Vec<Option<&Tensor>> = inputs.iter().map(|v| v.as_ref()).collect();
+            let attrs = GemmAttrs { alpha: 1.5, trans_a: false, trans_b };
+            let fast = qgemm_on_kernel(attrs, None, &args).unwrap().expect("the kernel path applies");
+            assert_eq!(fast, qgemm_run(attrs, &args).unwrap()[0], "trans_b {trans_b}, per column {per_col}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! rejects them); integer types are uint8, int8, uint16, int16 (and int32 for DequantizeLinear).
 use super::{check_same_shape, float_tensor, float_values, int_values, quantized_tensor, FloatKind, ParamMap};
 use crate::error::{Error, Result};
+use crate::kernels::qconvert;
 use crate::ops::registry::{optional, required, BuildContext, FnOp, Op, Registry};
 use crate::quant_math;
 use crate::tensor::{DType, Tensor};
@@ -64,6 +65,11 @@ fn quantize_linear(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let x = required(inputs, 0, "x")?;
         let scale = required(inputs, 1, "y_scale")?;
         let zp = optional(inputs, 2);
+        if matches!(precision, None | Some(FloatKind::F32)) {
+            if let Some(y) = quantize_per_tensor_f32(x, scale, zp, out_attr)? {
+                return Ok(vec![y]);
+            }
+        }
         let (x_kind, xs) = float_values(x, "x")?;
         let (s_kind, ss) = float_values(scale, "y_scale")?;
         // numpy divides in the wider of the two types unless `precision` says otherwise.
@@ -104,6 +110,11 @@ fn dequantize_linear(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let x = required(inputs, 0, "x")?;
         let scale = required(inputs, 1, "x_scale")?;
         let zp = optional(inputs, 2);
+        if matches!(out_attr, None | Some(FloatKind::F32)) {
+            if let Some(y) = dequantize_per_tensor_f32(x, scale, zp)? {
+                return Ok(vec![y]);
+            }
+        }
         let xs = int_values(x, "x")?;
         let (s_kind, ss) = float_values(scale, "x_scale")?;
         let smap = ParamMap::new(x.shape(), scale.shape(), attrs.axis, attrs.block_size, "x_scale")?;
@@ -135,6 +146,70 @@ fn dequantize_linear(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             .collect();
         Ok(vec![float_tensor(out_attr.unwrap_or(s_kind), x.shape(), values)?])
     })))
+}
+
+/// A single float32 value (a per-tensor scale).
+fn single_f32(t: &Tensor) -> Option<f32> {
+    match t {
+        Tensor::F32(a) if a.len() == 1 => a.iter().next().copied(),
+        _ => None,
+    }
+}
+
+/// QuantizeLinear's fast path (`kernels::qconvert`): float32 data, one float32 scale, an 8-bit
+/// zero point of one value (or none: uint8, unless `output_dtype` says otherwise).
+/// `Ok(None)` when it does not apply; the general path then computes (and checks) everything.
+fn quantize_per_tensor_f32(x: &Tensor, scale: &Tensor, zp: Option<&Tensor>, out_attr: Option<DType>) -> Result<Option<Tensor>> {
+    let (Tensor::F32(xa), Some(s)) = (x, single_f32(scale)) else { return Ok(None) };
+    let Some(xs) = xa.as_slice() else { return Ok(None) };
+    let (dtype, z) = match zp {
+        Some(Tensor::U8(z)) if z.len() == 1 && z.shape() == scale.shape() => (DType::U8, i32::from(z.iter().next().copied().unwrap_or(0))),
+        Some(Tensor::I8(z)) if z.len() == 1 && z.shape() == scale.shape() => (DType::I8, i32::from(z.iter().next().copied().unwrap_or(0))),
+        None if matches!(out_attr, None | Some(DType::U8)) => (DType::U8, 0),
+        _ => return Ok(None),
+    };
+    if out_attr.is_some_and(|d| d != dtype) {
+        return Ok(None);
+    }
+    Ok(Some(match dtype {
+        DType::U8 => {
+            let mut y = vec![0u8; xs.len()];
+            qconvert::quantize_f32(xs, s, z, &mut y);
+            Tensor::from_vec(x.shape(), y)?
+        }
+        _ => {
+            let mut y = vec![0i8; xs.len()];
+            qconvert::quantize_f32(xs, s, z, &mut y);
+            Tensor::from_vec(x.shape(), y)?
+        }
+    }))
+}
+
+/// DequantizeLinear's fast path (`kernels::qconvert`): 8-bit data, one float32 scale, a zero
+/// point of the data's type and one value (or none), float32 output.
+fn dequantize_per_tensor_f32(x: &Tensor, scale: &Tensor, zp: Option<&Tensor>) -> Result<Option<Tensor>> {
+    let Some(s) = single_f32(scale) else { return Ok(None) };
+    let z = match (x, zp) {
+        (_, None) => 0,
+        (Tensor::U8(_), Some(Tensor::U8(z))) if z.len() == 1 && z.shape() == scale.shape() => i32::from(z.iter().next().copied().unwrap_or(0)),
+        (Tensor::I8(_), Some(Tensor::I8(z))) if z.len() == 1 && z.shape() == scale.shape() => i32::from(z.iter().next().copied().unwrap_or(0)),
+        _ => return Ok(None),
+    };
+    let mut y;
+    match x {
+        Tensor::U8(a) => {
+            let Some(xs) = a.as_slice() else { return Ok(None) };
+            y = vec![0f32; xs.len()];
+            qconvert::dequantize_f32(xs, s, z, &mut y);
+        }
+        Tensor::I8(a) => {
+            let Some(xs) = a.as_slice() else { return Ok(None) };
+            y = vec![0f32; xs.len()];
+            qconvert::dequantize_f32(xs, s, z, &mut y);
+        }
+        _ => return Ok(None),
+    }
+    Ok(Some(Tensor::from_vec(x.shape(), y)?))
 }
 
 fn dynamic_quantize_linear(_ctx: &BuildContext) -> Result<Box<dyn Op>> {

@@ -4,9 +4,15 @@
 //! Zero points and scales are per tensor (one element) or per row of `a` / per column of `b`:
 //! a 1-D parameter of `a` holds one value per row (`[M]`, used as `[M, 1]`), one of `b` one per
 //! column (`[N]`); higher-rank parameters broadcast against the operand (`[..., M, 1]`,
-//! `[..., 1, N]`), as the ONNX spec describes. The integer matmul here is the plain triple loop:
-//! it is the oracle of the SIMD GEMM kernels, not one of them.
+//! `[..., 1, N]`), as the ONNX spec describes.
+//!
+//! Two paths compute the same integers: the int8 GEMM ([`crate::kernels::qgemm`], through
+//! [`super::gemm_kernel`]) when `a`'s parameters and `y`'s are per tensor and `b`'s per tensor or per
+//! column (the quantizer's forms), with a constant `b` prepacked when the op is built; and the
+//! plain triple loop [`matmul_i32`] for everything else (per-row parameters, 16-bit outputs).
+use super::gemm_kernel::{constant_zero_points, q8_bytes, single, view, zero_points, OutBuf, Prepacked};
 use super::{broadcast_values, float_values, int_values, quantized_tensor, FloatKind};
+use crate::kernels::qgemm::{qgemm, PackedQWeights, QRhs};
 use crate::error::{Error, Result};
 use crate::ops::broadcast_shapes;
 use crate::ops::registry::{optional, required, BuildContext, FnOp, Op, Registry};
@@ -60,40 +66,63 @@ pub(crate) struct MatMulShape {
     pub out: Vec<usize>,
 }
 
+/// The shapes of a numpy matmul: operands promoted to rank >= 2, `[..., m, k] @ [..., k, n]`,
+/// batch dims broadcast.
+pub(crate) struct MatMulPlan {
+    pub shape: MatMulShape,
+    m: usize,
+    k: usize,
+    n: usize,
+    batch: Vec<usize>,
+    a_batch: Vec<usize>,
+    b_batch: Vec<usize>,
+}
+
+impl MatMulPlan {
+    pub(crate) fn new(a_shape: &[usize], b_shape: &[usize]) -> Result<MatMulPlan> {
+        if a_shape.is_empty() || b_shape.is_empty() {
+            return Err(Error::shape(format!("matmul needs operands of rank >= 1, got {a_shape:?} and {b_shape:?}")));
+        }
+        let a2: Vec<usize> = if a_shape.len() == 1 { vec![1, a_shape[0]] } else { a_shape.to_vec() };
+        let b2: Vec<usize> = if b_shape.len() == 1 { vec![b_shape[0], 1] } else { b_shape.to_vec() };
+        let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
+        let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
+        if k != kb {
+            return Err(Error::shape(format!(
+                "matmul of shapes {a_shape:?} and {b_shape:?}: a has {k} columns but b has {kb} rows"
+            )));
+        }
+        let a_batch = a2[..a2.len() - 2].to_vec();
+        let b_batch = b2[..b2.len() - 2].to_vec();
+        let batch = broadcast_shapes(&[&a_batch, &b_batch])
+            .map_err(|_| Error::shape(format!("matmul batch dims of {a_shape:?} and {b_shape:?} do not broadcast")))?;
+        let mut full = batch.clone();
+        full.extend([m, n]);
+        checked_numel(&full, DType::I32)?;
+        let mut out = batch.clone();
+        if a_shape.len() > 1 {
+            out.push(m);
+        }
+        if b_shape.len() > 1 {
+            out.push(n);
+        }
+        Ok(MatMulPlan { shape: MatMulShape { full, out }, m, k, n, batch, a_batch, b_batch })
+    }
+
+    fn batches(&self) -> usize {
+        self.batch.iter().product()
+    }
+}
+
 /// `a @ b` with numpy semantics on i32 values, accumulating in i32 (wrapping, as the ONNX spec
-/// allows overflow only in the 32-bit accumulator).
+/// allows overflow only in the 32-bit accumulator). The reference path.
 pub(crate) fn matmul_i32(a: &[i32], a_shape: &[usize], b: &[i32], b_shape: &[usize]) -> Result<(MatMulShape, Vec<i32>)> {
-    if a_shape.is_empty() || b_shape.is_empty() {
-        return Err(Error::shape(format!("matmul needs operands of rank >= 1, got {a_shape:?} and {b_shape:?}")));
-    }
-    let a2: Vec<usize> = if a_shape.len() == 1 { vec![1, a_shape[0]] } else { a_shape.to_vec() };
-    let b2: Vec<usize> = if b_shape.len() == 1 { vec![b_shape[0], 1] } else { b_shape.to_vec() };
-    let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
-    let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
-    if k != kb {
-        return Err(Error::shape(format!(
-            "matmul of shapes {a_shape:?} and {b_shape:?}: a has {k} columns but b has {kb} rows"
-        )));
-    }
-    let a_batch = &a2[..a2.len() - 2];
-    let b_batch = &b2[..b2.len() - 2];
-    let batch = broadcast_shapes(&[a_batch, b_batch])
-        .map_err(|_| Error::shape(format!("matmul batch dims of {a_shape:?} and {b_shape:?} do not broadcast")))?;
-    let mut full = batch.clone();
-    full.extend([m, n]);
-    let total = checked_numel(&full, DType::I32)?;
-    let mut out_shape = batch.clone();
-    if a_shape.len() > 1 {
-        out_shape.push(m);
-    }
-    if b_shape.len() > 1 {
-        out_shape.push(n);
-    }
-    let a_index = batch_index(&batch, a_batch);
-    let b_index = batch_index(&batch, b_batch);
-    let batches = batch.iter().product::<usize>();
-    let mut out = vec![0i32; total];
-    for bi in 0..batches {
+    let p = MatMulPlan::new(a_shape, b_shape)?;
+    let (m, k, n) = (p.m, p.k, p.n);
+    let a_index = batch_index(&p.batch, &p.a_batch);
+    let b_index = batch_index(&p.batch, &p.b_batch);
+    let mut out = vec![0i32; p.batches() * m * n];
+    for bi in 0..p.batches() {
         let am = &a[a_index(bi) * m * k..][..m * k];
         let bm = &b[b_index(bi) * k * n..][..k * n];
         let om = &mut out[bi * m * n..][..m * n];
@@ -107,7 +136,73 @@ pub(crate) fn matmul_i32(a: &[i32], a_shape: &[usize], b: &[i32], b_shape: &[usi
             }
         }
     }
-    Ok((MatMulShape { full, out: out_shape }, out))
+    Ok((p.shape, out))
+}
+
+/// A constant `b` of rank 2 with constant per-tensor or per-column zero points (input `zp_idx`),
+/// packed when the op is built.
+fn prepack_b(ctx: &BuildContext, b_idx: usize, zp_idx: usize) -> Result<Option<Prepacked>> {
+    let Some(b) = ctx.constant_input(b_idx) else { return Ok(None) };
+    let Some(zp) = constant_zero_points(ctx, zp_idx, b.dtype()) else { return Ok(None) };
+    let (Some((bytes, signed)), [k, n]) = (q8_bytes(b), b.shape()) else { return Ok(None) };
+    let (k, n) = (*k, *n);
+    if !(zp.len() == 1 || zp.len() == n) {
+        return Ok(None);
+    }
+    let packed = PackedQWeights::pack(view(&bytes, signed, 0, k, n, n, 1)?, &zp)?;
+    Ok(Some(Prepacked { shape: vec![k, n], dtype: b.dtype(), zero_points: zp, panels: vec![packed] }))
+}
+
+/// A parameter's values if it is per tensor (one element) or per column of `b` (`n` elements,
+/// shape `[n]` or `[1, ..., 1, n]`); `None` otherwise.
+fn per_column<T>(values: Vec<T>, shape: &[usize], n: usize) -> Option<Vec<T>> {
+    let lead_ones = shape.split_last().is_some_and(|(&last, lead)| last == n && lead.iter().all(|&d| d == 1));
+    (values.len() == 1 || (values.len() == n && lead_ones)).then_some(values)
+}
+
+/// The GEMM path of both ops: `y = a @ b` into `out` (int32, or uint8 / int8 requantized with
+/// `multiplier` (1 or per column) and `y_zp`). `Ok(None)` when the operands do not suit it.
+#[allow(clippy::too_many_arguments)]
+fn matmul_gemm(
+    a: &Tensor,
+    a_zp: Option<&Tensor>,
+    b: &Tensor,
+    b_zp: Option<&Tensor>,
+    prepacked: Option<&Prepacked>,
+    out_type: DType,
+    multiplier: impl FnOnce(usize) -> Option<Vec<f32>>,
+    y_zp: i32,
+) -> Result<Option<Tensor>> {
+    let (Some((ab, a_signed)), Some((bb, b_signed))) = (q8_bytes(a), q8_bytes(b)) else { return Ok(None) };
+    let Some(a_zp) = zero_points(a_zp, a.dtype()).as_deref().and_then(single) else { return Ok(None) };
+    let p = MatMulPlan::new(a.shape(), b.shape())?;
+    let (m, k, n) = (p.m, p.k, p.n);
+    let b_zp_shape = b_zp.map_or(&[][..], |z| z.shape());
+    let Some(b_zp) = zero_points(b_zp, b.dtype()).and_then(|z| per_column(z, if b_zp_shape.is_empty() { &[1] } else { b_zp_shape }, n)) else {
+        return Ok(None);
+    };
+    let Some(mult) = multiplier(n) else { return Ok(None) };
+    let mut y = OutBuf::new(out_type, &p.shape.full)?;
+    let packed = prepacked.and_then(|pp| pp.get(b, &b_zp)).and_then(|panels| panels.first());
+    if p.b_batch.is_empty() {
+        // One product: every batch of a stacked into rows (a is row-major), b shared.
+        let rows = p.batches() * m;
+        let av = view(&ab, a_signed, 0, rows, k, k, 1)?;
+        let rhs = match packed {
+            Some(pw) => QRhs::Packed(pw),
+            None => QRhs::Mat { b: view(&bb, b_signed, 0, k, n, n, 1)?, zero_point: &b_zp },
+        };
+        qgemm(av, a_zp, rhs, None, y.view(0, n, 1, &mult, y_zp)?)?;
+    } else {
+        let a_index = batch_index(&p.batch, &p.a_batch);
+        let b_index = batch_index(&p.batch, &p.b_batch);
+        for bi in 0..p.batches() {
+            let av = view(&ab, a_signed, a_index(bi) * m * k, m, k, k, 1)?;
+            let bv = view(&bb, b_signed, b_index(bi) * k * n, k, n, n, 1)?;
+            qgemm(av, a_zp, QRhs::Mat { b: bv, zero_point: &b_zp }, None, y.view(bi * m * n, n, 1, &mult, y_zp)?)?;
+        }
+    }
+    Ok(Some(y.into_tensor(&p.shape.out)?))
 }
 
 /// Maps a flat index over the broadcast batch shape `batch` to the flat batch index of an
@@ -150,40 +245,57 @@ fn centered(x: &Tensor, zp: Option<&Tensor>, role: Role, x_name: &str, zp_name: 
     Ok(v)
 }
 
-fn matmul_integer(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
-    Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| {
+fn matmul_integer(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let prepacked = prepack_b(ctx, 1, 3)?;
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let a = required(inputs, 0, "A")?;
         let b = required(inputs, 1, "B")?;
-        let av = centered(a, optional(inputs, 2), Role::Row, "A", "a_zero_point")?;
-        let bv = centered(b, optional(inputs, 3), Role::Col, "B", "b_zero_point")?;
+        let (a_zp, b_zp) = (optional(inputs, 2), optional(inputs, 3));
+        if let Some(y) = matmul_gemm(a, a_zp, b, b_zp, prepacked.as_ref(), DType::I32, |_| Some(vec![]), 0)? {
+            return Ok(vec![y]);
+        }
+        let av = centered(a, a_zp, Role::Row, "A", "a_zero_point")?;
+        let bv = centered(b, b_zp, Role::Col, "B", "b_zero_point")?;
         let (shape, acc) = matmul_i32(&av, a.shape(), &bv, b.shape())?;
         Ok(vec![Tensor::from_vec(&shape.out, acc)?])
     })))
 }
 
-fn qlinear_matmul(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
-    Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| {
+fn qlinear_matmul(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let prepacked = prepack_b(ctx, 3, 5)?;
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let a = required(inputs, 0, "a")?;
         let a_scale = required(inputs, 1, "a_scale")?;
         let b = required(inputs, 3, "b")?;
         let b_scale = required(inputs, 4, "b_scale")?;
         let y_scale = required(inputs, 6, "y_scale")?;
         let y_zp = optional(inputs, 7);
+        let (ka, sa) = float_values(a_scale, "a_scale")?;
+        let (kb, sb) = float_values(b_scale, "b_scale")?;
+        let (ky, sy) = float_values(y_scale, "y_scale")?;
+        let kind: FloatKind = ka.max(kb).max(ky);
+        let (out_type, zy) = match y_zp {
+            Some(z) => (z.dtype(), int_values(z, "y_zero_point")?),
+            None => (a.dtype(), vec![0]),
+        };
+        if let (DType::U8 | DType::I8, Some(zy), Some(sa), Some(sy)) = (out_type, single(&zy), single(&sa), single(&sy)) {
+            // The multiplier is formed in the scales' type, the product in f32 (onnxruntime).
+            let mult = |n: usize| per_column(sb.clone(), b_scale.shape(), n).map(|sb| sb.iter().map(|&s| kind.div(kind.mul(sa, s), sy) as f32).collect());
+            if let Some(y) = matmul_gemm(a, optional(inputs, 2), b, optional(inputs, 5), prepacked.as_ref(), out_type, mult, zy)? {
+                return Ok(vec![y]);
+            }
+        }
         let av = centered(a, optional(inputs, 2), Role::Row, "a", "a_zero_point")?;
         let bv = centered(b, optional(inputs, 5), Role::Col, "b", "b_zero_point")?;
         let (shape, acc) = matmul_i32(&av, a.shape(), &bv, b.shape())?;
         let full = &shape.full;
         // The scales of a and y line up with the output's rows, those of b with its columns.
-        let (ka, sa) = float_values(a_scale, "a_scale")?;
-        let (kb, sb) = float_values(b_scale, "b_scale")?;
-        let (ky, sy) = float_values(y_scale, "y_scale")?;
-        let kind: FloatKind = ka.max(kb).max(ky);
         let sa = expand_param(sa, a_scale.shape(), full, Role::Row, "a_scale")?;
         let sb = expand_param(sb, b_scale.shape(), full, Role::Col, "b_scale")?;
         let sy = expand_param(sy, y_scale.shape(), full, Role::Row, "y_scale")?;
-        let (out_type, zy) = match y_zp {
-            Some(z) => (z.dtype(), expand_param(int_values(z, "y_zero_point")?, z.shape(), full, Role::Row, "y_zero_point")?),
-            None => (a.dtype(), vec![0; acc.len()]),
+        let zy = match y_zp {
+            Some(z) => expand_param(zy, z.shape(), full, Role::Row, "y_zero_point")?,
+            None => vec![0; acc.len()],
         };
         let y = quantized_tensor(out_type, &shape.out, acc.len(), |i| {
             // The multiplier is formed in the scales' type, the product in f32 (onnxruntime).
@@ -197,7 +309,7 @@ fn qlinear_matmul(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::quant::test_util::run;
+    use crate::ops::quant::test_util::{run, run_with_constants};
 
     fn t<T: crate::tensor::Elem>(shape: &[usize], v: Vec<T>) -> Option<Tensor> {
         Some(Tensor::from_vec(shape, v).unwrap())
@@ -222,6 +334,85 @@ mod tests {
         assert_eq!((s.out, out), (vec![2], vec![3, 7]));
         assert!(matmul_i32(&[1, 2], &[2], &[1, 2, 3], &[3]).is_err());
         assert!(matmul_i32(&[0; 12], &[2, 2, 3], &[0; 18], &[3, 3, 2]).is_err());
+    }
+
+    fn q8(shape: &[usize], seed: u32, signed: bool) -> Tensor {
+        let mut s = seed.wrapping_mul(2654435761) | 1;
+        let v: Vec<u8> = (0..shape.iter().product::<usize>())
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s >> 8) as u8
+            })
+            .collect();
+        if signed {
+            Tensor::from_vec(shape, v.into_iter().map(|b| b as i8).collect::<Vec<i8>>()).unwrap()
+        } else {
+            Tensor::from_vec(shape, v).unwrap()
+        }
+    }
+
+    /// The GEMM path (b as an input, and as a constant prepacked at build time) against the
+    /// reference loops: stacked and broadcast batches, 1-D operands, every signedness,
+    /// per-tensor and per-column zero points and scales.
+    #[test]
+    fn gemm_path_matches_reference_path() {
+        let shapes: [(&[usize], &[usize]); 6] = [
+            (&[2, 3, 37], &[37, 19]),
+            (&[37], &[37, 9]),
+            (&[5, 16], &[2, 16, 8]),
+            (&[2, 1, 4, 9], &[3, 9, 7]),
+            (&[7, 300], &[300, 33]),
+            (&[3, 8], &[8]),
+        ];
+        for (case, &(a_shape, b_shape)) in shapes.iter().enumerate() {
+            let (sa, sb, sy) = (case % 2 == 0, case % 3 != 1, case % 4 < 2);
+            let a = q8(a_shape, case as u32 + 1, sa);
+            let b = q8(b_shape, case as u32 + 9, sb);
+            let n = if b_shape.len() == 1 { 1 } else { b_shape[b_shape.len() - 1] };
+            let zp = |v: i32, signed: bool| if signed { Tensor::scalar(v as i8) } else { Tensor::scalar(v as u8) };
+            let a_zp = zp(if sa { 7 } else { 140 }, sa);
+            let b_zp = if case % 2 == 1 {
+                let v: Vec<i32> = (0..n as i32).map(|j| j * 29 % 200 - if sb { 100 } else { 0 }).collect();
+                if sb {
+                    Tensor::from_vec(&[n], v.iter().map(|&x| x as i8).collect::<Vec<i8>>()).unwrap()
+                } else {
+                    Tensor::from_vec(&[n], v.iter().map(|&x| x as u8).collect::<Vec<u8>>()).unwrap()
+                }
+            } else {
+                zp(if sb { -2 } else { 128 }, sb)
+            };
+            let b_scale: Vec<f32> = (0..n).map(|j| 0.003 + 0.0005 * j as f32).collect();
+            let (a_scale, y_scale, zy) = (0.03f32, 0.2f32, if sy { -4 } else { 99 });
+            let y_zp = zp(zy, sy);
+            // The reference: the fallback's own arithmetic.
+            let av = centered(&a, Some(&a_zp), Role::Row, "a", "a_zero_point").unwrap();
+            let bv = centered(&b, Some(&b_zp), Role::Col, "b", "b_zero_point").unwrap();
+            let (shape, acc) = matmul_i32(&av, a.shape(), &bv, b.shape()).unwrap();
+            let want = quantized_tensor(y_zp.dtype(), &shape.out, acc.len(), |i| {
+                quant_math::scale_accumulator(acc[i] as i64, a_scale * b_scale[i % n] / y_scale).saturating_add(zy as i64)
+            })
+            .unwrap();
+            let inputs = [
+                Some(a.clone()),
+                t(&[], vec![a_scale]),
+                Some(a_zp.clone()),
+                Some(b.clone()),
+                t(&[n], b_scale.clone()),
+                Some(b_zp.clone()),
+                t(&[], vec![y_scale]),
+                Some(y_zp.clone()),
+            ];
+            for constant in [&[][..], &[3, 4, 5]] {
+                let y = run_with_constants("QLinearMatMul", 21, &[], &inputs, constant).unwrap();
+                assert_eq!(y[0], want, "QLinearMatMul case {case}, constants {constant:?}");
+                let mi = [Some(a.clone()), Some(b.clone()), Some(a_zp.clone()), Some(b_zp.clone())];
+                let constant_mi: Vec<usize> = if constant.is_empty() { vec![] } else { vec![1, 3] };
+                let y = run_with_constants("MatMulInteger", 10, &[], &mi, &constant_mi).unwrap();
+                assert_eq!(y[0], Tensor::from_vec(&shape.out, acc.clone()).unwrap(), "MatMulInteger case {case}");
+            }
+        }
     }
 
     #[test]

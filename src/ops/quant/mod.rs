@@ -4,24 +4,29 @@
 //! - [`linear`]: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear.
 //! - [`matmul`]: MatMulInteger, QLinearMatMul, and the plain i32-accumulating batched matmul.
 //! - [`conv`]: ConvInteger, QLinearConv (geometry and im2col from `ops::conv_geometry`).
+//! - [`gemm_kernel`]: the bridge from these ops to the int8 GEMM kernel (`kernels::qgemm`).
 //! - [`depthwise`]: QLinearConv's depthwise branch (the direct 8-bit kernel).
 //! - [`contrib`]: onnxruntime's `com.microsoft` QOperator ops (QLinearAdd, QLinearMul,
 //!   QLinearGlobalAveragePool, QLinearConcat, QLinearLeakyRelu, QLinearSigmoid).
 //! - [`gemm`]: `com.microsoft` QGemm (what a fused `DequantizeLinear → Gemm → QuantizeLinear` runs).
+//! - [`lookup`]: webptq's QLinearLookup (a 256-entry table: fused `DQ → elementwise op → Q`).
 //! - [`nbits`]: `com.microsoft` MatMulNBits (block-wise 2/4/8-bit weights) and its packed layout,
 //!   shared with the weight-only quantizer.
 //!
 //! All arithmetic on single values (quantize, dequantize, requantize, saturate) lives in
 //! [`crate::quant_math`]; this module adds tensors: reading scales and zero points, mapping each
 //! element to its per-tensor / per-axis / per-block parameter, and dispatching on dtypes.
-//! Most ops here favour clarity over speed; the depthwise QLinearConv branch and the QOperator
-//! Add, Mul, pools and Concat run the 8-bit kernels of [`crate::kernels`] (bit-exact with their
-//! scalar oracles, which spell out the same formulas).
+//! The integer matrix ops run on the int8 GEMM kernel where their parameters allow (see
+//! [`gemm_kernel`]) and keep a plain reference path for the rest; the depthwise QLinearConv
+//! branch and the QOperator Add, Mul, pools and Concat run the 8-bit kernels of
+//! [`crate::kernels`] (bit-exact with their scalar oracles, which spell out the same formulas).
 mod contrib;
 mod conv;
 mod depthwise;
 mod gemm;
+mod gemm_kernel;
 mod linear;
+mod lookup;
 mod matmul;
 pub(crate) mod nbits;
 
@@ -38,6 +43,7 @@ pub fn register(r: &mut Registry) {
     contrib::register(r);
     gemm::register(r);
     nbits::register(r);
+    lookup::register(r);
 }
 
 /// The float type an op computes in. Values travel as f64 (exact for all three types); each
@@ -282,6 +288,42 @@ pub(crate) mod test_util {
             node.attrs.set(k, v.clone());
         }
         let graph = Graph::default();
+        let ctx = BuildContext { node: &node, graph: &graph, opset };
+        let built = crate::ops::Registry::standard().build(&ctx)?;
+        let refs: Vec<Option<&Tensor>> = inputs.iter().map(|t| t.as_ref()).collect();
+        built.run(&refs)
+    }
+
+    /// Builds `op` (default domain) over a graph in which the inputs listed in `constant` are
+    /// initializers (so the op may preprocess them when built) and runs it once.
+    pub(crate) fn run_with_constants(
+        op: &str,
+        opset: i64,
+        attrs: &[(&str, Attr)],
+        inputs: &[Option<Tensor>],
+        constant: &[usize],
+    ) -> Result<Vec<Tensor>> {
+        let mut graph = Graph::default();
+        let mut node = Node {
+            name: String::new(),
+            op_type: op.into(),
+            domain: String::new(),
+            inputs: vec![],
+            outputs: vec![],
+            attrs: Default::default(),
+        };
+        for (k, v) in attrs {
+            node.attrs.set(k, v.clone());
+        }
+        for (i, t) in inputs.iter().enumerate() {
+            node.inputs.push(t.as_ref().map(|t| {
+                let id = graph.add_value(&format!("in{i}"), Some(t.dtype()), None);
+                if constant.contains(&i) {
+                    graph.initializers.insert(id, std::sync::Arc::new(t.clone()));
+                }
+                id
+            }));
+        }
         let ctx = BuildContext { node: &node, graph: &graph, opset };
         let built = crate::ops::Registry::standard().build(&ctx)?;
         let refs: Vec<Option<&Tensor>> = inputs.iter().map(|t| t.as_ref()).collect();
