@@ -211,6 +211,9 @@ fn max_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             if let Some(y) = max_pool_8bit(x, &g)? {
                 return Ok(vec![y]);
             }
+            if let Some(y) = max_pool_f32_2d(x, &g)? {
+                return Ok(vec![y]);
+            }
         }
         let col_major = attrs.storage_order == 1;
         let (y, idx) = match x {
@@ -248,6 +251,46 @@ fn max_pool_8bit(x: &Tensor, g: &Geometry) -> Result<Option<Tensor>> {
         Tensor::I8(a) => run(a, g),
         _ => Ok(None),
     }
+}
+
+/// float32 MaxPool of a 1-D or 2-D input without `Indices`: direct loops over each window's taps
+/// inside the input, the same rule as [`max_pool_t`] (the first tap, then any greater value).
+fn max_pool_f32_2d(x: &Tensor, g: &Geometry) -> Result<Option<Tensor>> {
+    let (Tensor::F32(a), Some((p, _))) = (x, g.plane_2d()) else { return Ok(None) };
+    let shape = out_shape(a.shape(), g)?;
+    let mut out = vec![0f32; checked_numel(&shape, DType::F32)?];
+    let data = super::matmul::row_major(a);
+    let (in_sz, out_sz) = (g.input_size(), g.output_size());
+    // The taps of a window inside `[0, n)` along one axis: first tap index and count.
+    let taps = |o: usize, s: usize, pad: usize, d: usize, k: usize, n: usize| -> (usize, usize, usize) {
+        let start = (o * s) as isize - pad as isize;
+        let first = (0..k).find(|&t| start + (t * d) as isize >= 0).unwrap_or(k);
+        let last = (0..k).rev().find(|&t| start + ((t * d) as isize) < n as isize).map_or(0, |t| t + 1);
+        let count = last.saturating_sub(first);
+        (if count > 0 { (start + (first * d) as isize) as usize } else { 0 }, count, d)
+    };
+    for (plane, o) in data.chunks_exact(in_sz.max(1)).zip(out.chunks_exact_mut(out_sz.max(1))) {
+        for oy in 0..p.oh {
+            let (y0, ny, dy) = taps(oy, p.sh, p.ph, p.dh, p.kh, p.ih);
+            for ox in 0..p.ow {
+                let (x0, nx, dx) = taps(ox, p.sw, p.pw, p.dw, p.kw, p.iw);
+                let mut best = f32::LOWEST;
+                let mut first = true;
+                for ty in 0..ny {
+                    let row = &plane[(y0 + ty * dy) * p.iw..][..p.iw];
+                    for tx in 0..nx {
+                        let v = row[x0 + tx * dx];
+                        if first || v > best {
+                            best = v;
+                            first = false;
+                        }
+                    }
+                }
+                o[oy * p.ow + ox] = best;
+            }
+        }
+    }
+    Tensor::from_vec(&shape, out).map(Some)
 }
 
 /// Walks every window of every plane: `visit(plane, output_index, positions)` where positions
@@ -417,6 +460,40 @@ mod tests {
             assert_eq!(got, want);
             let got: Vec<f32> = max_pool_8bit(&xi, &g).unwrap().unwrap().to_f32_vec().iter().map(|v| v + 128.0).collect();
             assert_eq!(got, want);
+        }
+    }
+
+    /// The float32 fast path equals the generic window walk, NaN included (dilations too).
+    #[test]
+    fn max_pool_f32_fast_path_matches_the_generic_walk() {
+        for (kernel, strides, pads, dil, ceil) in [
+            (vec![3, 3], vec![2, 2], vec![1, 1, 1, 1], vec![1, 1], false),
+            (vec![2, 2], vec![2, 2], vec![0, 0, 0, 0], vec![1, 1], true),
+            (vec![3, 2], vec![1, 3], vec![2, 0, 1, 1], vec![2, 1], true),
+            (vec![5], vec![2], vec![2, 2], vec![1], false),
+            (vec![2], vec![1], vec![0, 0], vec![3], false),
+        ] {
+            let wa = WindowAttrs {
+                kernel_shape: Some(kernel.clone()),
+                strides: Some(strides),
+                pads: Some(pads),
+                dilations: Some(dil),
+                ceil_mode: ceil,
+                auto_pad: AutoPad::NotSet,
+                ..Default::default()
+            };
+            let spatial: Vec<usize> = if kernel.len() == 2 { vec![7, 10] } else { vec![19] };
+            let g = wa.resolve(&spatial, &kernel).unwrap();
+            let mut shape = vec![2, 3];
+            shape.extend(&spatial);
+            let n: usize = shape.iter().product();
+            let v: Vec<f32> = (0..n).map(|i| if i % 17 == 5 { f32::NAN } else { ((i * 97 + 13) % 256) as f32 - 100.0 }).collect();
+            let xf = ArrayD::from_shape_vec(IxDyn(&shape), v.clone()).unwrap();
+            let (want, _) = max_pool_t(&xf, &g, false, false).unwrap();
+            let got = max_pool_f32_2d(&Tensor::F32(xf), &g).unwrap().unwrap();
+            let bits = |t: &Tensor| t.to_f32_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(got.shape(), want.shape());
+            assert_eq!(bits(&got), bits(&want), "{kernel:?}");
         }
     }
 
