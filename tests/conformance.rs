@@ -41,7 +41,7 @@ fn tested_op(dir: &Path) -> Option<String> {
 fn run_case(dir: &Path) -> Result<(), String> {
     let bytes = std::fs::read(dir.join("model.onnx")).map_err(|e| e.to_string())?;
     let model = webptq::onnx::load(&bytes, &HashMap::new()).map_err(|e| e.to_string())?;
-    let session = Session::new(model, &SessionOptions { optimize: false, fuse_qdq: false }).map_err(|e| e.to_string())?;
+    let session = Session::new(model, &SessionOptions { optimize: false, fuse_qdq: false, fuse_activations: false }).map_err(|e| e.to_string())?;
     let mut sets: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| e.to_string())?
         .flatten()

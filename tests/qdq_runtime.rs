@@ -109,7 +109,7 @@ fn check(tag: &str, float: &Model, inputs: &[(&str, Tensor)], calib_rows: usize,
         write_npy(&dir.join(format!("{tag}.ours.{k}.npy")), t);
     }
     if literal {
-        let lit = Session::from_bytes(&q.bytes, &SessionOptions { optimize: true, fuse_qdq: false }).unwrap();
+        let lit = Session::from_bytes(&q.bytes, &SessionOptions { optimize: true, fuse_qdq: false, fuse_activations: false }).unwrap();
         let l: Vec<Vec<Tensor>> =
             (0..n).step_by(bs).map(|lo| lit.run(feeds(lo, (lo + bs).min(n))).unwrap().into_iter().map(|(_, t)| t).collect()).collect();
         for (k, t) in outs.iter().enumerate() {
@@ -217,7 +217,7 @@ fn small_graphs_fused() {
             let batches = (0..4).map(|i| Ok(feed(100 + i)));
             let q = quantize(&float, options, batches, &mut |_| Ok(())).unwrap();
             let fused = Session::from_bytes(&q.bytes, &SessionOptions::default()).unwrap();
-            let literal = Session::from_bytes(&q.bytes, &SessionOptions { optimize: true, fuse_qdq: false }).unwrap();
+            let literal = Session::from_bytes(&q.bytes, &SessionOptions { optimize: true, fuse_qdq: false, fuse_activations: false }).unwrap();
             assert!(fused.fused_groups() > 0, "{tag}: nothing fused");
             assert_no_float_group(&fused.model().graph, &tag);
             assert_eq!(count(&fused.model().graph, "Conv"), 0, "{tag}: a float Conv is left");

@@ -536,7 +536,7 @@ mod tests {
             metadata: Vec::new(),
             graph: g,
         };
-        Session::new(model, &SessionOptions { optimize: false, fuse_qdq: false }).unwrap()
+        Session::new(model, &SessionOptions { optimize: false, fuse_qdq: false, fuse_activations: false }).unwrap()
     }
 
     #[test]

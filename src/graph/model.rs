@@ -154,6 +154,14 @@ impl Graph {
     }
 
     /// Map from value to the index of the node producing it.
+    /// The initializer of `v` if no feed can replace it (not also a graph input).
+    pub fn constant(&self, v: ValueId) -> Option<&Tensor> {
+        if self.overridable.contains(&v) {
+            return None;
+        }
+        self.initializers.get(&v).map(|t| t.as_ref())
+    }
+
     pub fn producers(&self) -> HashMap<ValueId, usize> {
         let mut map = HashMap::new();
         for (i, n) in self.nodes.iter().enumerate() {

@@ -142,7 +142,7 @@ pub fn dwconv2d_f32(
         }
     }
     if let Some((lo, hi)) = clamp {
-        out.iter_mut().for_each(|v| *v = v.max(lo).min(hi));
+        out.iter_mut().for_each(|v| *v = crate::kernels::sgemm::clip(*v, lo, hi));
     }
     Ok(())
 }

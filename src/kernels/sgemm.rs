@@ -30,8 +30,22 @@ pub struct TileArgs<'a> {
     pub row_bias: Option<&'a [f32]>,
     /// `NR` values added to the columns.
     pub col_bias: Option<&'a [f32]>,
-    /// Clamp the result to `[lo, hi]` (fused ReLU / ReLU6 / Clip).
+    /// Clamp the result to `[lo, hi]` (fused ReLU / ReLU6 / Clip) by [`clip`].
     pub clamp: Option<(f32, f32)>,
+}
+
+/// The clamp of every fused activation, exactly ONNX Clip's (and Relu's with `[0, ∞]`): below
+/// `lo` becomes `lo`, above `hi` becomes `hi`, anything else (NaN, −0.0) passes. So a Conv with
+/// a fused Relu / Clip equals the Conv followed by the op, bit for bit. The SIMD kernels compute
+/// it as `pmin(pmax(v, lo), hi)` (`pmax(v, lo) = v < lo ? lo : v`).
+#[inline(always)]
+pub fn clip(v: f32, lo: f32, hi: f32) -> f32 {
+    let v = if v < lo { lo } else { v };
+    if v > hi {
+        hi
+    } else {
+        v
+    }
 }
 
 /// A micro-kernel: computes one full `MR x NR` tile,

@@ -148,8 +148,8 @@ fn quantize_calibration_free(
     let eval = if eval_batches.is_empty() {
         report::Evaluation::default()
     } else {
-        let float_session = Session::new(model.clone(), &SessionOptions { optimize: true, fuse_qdq: false })?;
-        match Session::new(outcome.model.clone(), &SessionOptions { optimize: true, fuse_qdq: false }) {
+        let float_session = Session::new(model.clone(), &SessionOptions { optimize: true, fuse_qdq: false, fuse_activations: false })?;
+        match Session::new(outcome.model.clone(), &SessionOptions { optimize: true, fuse_qdq: false, fuse_activations: false }) {
             Ok(session) => {
                 let total = Some(eval_batches.len());
                 report::evaluate(&float_session, &session, &[], eval_batches, &mut |done| {
@@ -255,7 +255,7 @@ fn build_candidate(
         QuantFormat::QOperator => qoperator::rewrite(prepared, &plan, &params, options)?,
     };
     let bytes = crate::onnx::save(&model);
-    let session = Session::new(model.clone(), &SessionOptions { optimize: true, fuse_qdq: false })?;
+    let session = Session::new(model.clone(), &SessionOptions { optimize: true, fuse_qdq: false, fuse_activations: false })?;
     let total = Some(eval_batches.len());
     let eval = report::evaluate(float_session, &session, &info.twins, eval_batches, &mut |done| {
         progress(Progress { stage: Stage::Evaluate, done, total })
@@ -379,7 +379,7 @@ impl Quantizer {
                 ));
             }
             passes::optimize(&mut prepared)?;
-            let float_session = Session::new(prepared.clone(), &SessionOptions { optimize: false, fuse_qdq: false })?;
+            let float_session = Session::new(prepared.clone(), &SessionOptions { optimize: false, fuse_qdq: false, fuse_activations: false })?;
             let dtypes = probe_dtypes(&float_session, &batch)?;
             let g = &prepared.graph;
             let plan0 = Plan::build(g, &self.options, &dtypes, &Constraints::default());

@@ -19,11 +19,15 @@ pub struct SessionOptions {
     /// integer ops, as onnxruntime does (`passes::fuse_qdq`). Off, a QDQ model runs literally in
     /// float (what the quantizer's report measures, value by value).
     pub fuse_qdq: bool,
+    /// With `optimize`: a float32 Conv followed by a Relu or Clip runs as one FusedConv
+    /// (`passes::fuse_conv_activations`; exact). Off for the quantizer's sessions, which observe
+    /// the Conv's own output.
+    pub fuse_activations: bool,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions { optimize: true, fuse_qdq: true }
+        SessionOptions { optimize: true, fuse_qdq: true, fuse_activations: true }
     }
 }
 
@@ -52,6 +56,9 @@ impl Session {
             fused_groups = passes::optimize_quantized(&mut model)?;
         } else if options.optimize {
             passes::optimize(&mut model)?;
+        }
+        if options.optimize && options.fuse_activations {
+            passes::fuse_conv_activations(&mut model)?;
         }
         let plan = {
             let m = &model;

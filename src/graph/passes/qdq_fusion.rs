@@ -190,10 +190,7 @@ impl<'a> Matcher<'a> {
     }
 
     fn constant(&self, v: ValueId) -> Option<&'a Tensor> {
-        if self.g.overridable.contains(&v) {
-            return None;
-        }
-        self.g.initializers.get(&v).map(|t| t.as_ref())
+        self.g.constant(v)
     }
 
     fn rank(&self, v: ValueId) -> Option<usize> {
@@ -315,24 +312,7 @@ impl<'a> Matcher<'a> {
 
     /// A Relu's or Clip's constant bounds.
     fn clip_bounds(&self, n: &Node) -> Option<(f32, f32)> {
-        if n.op_type == "Relu" {
-            return Some((0.0, f32::INFINITY));
-        }
-        let (lo, hi) = if self.opset < 11 {
-            (n.attrs.float("min").ok()?.unwrap_or(f32::NEG_INFINITY), n.attrs.float("max").ok()?.unwrap_or(f32::INFINITY))
-        } else {
-            let bound = |i: usize, default: f32| -> Option<f32> {
-                match n.input(i) {
-                    None => Some(default),
-                    Some(v) => match self.constant(v)?.array::<f32>().ok()?.iter().collect::<Vec<_>>().as_slice() {
-                        [b] => Some(**b),
-                        _ => None,
-                    },
-                }
-            };
-            (bound(1, f32::NEG_INFINITY)?, bound(2, f32::INFINITY)?)
-        };
-        (!lo.is_nan() && !hi.is_nan()).then_some((lo, hi))
+        super::clip_bounds(self.g, n, self.opset)
     }
 
     /// The single existing output of node `i`.
@@ -733,7 +713,7 @@ mod tests {
     /// (one step of its scale, or float rounding). Returns the fused graph's op types.
     fn check(m: &Model, x: Tensor, tol: &[f32]) -> Vec<String> {
         let fused = Session::new(m.clone(), &SessionOptions::default()).unwrap();
-        let literal = Session::new(m.clone(), &SessionOptions { optimize: true, fuse_qdq: false }).unwrap();
+        let literal = Session::new(m.clone(), &SessionOptions { optimize: true, fuse_qdq: false, fuse_activations: false }).unwrap();
         let feeds = vec![("x".to_string(), x)];
         let (a, b) = (fused.run(feeds.clone()).unwrap(), literal.run(feeds).unwrap());
         for (((name, a), (_, b)), tol) in a.iter().zip(&b).zip(tol) {

@@ -39,7 +39,7 @@ pub fn gemm_f32_ref(
                 v += cb[j];
             }
             if let Some((lo, hi)) = clamp {
-                v = v.max(lo).min(hi);
+                v = crate::kernels::sgemm::clip(v, lo, hi);
             }
             c[i * ldc + j] = v;
         }
@@ -63,7 +63,7 @@ pub fn dwconv2d_f32_ref(p: &crate::kernels::dwconv::Dw2d, input: &[f32], w: &[f3
                 }
             }
             if let Some((lo, hi)) = clamp {
-                acc = acc.max(lo).min(hi);
+                acc = crate::kernels::sgemm::clip(acc, lo, hi);
             }
             out[oy * p.ow + ox] = acc;
         }

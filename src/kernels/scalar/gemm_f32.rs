@@ -41,7 +41,7 @@ unsafe fn gemm_f32_scalar<const MR: usize, const NR: usize>(
             row.iter_mut().zip(out.iter()).for_each(|(x, &o)| *x += o);
         }
         if let Some((lo, hi)) = t.clamp {
-            row.iter_mut().for_each(|x| *x = x.max(lo).min(hi));
+            row.iter_mut().for_each(|x| *x = crate::kernels::sgemm::clip(*x, lo, hi));
         }
         out.copy_from_slice(row);
     }

@@ -88,11 +88,12 @@ pub(crate) unsafe fn gemm_f32_mx8<const MR: usize, const FUSED: bool>(
             }
         }
         if let Some((lo, hi)) = t.clamp {
-            // pmin/pmax map to single minps/maxps on x86 (XNNPACK's "x86" variants do the same).
+            // pmin/pmax map to single minps/maxps on x86 (XNNPACK's "x86" variants do the same);
+            // with the accumulator first they are `sgemm::clip` (NaN passes), as the Clip op.
             let (lo, hi) = (f32x4_splat(lo), f32x4_splat(hi));
             for i in 0..MR {
-                acc0[i] = f32x4_pmin(hi, f32x4_pmax(lo, acc0[i]));
-                acc1[i] = f32x4_pmin(hi, f32x4_pmax(lo, acc1[i]));
+                acc0[i] = f32x4_pmin(f32x4_pmax(acc0[i], lo), hi);
+                acc1[i] = f32x4_pmin(f32x4_pmax(acc1[i], lo), hi);
             }
         }
         for i in 0..MR {
