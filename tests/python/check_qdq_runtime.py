@@ -11,8 +11,11 @@ QLinearAdd, ...) and, for each output:
   - top-1 (argmax over the last axis) agrees on 100% of the rows;
   - at least 99.9% of the elements are within one quantization step, where a step is the scale of
     the DequantizeLinear producing the output (1 for an integer output);
+  - an output computed in float after the last DequantizeLinear (MiniLM's mean-pooled sentence
+    embedding) has no step: each row's cosine similarity to onnxruntime's is at least 0.999;
 and the figures (top-1, share within one step, max steps) are printed, also against onnxruntime
-without optimizations (the literal DQ -> float op -> Q graph), for information.
+without optimizations (the literal DQ -> float op -> Q graph), for information. For the files in
+REFERENCE_UNOPTIMIZED (MiniLM: see there) the two runs swap roles.
 The MNIST case must be present (tests/qdq_runtime.rs always writes it). Exits non-zero on any
 failure; the last line is "N passed, M failed".
 """
@@ -30,7 +33,16 @@ from onnx import numpy_helper
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN_WITHIN_ONE_STEP = 0.999
+MIN_ROW_COSINE = 0.999
 REQUIRED = ["mnist"]
+# Files whose reference is onnxruntime's unoptimized run (the literal DQ -> float op -> Q graph,
+# the QDQ model's meaning) because its optimized run departs from it by more than a step:
+# MiniLM's GELU adds a quantized constant 1.0 to erf(x) (QLinearAdd with a scalar B). Cutting
+# the graph after each layer-0 QuantizeLinear, onnxruntime's optimized run equals its own
+# unoptimized one on every tensor to 99.98% or more, except that Add's output: 57% (its MLAS
+# kernel rounds the scalar case its own way), which grows to 7-9 steps at the outputs. Ours
+# equals the unoptimized run exactly; the optimized figures are still printed.
+REFERENCE_UNOPTIMIZED = {"minilm"}
 
 
 def session(path: Path, optimize: bool) -> ort.InferenceSession:
@@ -40,8 +52,9 @@ def session(path: Path, optimize: bool) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def step_of(model: onnx.ModelProto, output: str) -> float:
-    """The quantization step of a graph output: its DequantizeLinear's scale, or 1 for integers."""
+def step_of(model: onnx.ModelProto, output: str) -> float | None:
+    """The quantization step of a graph output: its DequantizeLinear's scale, 1 for integers, None
+    for a float op's output."""
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     for n in model.graph.node:
         if output in n.output:
@@ -51,7 +64,7 @@ def step_of(model: onnx.ModelProto, output: str) -> float:
                 return float(scale.reshape(-1)[0])
             if n.op_type == "QuantizeLinear":
                 return 1.0
-            raise AssertionError(f"output {output} comes from {n.op_type}, not a DequantizeLinear: no step")
+            return None  # computed in float after the last DequantizeLinear
     raise AssertionError(f"output {output}: no producer")
 
 
@@ -61,6 +74,14 @@ def compare(ours: np.ndarray, theirs: np.ndarray, step: float) -> tuple[float, f
     steps = np.rint(np.abs(ours.astype(np.float64) - theirs.astype(np.float64)) / step)
     top1 = float(np.mean(ours.reshape(-1, ours.shape[-1]).argmax(-1) == theirs.reshape(-1, theirs.shape[-1]).argmax(-1)))
     return top1, float(np.mean(steps == 0)), float(np.mean(steps <= 1)), int(steps.max(initial=0))
+
+
+def row_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The cosine similarity of each row (last axis) of a and b."""
+    assert a.shape == b.shape, f"shape {a.shape} vs onnxruntime {b.shape}"
+    a = a.reshape(-1, a.shape[-1]).astype(np.float64)
+    b = b.reshape(-1, b.shape[-1]).astype(np.float64)
+    return (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-30)
 
 
 def check_one(path: Path) -> str:
@@ -75,11 +96,20 @@ def check_one(path: Path) -> str:
     for k, (o, theirs, lit_k) in enumerate(zip(fused.get_outputs(), want, lit)):
         ours = np.load(path.with_name(f"{tag}.ours.{k}.npy"))
         step = step_of(model, o.name)
+        if tag in REFERENCE_UNOPTIMIZED:
+            theirs, lit_k = lit_k, theirs  # check against the unoptimized run, print the optimized
+        if step is None:
+            cos, l_cos = row_cosine(ours, theirs), row_cosine(ours, lit_k)
+            other = "optimized" if tag in REFERENCE_UNOPTIMIZED else "unoptimized"
+            notes.append(f"{o.name}: least row cosine {cos.min():.6f}, mean {cos.mean():.6f} (vs {other} onnxruntime: {l_cos.min():.6f})")
+            assert cos.min() >= MIN_ROW_COSINE, f"{o.name}: a row's cosine similarity {cos.min():.6f} < {MIN_ROW_COSINE}"
+            continue
         top1, equal, within, max_steps = compare(ours, theirs, step)
         l_top1, l_equal, l_within, l_max = compare(ours, lit_k, step)
+        other = "optimized" if tag in REFERENCE_UNOPTIMIZED else "unoptimized"
         notes.append(
             f"{o.name}: top-1 {top1:.4f}, equal {equal:.5f}, within one step {within:.5f}, max {max_steps} steps "
-            f"(vs unoptimized onnxruntime: {l_top1:.4f}, {l_equal:.5f}, {l_within:.5f}, {l_max})"
+            f"(vs {other} onnxruntime: {l_top1:.4f}, {l_equal:.5f}, {l_within:.5f}, {l_max})"
         )
         assert top1 == 1.0, f"{o.name}: top-1 agreement {top1:.4f} < 1"
         assert within >= MIN_WITHIN_ONE_STEP, f"{o.name}: {within:.5f} of the elements within one step < {MIN_WITHIN_ONE_STEP}"

@@ -415,9 +415,9 @@ impl<'a> Matcher<'a> {
         let n = &self.g.nodes[i];
         let a = self.act(n.input(0))?;
         let b = self.dq(n.input(1)?)?;
-        let b_rank = self.rank(b.x)?;
-        // B per tensor or per column (its last axis).
-        if !b.p.is_8bit() || !(b.p.per_tensor() || (b_rank >= 2 && b.p.axis == Some(b_rank - 1))) {
+        // B per tensor (then its rank may be unknown: an activation, as in attention's Q·Kᵀ) or
+        // per column (its last axis).
+        if !b.p.is_8bit() || !(b.p.per_tensor() || self.rank(b.x).is_some_and(|r| r >= 2 && b.p.axis == Some(r - 1))) {
             return None;
         }
         let out = self.out_q(i, a.p.dtype)?;
