@@ -484,6 +484,10 @@ export interface WorkerSession {
   /** Runs the model in the worker; the outputs' buffers are transferred back. */
   run(feeds: Feeds): Promise<Record<string, Tensor>>;
   info(): Promise<ModelInfo>;
+  /** As InferenceSession.stats(), from the worker. */
+  stats(): Promise<{ peakActivationBytes: number; fusedGroups: number }>;
+  /** As InferenceSession.profile(), timed in the worker. */
+  profile(feeds: Feeds): Promise<NodeTime[]>;
   /** Frees the session in the worker once the calls queued before it have run. */
   release(): Promise<void>;
   [Symbol.dispose](): void;

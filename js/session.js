@@ -134,6 +134,15 @@ export class InferenceSession {
     return result;
   }
 
+  /** The wasm records of `feeds` for `method`, after checking the session and the feeds' shape. */
+  #feedRecords(method, feeds) {
+    if (this.#released) throw new WebptqError('RELEASED', `${method}() was called on a released session`);
+    if (feeds === null || typeof feeds !== 'object' || Array.isArray(feeds) || feeds instanceof Tensor) {
+      throw new WebptqError('INVALID_FEED', 'feeds must be an object mapping input names to Tensors');
+    }
+    return Object.entries(feeds).map(([name, value]) => feedRecord(name, value));
+  }
+
   /**
    * Runs the model.
    * @param {Record<string, Tensor>} feeds one Tensor per model input, by name
@@ -141,11 +150,7 @@ export class InferenceSession {
    */
   run(feeds) {
     return this.#enqueue(() => {
-      if (this.#released) throw new WebptqError('RELEASED', 'run() was called on a released session');
-      if (feeds === null || typeof feeds !== 'object' || Array.isArray(feeds) || feeds instanceof Tensor) {
-        throw new WebptqError('INVALID_FEED', 'feeds must be an object mapping input names to Tensors');
-      }
-      const records = Object.entries(feeds).map(([name, value]) => feedRecord(name, value));
+      const records = this.#feedRecords('run', feeds);
       let outputs;
       try {
         outputs = this.#wasm.run(records);
@@ -167,11 +172,7 @@ export class InferenceSession {
    */
   profile(feeds) {
     return this.#enqueue(() => {
-      if (this.#released) throw new WebptqError('RELEASED', 'profile() was called on a released session');
-      if (feeds === null || typeof feeds !== 'object' || Array.isArray(feeds) || feeds instanceof Tensor) {
-        throw new WebptqError('INVALID_FEED', 'feeds must be an object mapping input names to Tensors');
-      }
-      const records = Object.entries(feeds).map(([name, value]) => feedRecord(name, value));
+      const records = this.#feedRecords('profile', feeds);
       try {
         return this.#wasm.profile(records);
       } catch (e) {

@@ -428,27 +428,39 @@ mod tests {
     use super::*;
     use crate::ops::conv_geometry::AutoPad;
 
-    /// 8-bit MaxPool (the kernel path) equals float MaxPool (the generic path) on the same values.
-    #[test]
-    fn max_pool_8bit_matches_float() {
-        for (kernel, strides, pads, ceil) in [
-            (vec![3, 3], vec![2, 2], vec![1, 1, 1, 1], false),
-            (vec![2, 2], vec![2, 2], vec![0, 0, 0, 0], true),
-            (vec![3, 2], vec![1, 3], vec![2, 0, 1, 1], true),
-            (vec![5], vec![2], vec![2, 2], false),
-        ] {
+    /// The MaxPool cases of the fast-path tests: kernel, strides, pads, dilations, ceil_mode, on
+    /// 2 x 3 planes of 7 x 10 (2-D) or 19 (1-D); returns each case's geometry and input shape.
+    fn max_pool_cases() -> Vec<(Geometry, Vec<usize>)> {
+        [
+            (vec![3, 3], vec![2, 2], vec![1, 1, 1, 1], vec![1, 1], false),
+            (vec![2, 2], vec![2, 2], vec![0, 0, 0, 0], vec![1, 1], true),
+            (vec![3, 2], vec![1, 3], vec![2, 0, 1, 1], vec![2, 1], true),
+            (vec![5], vec![2], vec![2, 2], vec![1], false),
+            (vec![2], vec![1], vec![0, 0], vec![3], false),
+        ]
+        .into_iter()
+        .map(|(kernel, strides, pads, dil, ceil): (Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>, bool)| {
             let wa = WindowAttrs {
                 kernel_shape: Some(kernel.clone()),
                 strides: Some(strides),
                 pads: Some(pads),
+                dilations: Some(dil),
                 ceil_mode: ceil,
                 auto_pad: AutoPad::NotSet,
                 ..Default::default()
             };
             let spatial: Vec<usize> = if kernel.len() == 2 { vec![7, 10] } else { vec![19] };
-            let g = wa.resolve(&spatial, &kernel).unwrap();
             let mut shape = vec![2, 3];
             shape.extend(&spatial);
+            (wa.resolve(&spatial, &kernel).unwrap(), shape)
+        })
+        .collect()
+    }
+
+    /// 8-bit MaxPool (the kernel path) equals float MaxPool (the generic path) on the same values.
+    #[test]
+    fn max_pool_8bit_matches_float() {
+        for (g, shape) in max_pool_cases() {
             let n: usize = shape.iter().product();
             let v: Vec<i32> = (0..n).map(|i| ((i * 97 + 13) % 256) as i32).collect();
             let xu = Tensor::from_vec(&shape, v.iter().map(|&q| q as u8).collect::<Vec<_>>()).unwrap();
@@ -463,37 +475,18 @@ mod tests {
         }
     }
 
-    /// The float32 fast path equals the generic window walk, NaN included (dilations too).
+    /// The float32 fast path equals the generic window walk, NaN included.
     #[test]
     fn max_pool_f32_fast_path_matches_the_generic_walk() {
-        for (kernel, strides, pads, dil, ceil) in [
-            (vec![3, 3], vec![2, 2], vec![1, 1, 1, 1], vec![1, 1], false),
-            (vec![2, 2], vec![2, 2], vec![0, 0, 0, 0], vec![1, 1], true),
-            (vec![3, 2], vec![1, 3], vec![2, 0, 1, 1], vec![2, 1], true),
-            (vec![5], vec![2], vec![2, 2], vec![1], false),
-            (vec![2], vec![1], vec![0, 0], vec![3], false),
-        ] {
-            let wa = WindowAttrs {
-                kernel_shape: Some(kernel.clone()),
-                strides: Some(strides),
-                pads: Some(pads),
-                dilations: Some(dil),
-                ceil_mode: ceil,
-                auto_pad: AutoPad::NotSet,
-                ..Default::default()
-            };
-            let spatial: Vec<usize> = if kernel.len() == 2 { vec![7, 10] } else { vec![19] };
-            let g = wa.resolve(&spatial, &kernel).unwrap();
-            let mut shape = vec![2, 3];
-            shape.extend(&spatial);
+        for (g, shape) in max_pool_cases() {
             let n: usize = shape.iter().product();
             let v: Vec<f32> = (0..n).map(|i| if i % 17 == 5 { f32::NAN } else { ((i * 97 + 13) % 256) as f32 - 100.0 }).collect();
-            let xf = ArrayD::from_shape_vec(IxDyn(&shape), v.clone()).unwrap();
+            let xf = ArrayD::from_shape_vec(IxDyn(&shape), v).unwrap();
             let (want, _) = max_pool_t(&xf, &g, false, false).unwrap();
             let got = max_pool_f32_2d(&Tensor::F32(xf), &g).unwrap().unwrap();
             let bits = |t: &Tensor| t.to_f32_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(got.shape(), want.shape());
-            assert_eq!(bits(&got), bits(&want), "{kernel:?}");
+            assert_eq!(bits(&got), bits(&want), "{:?}", g.kernel);
         }
     }
 

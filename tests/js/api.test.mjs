@@ -246,6 +246,30 @@ test('engines: auto, float and int8; a Model or a path as the model', async () =
   await s2.release();
 });
 
+test('profile: one time per node of the optimized graph, fused ops included', async () => {
+  const { quantize } = await import('../../js/index.js');
+  const { MNIST_MODEL, npy, rows } = await import('./helpers.mjs');
+  const x = npy('ref/mnist/test_x.npy');
+  const input = rows(x, 0, 2, Tensor);
+  const { bytes } = await quantize(readBytes(MNIST_MODEL), { calibration: [{ input: rows(x, 0, 32, Tensor) }] });
+  for (const [model, ops] of [[readBytes(MNIST_MODEL), ['FusedConv', 'MaxPool', 'Gemm']], [bytes, ['QLinearConv', 'QGemm']]]) {
+    const s = await InferenceSession.create(model);
+    const times = await s.profile({ input });
+    const { nodeCount } = await s.info();
+    assert.equal(times.length, nodeCount, 'one entry per node');
+    assert.deepEqual(times.map((t) => t.index), times.map((_, i) => i), 'in plan order');
+    for (const t of times) {
+      assert.ok(Number.isFinite(t.ms) && t.ms >= 0, JSON.stringify(t));
+      assert.equal(typeof t.name, 'string');
+    }
+    for (const op of ops) assert.ok(times.some((t) => t.opType === op), `${op} in ${times.map((t) => t.opType)}`);
+    // The profiled run computes what run() does: a wrong feed fails the same way.
+    await rejects(s.profile({ nope: input }), 'INVALID_FEED');
+    await s.release();
+    await rejects(s.profile({ input }), 'RELEASED');
+  }
+});
+
 test('Symbol.dispose on sessions and models (Node 20: the nodejs.dispose symbol)', async () => {
   const dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
   const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');

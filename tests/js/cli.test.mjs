@@ -171,6 +171,18 @@ test('bench --json: latency per session, ratios and output checks (MNIST, float 
   for (const k of ['webptq-int8', 'ort-int8']) assert.ok(out.check[k].relL2 < 0.1, JSON.stringify(out.check));
   for (const c of Object.values(out.check)) assert.equal(c.argmaxAgrees, true);
 
+  // --profile: the time per op type of each webptq session, the integer ops in the int8 one.
+  const p = cli('bench', MNIST_MODEL, '--int8', q, '--runs', '2', '--warmup', '0', '--profile', '--json');
+  assert.equal(p.status, 0, p.stderr);
+  const { profiles } = JSON.parse(p.stdout);
+  assert.deepEqual(Object.keys(profiles), ['webptq-f32', 'webptq-int8']);
+  for (const pr of Object.values(profiles)) {
+    assert.ok(pr.totalMs > 0 && pr.ops.length > 0, JSON.stringify(pr));
+    assert.ok(Math.abs(pr.ops.reduce((s, o) => s + o.share, 0) - 1) < 1e-9);
+  }
+  assert.ok(profiles['webptq-int8'].ops.some((o) => o.opType === 'QLinearConv' && o.nodes === 2), JSON.stringify(profiles['webptq-int8']));
+  assert.match(cli('bench', MNIST_MODEL, '--runs', '2', '--warmup', '0', '--profile').stdout, /^webptq-f32: [\d.]+ ms per run in nodes$/m);
+
   // The table form, synthetic inputs, and the help.
   const t = cli('bench', MNIST_MODEL, '--runs', '2', '--warmup', '0');
   assert.equal(t.status, 0, t.stderr);

@@ -2,7 +2,7 @@
 // the doc comments' uses of the API type-check against js/index.d.ts.
 import {
   loadModel, quantize, InferenceSession, Tensor, imageToTensor, createWorker, readNpy, wasmMemory,
-  WebptqError, type ModelInfo, type QuantizeOptions, type ImageOptions, type Feeds,
+  WebptqError, type ModelInfo, type QuantizeOptions, type ImageOptions, type Feeds, type NodeTime,
 } from '../../js/index.js';
 
 async function main(digits: Tensor, file: File, canvas: HTMLCanvasElement): Promise<void> {
@@ -15,6 +15,8 @@ async function main(digits: Tensor, file: File, canvas: HTMLCanvasElement): Prom
   const session = await InferenceSession.create(bytes, { engine: 'int8', optimize: true });
   const { logits } = await session.run({ input: digits });
   console.log(logits.dims, session.engine);
+  const times: NodeTime[] = await session.profile({ input: digits });
+  console.log(times.map((t) => `${t.opType} ${t.name} ${t.ms}`), (await session.stats()).fusedGroups);
   await session.release();
   model.release();
   const img: ImageOptions = { resize: 256, size: [224, 224], mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], layout: 'nhwc', channels: 'bgr' };
@@ -25,6 +27,7 @@ async function main(digits: Tensor, file: File, canvas: HTMLCanvasElement): Prom
   await w.quantize(wm, { calibration: (async function* () { yield feeds; })() });
   const ws = await w.InferenceSession.create(wm, { engine: 'float' });
   console.log(await ws.run(feeds), (await w.wasmMemory()).inUse, wasmMemory().linear);
+  console.log((await ws.profile(feeds)).length, (await ws.stats()).peakActivationBytes);
   await w.terminate();
   const t = readNpy(new Uint8Array(8));
   try {

@@ -51,6 +51,10 @@ test('worker: load, quantize and run give what the main thread gives', async () 
   assert.deepEqual(a.logits.data, b.logits.data, 'same logits from the worker and the main thread');
   assert.equal(input.data.byteLength, 16 * 784 * 4, 'the caller\'s input is copied, not detached');
   assert.deepEqual((await ws.info()).inputs, (await ms.info()).inputs);
+  // stats() and profile() answer from the worker as on the main thread.
+  assert.deepEqual(await ws.stats(), await ms.stats());
+  const [pw, pm] = [await ws.profile({ input }), await ms.profile({ input })];
+  assert.deepEqual(pw.map((t) => t.opType), pm.map((t) => t.opType));
   // A session from the worker's Model, and inspect of a Model there.
   const fromModel = await w.InferenceSession.create(model, { engine: 'float' });
   assert.equal(fromModel.engine, 'float');
