@@ -13,6 +13,7 @@
 //!   QLinearMul, requantization; [`qpool`]: 8-bit Max/Average/GlobalAverage pools;
 //!   [`qcheck`]: their shared test suite against the oracles; [`qbench`]: a depthwise layer for
 //!   benchmarks.
+//! - [`qlut`]: 8-bit table lookup (QLinearLookup's `DQ → elementwise op → Q` tables).
 //! - [`qconvert`]: per-tensor QuantizeLinear / DequantizeLinear between f32 and 8-bit slices.
 //! - [`reference`]: the scalar oracles every kernel is tested against.
 //! - [`select`]: the one place that chooses a micro-kernel for this build.
@@ -51,6 +52,7 @@
 //! | `maxpool_q8__wasm_simd128` / `avgpool_q8__wasm_simd128` | 16 outputs | SIMD128 (`u8x16.max` / u16 sums, f32x4 requantization) |
 //! | `maxpool_q8__scalar` / `avgpool_q8__scalar` | 1 output | portable |
 //! | `sum_u8__wasm_simd128` / `sum_u8__scalar` | 16 bytes / 1 | byte sums (GlobalAveragePool) |
+//! | `lut_x8__wasm_simd128` / `lut_x8__scalar` | 16 bytes / 1 | table lookup (`i8x16.swizzle` over 16 slices; QLinearLookup) |
 //! | `add_q8_ref`, `mul_q8_ref`, `requantize_q8_one`, `maxpool2d_q8_ref`, `avgpool2d_q8_ref`, `global_avgpool_q8_ref` | - | the oracles |
 //!
 //! 8-bit depthwise conv vs f32 (`dwconv2d_f32`), kernels side by side in Node 20, wasm SIMD128
@@ -70,6 +72,7 @@ pub mod qconvert;
 pub mod qdwconv;
 pub mod qelementwise;
 pub mod qgemm;
+pub mod qlut;
 pub mod qpool;
 pub mod reference;
 #[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code, unused_imports))]

@@ -2,8 +2,8 @@
 //! through its driver, against its oracle in `reference`, bit for bit, on edge shapes (rows
 //! and channel counts below, at and above the 8/16-wide steps, strides 1/2/3, dilations, pads,
 //! 1x1 to 7x7 kernels), both 8-bit types, zero points at both ends and in the middle,
-//! per-channel weights, saturating multipliers, fused-ReLU clamps, and the non-finite
-//! multipliers that send kernels to their scalar path.
+//! per-channel weights, saturating multipliers, fused-ReLU clamps, the non-finite multipliers
+//! that send kernels to their scalar path, and table lookups (every byte, in place too).
 //!
 //! Native `cargo test` runs it on the portable kernels; the wasm builds run the same suite on
 //! the SIMD128 kernels through the bindings' `qmiscSelfTest` (tests/js/qkernels.test.mjs).
@@ -11,6 +11,7 @@ use super::dwconv::Dw2d;
 use super::q8::{Requant, Q8};
 use super::qdwconv::{dwconv2d_q8, Pairing, QDwScratch, QDwWeights};
 use super::qelementwise::{add_q8, mul_q8, requantize_q8, AddParams, MulParams, Operand, RequantizeParams};
+use super::qlut::lut_x8;
 use super::qpool::{avgpool2d_q8, global_avgpool_nhwc_q8, global_avgpool_q8, maxpool2d_q8, AvgPoolParams, QPoolScratch};
 use super::reference as oracle;
 use super::select;
@@ -299,6 +300,28 @@ impl Suite {
         Ok(())
     }
 
+    /// Table lookups: every byte value, lengths around the 16-byte step, both flips, in place.
+    fn lookups(&mut self) -> Result<()> {
+        let table: [u8; 256] = core::array::from_fn(|_| self.rng.next() as u8);
+        for n in [0usize, 1, 15, 16, 17, 31, 256, 1000] {
+            let x: Vec<u8> = (0..n).map(|i| if n >= 256 { i as u8 } else { self.rng.next() as u8 }).collect();
+            for flip in [0u8, 0x80] {
+                let want: Vec<u8> = x.iter().map(|&b| table[(b ^ flip) as usize]).collect();
+                let mut got = vec![0u8; n];
+                lut_x8(&x, flip, &table, &mut got);
+                mismatch(&format!("lookup of {n} bytes, flip {flip:#x}"), &got, &want)?;
+                let mut inplace = x.clone();
+                let ptr = inplace.as_mut_ptr();
+                // SAFETY: the kernels read each vector before writing it (x == y is allowed).
+                unsafe { (select::lut_x8().ukernel)(n, ptr, flip, &table, ptr) };
+                mismatch(&format!("lookup of {n} bytes in place, flip {flip:#x}"), &inplace, &want)?;
+                self.cases += 2;
+            }
+        }
+        self.kernels.insert(select::lut_x8().name);
+        Ok(())
+    }
+
     fn global_pools<Q: Q8>(&mut self) -> Result<()> {
         for size in [0usize, 1, 15, 16, 49, 100, 3136] {
             let planes = 5;
@@ -348,6 +371,7 @@ pub fn run() -> Result<Report> {
     s.elementwise::<i8>()?;
     s.global_pools::<u8>()?;
     s.global_pools::<i8>()?;
+    s.lookups()?;
     Ok(Report { simd128: select::q8_simd(), kernels: s.kernels.into_iter().map(String::from).collect(), cases: s.cases })
 }
 

@@ -287,6 +287,11 @@ pub fn sum_u8() -> Named<SumU8Ukernel> {
     pick!(true, "sum_u8__wasm_simd128", sum_u8__wasm_simd128, Named { name: "sum_u8__scalar", ukernel: portable::sum_u8__scalar })
 }
 
+/// 8-bit table lookup (QLinearLookup).
+pub fn lut_x8() -> Named<super::qlut::LutX8Ukernel> {
+    pick!(true, "lut_x8__wasm_simd128", lut_x8__wasm_simd128, Named { name: "lut_x8__scalar", ukernel: portable::lut_x8__scalar })
+}
+
 /// Whether the 8-bit kernels above have SIMD versions in this build.
 pub fn q8_simd() -> bool {
     SIMD128

@@ -20,6 +20,7 @@ const SIMD_KERNELS = [
   'maxpool_q8__wasm_simd128',
   'avgpool_q8__wasm_simd128',
   'sum_u8__wasm_simd128',
+  'lut_x8__wasm_simd128',
 ];
 
 test('8-bit SIMD kernels match their scalar oracles bit for bit', async () => {

@@ -115,6 +115,15 @@ pub unsafe fn avgpool_q8__scalar<Q: Q8>(r: &PoolRows, k_zp: i32, mult: &[f32], r
 }
 
 /// # Safety
+/// See [`LutX8Ukernel`](crate::kernels::qlut::LutX8Ukernel).
+pub unsafe fn lut_x8__scalar(n: usize, x: *const u8, flip: u8, table: &[u8; 256], y: *mut u8) {
+    for i in 0..n {
+        // SAFETY: x and y hold n bytes; reading x[i] before writing y[i] allows x == y.
+        unsafe { *y.add(i) = table[(*x.add(i) ^ flip) as usize] };
+    }
+}
+
+/// # Safety
 /// See [`SumU8Ukernel`](crate::kernels::qpool::SumU8Ukernel).
 pub unsafe fn sum_u8__scalar(n: usize, x: *const u8, flip: u8) -> u64 {
     // SAFETY: x holds n bytes.

@@ -6,11 +6,13 @@ mod gemm_f32;
 mod qdwconv;
 mod qelementwise;
 mod qgemm;
+mod qlut;
 mod qpool;
 mod requant;
 pub use gemm_f32::*;
 pub use qdwconv::*;
 pub use qelementwise::*;
+pub use qlut::*;
 pub use qpool::*;
 #[cfg(target_feature = "relaxed-simd")]
 pub(crate) use qgemm::finish_tile_x8;

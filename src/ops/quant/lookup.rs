@@ -5,6 +5,7 @@
 //! Inputs: `x` (uint8 or int8, any shape) and `table` (256 values of the output type, uint8 or
 //! int8): entry `x − min(type)` (`x` for uint8, `x + 128` for int8) is the output for `x`.
 use super::gemm_kernel::q8_bytes;
+use crate::kernels::qlut::lut_x8;
 use crate::error::{Error, Result};
 use crate::ops::registry::{required, BuildContext, FnOp, Op, Registry};
 use crate::tensor::Tensor;
@@ -24,27 +25,29 @@ fn lookup(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
             return Err(Error::dtype(format!("x must be uint8 or int8, got {}", x.dtype())));
         };
         let flip = if signed { 0x80 } else { 0 };
-        let y = match table {
-            Tensor::U8(t) => Tensor::from_vec(x.shape(), apply(&bytes, flip, &entries(t.iter().copied())))?,
-            Tensor::I8(t) => Tensor::from_vec(x.shape(), apply(&bytes, flip, &entries(t.iter().copied())))?,
+        // The table as bytes; the output has the table's type.
+        let (entries, out_signed): ([u8; 256], bool) = match table {
+            Tensor::U8(t) => (as_entries(t.iter().copied()), false),
+            Tensor::I8(t) => (as_entries(t.iter().map(|&v| v as u8)), true),
             other => return Err(Error::dtype(format!("table must be uint8 or int8, got {}", other.dtype()))),
         };
-        Ok(vec![y])
+        let mut y = vec![0u8; bytes.len()];
+        lut_x8(&bytes, flip, &entries, &mut y);
+        Ok(vec![if out_signed {
+            Tensor::from_vec(x.shape(), y.into_iter().map(|b| b as i8).collect::<Vec<i8>>())?
+        } else {
+            Tensor::from_vec(x.shape(), y)?
+        }])
     })))
 }
 
 /// The 256 entries as an array (the caller checked the length).
-fn entries<T: Copy + Default>(values: impl Iterator<Item = T>) -> [T; 256] {
-    let mut t = [T::default(); 256];
+fn as_entries(values: impl Iterator<Item = u8>) -> [u8; 256] {
+    let mut t = [0u8; 256];
     for (slot, v) in t.iter_mut().zip(values) {
         *slot = v;
     }
     t
-}
-
-/// `table[b ^ flip]` for every input byte `b` (`flip` 0x80 maps int8 onto entry order).
-fn apply<T: Copy>(bytes: &[u8], flip: u8, table: &[T; 256]) -> Vec<T> {
-    bytes.iter().map(|&b| table[(b ^ flip) as usize]).collect()
 }
 
 #[cfg(test)]
