@@ -269,7 +269,20 @@ fn max_pool_f32_2d(x: &Tensor, g: &Geometry) -> Result<Option<Tensor>> {
         let count = last.saturating_sub(first);
         (if count > 0 { (start + (first * d) as isize) as usize } else { 0 }, count, d)
     };
+    // The common 2x2 stride-2 window without padding: four taps in row-major order, the same rule
+    // with selects instead of branches.
+    let two_by_two = (p.kh, p.kw, p.sh, p.sw, p.dh, p.dw, p.ph, p.pw) == (2, 2, 2, 2, 1, 1, 0, 0) && 2 * p.oh <= p.ih && 2 * p.ow <= p.iw;
+    let greater = |best: f32, v: f32| if v > best { v } else { best };
     for (plane, o) in data.chunks_exact(in_sz.max(1)).zip(out.chunks_exact_mut(out_sz.max(1))) {
+        if two_by_two {
+            for (oy, orow) in o.chunks_exact_mut(p.ow.max(1)).enumerate().take(p.oh) {
+                let (r0, r1) = (&plane[2 * oy * p.iw..][..2 * p.ow], &plane[(2 * oy + 1) * p.iw..][..2 * p.ow]);
+                for (ox, v) in orow.iter_mut().enumerate() {
+                    *v = greater(greater(greater(r0[2 * ox], r0[2 * ox + 1]), r1[2 * ox]), r1[2 * ox + 1]);
+                }
+            }
+            continue;
+        }
         for oy in 0..p.oh {
             let (y0, ny, dy) = taps(oy, p.sh, p.ph, p.dh, p.kh, p.ih);
             for ox in 0..p.ow {
@@ -434,6 +447,7 @@ mod tests {
         [
             (vec![3, 3], vec![2, 2], vec![1, 1, 1, 1], vec![1, 1], false),
             (vec![2, 2], vec![2, 2], vec![0, 0, 0, 0], vec![1, 1], true),
+            (vec![2, 2], vec![2, 2], vec![0, 0, 0, 0], vec![1, 1], false),
             (vec![3, 2], vec![1, 3], vec![2, 0, 1, 1], vec![2, 1], true),
             (vec![5], vec![2], vec![2, 2], vec![1], false),
             (vec![2], vec![1], vec![0, 0], vec![3], false),
