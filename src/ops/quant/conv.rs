@@ -358,7 +358,7 @@ fn qlinear_conv(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 mod tests {
     use super::*;
     use crate::graph::Attr;
-    use crate::ops::quant::test_util::{run, run_with_constants};
+    use crate::ops::quant::test_util::{q8_tensor, run, run_with_constants, xorshift_bytes};
 
     fn t<T: crate::tensor::Elem>(shape: &[usize], v: Vec<T>) -> Option<Tensor> {
         Some(Tensor::from_vec(shape, v).unwrap())
@@ -449,27 +449,6 @@ mod tests {
         assert_eq!(y[0], Tensor::from_vec(&[1, 2, 1, 3], vec![12i8, 16, 28, 9, 6, -3]).unwrap());
     }
 
-    /// Deterministic bytes (xorshift).
-    fn bytes(n: usize, seed: u32) -> Vec<u8> {
-        let mut s = seed.wrapping_mul(2654435761) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s >> 8) as u8
-            })
-            .collect()
-    }
-
-    fn q8(shape: &[usize], v: Vec<u8>, signed: bool) -> Tensor {
-        if signed {
-            Tensor::from_vec(shape, v.into_iter().map(|b| b as i8).collect::<Vec<i8>>()).unwrap()
-        } else {
-            Tensor::from_vec(shape, v).unwrap()
-        }
-    }
-
     /// The GEMM path (weights as inputs, and as constants prepacked at build time) against the
     /// reference loops on grouped, padded, strided, dilated and pointwise convs, every signedness,
     /// per-tensor and per-channel zero points and scales.
@@ -489,14 +468,14 @@ mod tests {
             let group = if case % 2 == 1 && c % 2 == 0 && m % 2 == 0 { 2 } else { 1 };
             let (cg, sx, sy) = (c / group, case % 3 != 0, case % 2 == 0);
             let (xs, ws) = ([n, c, hw[0], hw[1]], [m, cg, kk[0], kk[1]]);
-            let x = q8(&xs, bytes(xs.iter().product(), case as u32 + 1), sx);
-            let w = q8(&ws, bytes(ws.iter().product(), case as u32 + 7), case % 4 < 2);
+            let x = q8_tensor(&xs, xorshift_bytes(xs.iter().product(), case as u32 + 1), sx);
+            let w = q8_tensor(&ws, xorshift_bytes(ws.iter().product(), case as u32 + 7), case % 4 < 2);
             let w_signed = w.dtype() == DType::I8;
             let zp = |v: i32, signed: bool| if signed { Tensor::scalar(v as i8) } else { Tensor::scalar(v as u8) };
             let x_zp = zp(if sx { -3 } else { 131 }, sx);
             let w_zp = if case % 3 == 1 {
                 let v: Vec<u8> = (0..m).map(|i| (i * 37 % 256) as u8).collect();
-                q8(&[m], v, w_signed)
+                q8_tensor(&[m], v, w_signed)
             } else {
                 zp(if w_signed { 0 } else { 128 }, w_signed)
             };

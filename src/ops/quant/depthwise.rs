@@ -168,44 +168,14 @@ struct Plan {
 
 #[cfg(test)]
 mod tests {
-    use crate::graph::{Attr, Graph, Node};
-    use crate::ops::registry::BuildContext;
+    use crate::graph::Attr;
+    use crate::ops::quant::test_util::{run_with_constants, xorshift};
     use crate::tensor::{Elem, Tensor};
-    use std::sync::Arc;
 
-    /// Builds QLinearConv with `attrs`; inputs in `constant` become initializers (so the op may
-    /// prepack them); runs it once.
+    /// QLinearConv (opset 10) with `attrs`; inputs in `constant` become initializers (so the op
+    /// may prepack them); runs it once.
     fn run(attrs: &[(&str, Attr)], inputs: &[Option<Tensor>], constant: &[usize]) -> Vec<Tensor> {
-        let mut graph = Graph::default();
-        let mut node = Node { name: "conv".into(), op_type: "QLinearConv".into(), domain: String::new(), inputs: vec![], outputs: vec![], attrs: Default::default() };
-        for (k, v) in attrs {
-            node.attrs.set(k, v.clone());
-        }
-        for (i, t) in inputs.iter().enumerate() {
-            node.inputs.push(t.as_ref().map(|t| {
-                let id = graph.add_value(&format!("in{i}"), Some(t.dtype()), None);
-                if constant.contains(&i) {
-                    graph.initializers.insert(id, Arc::new(t.clone()));
-                }
-                id
-            }));
-        }
-        let ctx = BuildContext { node: &node, graph: &graph, opset: 10 };
-        let op = crate::ops::Registry::standard().build(&ctx).unwrap();
-        let refs: Vec<Option<&Tensor>> = inputs.iter().map(|t| t.as_ref()).collect();
-        op.run(&refs).unwrap()
-    }
-
-    fn values<T: Elem>(n: usize, seed: u32, f: impl Fn(u32) -> T) -> Vec<T> {
-        let mut s = seed.wrapping_mul(2654435761) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                f(s)
-            })
-            .collect()
+        run_with_constants("QLinearConv", 10, attrs, inputs, constant).unwrap()
     }
 
     fn t<T: Elem>(shape: &[usize], v: Vec<T>) -> Option<Tensor> {
@@ -216,11 +186,11 @@ mod tests {
     /// (group 1, off-diagonal weights at their channel's zero point, i.e. real 0).
     fn check<X: Elem + crate::quant_math::QInt, W: Elem + crate::quant_math::QInt>(k: usize, stride: usize, pads: [i64; 4], y_signed: bool) {
         let (c, h, wd) = (5usize, 9usize, 11usize);
-        let x: Vec<X> = values(c * h * wd, 1, |s| X::from_i32_in_range(X::MIN + (s % 256) as i32));
-        let w: Vec<W> = values(c * k * k, 2, |s| W::from_i32_in_range(W::MIN + (s % 256) as i32));
+        let x: Vec<X> = xorshift(c * h * wd, 1, |s| X::from_i32_in_range(X::MIN + (s % 256) as i32));
+        let w: Vec<W> = xorshift(c * k * k, 2, |s| W::from_i32_in_range(W::MIN + (s % 256) as i32));
         let w_zp: Vec<W> = (0..c).map(|m| W::from_i32_in_range(if m % 2 == 0 { W::MIN + 128 } else { W::MAX })).collect();
         let w_scale: Vec<f32> = (0..c).map(|m| 0.002 + 0.001 * m as f32).collect();
-        let bias: Vec<i32> = values(c, 3, |s| (s % 20001) as i32 - 10000);
+        let bias: Vec<i32> = xorshift(c, 3, |s| (s % 20001) as i32 - 10000);
         let y_zp = if y_signed { t(&[], vec![-3i8]) } else { t(&[], vec![131u8]) };
         let x_zp = t(&[], vec![X::from_i32_in_range(X::MIN + 128)]);
         let mut dense = Vec::with_capacity(c * c * k * k);

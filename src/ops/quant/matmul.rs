@@ -309,7 +309,7 @@ fn qlinear_matmul(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::quant::test_util::{run, run_with_constants};
+    use crate::ops::quant::test_util::{q8_tensor, run, run_with_constants, xorshift_bytes};
 
     fn t<T: crate::tensor::Elem>(shape: &[usize], v: Vec<T>) -> Option<Tensor> {
         Some(Tensor::from_vec(shape, v).unwrap())
@@ -337,20 +337,7 @@ mod tests {
     }
 
     fn q8(shape: &[usize], seed: u32, signed: bool) -> Tensor {
-        let mut s = seed.wrapping_mul(2654435761) | 1;
-        let v: Vec<u8> = (0..shape.iter().product::<usize>())
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s >> 8) as u8
-            })
-            .collect();
-        if signed {
-            Tensor::from_vec(shape, v.into_iter().map(|b| b as i8).collect::<Vec<i8>>()).unwrap()
-        } else {
-            Tensor::from_vec(shape, v).unwrap()
-        }
+        q8_tensor(shape, xorshift_bytes(shape.iter().product(), seed), signed)
     }
 
     /// The GEMM path (b as an input, and as a constant prepacked at build time) against the

@@ -330,6 +330,33 @@ pub(crate) mod test_util {
         built.run(&refs)
     }
 
+    /// `n` deterministic values `f(s)` of an xorshift sequence `s` started from `seed`.
+    pub(crate) fn xorshift<T>(n: usize, seed: u32, f: impl Fn(u32) -> T) -> Vec<T> {
+        let mut s = seed.wrapping_mul(2654435761) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                f(s)
+            })
+            .collect()
+    }
+
+    /// `n` deterministic bytes (see [`xorshift`]).
+    pub(crate) fn xorshift_bytes(n: usize, seed: u32) -> Vec<u8> {
+        xorshift(n, seed, |s| (s >> 8) as u8)
+    }
+
+    /// An 8-bit tensor of `bytes`: int8 when `signed`, else uint8.
+    pub(crate) fn q8_tensor(shape: &[usize], bytes: Vec<u8>, signed: bool) -> Tensor {
+        if signed {
+            Tensor::from_vec(shape, bytes.into_iter().map(|b| b as i8).collect::<Vec<i8>>()).unwrap()
+        } else {
+            Tensor::from_vec(shape, bytes).unwrap()
+        }
+    }
+
     /// [`run_in`] for the default domain.
     pub(crate) fn run(op: &str, opset: i64, attrs: &[(&str, Attr)], inputs: &[Option<Tensor>]) -> Result<Vec<Tensor>> {
         run_in("", op, opset, attrs, inputs)
