@@ -461,7 +461,6 @@ mod tests {
                 dilations: Some(dil),
                 ceil_mode: ceil,
                 auto_pad: AutoPad::NotSet,
-                ..Default::default()
             };
             let spatial: Vec<usize> = if kernel.len() == 2 { vec![7, 10] } else { vec![19] };
             let mut shape = vec![2, 3];
