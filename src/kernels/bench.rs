@@ -26,10 +26,11 @@ pub struct BenchResult {
     pub gops: f64,
 }
 
-/// Deterministic bytes.
-fn bytes(len: usize, seed: u32, f: impl Fn(u32) -> u8) -> Vec<u8> {
-    let mut s = seed | 1;
-    (0..len)
+/// `n` deterministic values `f(s)` of an xorshift sequence `s` started from `seed` (the
+/// benchmark's operands, and the ops' test data).
+pub(crate) fn xorshift<T>(n: usize, seed: u32, f: impl Fn(u32) -> T) -> Vec<T> {
+    let mut s = seed.wrapping_mul(2654435761) | 1;
+    (0..n)
         .map(|_| {
             s ^= s << 13;
             s ^= s >> 17;
@@ -58,8 +59,8 @@ pub fn bench_kernel(name: &str, m: usize, n: usize, k: usize, iters: usize, now:
     };
     let (kernel, seconds) = match name {
         "sgemm" => {
-            let w: Vec<f32> = bytes(m * k, 1, |s| (s % 255) as u8).iter().map(|&v| v as f32 / 128.0 - 1.0).collect();
-            let x: Vec<f32> = bytes(k * n, 2, |s| (s % 255) as u8).iter().map(|&v| v as f32 / 255.0).collect();
+            let w: Vec<f32> = xorshift(m * k, 1, |s| (s % 255) as u8).iter().map(|&v| v as f32 / 128.0 - 1.0).collect();
+            let x: Vec<f32> = xorshift(k * n, 2, |s| (s % 255) as u8).iter().map(|&v| v as f32 / 255.0).collect();
             let mut y = vec![0f32; m * n];
             let ep = Epilogue::default();
             if n == 1 {
@@ -87,8 +88,8 @@ pub fn bench_kernel(name: &str, m: usize, n: usize, k: usize, iters: usize, now:
             };
             // Symmetric int8 weights (docs/quantization.md §3), uint8 activations, as a conv
             // holds them: weights m x k, activations k x n (an NCHW plane), output m x n.
-            let w = bytes(m * k, 3, |s| ((s % 255) as i32 - 127) as i8 as u8);
-            let x = bytes(k * n, 4, |s| (s % 256) as u8);
+            let w = xorshift(m * k, 3, |s| ((s % 255) as i32 - 127) as i8 as u8);
+            let x = xorshift(k * n, 4, |s| (s % 256) as u8);
             let bias: Vec<i32> = (0..m as i32).map(|j| j * 37 - 1000).collect();
             let mult: Vec<f32> = (0..m).map(|j| 1e-3 * (1.0 + (j % 7) as f32 / 7.0)).collect();
             let mut y32 = vec![0i32; m * n];

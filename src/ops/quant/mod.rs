@@ -330,18 +330,7 @@ pub(crate) mod test_util {
         built.run(&refs)
     }
 
-    /// `n` deterministic values `f(s)` of an xorshift sequence `s` started from `seed`.
-    pub(crate) fn xorshift<T>(n: usize, seed: u32, f: impl Fn(u32) -> T) -> Vec<T> {
-        let mut s = seed.wrapping_mul(2654435761) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                f(s)
-            })
-            .collect()
-    }
+    pub(crate) use crate::kernels::bench::xorshift;
 
     /// `n` deterministic bytes (see [`xorshift`]).
     pub(crate) fn xorshift_bytes(n: usize, seed: u32) -> Vec<u8> {
