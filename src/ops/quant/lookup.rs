@@ -5,6 +5,7 @@
 //! Inputs: `x` (uint8 or int8, any shape) and `table` (256 values of the output type, uint8 or
 //! int8): entry `x − min(type)` (`x` for uint8, `x + 128` for int8) is the output for `x`.
 use super::gemm_kernel::q8_bytes;
+use crate::kernels::qgemm::i8_bytes_mut;
 use crate::kernels::qlut::lut_x8;
 use crate::error::{Error, Result};
 use crate::ops::registry::{required, BuildContext, FnOp, Op, Registry};
@@ -31,11 +32,13 @@ fn lookup(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
             Tensor::I8(t) => (as_entries(t.iter().map(|&v| v as u8)), true),
             other => return Err(Error::dtype(format!("table must be uint8 or int8, got {}", other.dtype()))),
         };
-        let mut y = vec![0u8; bytes.len()];
-        lut_x8(&bytes, flip, &entries, &mut y);
         Ok(vec![if out_signed {
-            Tensor::from_vec(x.shape(), y.into_iter().map(|b| b as i8).collect::<Vec<i8>>())?
+            let mut y = vec![0i8; bytes.len()];
+            lut_x8(&bytes, flip, &entries, i8_bytes_mut(&mut y));
+            Tensor::from_vec(x.shape(), y)?
         } else {
+            let mut y = vec![0u8; bytes.len()];
+            lut_x8(&bytes, flip, &entries, &mut y);
             Tensor::from_vec(x.shape(), y)?
         }])
     })))
