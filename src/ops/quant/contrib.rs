@@ -457,11 +457,8 @@ fn qlinear_softmax(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 mod tests {
     use super::*;
     use crate::graph::Attr;
-    use crate::ops::quant::test_util::run_in;
+    use crate::ops::quant::test_util::{run_in, t};
 
-    fn t<T: crate::tensor::Elem>(shape: &[usize], v: Vec<T>) -> Option<Tensor> {
-        Some(Tensor::from_vec(shape, v).unwrap())
-    }
     fn s(v: f32) -> Option<Tensor> {
         t(&[], vec![v])
     }

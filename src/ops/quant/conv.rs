@@ -358,11 +358,7 @@ fn qlinear_conv(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 mod tests {
     use super::*;
     use crate::graph::Attr;
-    use crate::ops::quant::test_util::{q8_tensor, run, run_with_constants, xorshift_bytes};
-
-    fn t<T: crate::tensor::Elem>(shape: &[usize], v: Vec<T>) -> Option<Tensor> {
-        Some(Tensor::from_vec(shape, v).unwrap())
-    }
+    use crate::ops::quant::test_util::{q8_tensor, run, run_with_constants, t, xorshift_bytes};
 
     /// A direct (no im2col) integer convolution for checking, 2-D only.
     #[allow(clippy::too_many_arguments)]

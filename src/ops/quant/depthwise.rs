@@ -169,7 +169,7 @@ struct Plan {
 #[cfg(test)]
 mod tests {
     use crate::graph::Attr;
-    use crate::ops::quant::test_util::{run_with_constants, xorshift};
+    use crate::ops::quant::test_util::{run_with_constants, t, xorshift};
     use crate::tensor::{Elem, Tensor};
 
     /// QLinearConv (opset 10) with `attrs`; inputs in `constant` become initializers (so the op
@@ -178,9 +178,6 @@ mod tests {
         run_with_constants("QLinearConv", 10, attrs, inputs, constant).unwrap()
     }
 
-    fn t<T: Elem>(shape: &[usize], v: Vec<T>) -> Option<Tensor> {
-        Some(Tensor::from_vec(shape, v).unwrap())
-    }
 
     /// The depthwise branch against the reference path on the same conv written densely
     /// (group 1, off-diagonal weights at their channel's zero point, i.e. real 0).

@@ -264,11 +264,7 @@ fn qgemm_run(attrs: GemmAttrs, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>
 mod tests {
     use super::*;
     use crate::graph::Attr;
-    use crate::ops::quant::test_util::run_in;
-
-    fn t<T: crate::tensor::Elem>(shape: &[usize], v: Vec<T>) -> Option<Tensor> {
-        Some(Tensor::from_vec(shape, v).unwrap())
-    }
+    use crate::ops::quant::test_util::{run_in, t};
 
     #[test]
     fn kernel_path_equals_the_reference() {

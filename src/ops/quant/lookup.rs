@@ -56,11 +56,7 @@ fn as_entries(values: impl Iterator<Item = u8>) -> [u8; 256] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::quant::test_util::run_in;
-
-    fn t<T: crate::tensor::Elem>(shape: &[usize], v: Vec<T>) -> Option<Tensor> {
-        Some(Tensor::from_vec(shape, v).unwrap())
-    }
+    use crate::ops::quant::test_util::{run_in, t};
 
     #[test]
     fn looks_up_uint8_and_int8_inputs() {

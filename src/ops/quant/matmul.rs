@@ -309,11 +309,7 @@ fn qlinear_matmul(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::quant::test_util::{q8_tensor, run, run_with_constants, xorshift_bytes};
-
-    fn t<T: crate::tensor::Elem>(shape: &[usize], v: Vec<T>) -> Option<Tensor> {
-        Some(Tensor::from_vec(shape, v).unwrap())
-    }
+    use crate::ops::quant::test_util::{q8_tensor, run, run_with_constants, t, xorshift_bytes};
 
     #[test]
     fn matmul_broadcasts_batches_and_vectors() {

@@ -346,6 +346,11 @@ pub(crate) mod test_util {
         }
     }
 
+    /// An optional input from `shape` and `values` (the tests' shorthand).
+    pub(crate) fn t<T: crate::tensor::Elem>(shape: &[usize], v: Vec<T>) -> Option<Tensor> {
+        Some(Tensor::from_vec(shape, v).unwrap())
+    }
+
     /// [`run_in`] for the default domain.
     pub(crate) fn run(op: &str, opset: i64, attrs: &[(&str, Attr)], inputs: &[Option<Tensor>]) -> Result<Vec<Tensor>> {
         run_in("", op, opset, attrs, inputs)
