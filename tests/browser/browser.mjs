@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { startServer } from '../../scripts/serve.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
@@ -27,6 +28,29 @@ export async function launch() {
       fs.rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The static server (`scripts/serve.mjs` on a free port, `serverOptions` added) and Chromium, as
+ * every browser test file starts them: resolves to { base (the server's URL on 127.0.0.1),
+ * browser (see launch()), close() }.
+ */
+export async function serveAndLaunch(serverOptions = {}) {
+  const { server, url } = await startServer({ port: 0, ...serverOptions });
+  try {
+    const browser = await launch();
+    return {
+      base: url.replace('localhost', '127.0.0.1'),
+      browser,
+      close: async () => {
+        await browser.close();
+        server.close();
+      },
+    };
+  } catch (e) {
+    server.close();
+    throw e;
+  }
 }
 
 /** A new page at `url` with its console errors, uncaught exceptions and HTTP errors in `problems`. */

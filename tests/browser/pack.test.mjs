@@ -7,13 +7,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PNG } from 'pngjs';
-import { startServer } from '../../scripts/serve.mjs';
-import { launch, openPage } from './browser.mjs';
+import { serveAndLaunch, openPage } from './browser.mjs';
 import { packAndInstall, readmeSnippet } from '../js/pack.mjs';
 import { MNIST_MODEL, npy } from '../js/helpers.mjs';
 
 let installed;
-let server;
+let env;
 let base;
 let browser;
 
@@ -43,14 +42,12 @@ window.readme = { logits: Array.from(logits.data), dims: logits.dims, bytes: byt
 </script>
 <script type="module" src="readme.mjs"></script>`);
   // The scratch project is served whole, node_modules included (that is where the package is).
-  ({ server, url: base } = await startServer({ port: 0, root: app, hidden: new Set() }));
-  base = base.replace('localhost', '127.0.0.1');
-  browser = await launch();
+  env = await serveAndLaunch({ root: app, hidden: new Set() });
+  ({ base, browser } = env);
 });
 
 after(async () => {
-  await browser?.close();
-  server?.close();
+  await env?.close();
   if (installed) fs.rmSync(installed.tmp, { recursive: true, force: true });
 });
 

@@ -7,28 +7,23 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
-import { startServer } from '../../scripts/serve.mjs';
-import { launch, openPage as open } from './browser.mjs';
+import { serveAndLaunch, openPage as open } from './browser.mjs';
 import { readNpy, InferenceSession, Tensor, wasmFlavour } from '../../js/index.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const FIXTURES = path.resolve(process.env.WEBPTQ_FIXTURES || path.join(ROOT, '.cache', 'fixtures'));
 const SHOTS = path.join(ROOT, 'test-results');
 
-let server;
+let env;
 let base;
 let browser;
 
 before(async () => {
-  ({ server, url: base } = await startServer({ port: 0 }));
-  base = base.replace('localhost', '127.0.0.1');
-  browser = await launch();
+  env = await serveAndLaunch();
+  ({ base, browser } = env);
 });
 
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+after(() => env?.close());
 
 const openPage = (url) => open(browser.context, url);
 

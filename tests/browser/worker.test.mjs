@@ -11,25 +11,20 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PNG } from 'pngjs';
-import { startServer } from '../../scripts/serve.mjs';
-import { launch } from './browser.mjs';
+import { serveAndLaunch } from './browser.mjs';
 import { imageToTensor, decodeImage } from '../../js/index.js';
 import { FIXTURES, npy } from '../js/helpers.mjs';
 
-let server;
+let env;
 let base;
 let browser;
 
 before(async () => {
-  ({ server, url: base } = await startServer({ port: 0 }));
-  base = base.replace('localhost', '127.0.0.1');
-  browser = await launch();
+  env = await serveAndLaunch();
+  ({ base, browser } = env);
 });
 
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+after(() => env?.close());
 
 /** A blank same-origin page (cross-origin isolated like the server's), with problems collected. */
 async function blankPage() {
