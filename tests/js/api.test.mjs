@@ -8,20 +8,11 @@ import {
 } from '../../js/index.js';
 import { chooseFlavour } from '../../js/loader.js';
 import { groupUnsupported, describeUnsupported } from '../../js/model.js';
-import { fixture, readBytes, runOrt, diff, ROOT } from './helpers.mjs';
+import { fixture, readBytes, runOrt, diff, ROOT, rejects } from './helpers.mjs';
 
 const CONSTANT = () => readBytes(fixture('onnx-node/test_constant/model.onnx'));
 const BAD = (name) => readBytes(fixture(`bad/${name}.onnx`));
 
-/** Asserts that `promise` rejects with a WebptqError of `code` whose message matches every regex. */
-async function rejects(promise, code, ...patterns) {
-  await assert.rejects(promise, (e) => {
-    assert.ok(e instanceof WebptqError, `expected a WebptqError, got ${e?.constructor?.name}: ${e?.message}`);
-    assert.equal(e.code, code, `code of: ${e.message}`);
-    for (const p of patterns) assert.match(e.message, p);
-    return true;
-  });
-}
 
 function throws(fn, code, ...patterns) {
   assert.throws(fn, (e) => {

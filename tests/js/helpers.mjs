@@ -1,9 +1,20 @@
 // Shared by the Node tests: where the fixtures are, reading .npy files, comparing tensors, and
 // onnxruntime-web (the runtime we compare with) set up for Node.
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readNpy } from '../../js/index.js';
+import { readNpy, WebptqError } from '../../js/index.js';
+
+/** Asserts that `promise` rejects with a WebptqError of `code` whose message matches every regex. */
+export async function rejects(promise, code, ...patterns) {
+  await assert.rejects(promise, (e) => {
+    assert.ok(e instanceof WebptqError, `expected a WebptqError, got ${e?.constructor?.name}: ${e?.message}`);
+    assert.equal(e.code, code, `code of: ${e.message}`);
+    for (const p of patterns) assert.match(e.message, p);
+    return true;
+  });
+}
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 

@@ -13,8 +13,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { imageToTensor, decodeImage, readNpy, InferenceSession, WebptqError } from '../../js/index.js';
-import { ROOT, FIXTURES, fixture, npy, argmax } from './helpers.mjs';
+import { imageToTensor, decodeImage, readNpy, InferenceSession } from '../../js/index.js';
+import { ROOT, FIXTURES, fixture, npy, argmax, rejects } from './helpers.mjs';
 
 const IMAGES = path.join(FIXTURES, 'images', 'imagenet');
 const PICK = ['imagenet_00_243.jpg', 'imagenet_10_541.jpg', 'imagenet_13_471.jpg']; // 512x512 twice, 1024x683
@@ -164,7 +164,6 @@ test('from .jpg files to EfficientNet-Lite0 input: close to the Pillow reference
 });
 
 test('bad images and options are typed errors', async () => {
-  const rejects = (p, code, re) => assert.rejects(p, (e) => e instanceof WebptqError && e.code === code && re.test(e.message));
   await rejects(decodeImage(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9])), 'INVALID_IMAGE', /not a PNG or JPEG/);
   const jpg = fs.readFileSync(path.join(IMAGES, PICK[0]));
   await rejects(decodeImage(jpg.subarray(0, 2000)), 'INVALID_IMAGE', /cannot decode .* as JPEG/);

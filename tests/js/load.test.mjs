@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import { loadModel, Model, InferenceSession, Tensor, WebptqError, inspect } from '../../js/index.js';
-import { ROOT, readBytes, MNIST_MODEL, npy, rows } from './helpers.mjs';
+import { loadModel, Model, InferenceSession, Tensor, inspect } from '../../js/index.js';
+import { ROOT, readBytes, MNIST_MODEL, npy, rows, rejects } from './helpers.mjs';
 
 const MNIST = readBytes(MNIST_MODEL);
 let server;
@@ -65,14 +65,6 @@ after(() => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function rejects(promise, code, ...patterns) {
-  await assert.rejects(promise, (e) => {
-    assert.ok(e instanceof WebptqError, `expected a WebptqError, got ${e?.constructor?.name}: ${e?.message}`);
-    assert.equal(e.code, code, `code of: ${e.message}`);
-    for (const p of patterns) assert.match(e.message, p);
-    return true;
-  });
-}
 
 /** The MNIST logits of a few test digits, to check a loaded model is the right one. */
 async function logitsOf(model) {
