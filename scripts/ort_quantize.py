@@ -64,7 +64,8 @@ def read_calibration(model_path, specs):
 
 
 def ort_quantize(model_path, out_path, arrays, method="minmax", percentile=99.999, per_channel=True,
-                 fmt="qdq", batch=8):
+                 fmt="qdq", batch=8, reader=None):
+    """`arrays` are fed in batches of `batch` rows, unless `reader` (a CalibrationDataReader) is given."""
     with tempfile.TemporaryDirectory() as tmp:
         pre = os.path.join(tmp, "pre.onnx")
         quant_pre_process(model_path, pre, skip_symbolic_shape=True)
@@ -74,7 +75,7 @@ def ort_quantize(model_path, out_path, arrays, method="minmax", percentile=99.99
         quantize_static(
             pre,
             out_path,
-            NpyReader(arrays, batch),
+            reader if reader is not None else NpyReader(arrays, batch),
             quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
             per_channel=per_channel,
             activation_type=QuantType.QUInt8,
