@@ -8,8 +8,9 @@
 #
 # Steps: rustup wasm32 target; wasm-bindgen-cli at the exact version Cargo.lock pins; npm
 # packages (npm ci) when package-lock.json changed; then, for tests only: Debian's Chromium,
-# the Python venv (scripts/setup-python.sh), the fixture cache (scripts/fixtures.py) and the
-# hand-made bad models (tests/fixtures/make_bad_models.py).
+# the Python venv (scripts/setup-python.sh), the fixture cache (scripts/fixtures.py), the zoo's
+# fast subset (scripts/zoo_fetch.py --fast) and the hand-made bad models
+# (tests/fixtures/make_bad_models.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -99,6 +100,9 @@ fi
 bash scripts/setup-python.sh
 [ -f scripts/fixtures.py ] || die "scripts/fixtures.py is missing"
 .venv/bin/python scripts/fixtures.py
+
+# 6b. The zoo's fast subset (tests/js/zoo.test.mjs); `npm run zoo` fetches the rest itself.
+.venv/bin/python scripts/zoo_fetch.py --fast
 
 # 7. Hand-made broken models for the error-path tests.
 .venv/bin/python tests/fixtures/make_bad_models.py

@@ -12,7 +12,7 @@
 //    parity    `webptq run` on the first rows against onnxruntime (Python, optimizations off):
 //              the largest rel L2 over the outputs (tolerance 1e-4 unless the manifest says why)
 //    quantize  `webptq quantize MODEL --calib NAME=FILE.npy ...` with the CLI's defaults, on the
-//              calibration rows (the first 16 unless the manifest says otherwise)
+//              calibration rows (the first 8 unless the manifest says otherwise)
 //    ort-py    onnxruntime (Python) runs the export on all rows: SQNR (dB) and top-1 agreement
 //              (classifiers) or mean cosine against the float model, beside onnxruntime's own
 //              static quantization (MinMax and Percentile, same calibration rows; the better one
@@ -225,10 +225,14 @@ function child(kind, job, timeoutS, dir) {
 const fail = (error, ms) => ({ ok: false, ms, error });
 const skipped = (why) => ({ ok: false, skipped: why });
 
-/** Every step of one model; each result is { ok, ms, ... } or { ok: false, error | skipped }. */
-function runModel(entry, o) {
+/**
+ * Every step of one model; each result is { ok, ms, ... } or { ok: false, error | skipped }.
+ * o: { timeout (s per step), runs, budget (s of timed rounds), quick (skip onnxruntime's
+ * quantization and the latency: the `npm test` subset), out (default target/zoo) }.
+ */
+export function runModel(entry, o) {
   const id = entry.id;
-  const dir = path.join(OUT, id);
+  const dir = path.join(o.out ?? OUT, id);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   const model = path.join(ZOO, 'models', id, path.basename(entry.path));
@@ -286,13 +290,14 @@ function runModel(entry, o) {
   } else {
     const q = execJson(process.execPath, [CLI, 'quantize', model, '-o', ours, '--json', ...Object.entries(feeds.calibNpy).flatMap(([n, f]) => ['--calib', `${n}=${f}`])], T);
     steps.quantize = q.ok ? { ok: true, ms: q.ms, sizeRatio: q.value.report.sizeRatio, warnings: q.value.report.warnings.length } : q;
-    const oq = execJson(PY, ['scripts/zoo_ort.py', 'quantize', model, feeds.calib, dir], T * 2);
-    steps.ortQuant = oq.ok ? { ok: Object.values(oq.value).some((v) => v.path), ms: oq.ms, methods: oq.value } : oq;
-    const exports = [...(q.ok ? [ours] : []), ...(oq.ok ? Object.values(oq.value).filter((v) => v.path).map((v) => v.path) : [])];
-    if (!steps.ortQuant.ok) {
+    // o.quick (the npm test subset): no onnxruntime quantization and no latency
+    const oq = o.quick ? { ok: true, value: {} } : execJson(PY, ['scripts/zoo_ort.py', 'quantize', model, feeds.calib, dir], T * 2);
+    steps.ortQuant = o.quick ? skipped('quick run') : oq.ok ? { ok: Object.values(oq.value).some((v) => v.path), ms: oq.ms, methods: oq.value } : oq;
+    if (!o.quick && !steps.ortQuant.ok) {
       const why = oq.ok ? Object.entries(oq.value).map(([m, v]) => `${m}: ${v.error}`).join('; ') : oq.error.message;
       steps.ortBest = fail({ code: 'ORT_QUANTIZE', message: `onnxruntime's quantize_static fails: ${why}` });
     }
+    const exports = [...(q.ok ? [ours] : []), ...(oq.ok ? Object.values(oq.value).filter((v) => v.path).map((v) => v.path) : [])];
     if (exports.length) {
       const ev = execJson(PY, ['scripts/zoo_ort.py', 'evaluate', '--output', entry.output ?? '', '--metric', entry.metric ?? 'cosine', '--json', path.join(dir, 'evaluate.json'), model, feeds.eval, ...exports], T * 2);
       if (!ev.ok) {
@@ -306,7 +311,7 @@ function runModel(entry, o) {
         steps.ortPy = !mine ? skipped('no webptq export')
           : mine.ort_python === 'ok' ? { ok: true, ms: ev.ms, ...mine } : fail({ code: 'ORT_PYTHON', message: mine.error }, ev.ms);
         const ortErrors = Object.entries(rowsBy).filter(([p, r]) => p !== ours && r.error).map(([p, r]) => `${path.basename(p, '.onnx')}: ${r.error}`);
-        if (steps.ortQuant.ok) steps.ortBest = ortBest ?? fail({ code: 'ORT_EXPORT', message: `onnxruntime's own exports do not run in onnxruntime: ${ortErrors.join('; ')}` });
+        if (!o.quick && steps.ortQuant.ok) steps.ortBest = ortBest ?? fail({ code: 'ORT_EXPORT', message: `onnxruntime's own exports do not run in onnxruntime: ${ortErrors.join('; ')}` });
       }
     } else {
       steps.ortPy = skipped('no export to run');
@@ -335,6 +340,7 @@ function runModel(entry, o) {
   }
 
   // latency
+  if (o.quick) return steps;
   const bench = child('bench', {
     name: id, float: model, int8: steps.quantize?.ok ? ours : null, ortInt8: ortBest?.file ?? null, feeds: feeds.bench, runs: o.runs, budgetMs: o.budget * 1000,
   }, T * 2, dir);

@@ -20,6 +20,7 @@ Input data kinds ("data" of each input in the manifest):
   sentences    the fixture sentences, tokenized with a tokenizer.json (the `tokenizers` package)
   chars        texts encoded character by character with the package's own vocabulary
   speech       the fixture sentences spoken by espeak-ng (Debian package), 16 kHz mono chunks
+  logmel       log-mel windows of that speech (numpy STFT and mel filters)
   file_bytes   real files' first and last bytes (magika's features)
   chain        another zoo model's onnxruntime outputs on its own data, reshaped
   zeros/value  a fixed tensor (an initial recurrent state, a sample rate), the same every sample
@@ -57,8 +58,8 @@ def load_manifest() -> dict:
 
 
 def entry_key(entry: dict) -> str:
-    """What the fetched files depend on: the entry itself (a change refetches the model)."""
-    return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()[:16]
+    """What the fetched files depend on: the entry (a change refetches the model), but not "fast"."""
+    return hashlib.sha256(json.dumps({k: v for k, v in entry.items() if k != "fast"}, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def model_dir(mid: str) -> Path:
@@ -268,6 +269,25 @@ def data_speech(entry, spec):
     return arr.astype(np.float32), f"{n} chunks of English speech (espeak-ng, 16 kHz)"
 
 
+def data_logmel(entry, spec):
+    """Log-mel windows of the speech: hann STFT, HTK-scale triangular mel filters, log(max(x, floor))."""
+    y = speech()
+    n_fft, win, hop, n_mels = spec.get("n_fft", 512), spec.get("win", 400), spec.get("hop", 160), spec.get("n_mels", 40)
+    frames = 1 + (len(y) - win) // hop
+    w = np.hanning(win + 1)[:-1].astype(np.float32)
+    seg = np.stack([y[i * hop:i * hop + win] * w for i in range(frames)])
+    power = np.abs(np.fft.rfft(seg, n_fft)) ** 2
+    mel = lambda f: 2595 * np.log10(1 + f / 700)
+    edges = 700 * (10 ** (np.linspace(mel(0), mel(8000), n_mels + 2) / 2595) - 1)
+    bins = np.fft.rfftfreq(n_fft, 1 / 16000)
+    fb = np.stack([np.clip(np.minimum((bins - lo) / (c - lo), (hi - bins) / (hi - c)), 0, None)
+                   for lo, c, hi in zip(edges[:-2], edges[1:-1], edges[2:])])
+    logmel = np.log(np.maximum(power @ fb.T, spec.get("floor", 1e-6))).astype(np.float32)
+    n, size = spec.get("count", 16), spec.get("window", 80)
+    starts = np.linspace(0, frames - size, n).astype(int)
+    return np.stack([logmel[s:s + size] for s in starts]), f"{n} windows of {size} log-mel frames ({n_mels} mels) of the speech"
+
+
 def data_file_bytes(entry, spec):
     """magika's features of real files: first and last `half` bytes (whitespace stripped), padded."""
     files = sorted((ROOT / d / f) for d, f in [("scripts", x) for x in os.listdir(ROOT / "scripts")]
@@ -320,7 +340,7 @@ def data_fixed(entry, spec):
 
 KINDS = {
     "imagenet": data_imagenet, "text_pages": data_text_pages, "text_lines": data_text_lines,
-    "sentences": data_sentences, "chars": data_chars, "speech": data_speech,
+    "sentences": data_sentences, "chars": data_chars, "speech": data_speech, "logmel": data_logmel,
     "file_bytes": data_file_bytes, "chain": data_chain, "zeros": data_fixed, "value": data_fixed,
 }
 FIXED = ("zeros", "value")
@@ -339,7 +359,7 @@ def make_data(entry: dict) -> dict:
             rows = len(arr)
         fixtures.write_npy(out / f"{name}.npy", arr)
         inputs[name] = {"rows": per_sample, "dtype": str(arr.dtype), "shape": list(arr.shape), "data": what}
-    calib = entry.get("calib_rows", min(rows, 16))
+    calib = entry.get("calib_rows", min(rows, 8))
     return {"id": entry["id"], "rows": rows, "calib_rows": calib, "inputs": inputs}
 
 
