@@ -4,7 +4,9 @@
 //
 //   node scripts/zoo.mjs [--models a,b] [--fast] [--no-fetch] [--runs N] [--budget SECONDS]
 //                        [--timeout SECONDS] [--doc FILE] [--json]
-//   node scripts/zoo.mjs --render [--doc FILE]   (the table again from target/zoo/results.json)
+//   node scripts/zoo.mjs --render [--doc FILE] [--results A.json,B.json]
+//     (the table again from results files, e.g. of two runs over halves of the zoo, merged)
+// --results FILE writes a run's results there instead of target/zoo/results.json.
 //
 // 1. scripts/zoo_fetch.py fetches the models (pinned) and makes their real inputs (.cache/zoo);
 // 2. per model, each step in its own process with a time limit, so a failure or a time-out is a
@@ -370,7 +372,7 @@ export function markdown(results) {
     if (step.skipped) return `n/a (${esc(step.skipped)})`;
     if (step.ok) return okText(step);
     // one note per distinct error: the same refusal in several steps shares its number
-    const key = `${step.error?.code}: ${String(step.error?.message).replace(/ \(node .*|\(\d+ nodes.*/, '')}`;
+    const key = `${step.error?.code}: ${String(step.error?.message).replace(/ \((node |\d+ nodes).*$/, '')}`;
     let k = notes.findIndex((n) => n.key === key);
     if (k < 0) k = notes.push({ key, ...step.error }) - 1;
     return `✗ ${step.error?.code ?? '?'} [${k + 1}]`;
@@ -437,6 +439,7 @@ function parseArgs(argv) {
     else if (a === '--doc') o.doc = next();
     else if (a === '--json') o.json = true;
     else if (a === '--render') o.render = true;
+    else if (a === '--results') o.results = next().split(',');
     else if (a === '--child') o.child = next();
     else if (a === '--job') o.job = next();
     else if (a === '-h' || a === '--help') o.help = true;
@@ -450,7 +453,7 @@ export function selectModels(entries, o) {
   if (o.models) {
     const unknown = o.models.filter((m) => !entries.some((e) => e.id === m));
     if (unknown.length) throw new Error(`unknown zoo models: ${unknown.join(', ')}`);
-    list = list.filter((e) => o.models.includes(e.id));
+    list = o.models.map((m) => entries.find((e) => e.id === m)); // in the order given
   }
   if (o.fast) list = list.filter((e) => e.fast);
   return list;
@@ -464,10 +467,14 @@ async function main() {
     const res = await ({ ortweb: childOrtWeb, bench: childBench }[o.child])(job);
     return console.log(JSON.stringify(res));
   }
-  if (o.render) { // the table again from the last run's results.json (no model runs)
+  const resultsFiles = o.results ?? [path.join(OUT, 'results.json')];
+  if (o.render) { // the table again from results files (no model runs), merged in manifest order
+    const runs = resultsFiles.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
+    const merged = { ...runs[0], models: loadManifest().map((e) => runs.map((r) => r.models.find((m) => m.id === e.id)).find(Boolean)).filter(Boolean) };
     const doc = o.doc ?? path.join(ROOT, 'docs', 'zoo.md');
-    fs.writeFileSync(doc, `${markdown(JSON.parse(fs.readFileSync(path.join(OUT, 'results.json'), 'utf8')))}\n`);
-    return log(`zoo: wrote ${path.relative(ROOT, doc)} from target/zoo/results.json`);
+    fs.writeFileSync(doc, `${markdown(merged)}\n`);
+    if (runs.length > 1) fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify(merged, null, 1));
+    return log(`zoo: wrote ${path.relative(ROOT, doc)} from ${resultsFiles.map((f) => path.relative(ROOT, f)).join(', ')}`);
   }
   const entries = selectModels(loadManifest(), o);
   if (o.fetch) {
@@ -495,11 +502,11 @@ async function main() {
     results.models.push({ id: entry.id, entry, steps });
     const brief = Object.entries(steps).map(([k, v]) => `${k} ${v.ok ? 'ok' : v.skipped ? '-' : v.error?.code}`).join(', ');
     log(`zoo: ${entry.id}: ${brief} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
-    fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify(results, null, 1));
+    fs.writeFileSync(resultsFiles[0], JSON.stringify(results, null, 1));
   }
   const doc = o.doc ?? (o.models || o.fast ? path.join(OUT, 'zoo.md') : path.join(ROOT, 'docs', 'zoo.md'));
   fs.writeFileSync(doc, `${markdown(results)}\n`);
-  log(`zoo: wrote ${path.relative(ROOT, doc)} and target/zoo/results.json`);
+  log(`zoo: wrote ${path.relative(ROOT, doc)} and ${path.relative(ROOT, resultsFiles[0])}`);
   if (o.json) console.log(JSON.stringify(results, null, 1));
 }
 
