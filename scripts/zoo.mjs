@@ -308,7 +308,7 @@ export function runModel(entry, o) {
       } else {
         const rowsBy = ev.value.exports;
         const ortRows = Object.entries(rowsBy).filter(([p]) => p !== ours && rowsBy[p].ort_python === 'ok');
-        ortRows.sort((a, b) => b[1].sqnr_db - a[1].sqnr_db);
+        ortRows.sort((a, b) => dbValue(b[1].sqnr_db) - dbValue(a[1].sqnr_db));
         if (ortRows.length) ortBest = { ok: true, file: ortRows[0][0], method: path.basename(ortRows[0][0], '.onnx').replace('ort-', ''), ...ortRows[0][1] };
         const mine = rowsBy[ours];
         steps.ortPy = !mine ? skipped('no webptq export')
@@ -355,7 +355,9 @@ export function runModel(entry, o) {
 // the table
 
 const esc = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
-const fmtDb = (x) => (x === undefined || x === null ? '-' : Number.isFinite(x) ? x.toFixed(1) : 'inf');
+/** A dB value of zoo_ort.py: a number, or "inf" / "-inf" / "nan" (JSON has no infinities). */
+const dbValue = (x) => (typeof x === 'string' ? Number(x.replace('inf', 'Infinity')) : x);
+const fmtDb = (x) => (x === undefined || x === null ? '-' : Number.isFinite(dbValue(x)) ? dbValue(x).toFixed(1) : String(x));
 const fmtMs = (l) => (l ? (l.median >= 100 ? l.median.toFixed(0) : l.median >= 10 ? l.median.toFixed(1) : l.median.toFixed(2)) : '-');
 
 function quality(step, metric) {

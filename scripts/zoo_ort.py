@@ -133,6 +133,17 @@ def model_bytes(path):
     return sum(f.stat().st_size for f in p.parent.iterdir() if f == p or (f.name.startswith(p.name) and f.name != p.name))
 
 
+def finite(x):
+    """JSON has no inf or nan: they become the strings "inf", "-inf", "nan" (zoo.mjs reads them)."""
+    if isinstance(x, dict):
+        return {k: finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [finite(v) for v in x]
+    if isinstance(x, float) and not np.isfinite(x):
+        return "nan" if np.isnan(x) else ("inf" if x > 0 else "-inf")
+    return x
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -152,7 +163,7 @@ def main():
         res = {"run": cmd_run, "quantize": cmd_quantize, "evaluate": cmd_evaluate}[a.cmd](a)
     except Exception as ex:
         res = {"error": error_text(ex)}
-    text = json.dumps(res)
+    text = json.dumps(finite(res))
     if getattr(a, "json", None):
         Path(a.json).write_text(text)
     print(text)
