@@ -289,7 +289,7 @@ export function runModel(entry, o) {
   const ours = path.join(dir, 'webptq-int8.onnx');
   let ortBest = null;
   if (entry.quantized) {
-    for (const k of ['quantize', 'ortPy', 'ortQuant']) steps[k] = skipped(`already quantized (${entry.quantized})`);
+    for (const k of ['quantize', 'ortPy', 'ortQuant']) steps[k] = skipped('already int8');
   } else {
     const q = execJson(process.execPath, [CLI, 'quantize', model, '-o', ours, '--json', ...Object.entries(feeds.calibNpy).flatMap(([n, f]) => ['--calib', `${n}=${f}`])], T);
     steps.quantize = q.ok ? { ok: true, ms: q.ms, sizeRatio: q.value.report.sizeRatio, warnings: q.value.report.warnings.length } : q;
@@ -311,13 +311,13 @@ export function runModel(entry, o) {
         ortRows.sort((a, b) => dbValue(b[1].sqnr_db) - dbValue(a[1].sqnr_db));
         if (ortRows.length) ortBest = { ok: true, file: ortRows[0][0], method: path.basename(ortRows[0][0], '.onnx').replace('ort-', ''), ...ortRows[0][1] };
         const mine = rowsBy[ours];
-        steps.ortPy = !mine ? skipped('no webptq export')
+        steps.ortPy = !mine ? skipped('no export')
           : mine.ort_python === 'ok' ? { ok: true, ms: ev.ms, ...mine } : fail({ code: 'ORT_PYTHON', message: mine.error }, ev.ms);
         const ortErrors = Object.entries(rowsBy).filter(([p, r]) => p !== ours && r.error).map(([p, r]) => `${path.basename(p, '.onnx')}: ${r.error}`);
         if (!o.quick && steps.ortQuant.ok) steps.ortBest = ortBest ?? fail({ code: 'ORT_EXPORT', message: `onnxruntime's own exports do not run in onnxruntime: ${ortErrors.join('; ')}` });
       }
     } else {
-      steps.ortPy = skipped('no export to run');
+      steps.ortPy = skipped('no export');
     }
   }
 
