@@ -33,6 +33,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readNpy, writeNpy, Tensor } from '../js/index.js';
+import { wasmFeatures } from '../js/loader.js';
 import { ROOT, rows, diff } from '../tests/js/helpers.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -47,6 +48,12 @@ const PARITY_ROWS = 4;
 const calibBatch = (n) => [8, 7, 6, 5, 4, 3, 2, 1].find((b) => n % b === 0);
 const TOLERANCE = 1e-4;
 const log = (line) => process.stderr.write(`${line}\n`);
+// Node processes of the steps: Node 20 validates relaxed SIMD only behind a flag, which
+// WEBPTQ_WASM=relaxed (npm test's second pass) needs in every process that loads webptq.
+// This process's own wasm flags pass on; without them, the flag is added when relaxed SIMD needs it.
+const NODE_FLAGS = process.execArgv.filter((a) => a.startsWith('--experimental-wasm'));
+if (process.env.WEBPTQ_WASM === 'relaxed' && !wasmFeatures().relaxed && !NODE_FLAGS.length) NODE_FLAGS.push('--experimental-wasm-relaxed-simd');
+const node = (...args) => [process.execPath, [...NODE_FLAGS, ...args]];
 
 export const loadManifest = () => JSON.parse(fs.readFileSync(MANIFEST, 'utf8')).models;
 
@@ -219,7 +226,7 @@ async function childBench(job) {
 function child(kind, job, timeoutS, dir) {
   const jobFile = path.join(dir, `job-${kind}.json`);
   fs.writeFileSync(jobFile, JSON.stringify(job));
-  return execJson(process.execPath, [SELF, '--child', kind, '--job', jobFile], timeoutS);
+  return execJson(...node(SELF, '--child', kind, '--job', jobFile), timeoutS);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -252,7 +259,7 @@ export function runModel(entry, o) {
   const T = o.timeout;
 
   // load
-  const inspect = execJson(process.execPath, [CLI, 'inspect', model, '--json'], T);
+  const inspect = execJson(...node(CLI, 'inspect', model, '--json'), T);
   steps.load = inspect.ok
     ? { ok: inspect.value.unsupportedOps.length === 0, ms: inspect.ms, opset: inspect.value.opset, parameterBytes: inspect.value.parameterBytes, unsupported: inspect.value.unsupportedOps,
       ...(inspect.value.unsupportedOps.length ? { error: { code: 'UNSUPPORTED_OP', message: `unsupported ops: ${[...new Set(inspect.value.unsupportedOps.map((u) => String(u).split(/[ (]/)[0]))].join(', ')}` } } : {}) }
@@ -267,8 +274,8 @@ export function runModel(entry, o) {
     const oursDir = path.join(dir, 'webptq-float');
     let res = { ok: true, ms: 0 };
     for (const s of setDirs(feeds.parity)) {
-      const args = [CLI, 'run', model, '--out', path.join(oursDir, s), ...fs.readdirSync(path.join(feeds.parity, s)).flatMap((f) => ['--input', `${f.slice(0, -4)}=${path.join(feeds.parity, s, f)}`])];
-      const r = exec(process.execPath, args, T);
+      const inputs = fs.readdirSync(path.join(feeds.parity, s)).flatMap((f) => ['--input', `${f.slice(0, -4)}=${path.join(feeds.parity, s, f)}`]);
+      const r = exec(...node(CLI, 'run', model, '--out', path.join(oursDir, s), ...inputs), T);
       res.ms += r.ms;
       if (!r.ok) { res = r; break; }
     }
@@ -291,7 +298,7 @@ export function runModel(entry, o) {
   if (entry.quantized) {
     for (const k of ['quantize', 'ortPy', 'ortQuant']) steps[k] = skipped('already int8');
   } else {
-    const q = execJson(process.execPath, [CLI, 'quantize', model, '-o', ours, '--json', ...Object.entries(feeds.calibNpy).flatMap(([n, f]) => ['--calib', `${n}=${f}`])], T);
+    const q = execJson(...node(CLI, 'quantize', model, '-o', ours, '--json', ...Object.entries(feeds.calibNpy).flatMap(([n, f]) => ['--calib', `${n}=${f}`])), T);
     steps.quantize = q.ok ? { ok: true, ms: q.ms, sizeRatio: q.value.report.sizeRatio, warnings: q.value.report.warnings.length } : q;
     // o.quick (the npm test subset): no onnxruntime quantization and no latency
     const oq = o.quick ? { ok: true, value: {} } : execJson(PY, ['scripts/zoo_ort.py', 'quantize', model, feeds.calib, dir], T * 2);
