@@ -10,7 +10,7 @@ import { groupUnsupported } from '../js/model.js';
 import {
   $, el, fmtBytes, fmtMs, fmtDb, fmtPct, describeError, setStatus as setLine, softmax, argmax, timeRuns,
 } from './ui.js';
-import { barChart, histogramChart, COLORS } from './charts.js';
+import { barChart, histogramChart, widthOf, COLORS } from './charts.js';
 import { setupPad, initBars, showBars, toMnist } from './pad.js';
 import { withOutputs } from './onnx-proto.js';
 import { histogram, extremes } from './quant-math.js';
@@ -421,12 +421,19 @@ export function inGraphOrder(report) {
   return [...report.activations].sort((a, b) => at(a) - at(b));
 }
 
+/** The bar scale of the SQNR chart: the largest finite figure, capped at 80 dB so one near-exact value (an 8-bit image input) does not flatten the rest. */
+function sqnrScale(rows) {
+  const finite = rows.map((r) => r.value).filter((v) => v !== null && Number.isFinite(v));
+  return Math.min(80, Math.max(1, ...finite)) * 1.05;
+}
+
 function figure(id, term, value, detail) {
   return [el('dt', {}, term), el('dd', { id }, el('span', { class: 'big' }, value), detail ? el('span', { class: 'hint' }, ` ${detail}`) : null)];
 }
 
 function renderResults(r) {
   const { report } = r;
+  $('results').hidden = false; // first, so the charts can take its width
   const out = report.outputs[0];
   const isInt = r.options.mode === 'static' || r.options.mode === 'dynamic';
   const qname = isInt ? 'int8' : r.options.mode;
@@ -457,7 +464,7 @@ function renderResults(r) {
 
   const lossy = new Set(report.mostLossy.slice(0, 3).map((l) => l.output));
   const rows = inGraphOrder(report).map((a) => ({ label: a.name, value: a.sqnrDb, mark: lossy.has(a.name) }));
-  $('sqnr-chart').replaceChildren(rows.length ? barChart(rows, { title: 'per-layer SQNR' }) : el('p', { class: 'hint' }, 'No quantized activations in this mode (only weights are quantized).'));
+  $('sqnr-chart').replaceChildren(rows.length ? barChart(rows, { title: 'per-layer SQNR', width: widthOf($('sqnr-chart')), max: sqnrScale(rows) }) : el('p', { class: 'hint' }, 'No quantized activations in this mode (only weights are quantized).'));
   const layers = report.activations.filter((a) => a.range);
   $('layer-select').replaceChildren(...layers.map((a) => el('option', { value: a.name }, a.name)));
   $('compare-methods').disabled = r.options.mode !== 'static' || !layers.length;
@@ -512,7 +519,7 @@ async function showLayer() {
     }
     const ext = extremes(values);
     const hist = histogram(values, 160, ext);
-    $('hist-chart').replaceChildren(histogramChart(hist, { ranges, shade: ranges[0], title: `activation histogram of ${name}` }));
+    $('hist-chart').replaceChildren(histogramChart(hist, { ranges, shade: ranges[0], title: `activation histogram of ${name}`, width: widthOf($('hist-chart')) }));
     $('hist-note').textContent = `${values.length.toLocaleString('en-US')} values of ${name} on the first calibration batch (counts on a log scale), from ${ext.min.toPrecision(4)} to ${ext.max.toPrecision(4)}. `
       + 'Each bracket is the range the core\'s calibration picked, as stored in the quantized model (scale × (q − zero point) over the 256 levels); grey: what the first one clips.'
       + (r.methodRanges.size ? '' : ' Press “Compare the four methods” to calibrate with the others too.');

@@ -3,16 +3,18 @@
 // width 100%), so they fit a 360 px screen; labels are SVG text nodes (model names stay text).
 import { svg } from './ui.js';
 
-const W = 640;
 export const COLORS = ['#2f6fde', '#d9480f', '#2b8a3e', '#9c36b5', '#e67700', '#0b7285'];
+
+/** The drawing width for a chart in `box`: its own width in CSS pixels, so text keeps its size. */
+export const widthOf = (box) => Math.max(280, Math.min(900, Math.round(box.clientWidth - 10)));
 
 /**
  * Horizontal bars: rows [{ label, value, mark? }] (value in dB; null draws "exact"). `max`
  * fixes the scale. Returns the <svg>.
  */
-export function barChart(rows, { unit = 'dB', max, title } = {}) {
+export function barChart(rows, { unit = 'dB', max, title, width: W = 640 } = {}) {
   const rowH = 18;
-  const left = 190;
+  const left = Math.min(190, Math.round(W * 0.36));
   const right = 70;
   const top = 6;
   const h = top + rows.length * rowH + 6;
@@ -22,7 +24,8 @@ export function barChart(rows, { unit = 'dB', max, title } = {}) {
   const chart = svg('svg', { viewBox: `0 0 ${W} ${h}`, width: '100%', role: 'img', 'aria-label': title ?? 'bar chart', class: 'chart' });
   rows.forEach((r, i) => {
     const y = top + i * rowH;
-    const label = r.label.length > 30 ? `${r.label.slice(0, 29)}…` : r.label;
+    const room = Math.floor((left - 10) / 6.5);
+    const label = r.label.length > room ? `${r.label.slice(0, room - 1)}…` : r.label;
     const exact = r.value === null || r.value === Infinity;
     chart.append(
       svg('text', { x: left - 6, y: y + 13, 'text-anchor': 'end', class: 'chart-label' }, svg('title', {}, r.label), label),
@@ -38,8 +41,8 @@ export function barChart(rows, { unit = 'dB', max, title } = {}) {
  * [{ label, min, max }] drawn as coloured brackets; `shade` ({ min, max }) greys out what lies
  * outside it (what that range clips). Returns the <svg>.
  */
-export function histogramChart(hist, { ranges = [], shade, log = true, title } = {}) {
-  const h = 200 + ranges.length * 16;
+export function histogramChart(hist, { ranges = [], shade, log = true, title, width: W = 640 } = {}) {
+  const h = Math.round(Math.min(200, W * 0.45)) + ranges.length * 16;
   const pad = { l: 10, r: 10, t: 8, b: 36 + ranges.length * 16 };
   const plotH = h - pad.t - pad.b;
   const lo = Math.min(hist.min, ...ranges.map((r) => r.min), shade?.min ?? Infinity);
@@ -77,7 +80,7 @@ export function histogramChart(hist, { ranges = [], shade, log = true, title } =
       svg('line', { x1: a, x2: a, y1: pad.t, y2: y, stroke: color, 'stroke-dasharray': '3 3', class: 'range-edge' }),
       svg('line', { x1: b, x2: b, y1: pad.t, y2: y, stroke: color, 'stroke-dasharray': '3 3', class: 'range-edge' }),
       svg('line', { x1: a, x2: b, y1: y, y2: y, stroke: color, 'stroke-width': 3 }),
-      svg('text', { x: Math.min(Math.max(a, pad.l) + 4, W - 150), y: y - 3, class: 'chart-label', fill: color }, `${r.label}: ${fmtNum(r.min)} … ${fmtNum(r.max)}`),
+      svg('text', { x: Math.max(pad.l, Math.min(a + 4, W - 230)), y: y - 3, class: 'chart-label', fill: color }, `${r.label}: ${fmtNum(r.min)} … ${fmtNum(r.max)}`),
     );
   });
   return chart;

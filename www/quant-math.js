@@ -119,13 +119,17 @@ export function percentileRange(values, p = 99.99) {
   return { min: min >= 0 ? min : at((100 - p) / 2), max: max <= 0 ? max : at((100 + p) / 2) };
 }
 
-/** A histogram of |x| with `bins` bins over [0, max|x|]. */
+/**
+ * A histogram of |x| with `bins` bins over [0, max|x|]. Exact zeros are left out: zero is exactly
+ * representable whatever the range, so (as in the core) it is a point, not mass in the first bin
+ * (a ReLU's many zeros would otherwise pull the threshold down to nothing).
+ */
 function absHistogram(values, bins) {
   let a = 0;
   for (const v of values) a = Math.max(a, Math.abs(v));
   const width = a > 0 ? a / bins : 1;
   const counts = new Float64Array(bins);
-  for (const v of values) counts[Math.min(bins - 1, Math.floor(Math.abs(v) / width))] += 1;
+  for (const v of values) if (v !== 0) counts[Math.min(bins - 1, Math.floor(Math.abs(v) / width))] += 1;
   return { width, counts };
 }
 
