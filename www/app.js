@@ -8,12 +8,12 @@
 import { createWorker, Tensor, wasmFeatures } from '../js/index.js';
 import { groupUnsupported } from '../js/model.js';
 import {
-  $, el, fmtBytes, fmtMs, fmtDb, fmtPct, describeError, setStatus as setLine, softmax, argmax, timeRuns,
+  $, el, fmtBytes, fmtMs, fmtDb, fmtPct, describeError, setStatus as setLine, argmax, timeRuns,
 } from './ui.js';
 import { barChart, histogramChart, widthOf, COLORS } from './charts.js';
-import { setupPad, initBars, showBars, toMnist } from './pad.js';
+import { setupPad, initBars, showBars, toMnist, readDigit as runDigit } from './pad.js';
 import { withOutputs } from './onnx-proto.js';
-import { histogram, extremes } from './quant-math.js';
+import { histogram, extremes, representedRange } from './quant-math.js';
 import * as samples from './samples.js';
 
 const setStatus = (text, isError = false) => setLine($('status'), text, isError);
@@ -494,12 +494,6 @@ async function layerValues(name) {
   }
 }
 
-/** The clipping range a set of quantization parameters represents. */
-const represented = (p) => {
-  const [qmin, qmax] = p.dtype === 'int8' ? [-128, 127] : [0, 255];
-  return { min: p.scale[0] * (qmin - p.zeroPoint[0]), max: p.scale[0] * (qmax - p.zeroPoint[0]) };
-};
-
 async function showLayer() {
   const r = state.result;
   const name = $('layer-select').value;
@@ -511,11 +505,11 @@ async function showLayer() {
     const ranges = [];
     const method = r.options.method ?? 'minmax';
     const act = r.report.activations.find((a) => a.name === name);
-    ranges.push({ label: `${method} (this run)`, ...represented(act.params), color: COLORS[0] });
+    ranges.push({ label: `${method} (this run)`, ...representedRange(act.params), color: COLORS[0] });
     let i = 1;
     for (const [m, byName] of r.methodRanges) {
       const a = byName.get(name);
-      if (m !== method && a) ranges.push({ label: m, ...represented(a.params), color: COLORS[i++ % COLORS.length] });
+      if (m !== method && a) ranges.push({ label: m, ...representedRange(a.params), color: COLORS[i++ % COLORS.length] });
     }
     const ext = extremes(values);
     const hist = histogram(values, 160, ext);
@@ -564,14 +558,6 @@ function download() {
 }
 
 // ---- drawing ------------------------------------------------------------------------------------
-
-/** Runs a session on 784 pixels; resolves to { digit, probs, ms } (ms timed in the worker). */
-async function runDigit(session, pixels) {
-  const feeds = { [session.inputNames[0]]: new Tensor('float32', pixels, [1, 1, 28, 28]) };
-  const [out, nodes] = await Promise.all([session.run(feeds), session.profile(feeds)]);
-  const probs = softmax(Array.from(out[session.outputNames[0]].data));
-  return { digit: argmax(probs), probs, ms: nodes.reduce((a, n) => a + n.ms, 0) };
-}
 
 /** The float model's answer for 784 pixels (0..1): { digit, probs }. */
 async function predict(pixels) {

@@ -2,7 +2,8 @@
 // mouse, a finger or a pen, the drawing turned into an MNIST input (toMnist) and shown at 28x28,
 // and a callback with the 784 pixels after each stroke (calls never overlap: a stroke drawn
 // while one is being handled is handled next; Clear drops the answer for the old drawing).
-import { el } from './ui.js';
+import { Tensor } from '../js/index.js';
+import { el, softmax, argmax } from './ui.js';
 
 /**
  * MNIST-style preprocessing of a white-on-black drawing: crop to the ink, scale so the longer side
@@ -165,4 +166,12 @@ export function showBars(ol, probs) {
     li.querySelector('.fill').style.width = probs ? `${(probs[i] * 100).toFixed(1)}%` : '0';
     li.querySelector('.pct').textContent = probs ? `${(probs[i] * 100).toFixed(1)}%` : '';
   });
+}
+
+/** Runs a (worker) session of an MNIST model on 784 pixels: { digit, probs, ms }, ms timed in the worker. */
+export async function readDigit(session, pixels) {
+  const feeds = { [session.inputNames[0]]: new Tensor('float32', pixels, [1, 1, 28, 28]) };
+  const [out, nodes] = await Promise.all([session.run(feeds), session.profile(feeds)]);
+  const probs = softmax(Array.from(out[session.outputNames[0]].data));
+  return { digit: argmax(probs), probs, ms: nodes.reduce((a, n) => a + n.ms, 0) };
 }

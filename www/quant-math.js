@@ -83,6 +83,12 @@ export function rangeError(values, lo, hi) {
   return { scale, zeroPoint, ...quantError(values, scale, zeroPoint) };
 }
 
+/** The range a set of per-tensor parameters as the core reports them ({ scale, zeroPoint, dtype }) represents. */
+export function representedRange(p) {
+  const [qmin, qmax] = p.dtype === 'int8' ? [-128, 127] : [0, 255];
+  return { min: p.scale[0] * (qmin - p.zeroPoint[0]), max: p.scale[0] * (qmax - p.zeroPoint[0]) };
+}
+
 /** Smallest and largest finite value. */
 export function extremes(values) {
   let min = Infinity;

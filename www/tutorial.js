@@ -4,15 +4,15 @@
 // (quant-math.js); section 3 quantizes the model's real conv weights; section 4 runs the float
 // model and the int8 model the core made from it on a drawn digit; section 5 quantizes again with
 // the lossiest layers kept float and measures what that recovers.
-import { createWorker, Tensor } from '../js/index.js';
+import { createWorker } from '../js/index.js';
 import {
-  $, el, fmtBytes, fmtMs, fmtDb, fmtPct, describeError, setStatus as setLine, softmax, argmax,
+  $, el, fmtBytes, fmtMs, fmtDb, fmtPct, describeError, setStatus as setLine, argmax,
 } from './ui.js';
 import { barChart, histogramChart, widthOf, COLORS, fmtNum } from './charts.js';
-import { setupPad, initBars, showBars } from './pad.js';
+import { setupPad, initBars, showBars, readDigit as runDigit } from './pad.js';
 import { readNodes, readFloatInitializers, withOutputs } from './onnx-proto.js';
 import {
-  extremes, histogram, rangeError, METHODS, weightError,
+  extremes, histogram, rangeError, METHODS, weightError, representedRange,
 } from './quant-math.js';
 import * as samples from './samples.js';
 
@@ -36,12 +36,6 @@ const state = {
   float: null,
   int8: null,
   keep: new Map(), // N → result
-};
-
-/** The range a set of quantization parameters represents (uint8 or int8). */
-const represented = (p) => {
-  const [qmin, qmax] = p.dtype === 'int8' ? [-128, 127] : [0, 255];
-  return { min: p.scale[0] * (qmin - p.zeroPoint[0]), max: p.scale[0] * (qmax - p.zeroPoint[0]) };
 };
 
 // ---- 1. scale and zero point --------------------------------------------------------------------
@@ -119,7 +113,7 @@ function renderSection2() {
 async function loadCoreRanges(calibration) {
   for (const method of Object.keys(METHODS)) {
     const { report } = await state.worker.quantize(state.bytes, { calibration, method });
-    state.coreRanges.set(method, new Map(report.activations.filter((a) => a.range).map((a) => [a.name, represented(a.params)])));
+    state.coreRanges.set(method, new Map(report.activations.filter((a) => a.range).map((a) => [a.name, representedRange(a.params)])));
   }
   renderSection2();
 }
@@ -142,13 +136,6 @@ function renderSection3() {
 }
 
 // ---- 4. the drawing pad -------------------------------------------------------------------------
-
-async function runDigit(session, pixels) {
-  const feeds = { [session.inputNames[0]]: new Tensor('float32', pixels, [1, 1, 28, 28]) };
-  const [out, nodes] = await Promise.all([session.run(feeds), session.profile(feeds)]);
-  const probs = softmax(Array.from(out[session.outputNames[0]].data));
-  return { digit: argmax(probs), probs, ms: nodes.reduce((a, n) => a + n.ms, 0) };
-}
 
 function setupSection4() {
   initBars($('t4-float-bars'));

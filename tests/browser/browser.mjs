@@ -4,8 +4,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 import { startServer } from '../../scripts/serve.mjs';
+
+/** Where the browser tests leave screenshots and downloads (git-ignored). */
+export const SHOTS = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..', 'test-results');
 
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
@@ -74,4 +78,22 @@ export async function openPage(context, url, { viewport } = {}) {
   page.on('websocket', (w) => requests.push({ url: w.url(), method: 'WEBSOCKET', body: 0 }));
   await page.goto(url);
   return { page, problems, requests };
+}
+
+/** No request of `requests` (see openPage) left this machine, and none sent a body. */
+export function assertLocal(requests) {
+  assert.ok(requests.length > 0, 'requests were recorded');
+  for (const r of requests) {
+    const u = new URL(r.url);
+    const local = u.protocol === 'blob:' || u.protocol === 'data:' || u.hostname === '127.0.0.1' || u.hostname === 'localhost';
+    assert.ok(local, `request to a non-local host: ${r.url}`);
+    assert.ok(r.method === 'GET' || r.method === 'HEAD', `${r.method} ${r.url}`);
+    assert.equal(r.body, 0, `${r.url} carried ${r.body} bytes`);
+  }
+}
+
+/** The page is no wider than its viewport. */
+export async function assertNoHorizontalScroll(page) {
+  const { scroll, client } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+  assert.ok(scroll <= client, `page is ${scroll} px wide in a ${client} px viewport`);
 }

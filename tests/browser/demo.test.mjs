@@ -11,34 +11,23 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { serveAndLaunch, openPage as open } from './browser.mjs';
+import {
+  serveAndLaunch, openPage as open, assertLocal, assertNoHorizontalScroll, SHOTS,
+} from './browser.mjs';
 import { startServer } from '../../scripts/serve.mjs';
 import { quantize, readNpy, Tensor, InferenceSession } from '../../js/index.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const FIXTURES = path.resolve(process.env.WEBPTQ_FIXTURES || path.join(ROOT, '.cache', 'fixtures'));
-const SHOTS = path.join(ROOT, 'test-results');
-fs.mkdirSync(SHOTS, { recursive: true });
 
 let env;
 before(async () => {
+  fs.mkdirSync(SHOTS, { recursive: true });
   env = await serveAndLaunch();
 });
 after(() => env?.close());
 
 const openPage = (url, viewport) => open(env.browser.context, url, { viewport });
-
-/** No request left this machine, none sent a body (a model or anything else). */
-function assertLocal(requests) {
-  assert.ok(requests.length > 0);
-  for (const r of requests) {
-    const u = new URL(r.url);
-    const local = u.protocol === 'blob:' || u.protocol === 'data:' || u.hostname === '127.0.0.1' || u.hostname === 'localhost';
-    assert.ok(local, `request to a non-local host: ${r.url}`);
-    assert.ok(r.method === 'GET' || r.method === 'HEAD', `${r.method} ${r.url}`);
-    assert.equal(r.body, 0, `${r.url} carried ${r.body} bytes`);
-  }
-}
 
 async function ready(page) {
   const r = await page.evaluate(async () => {
@@ -49,11 +38,6 @@ async function ready(page) {
 }
 
 const text = (page, sel) => page.textContent(sel);
-
-async function noHorizontalScroll(page) {
-  const { scroll, client } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
-  assert.ok(scroll <= client, `page is ${scroll} px wide in a ${client} px viewport`);
-}
 
 /** Figures of the results panel: size A → B and ratio, latencies, agreement, accuracy. */
 async function figures(page) {
@@ -163,7 +147,7 @@ test('demo: Quantize the built-in MNIST CNN, read the figures, compare methods, 
   assert.match(await text(page, '#int8-digit'), /^int8 model: 1, .* ms\)$/);
 
   await page.screenshot({ path: path.join(SHOTS, 'demo-desktop.png'), fullPage: true });
-  await noHorizontalScroll(page);
+  await assertNoHorizontalScroll(page);
   assert.deepEqual(problems, []);
   assertLocal(requests);
   await page.close();
@@ -172,7 +156,7 @@ test('demo: Quantize the built-in MNIST CNN, read the figures, compare methods, 
 test('demo at 360 px, with the keyboard only: Quantize is reachable, nothing scrolls sideways', { timeout: 180_000 }, async () => {
   const { page, problems, requests } = await openPage(`${env.base}index.html`, { width: 360, height: 780 });
   await ready(page);
-  await noHorizontalScroll(page);
+  await assertNoHorizontalScroll(page);
   let reached = false;
   for (let i = 0; i < 60 && !reached; i++) {
     await page.keyboard.press('Tab');
@@ -184,7 +168,7 @@ test('demo at 360 px, with the keyboard only: Quantize is reachable, nothing scr
   const f = await figures(page);
   assert.ok(f.ratio < 0.5, f.size);
   await page.waitForFunction(() => /values of/.test(document.querySelector('#hist-note').textContent));
-  await noHorizontalScroll(page);
+  await assertNoHorizontalScroll(page);
   await page.screenshot({ path: path.join(SHOTS, 'demo-360.png'), fullPage: true });
   assert.deepEqual(problems, []);
   assertLocal(requests);
@@ -248,7 +232,21 @@ test('build:site: the static folder works from a plain server (no fixtures, no i
       assert.deepEqual(await page.$$eval('#model-select option', (o) => o.map((x) => x.value)), ['builtin']);
       await page.click('#quantize');
       await page.waitForSelector('#results:not([hidden])', { timeout: 120_000 });
-      assert.ok((await figures(page)).ratio < 0.5);
+      const first = await figures(page);
+      assert.ok(first.ratio < 0.5);
+      const quantized = async () => Number((await text(page, '#fig-time')).match(/(\d+) of \d+ nodes quantized/)[1]);
+      const n0 = await quantized();
+      // The options reach the quantizer: Gemm kept float (fc1 holds most weights), and the
+      // lossiest remaining layer too.
+      await page.fill('#opt-exclude', 'Gemm');
+      await page.fill('#opt-keep-float', '1');
+      await page.click('#quantize');
+      await page.waitForFunction((r) => !document.querySelector('#fig-size').textContent.includes(`ratio ${r}`), first.ratio.toFixed(3), { timeout: 120_000 });
+      await page.waitForSelector('#fig-keep-float');
+      const second = await figures(page);
+      assert.ok(second.ratio > 0.8, `with Gemm float the file stays large: ${second.size}`);
+      assert.ok(await quantized() <= n0 - 3, `${await quantized()} vs ${n0} nodes quantized`);
+      assert.match(await text(page, '#fig-keep-float'), /conv\d.*output SQNR .* dB → .* dB/);
       assert.deepEqual(problems, []);
       assertLocal(requests);
       await page.close();

@@ -7,14 +7,13 @@ import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { serveAndLaunch, openPage } from './browser.mjs';
-
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-const SHOTS = path.join(ROOT, 'test-results');
-fs.mkdirSync(SHOTS, { recursive: true });
+import {
+  serveAndLaunch, openPage, assertLocal, assertNoHorizontalScroll, SHOTS,
+} from './browser.mjs';
 
 let env;
 before(async () => {
+  fs.mkdirSync(SHOTS, { recursive: true });
   env = await serveAndLaunch();
 });
 after(() => env?.close());
@@ -30,14 +29,6 @@ async function ready(page) {
 
 const value = (page, id) => page.$eval(`#${id}`, (o) => o.value);
 const db = (s) => (s.startsWith('∞') ? Infinity : Number(s.replace(' dB', '')));
-
-function assertLocal(requests) {
-  for (const r of requests) {
-    const u = new URL(r.url);
-    assert.ok(['blob:', 'data:'].includes(u.protocol) || u.hostname === '127.0.0.1', `request to ${r.url}`);
-    assert.equal(r.body, 0, `${r.url} carried a body`);
-  }
-}
 
 test('tutorial: every section computes on the real model, and its controls change what it shows', { timeout: 240_000 }, async () => {
   const { page, problems, requests } = await openPage(env.browser.context, `${env.base}tutorial.html`);
@@ -122,8 +113,7 @@ test('tutorial: every section computes on the real model, and its controls chang
 test('tutorial at 360 px: nothing scrolls sideways', { timeout: 180_000 }, async () => {
   const { page, problems, requests } = await openPage(env.browser.context, `${env.base}tutorial.html`, { viewport: { width: 360, height: 780 } });
   await ready(page);
-  const { scroll, client } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
-  assert.ok(scroll <= client, `page is ${scroll} px wide in a ${client} px viewport`);
+  await assertNoHorizontalScroll(page);
   await page.screenshot({ path: path.join(SHOTS, 'tutorial-360.png'), fullPage: true });
   assert.deepEqual(problems, []);
   assertLocal(requests);
