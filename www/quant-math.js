@@ -190,11 +190,10 @@ export function entropyRange(values, bins = 2048, levels = 128) {
 }
 
 /**
- * The MSE range: the clipping range, among `steps` candidates shrinking from the extremes, whose
- * uint8 quantization of `values` has the smallest mean squared error.
+ * The MSE range: the clipping range, among `steps` candidates shrinking from the extremes (those
+ * of `values`, or given), whose uint8 quantization of `values` has the smallest mean squared error.
  */
-export function mseRange(values, steps = 100) {
-  const { min, max } = extremes(values);
+export function mseRange(values, steps = 100, { min, max } = extremes(values)) {
   let best = { min, max };
   let bestMse = Infinity;
   for (let s = 1; s <= steps; s++) {

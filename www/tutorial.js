@@ -12,7 +12,7 @@ import { barChart, histogramChart, widthOf, COLORS, fmtNum } from './charts.js';
 import { setupPad, initBars, showBars, readDigit as runDigit } from './pad.js';
 import { readNodes, readFloatInitializers, withOutputs } from './onnx-proto.js';
 import {
-  extremes, histogram, rangeError, METHODS, weightError, representedRange,
+  extremes, histogram, rangeError, METHODS, mseRange, weightError, representedRange,
 } from './quant-math.js';
 import * as samples from './samples.js';
 
@@ -90,7 +90,8 @@ function renderSection2() {
   const ranges = [];
   Object.entries(METHODS).forEach(([key, m], i) => {
     layer.methods ??= {};
-    layer.methods[key] ??= m.range(layer.values);
+    // Ranges from all the values; the MSE search (100 trial quantizations) on the sample.
+    layer.methods[key] ??= key === 'mse' ? mseRange(layer.values, 100, layer.bounds) : m.range(layer.full);
     const r = layer.methods[key];
     const e = rangeError(layer.values, r.min, r.max);
     const core = state.coreRanges.get(key)?.get(layer.name);
@@ -235,7 +236,7 @@ async function start() {
       o += p.length;
     }
     const sub = subsample(values);
-    state.layers.set(node.outputs[0], { name: node.outputs[0], opType: node.opType, values: sub, total: values.length, bounds: sliderBounds(values), hist: histogram(values, 160) });
+    state.layers.set(node.outputs[0], { name: node.outputs[0], opType: node.opType, full: values, values: sub, total: values.length, bounds: sliderBounds(values), hist: histogram(values, 160) });
   }
   $('t1-layer').replaceChildren(...nodes.map((n) => el('option', { value: n.outputs[0] }, `${n.outputs[0]} (${n.opType})`)));
   const onLayer = () => {
