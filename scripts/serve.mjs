@@ -4,7 +4,8 @@
 // The fixture cache, when present (WEBPTQ_FIXTURES, default .cache/fixtures), is offered to the
 // demo under /fixtures/: its models, photos and tokenized sentences (models/, images/, ref/), and
 // /fixtures/index.json listing the models and photos there (empty lists without a cache; the
-// static site ships that empty file, see scripts/build_site.mjs).
+// static site ships that empty file, see scripts/build_site.mjs). onnxruntime-web's wasm build is
+// offered under /vendor/onnxruntime-web/ for the demo's comparison.
 //
 //   node scripts/serve.mjs            # PORT from the environment, default 8080; PORT=0 picks a free one
 //
@@ -86,6 +87,11 @@ export function fixtureIndex(fixtures) {
   };
 }
 
+// onnxruntime-web (a dev dependency), for the demo's side-by-side latency: the three files its wasm
+// build loads, under /vendor/onnxruntime-web/ (the static site copies them there).
+export const ORT_DIST = path.join(ROOT, 'node_modules', 'onnxruntime-web', 'dist');
+export const ORT_FILES = ['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'];
+
 function handler(root, hidden, fixtures, isolate) {
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
@@ -94,7 +100,10 @@ function handler(root, hidden, fixtures, isolate) {
       return send(res, 200, `${JSON.stringify(fixtureIndex(fixtures))}\n`, MIME['.json']);
     }
     let file;
-    if (urlPath.startsWith('/fixtures/') && fixtures) {
+    const vendored = urlPath.startsWith('/vendor/onnxruntime-web/') && urlPath.slice('/vendor/onnxruntime-web/'.length);
+    if (vendored && ORT_FILES.includes(vendored) && !fs.existsSync(path.join(root, 'vendor'))) {
+      file = path.join(ORT_DIST, vendored);
+    } else if (urlPath.startsWith('/fixtures/') && fixtures) {
       const rest = urlPath.slice('/fixtures'.length);
       const part = rest.split('/')[1];
       file = FIXTURE_PARTS.has(part) ? resolveInside(fixtures, rest, hidden) : null;

@@ -8,7 +8,7 @@
 import { createWorker, Tensor, wasmFeatures } from '../js/index.js';
 import { groupUnsupported } from '../js/model.js';
 import {
-  $, el, fmtBytes, fmtMs, fmtDb, fmtPct, describeError, setStatus as setLine, argmax, timeRuns,
+  $, el, fmtBytes, fmtMs, fmtDb, fmtPct, describeError, setStatus as setLine, argmax, median, timeRuns,
 } from './ui.js';
 import { barChart, histogramChart, widthOf, COLORS } from './charts.js';
 import { setupPad, initBars, showBars, toMnist, readDigit as runDigit } from './pad.js';
@@ -548,6 +548,70 @@ async function compareMethods() {
   }
 }
 
+/**
+ * onnxruntime-web (served locally from vendor/, single-threaded, on this page's thread) runs the
+ * float and the quantized model on the same sample: its latency next to ours, and whether its
+ * quantized answer's top-1 is ours.
+ */
+async function compareOrt() {
+  const r = state.result;
+  const cur = state.current;
+  if (!r || !cur) return;
+  const button = $('compare-ort');
+  button.disabled = true;
+  setStatus('Running both models in onnxruntime-web (on this page\'s thread)…');
+  try {
+    const base = new URL('../vendor/onnxruntime-web/', import.meta.url);
+    const ort = await import(new URL('ort.wasm.min.mjs', base).href);
+    ort.env.wasm.wasmPaths = base.href;
+    ort.env.wasm.numThreads = 1;
+    ort.env.wasm.proxy = false;
+    ort.env.logLevel = 'error';
+    const feed = firstRows(r.calibration[0]);
+    const feeds = Object.fromEntries(Object.entries(feed).map(([k, t]) => [k, new ort.Tensor(t.type, t.data, t.dims)]));
+    const time = async (bytes) => {
+      const s = await ort.InferenceSession.create(bytes);
+      try {
+        let out = await s.run(feeds);
+        const runs = cur.bytes.length > 4e6 ? 5 : 25;
+        const ms = [];
+        for (let i = 0; i < runs; i++) {
+          const t0 = performance.now();
+          out = await s.run(feeds);
+          ms.push(performance.now() - t0);
+        }
+        return { ms: median(ms), out };
+      } finally {
+        await s.release();
+      }
+    };
+    const float = await time(cur.bytes);
+    const quant = await time(r.bytes);
+    const name = Object.keys(quant.out).find((k) => quant.out[k].type === 'float32') ?? Object.keys(quant.out)[0];
+    const ours = await state.worker.InferenceSession.create(r.bytes);
+    let agree = null;
+    try {
+      const mine = (await ours.run(feed))[name];
+      const c = mine.dims.at(-1);
+      if (c > 1) {
+        let same = 0;
+        const rows = mine.data.length / c;
+        for (let i = 0; i < rows; i++) same += argmax(mine.data.subarray(i * c, i * c + c)) === argmax(quant.out[name].data.subarray(i * c, i * c + c));
+        agree = `its ${r.options.mode === 'static' ? 'int8' : r.options.mode} top-1 is webptq's on ${same}/${rows}`;
+      }
+    } finally {
+      await ours.release();
+    }
+    if (state.result !== r) return;
+    $('figures').append(...figure('fig-ort', 'onnxruntime-web, one sample', `float ${fmtMs(float.ms)} · quantized ${fmtMs(quant.ms)}`, `(1 thread, this page's thread)${agree ? `; ${agree}` : ''}`));
+    setStatus(`onnxruntime-web ${ort.env.versions?.web ?? ''} ran both models here, from this server's copy.`);
+  } catch (e) {
+    setStatus(`onnxruntime-web could not run the models: ${describeError(e)}`, true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 function download() {
   const r = state.result;
   if (!r) return;
@@ -601,6 +665,7 @@ async function start() {
   $('quantize').addEventListener('click', () => void quantizeNow());
   $('cancel').addEventListener('click', () => state.job?.abort());
   $('download').addEventListener('click', download);
+  $('compare-ort').addEventListener('click', () => void compareOrt());
   $('layer-select').addEventListener('change', () => void showLayer());
   $('compare-methods').addEventListener('click', () => void compareMethods());
   const [worker, catalog, digits] = await Promise.all([state.workerReady, samples.fixtureCatalog(), samples.mnistDigits()]);

@@ -134,6 +134,13 @@ test('demo: Quantize the built-in MNIST CNN, read the figures, compare methods, 
   assert.ok(worst <= step * 1.0001, `onnxruntime-web vs webptq on the downloaded model: largest difference ${worst}, more than one output step (${step})`);
   console.log(`demo: the downloaded model in onnxruntime-web and webptq: same top-1 on 10 digits, largest logit difference ${worst.toFixed(4)} (one step: ${step.toFixed(4)})`);
 
+  // onnxruntime-web, served by the page's own server, beside ours.
+  await page.click('#compare-ort');
+  await page.waitForSelector('#fig-ort', { timeout: 120_000 });
+  const ortFig = await text(page, '#fig-ort');
+  console.log(`demo: ${ortFig}`);
+  assert.match(ortFig, /float [\d.]+ ms · quantized [\d.]+ ms.*top-1 is webptq's on 1\/1/);
+
   // The drawing pad: both models read a drawn 1.
   await page.locator('#pad').scrollIntoViewIfNeeded();
   const box = await page.locator('#pad').boundingBox();
@@ -248,7 +255,7 @@ test('build:site: the static folder works from a plain server (no fixtures, no i
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'webptq-site-'));
   try {
     execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build_site.mjs'), out], { stdio: 'pipe' });
-    for (const f of ['index.html', 'tutorial.html', 'www/app.js', 'www/models/mnist-cnn.onnx', 'www/models/mnist-digits.npy', 'js/index.js', 'js/worker-host.js', 'pkg/relaxed/webptq_bg.wasm', 'pkg/simd128/webptq_bg.wasm', 'fixtures/index.json']) {
+    for (const f of ['index.html', 'tutorial.html', 'www/app.js', 'www/models/mnist-cnn.onnx', 'www/models/mnist-digits.npy', 'js/index.js', 'js/worker-host.js', 'pkg/relaxed/webptq_bg.wasm', 'pkg/simd128/webptq_bg.wasm', 'fixtures/index.json', 'vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm']) {
       assert.ok(fs.existsSync(path.join(out, f)), f);
     }
     const { server, url } = await startServer({ port: 0, root: out, fixtures: null, isolate: false });
@@ -275,6 +282,9 @@ test('build:site: the static folder works from a plain server (no fixtures, no i
       assert.ok(second.ratio > 0.8, `with Gemm float the file stays large: ${second.size}`);
       assert.ok(await quantized() <= n0 - 3, `${await quantized()} vs ${n0} nodes quantized`);
       assert.match(await text(page, '#fig-keep-float'), /conv\d.*output SQNR .* dB → .* dB/);
+      // onnxruntime-web from the site's own vendor/ folder.
+      await page.click('#compare-ort');
+      await page.waitForSelector('#fig-ort', { timeout: 120_000 });
       assert.deepEqual(problems, []);
       assertLocal(requests);
       await page.close();
