@@ -260,9 +260,12 @@ function showCalibrationFields() {
   $('preprocess').hidden = !(v === 'photos' || v === 'files');
   $('calib-files-row').hidden = v !== 'files';
   $('random-warning').hidden = v !== 'random';
-  const n = v === 'files' ? $('calib-files').files.length : null;
+  const n = v === 'files' ? chosenImages().length : null;
   $('calib-summary').textContent = v === 'files' ? `${n} image${n === 1 ? '' : 's'} chosen; they stay on this device.` : '';
 }
+
+/** The images chosen as files or in a folder (a folder's other files left out). */
+const chosenImages = () => [...$('calib-files').files, ...$('calib-folder').files].filter((f) => f.type.startsWith('image/') || /\.(jpe?g|png|webp|gif|bmp)$/i.test(f.name));
 
 const numbers = (s) => s.split(/[\s,x]+/).filter(Boolean).map(Number);
 
@@ -288,7 +291,7 @@ async function calibrationBatches(signal) {
   if (v === 'mnist') return samples.mnistCalibration(await samples.mnistDigits(), info.inputs[0].name);
   if (v === 'sentences') return samples.sentenceCalibration(entry.sentences, info, { signal });
   if (v === 'photos' || v === 'files') {
-    const sources = v === 'photos' ? state.catalog.images : [...$('calib-files').files];
+    const sources = v === 'photos' ? state.catalog.images : chosenImages();
     if (!sources.length) throw new Error('choose some images first');
     return samples.imageCalibration(sources, samples.imageInput(info).name, readPreprocess(), { signal });
   }
@@ -662,6 +665,7 @@ async function start() {
   setupModelPicker();
   $('calib-source').addEventListener('change', showCalibrationFields);
   $('calib-files').addEventListener('change', showCalibrationFields);
+  $('calib-folder').addEventListener('change', showCalibrationFields);
   $('quantize').addEventListener('click', () => void quantizeNow());
   $('cancel').addEventListener('click', () => state.job?.abort());
   $('download').addEventListener('click', download);

@@ -223,6 +223,25 @@ test('demo: a fixture model (EfficientNet-Lite0) dropped through the file input,
   await page.close();
 });
 
+test('demo: calibration on images the visitor chooses, preprocessed as the input\'s shape says', { timeout: 180_000 }, async () => {
+  const { page, problems, requests } = await openPage(`${env.base}index.html`);
+  await ready(page);
+  await page.selectOption('#calib-source', 'files');
+  // [N, 1, 28, 28]: 28x28, one channel.
+  assert.equal(await page.inputValue('#pp-size'), '28');
+  assert.equal(await page.inputValue('#pp-channels'), 'gray');
+  const photos = fs.readdirSync(path.join(FIXTURES, 'images', 'imagenet')).slice(0, 6).map((f) => path.join(FIXTURES, 'images', 'imagenet', f));
+  await page.setInputFiles('#calib-files', photos);
+  assert.match(await text(page, '#calib-summary'), /^6 images chosen/);
+  await page.click('#quantize');
+  await page.waitForSelector('#results:not([hidden])', { timeout: 120_000 });
+  assert.match(await text(page, '#fig-time'), /^[\d.]+ ms 2 calibration batches/);
+  assert.ok((await figures(page)).ratio < 0.5);
+  assert.deepEqual(problems, []);
+  assertLocal(requests);
+  await page.close();
+});
+
 test('demo: MiniLM from the menu, calibrated on the cached tokenized sentences; a model by URL', { timeout: 300_000 }, async () => {
   const { page, problems, requests } = await openPage(`${env.base}index.html`);
   await ready(page);
