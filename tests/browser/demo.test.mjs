@@ -271,6 +271,44 @@ test('demo: MiniLM from the menu, calibrated on the cached tokenized sentences; 
   await page.close();
 });
 
+test('demo: names and metadata from a model file are shown as text, never run', { timeout: 120_000 }, async () => {
+  // A valid model whose every name is markup (made with the onnx package of the test venv).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webptq-names-'));
+  const file = path.join(dir, '<img src=x onerror=alert(1)>.onnx');
+  const HOSTILE = '<img src=x onerror="window.pwned=1">';
+  execFileSync(path.join(ROOT, '.venv', 'bin', 'python'), ['-c', `
+import sys, onnx
+from onnx import helper, TensorProto
+h = sys.argv[2]
+n = helper.make_node('Relu', [h + 'in'], [h + 'out'], name=h + '<script>window.pwned=2</script>')
+g = helper.make_graph([n], h, [helper.make_tensor_value_info(h + 'in', TensorProto.FLOAT, [1, 4])], [helper.make_tensor_value_info(h + 'out', TensorProto.FLOAT, [1, 4])])
+m = helper.make_model(g, producer_name=h, opset_imports=[helper.make_opsetid('', 13)])
+onnx.save(m, sys.argv[1])
+`, file, HOSTILE]);
+  try {
+    const { page, problems, requests } = await openPage(`${env.base}index.html`);
+    await ready(page);
+    await page.setInputFiles('#file', file);
+    await page.waitForFunction(() => /loaded/.test(document.querySelector('#status').textContent) && /Relu/.test(document.querySelector('#info').textContent));
+    assert.match(await text(page, '#model-name'), /^<img src=x onerror=alert\(1\)>\.onnx/);
+    assert.ok((await text(page, '#info')).includes(`${HOSTILE}in`), 'the input name is shown as it is');
+    assert.ok((await text(page, '#info')).includes(HOSTILE), 'the producer is shown as it is');
+    // Quantize it (random data: the model has a plain [1, 4] input) and show its layers.
+    assert.equal(await page.inputValue('#calib-source'), 'random');
+    assert.equal(await page.isVisible('#random-warning'), true);
+    await page.click('#quantize');
+    await page.waitForSelector('#results:not([hidden])', { timeout: 60_000 });
+    await page.waitForTimeout(500);
+    assert.equal(await page.evaluate(() => document.querySelectorAll('img, script:not([src])').length), 0, 'no element was made from a name');
+    assert.equal(await page.evaluate(() => window.pwned), undefined);
+    assert.deepEqual(problems, []);
+    assertLocal(requests);
+    await page.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('server: /fixtures/ lists and serves the cache\'s models, photos and references, /vendor/ only onnxruntime-web\'s wasm build', async () => {
   const index = await (await fetch(`${env.base}fixtures/index.json`)).json();
   assert.deepEqual(index.models, fs.readdirSync(path.join(FIXTURES, 'models')).filter((f) => f.endsWith('.onnx')).sort());
