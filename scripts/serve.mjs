@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 // A dependency-free static file server for the repository root: the demo page (index.html, www/),
 // the package (js/, pkg/) and nothing outside the root. Used by `npm start` and the browser tests.
+// The fixture cache, when present (WEBPTQ_FIXTURES, default .cache/fixtures), is offered to the
+// demo under /fixtures/: its models, photos and tokenized sentences (models/, images/, ref/), and
+// /fixtures/index.json listing the models and photos there (empty lists without a cache; the
+// static site ships that empty file, see scripts/build_site.mjs). onnxruntime-web's wasm build is
+// offered under /vendor/onnxruntime-web/ for the demo's comparison.
 //
 //   node scripts/serve.mjs            # PORT from the environment, default 8080; PORT=0 picks a free one
 //
@@ -60,11 +65,52 @@ function send(res, status, body, type = 'text/plain; charset=utf-8') {
   res.end(body);
 }
 
-function handler(root, hidden) {
+export const DEFAULT_FIXTURES = path.resolve(process.env.WEBPTQ_FIXTURES || path.join(ROOT, '.cache', 'fixtures'));
+
+// The parts of the fixture cache the demo may read.
+const FIXTURE_PARTS = new Set(['models', 'images', 'ref']);
+
+const listDir = (dir, ext) => {
+  try {
+    return fs.readdirSync(dir).filter((f) => f.endsWith(ext)).sort();
+  } catch {
+    return [];
+  }
+};
+
+/** What /fixtures/index.json says: the .onnx models and the photos in the cache. */
+export function fixtureIndex(fixtures) {
+  if (!fixtures) return { models: [], images: [] };
+  return {
+    models: listDir(path.join(fixtures, 'models'), '.onnx'),
+    images: listDir(path.join(fixtures, 'images', 'imagenet'), '.jpg').map((f) => `imagenet/${f}`),
+  };
+}
+
+// onnxruntime-web (a dev dependency), for the demo's side-by-side latency: the three files its wasm
+// build loads, under /vendor/onnxruntime-web/ (the static site copies them there).
+export const ORT_DIST = path.join(ROOT, 'node_modules', 'onnxruntime-web', 'dist');
+export const ORT_FILES = ['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'];
+
+function handler(root, hidden, fixtures, isolate) {
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
     const urlPath = (req.url ?? '/').split('?')[0].split('#')[0];
-    let file = resolveInside(root, urlPath, hidden);
+    if (urlPath === '/fixtures/index.json') {
+      return send(res, 200, `${JSON.stringify(fixtureIndex(fixtures))}\n`, MIME['.json']);
+    }
+    let file;
+    const vendored = urlPath.startsWith('/vendor/onnxruntime-web/') && urlPath.slice('/vendor/onnxruntime-web/'.length);
+    if (vendored && ORT_FILES.includes(vendored) && !fs.existsSync(path.join(root, 'vendor'))) {
+      file = path.join(ORT_DIST, vendored);
+    } else if (urlPath.startsWith('/fixtures/') && fixtures) {
+      const rest = urlPath.slice('/fixtures'.length);
+      const part = rest.split('/')[1];
+      file = FIXTURE_PARTS.has(part) ? resolveInside(fixtures, rest, hidden) : null;
+      if (!file) return send(res, 404, 'not found\n');
+    } else {
+      file = resolveInside(root, urlPath, hidden);
+    }
     if (!file) return send(res, 403, 'forbidden\n');
     fs.stat(file, (err, st) => {
       if (!err && st.isDirectory()) {
@@ -73,14 +119,14 @@ function handler(root, hidden) {
           return res.end();
         }
         file = path.join(file, 'index.html');
-        return fs.stat(file, (err2, st2) => serveFile(req, res, file, err2, st2));
+        return fs.stat(file, (err2, st2) => serveFile(req, res, file, err2, st2, isolate));
       }
-      return serveFile(req, res, file, err, st);
+      return serveFile(req, res, file, err, st, isolate);
     });
   };
 }
 
-function serveFile(req, res, file, err, st) {
+function serveFile(req, res, file, err, st, isolate) {
   if (err || !st.isFile()) return send(res, 404, 'not found\n');
   const type = MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
   res.writeHead(200, {
@@ -88,8 +134,7 @@ function serveFile(req, res, file, err, st) {
     'Content-Length': st.size,
     'Cache-Control': 'no-store',
     // Cross-origin isolation, so a later threaded build can use SharedArrayBuffer.
-    'Cross-Origin-Opener-Policy': 'same-origin',
-    'Cross-Origin-Embedder-Policy': 'require-corp',
+    ...(isolate ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {}),
     'X-Content-Type-Options': 'nosniff',
   });
   if (req.method === 'HEAD') return res.end();
@@ -101,11 +146,14 @@ function serveFile(req, res, file, err, st) {
 /**
  * Starts the server; resolves to { server, port, url } once listening. `hidden`: top-level folders
  * never served (default: .git, target, node_modules, .venv, .cache); a test serving an installed
- * package from a scratch project passes its own.
- * @param {{ port?: number, host?: string, root?: string, hidden?: Set<string> }} [options]
+ * package from a scratch project passes its own. `fixtures`: the fixture cache offered under
+ * /fixtures/ (default WEBPTQ_FIXTURES or .cache/fixtures; null: none). `isolate: false` leaves out
+ * the cross-origin isolation headers (to serve the static site as a plain host would).
+ * @param {{ port?: number, host?: string, root?: string, hidden?: Set<string>, fixtures?: string | null, isolate?: boolean }} [options]
  */
-export function startServer({ port = 8080, host = '127.0.0.1', root = ROOT, hidden = HIDDEN } = {}) {
-  const server = http.createServer(handler(path.resolve(root), hidden));
+export function startServer({ port = 8080, host = '127.0.0.1', root = ROOT, hidden = HIDDEN, fixtures = DEFAULT_FIXTURES, isolate = true } = {}) {
+  const fixtureDir = fixtures && fs.existsSync(fixtures) ? path.resolve(fixtures) : null;
+  const server = http.createServer(handler(path.resolve(root), hidden, fixtureDir, isolate));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

