@@ -419,6 +419,11 @@ export function markdown(results) {
     lines.push(`| ${e.id} | ${cell(s.load, () => 'ok')} | ${cell(s.parity, (p) => p.relL2.toExponential(1))} | ${cell(s.quantize, () => 'ok')} | ${cell(s.ortPy, () => 'ok')} | ${cell(s.ortWeb, (w) => (w.relL2 === undefined ? 'ok' : `ok (${w.relL2.toExponential(1)})`))} | ${s.ortPy?.ok ? `${s.ortPy.size_ratio.toFixed(3)}x` : '-'} | ${fmtDb(s.ortPy?.sqnr_db)} / ${best ? `${fmtDb(best.sqnr_db)} (${best.method})` : s.ortBest ? cell(s.ortBest, () => '-') : '-'} | ${q ?? '-'} / ${qb ?? '-'} | ${lat ? `${fmtMs(lat['webptq-f32'])} / ${fmtMs(lat['webptq-int8'])} / ${fmtMs(lat['ort-f32'])} / ${fmtMs(lat['ort-int8'])}` : cell(s.latency, () => '-')} |`);
   }
   lines.push('', `${pass} of ${results.models.length} models pass load, parity, quantize and both onnxruntime runs today.`, '');
+  const es = results.models.map((r) => r.entry);
+  lines.push('## Coverage', '');
+  lines.push(`Opsets ${[...new Set(es.map((e) => e.opset))].sort((a, b) => a - b).join(', ')}; frameworks: ${[...new Set(es.map((e) => e.framework.split(/[ ,(]/)[0]))].join(', ')}; ${es.filter((e) => e.external_data).length} with external data, ${es.filter((e) => e.quantized).length} already quantized by onnxruntime, ${es.filter((e) => e.batch !== 'free').length} with a fixed batch of 1.`, '');
+  const gaps = JSON.parse(fs.readFileSync(MANIFEST, 'utf8')).gaps ?? [];
+  if (gaps.length) lines.push('Not covered yet:', '', ...gaps.map((g) => `- ${g}`), '');
   if (notes.length) {
     lines.push('## Failures', '');
     const brief = (m) => String(m ?? '').replaceAll(`${ROOT}/`, '').slice(0, 500);
