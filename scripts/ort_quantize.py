@@ -63,18 +63,26 @@ def read_calibration(model_path, specs):
     return arrays
 
 
+def has_external_data(model_path):
+    m = onnx.load(model_path, load_external_data=False)
+    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in m.graph.initializer)
+
+
 def ort_quantize(model_path, out_path, arrays, method="minmax", percentile=99.999, per_channel=True,
-                 fmt="qdq", batch=8):
+                 fmt="qdq", batch=8, reader=None):
+    """`arrays` are fed in batches of `batch` rows, unless `reader` (a CalibrationDataReader) is given."""
     with tempfile.TemporaryDirectory() as tmp:
         pre = os.path.join(tmp, "pre.onnx")
-        quant_pre_process(model_path, pre, skip_symbolic_shape=True)
+        # Its optimization step works on a copy in a temporary folder, where the external data
+        # files of a model are missing: skip that step for such models (shape inference stays).
+        quant_pre_process(model_path, pre, skip_symbolic_shape=True, skip_optimization=has_external_data(model_path))
         extra = {}
         if method == "percentile":
             extra["CalibPercentile"] = percentile
         quantize_static(
             pre,
             out_path,
-            NpyReader(arrays, batch),
+            reader if reader is not None else NpyReader(arrays, batch),
             quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
             per_channel=per_channel,
             activation_type=QuantType.QUInt8,

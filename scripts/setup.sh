@@ -7,9 +7,10 @@
 #                                   # (WEBPTQ_SETUP=start does the same)
 #
 # Steps: rustup wasm32 target; wasm-bindgen-cli at the exact version Cargo.lock pins; npm
-# packages (npm ci) when package-lock.json changed; then, for tests only: Debian's Chromium,
-# the Python venv (scripts/setup-python.sh), the fixture cache (scripts/fixtures.py) and the
-# hand-made bad models (tests/fixtures/make_bad_models.py).
+# packages (npm ci) when package-lock.json changed; then, for tests only: Debian's Chromium and
+# espeak-ng, the Python venv (scripts/setup-python.sh), the fixture cache (scripts/fixtures.py), the zoo's
+# fast subset (scripts/zoo_fetch.py --fast) and the hand-made bad models
+# (tests/fixtures/make_bad_models.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -94,11 +95,28 @@ else
   say "chromium installed ($(/usr/bin/chromium --version 2>/dev/null | head -n1))"
 fi
 
+# 4b. espeak-ng (Debian's package): the zoo's audio inputs are speech it synthesizes
+# (scripts/zoo_fetch.py), and the fast subset of `npm test` includes an audio model.
+if command -v espeak-ng >/dev/null; then
+  say "espeak-ng present"
+else
+  command -v apt-get >/dev/null || die "espeak-ng is missing and there is no apt-get: install espeak-ng by hand"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  quiet apt-update $sudo apt-get update
+  quiet apt-espeak $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends espeak-ng
+  command -v espeak-ng >/dev/null || die "apt-get installed espeak-ng but it is not on PATH"
+  say "espeak-ng installed"
+fi
+
 # 5. The Python venv and 6. the fixture cache (the scripts print their own lines).
 [ -f scripts/setup-python.sh ] || die "scripts/setup-python.sh is missing"
 bash scripts/setup-python.sh
 [ -f scripts/fixtures.py ] || die "scripts/fixtures.py is missing"
 .venv/bin/python scripts/fixtures.py
+
+# 6b. The zoo's fast subset (tests/js/zoo.test.mjs); `npm run zoo` fetches the rest itself.
+.venv/bin/python scripts/zoo_fetch.py --fast
 
 # 7. Hand-made broken models for the error-path tests.
 .venv/bin/python tests/fixtures/make_bad_models.py
