@@ -104,3 +104,5 @@ bash scripts/setup-python.sh
 .venv/bin/python tests/fixtures/make_bad_models.py
 # 8. Old and new opset forms of ops whose signature changed, with onnxruntime's outputs.
 .venv/bin/python tests/fixtures/make_opset_cases.py
+# 9. Old-opset models (7-12) for the opset upgrade pass, with onnxruntime's outputs.
+.venv/bin/python tests/fixtures/make_opset_upgrade.py
