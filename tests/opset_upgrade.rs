@@ -66,10 +66,6 @@ fn pre13_forms(m: &Model) -> Vec<String> {
     found
 }
 
-fn read_numbered(dir: &Path, prefix: &str) -> Vec<webptq::tensor::Tensor> {
-    (0..).map(|k| dir.join(format!("{prefix}_{k}.pb"))).take_while(|p| p.exists()).map(|p| common::read_tensor_pb(&p)).collect()
-}
-
 /// Converts one case; `Ok(true)` when our runtime also ran it.
 fn convert_case(dir: &Path) -> Result<bool, String> {
     let mut model = load(&dir.join("model.onnx"));
@@ -86,8 +82,8 @@ fn convert_case(dir: &Path) -> Result<bool, String> {
         return Err(format!("pre-13 forms left: {left:?}"));
     }
     let set = dir.join("test_data_set_0");
-    let x = read_numbered(&set, "input").remove(0);
-    let expected = read_numbered(&set, "output");
+    let x = common::read_numbered(&set, "input").remove(0);
+    let expected = common::read_numbered(&set, "output");
     // Ops our runtime lacks (TopK, Hardmax, ScatterElements) are checked in onnxruntime only.
     let unsupported = webptq::graph::describe_unsupported(&model.graph);
     if !unsupported.is_empty() {
@@ -121,10 +117,7 @@ fn save_case(dir: &Path, model: &Model) {
 
 #[test]
 fn old_opset_cases_convert_to_13_with_the_same_outputs() {
-    let root = common::fixtures_dir().join("opset-upgrade");
-    let mut dirs: Vec<_> = std::fs::read_dir(&root).expect("opset-upgrade cases").flatten().map(|e| e.path()).collect();
-    dirs.sort();
-    assert!(dirs.len() >= 40, "expected the opset-upgrade cases in {}", root.display());
+    let dirs = common::case_dirs("opset-upgrade", 40);
     let opsets: std::collections::BTreeSet<i64> = dirs.iter().map(|d| load(&d.join("model.onnx")).opset()).collect();
     assert_eq!(opsets.into_iter().collect::<Vec<_>>(), vec![7, 9, 10, 11, 12]);
     let mut failures = Vec::new();

@@ -335,7 +335,7 @@ impl Quantizer {
         Ok(Quantizer {
             options,
             float_bytes,
-            regroup: regroup::Regroup::new(&model),
+            regroup: regroup::Regroup::new(&model.graph),
             model: Some(model),
             calibrating: None,
             warnings: Vec::new(),

@@ -9,7 +9,7 @@
 //! do not fit in another way (rank, other dimensions) are left to the session's feed check.
 use super::Batch;
 use crate::error::{Error, Result};
-use crate::graph::{Dim, Model};
+use crate::graph::{Dim, Graph};
 use crate::tensor::Tensor;
 use std::collections::HashMap;
 
@@ -58,8 +58,7 @@ fn join(a: &Tensor, b: &Tensor, name: &str) -> Result<Tensor> {
 }
 
 impl Regroup {
-    pub(crate) fn new(model: &Model) -> Regroup {
-        let g = &model.graph;
+    pub(crate) fn new(g: &Graph) -> Regroup {
         let fixed = g
             .inputs
             .iter()
@@ -152,21 +151,12 @@ impl Regroup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{Graph, OpsetId};
 
-    fn model(shape: Vec<Dim>) -> Model {
+    fn model(shape: Vec<Dim>) -> Graph {
         let mut g = Graph::default();
         let x = g.add_value("x", Some(crate::tensor::DType::F32), Some(shape));
         g.inputs.push(x);
-        Model {
-            ir_version: 8,
-            opset_imports: vec![OpsetId { domain: String::new(), version: 13 }],
-            producer_name: String::new(),
-            producer_version: String::new(),
-            doc_string: String::new(),
-            metadata: vec![],
-            graph: g,
-        }
+        g
     }
 
     fn batch(lo: usize, n: usize) -> Batch {
