@@ -53,11 +53,11 @@ fn run_case(dir: &Path) -> Result<(), String> {
         return Err("no test data sets".into());
     }
     for set in sets {
-        let inputs = read_numbered(&set, "input");
+        let inputs = common::read_numbered(&set, "input");
         let names = session.model().graph.inputs.iter().map(|&i| session.model().graph.value_name(i).to_string());
         let feeds: Vec<_> = names.zip(inputs).collect();
         let outputs = session.run(feeds).map_err(|e| e.to_string())?;
-        let expected = read_numbered(&set, "output");
+        let expected = common::read_numbered(&set, "output");
         if outputs.len() != expected.len() {
             return Err(format!("{} outputs, expected {}", outputs.len(), expected.len()));
         }
@@ -66,10 +66,6 @@ fn run_case(dir: &Path) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn read_numbered(dir: &Path, prefix: &str) -> Vec<webptq::tensor::Tensor> {
-    (0..).map(|k| dir.join(format!("{prefix}_{k}.pb"))).take_while(|p| p.exists()).map(|p| common::read_tensor_pb(&p)).collect()
 }
 
 fn read_manifest(path: &Path) -> BTreeMap<String, (String, String)> {
@@ -166,10 +162,7 @@ fn onnx_backend_node_tests() {
 /// 21, with onnxruntime's outputs (tests/fixtures/make_opset_cases.py). Every case must pass.
 #[test]
 fn opset_forms_match_onnxruntime() {
-    let root = common::fixtures_dir().join("opset-forms");
-    let mut dirs: Vec<_> = std::fs::read_dir(&root).expect("opset-forms cases").flatten().map(|e| e.path()).collect();
-    dirs.sort();
-    assert!(dirs.len() >= 30, "expected the opset-forms cases in {}", root.display());
+    let dirs = common::case_dirs("opset-forms", 30);
     let failures: Vec<String> = dirs
         .iter()
         .filter_map(|d| {

@@ -323,7 +323,7 @@ fn nan_or_inf_in_calibration_data_is_an_error_naming_input_and_batch() {
 }
 
 #[test]
-fn opset_is_raised_when_safe_and_refused_when_not() {
+fn opset_is_raised_and_changed_ops_rewritten() {
     // The CNN at opset 11 uses no op whose meaning changed: it is raised to 13.
     let mut m = cnn();
     m.opset_import[0].version = Some(11);
@@ -331,8 +331,8 @@ fn opset_is_raised_when_safe_and_refused_when_not() {
     let q = run(&QuantOptions::default(), &float, "x", &[1, 3, 8, 8]).unwrap();
     assert_eq!(q.model.opset(), 13);
     assert!(q.model.ir_version >= 7);
-    // With a Squeeze (axes attribute until 13), per-channel export is refused with advice;
-    // per-tensor works at the model's opset.
+    // With a Squeeze and an Unsqueeze (axes attribute until 13), the per-channel export at 13
+    // takes the axes as inputs (the opset upgrade); per-tensor stays at the model's opset.
     let mut m = cnn();
     m.opset_import[0].version = Some(11);
     let g = m.graph.as_mut().unwrap();
@@ -340,8 +340,13 @@ fn opset_is_raised_when_safe_and_refused_when_not() {
     g.node.push(with(node("Squeeze", "sq", &["y_u"], &["y_s"]), vec![ints("axes", &[0])]));
     g.output = vec![value_info("y_s", 1, &[-1, 10])];
     let float = load(&m);
-    let e = run(&QuantOptions::default(), &float, "x", &[1, 3, 8, 8]).unwrap_err();
-    assert!(e.to_string().contains("perChannel: false") && e.to_string().contains("Squeeze"), "{e}");
+    let q = run(&QuantOptions::default(), &float, "x", &[1, 3, 8, 8]).unwrap();
+    assert_eq!(q.model.opset(), 13);
+    for op in ["Squeeze", "Unsqueeze"] {
+        let n = q.model.graph.nodes.iter().find(|n| n.op_type == op).unwrap();
+        assert!(!n.attrs.has("axes") && n.input(1).is_some(), "{op}: {n:?}");
+    }
+    assert!(output_sqnr(&float, &q, "x", &[1, 3, 8, 8])[0] > 25.0);
     let q = run(&QuantOptions { per_channel: false, ..Default::default() }, &float, "x", &[1, 3, 8, 8]).unwrap();
     assert_eq!(q.model.opset(), 11);
     assert!(output_sqnr(&float, &q, "x", &[1, 3, 8, 8])[0] > 25.0);

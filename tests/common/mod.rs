@@ -15,6 +15,25 @@ pub fn fixtures_dir() -> PathBuf {
     dir
 }
 
+/// The case directories under `$WEBPTQ_FIXTURES/<sub>`, sorted; fails with fewer than `min`.
+pub fn case_dirs(sub: &str, min: usize) -> Vec<PathBuf> {
+    let root = fixtures_dir().join(sub);
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= min, "expected at least {min} cases in {}", root.display());
+    dirs
+}
+
+/// `<prefix>_0.pb`, `<prefix>_1.pb`, ... of an ONNX test data set, as far as they go.
+pub fn read_numbered(dir: &std::path::Path, prefix: &str) -> Vec<Tensor> {
+    (0..).map(|k| dir.join(format!("{prefix}_{k}.pb"))).take_while(|p| p.exists()).map(|p| read_tensor_pb(&p)).collect()
+}
+
 pub fn read_tensor_pb(path: &std::path::Path) -> Tensor {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let proto = webptq::onnx::proto::TensorProto::decode(bytes.as_slice()).expect("decode TensorProto");
