@@ -118,6 +118,10 @@ impl Matcher<'_> {
         }
         if n.op_type == "DequantizeLinear" {
             let d = self.act(Some(v))?;
+            // A quantized one-element constant (a GELU's 0.5 in a QDQ model).
+            if let Some(t) = self.const_tensor(d.x) {
+                return (t.len() == 1).then_some(Sources::Constant);
+            }
             let mut of = vec![d.x];
             // Through a Q → DQ pair: the Q's input may itself be a region value.
             if let Some(q) = self.quantize_input(d.x) {
@@ -206,10 +210,13 @@ impl Matcher<'_> {
         (n.op_type == "Constant" && is_default(n)).then(|| n.attrs.tensor("value").ok().flatten()).flatten()
     }
 
-    /// The highest rank of the constants that the ops of `order` (not its Q/DQ nodes, whose
-    /// parameters do not broadcast) read.
+    /// The highest rank of the constants that the nodes of `order` read (not the scales and zero
+    /// points of its Q/DQ nodes, which do not broadcast).
     fn max_constant_rank(&self, order: &[usize]) -> usize {
-        let ops = order.iter().map(|&i| &self.g.nodes[i]).filter(|n| !n.op_type.ends_with("QuantizeLinear"));
-        ops.flat_map(|n| n.inputs.iter().flatten()).filter_map(|&v| self.const_tensor(v)).map(Tensor::rank).max().unwrap_or(0)
+        let inputs = order.iter().map(|&i| &self.g.nodes[i]).flat_map(|n| {
+            let data_only = if n.op_type.ends_with("QuantizeLinear") { 1 } else { n.inputs.len() };
+            n.inputs.iter().take(data_only).flatten()
+        });
+        inputs.filter_map(|&v| self.const_tensor(v)).map(Tensor::rank).max().unwrap_or(0)
     }
 }
