@@ -272,6 +272,7 @@ fn activation_patterns_fused_into_exact_tables() {
         let ops: std::collections::BTreeSet<&str> = g.nodes.iter().map(|n| n.op_type.as_str()).collect();
         assert_eq!(ops, ["DequantizeLinear", "QLinearLookup", "QuantizeLinear"].into_iter().collect(), "{tag}");
         assert_eq!(count(g, "QLinearLookup"), 5, "{tag}: one table per output");
+        assert_eq!(fused.fused_groups(), 5, "{tag}: the tables inside the five are not counted");
         let (a, b) = (fused.run(x.clone()).unwrap(), literal.run(x.clone()).unwrap());
         for ((name, a), (_, b)) in a.iter().zip(&b) {
             assert_eq!(a, b, "{tag}: output {name}, fused against literal");

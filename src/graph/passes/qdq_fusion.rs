@@ -54,8 +54,8 @@ const DATA_MOVEMENT: &[&str] = &[
     "Resize", "ReduceMax", "ReduceMin", "Split",
 ];
 
-/// Rewrites every matching group; returns how many were fused. Leaves the graph topologically
-/// sorted, with the DequantizeLinear nodes nobody reads any more removed.
+/// Rewrites every matching group; returns how many fused ops the graph holds after. Leaves
+/// the graph topologically sorted, with the DequantizeLinear nodes nobody reads any more removed.
 pub fn fuse_qdq(model: &mut Model) -> Result<usize> {
     let opset = model.opset();
     let g = &mut model.graph;
@@ -82,9 +82,13 @@ pub fn fuse_qdq(model: &mut Model) -> Result<usize> {
         .collect();
     let mut removed: HashSet<usize> = HashSet::new();
     let mut replaced: HashMap<usize, Vec<Node>> = HashMap::new();
+    // The first output of each fused op, to count the ones still read at the end.
+    let mut fused_outputs: Vec<ValueId> = Vec::new();
     for grp in &groups {
         removed.extend(grp.absorbed.iter().copied());
-        replaced.insert(grp.target, build(g, grp)?);
+        let new = build(g, grp)?;
+        fused_outputs.extend(new.first().and_then(|n| n.outputs.iter().flatten().next().copied()));
+        replaced.insert(grp.target, new);
     }
     let old = std::mem::take(&mut g.nodes);
     for (i, n) in old.into_iter().enumerate() {
@@ -96,7 +100,9 @@ pub fn fuse_qdq(model: &mut Model) -> Result<usize> {
     }
     super::remove_dead_nodes(g);
     g.sort_topologically()?;
-    Ok(groups.len())
+    // A group inside a larger table (SiLU's Sigmoid) is dead once the table replaces its reader.
+    let produced: HashSet<ValueId> = g.nodes.iter().flat_map(|n| n.outputs.iter().flatten().copied()).collect();
+    Ok(fused_outputs.iter().filter(|v| produced.contains(v)).count())
 }
 
 /// The scale and zero point of a QuantizeLinear / DequantizeLinear.
