@@ -252,3 +252,36 @@ fn small_graphs_fused() {
         }
     }
 }
+
+/// Activation patterns (SiLU, HardSwish, GELU in both forms, Mish) quantized by our quantizer,
+/// calibrated and run on real MNIST digits: each output becomes one QLinearLookup table of the
+/// input's 8-bit value, and the fused outputs equal the literal graph's bit for bit (the tables
+/// run the literal graph's own ops). The exports go to the onnxruntime check as `acts-*`.
+#[test]
+fn activation_patterns_fused_into_exact_tables() {
+    let float = webptq::onnx::load(&common::graphs::activations().encode_to_vec(), &HashMap::new()).unwrap();
+    let digits = read_npy(&common::fixtures_dir().join("ref/mnist/test_x.npy"));
+    let x = vec![("x".to_string(), rows(&digits, 0, 256))];
+    for (vname, options) in [("u8", QuantOptions::default()), ("s8", QuantOptions { activation_type: QType::I8, ..Default::default() })] {
+        let tag = format!("acts-{vname}");
+        let calib = (0..4).map(|b| Ok(vec![("x".to_string(), rows(&digits, 1000 + 64 * b, 1064 + 64 * b))]));
+        let q = quantize(&float, &options, calib, &mut |_| Ok(())).unwrap();
+        let fused = Session::from_bytes(&q.bytes, &SessionOptions::default()).unwrap();
+        let literal = Session::from_bytes(&q.bytes, &SessionOptions { optimize: true, fuse_qdq: false, fuse_activations: false }).unwrap();
+        let g = &fused.model().graph;
+        let ops: std::collections::BTreeSet<&str> = g.nodes.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["DequantizeLinear", "QLinearLookup", "QuantizeLinear"].into_iter().collect(), "{tag}");
+        assert_eq!(count(g, "QLinearLookup"), 5, "{tag}: one table per output");
+        assert_eq!(fused.fused_groups(), 5, "{tag}: the tables inside the five are not counted");
+        let (a, b) = (fused.run(x.clone()).unwrap(), literal.run(x.clone()).unwrap());
+        for ((name, a), (_, b)) in a.iter().zip(&b) {
+            assert_eq!(a, b, "{tag}: output {name}, fused against literal");
+        }
+        let dir = out_dir();
+        std::fs::write(dir.join(format!("{tag}.onnx")), &q.bytes).unwrap();
+        write_npy(&dir.join(format!("{tag}.input.x.npy")), &x[0].1);
+        for (k, (_, t)) in a.iter().enumerate() {
+            write_npy(&dir.join(format!("{tag}.ours.{k}.npy")), t);
+        }
+    }
+}

@@ -19,6 +19,7 @@ mod shape;
 mod unary;
 
 pub use broadcast::broadcast_shapes;
+pub(crate) use quant::lookup::Table as LookupTable;
 /// The block-wise N-bit weight layout of MatMulNBits, shared with `quantize::weight_only`.
 pub(crate) use quant::nbits;
 pub use registry::{describe_op, normalize_axis, optional, required, BuildContext, BuildFn, FnOp, Op, Registry};

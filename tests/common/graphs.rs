@@ -151,3 +151,46 @@ pub fn shape_ops() -> proto::ModelProto {
         13,
     )
 }
+
+/// Activation patterns on `xs = 6·x − 3` (x[N,1,28,28]): SiLU `xs·sigmoid(xs)` → y1, HardSwish
+/// as `xs·hardsigmoid(xs)` → y2, GELU (Erf form, 0.5 from a Constant node) → y3, Mish
+/// `xs·tanh(softplus(xs))` → y4, GELU (Tanh form, with Pow) → y5. Opset 13. Quantized, every
+/// output is a function of x's 8-bit value alone: one table each.
+pub fn activations() -> proto::ModelProto {
+    let c = |name: &str, v: f32| f32_tensor(name, &[], &[v]);
+    model(
+        vec![
+            node("Mul", "scale", &["x", "six"], &["x6"]),
+            node("Sub", "shift", &["x6", "three"], &["xs"]),
+            node("Sigmoid", "silu.sig", &["xs"], &["sig"]),
+            node("Mul", "silu", &["xs", "sig"], &["y1"]),
+            with(node("HardSigmoid", "hs.sig", &["xs"], &["hsig"]), vec![float("alpha", 1.0 / 6.0)]),
+            node("Mul", "hswish", &["xs", "hsig"], &["y2"]),
+            node("Div", "gelu.div", &["xs", "sqrt2"], &["gd"]),
+            node("Erf", "gelu.erf", &["gd"], &["ge"]),
+            node("Add", "gelu.add", &["ge", "one"], &["ga"]),
+            node("Mul", "gelu.mul", &["xs", "ga"], &["gm"]),
+            constant_node("half", f32_tensor("half", &[], &[0.5])),
+            node("Mul", "gelu", &["gm", "half"], &["y3"]),
+            node("Softplus", "mish.sp", &["xs"], &["sp"]),
+            node("Tanh", "mish.tanh", &["sp"], &["mt"]),
+            node("Mul", "mish", &["xs", "mt"], &["y4"]),
+            node("Pow", "gt.pow", &["xs", "three"], &["x3"]),
+            node("Mul", "gt.k", &["x3", "k"], &["tk"]),
+            node("Add", "gt.add", &["xs", "tk"], &["ta"]),
+            node("Mul", "gt.s", &["ta", "s2pi"], &["tsc"]),
+            node("Tanh", "gt.tanh", &["tsc"], &["tt"]),
+            node("Add", "gt.one", &["tt", "one"], &["tu"]),
+            node("Mul", "gt.x", &["xs", "tu"], &["tv"]),
+            node("Mul", "gelu_tanh", &["tv", "half2"], &["y5"]),
+        ],
+        vec![c("six", 6.0), c("three", 3.0), c("sqrt2", std::f32::consts::SQRT_2), c("one", 1.0), c("k", 0.044715), c("s2pi", (2.0 / std::f32::consts::PI).sqrt()), c("half2", 0.5)],
+        vec![value_info("x", 1, &[-1, 1, 28, 28])],
+        (1..=5).map(|k| value_info(&format!("y{k}"), 1, &[-1, 1, 28, 28])).collect(),
+        13,
+    )
+}
+
+pub fn float(name: &str, v: f32) -> proto::AttributeProto {
+    proto::AttributeProto { name: Some(name.into()), r#type: Some(1), f: Some(v), ..Default::default() }
+}
