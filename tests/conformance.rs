@@ -23,6 +23,8 @@ const CLAIMED: &[&str] = &[
     "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Slice", "Split", "Gather", "Shape", "Constant",
     "ConstantOfShape", "Cast", "Identity", "Expand", "Range", "Resize", "Pad", "Dropout", "QuantizeLinear",
     "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger",
+    // recurrent (src/ops/recurrent.rs)
+    "LSTM", "GRU", "RNN",
 ];
 
 const MANIFEST: &str = "tests/conformance/manifest.tsv";

@@ -13,6 +13,7 @@ mod reduce;
 mod matmul;
 mod normalization;
 mod pooling;
+mod recurrent;
 mod registry;
 mod resize;
 mod shape;
@@ -38,4 +39,5 @@ pub(crate) fn register_all(r: &mut Registry) {
     elementwise::register(r);
     unary::register(r);
     cast::register(r);
+    recurrent::register(r);
 }
