@@ -104,3 +104,5 @@ bash scripts/setup-python.sh
 .venv/bin/python tests/fixtures/make_bad_models.py
 # 8. Old and new opset forms of ops whose signature changed, with onnxruntime's outputs.
 .venv/bin/python tests/fixtures/make_opset_cases.py
+# 9. LSTM / GRU / RNN cases and a CRNN-style model, with onnxruntime's outputs.
+.venv/bin/python tests/fixtures/make_recurrent_cases.py

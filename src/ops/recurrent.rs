@@ -14,7 +14,8 @@
 //! gate's input before its activation), `layout`, LSTM's `input_forget` and peepholes `P`, GRU's
 //! `linear_before_reset`, and the optional inputs `sequence_lens`, `initial_h`, `initial_c`.
 //! With `sequence_lens` shorter than the sequence, each batch row runs on its own (its steps
-//! past its length leave `Y` zero and its state as it was); without it, all rows step together.
+//! past its length leave `Y` zero and its state as it was; an empty one has zero final states,
+//! as onnxruntime's); without it, all rows step together.
 //!
 //! Gate orders are ONNX's: LSTM `i, o, f, c` (peepholes `i, o, f`), GRU `z, r, h`.
 use super::registry::{optional, required, BuildContext, FnOp, Op, Registry};
@@ -634,6 +635,9 @@ fn run_typed<T: CellFloat>(
             }
         }
         for b in 0..dims.batch {
+            if lens.is_some_and(|l| l[b] == 0) {
+                continue; // an empty sequence has zero final states (as onnxruntime's)
+            }
             let s = dims.state_at(d, b);
             y_h[s..s + h].copy_from_slice(&hs[b * h..(b + 1) * h]);
             if k == Kind::Lstm {
