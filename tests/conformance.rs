@@ -24,8 +24,8 @@ const CLAIMED: &[&str] = &[
     "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Slice", "Split", "Gather", "Shape", "Constant",
     "ConstantOfShape", "Cast", "Identity", "Expand", "Range", "Resize", "Pad", "Dropout", "QuantizeLinear",
     "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger",
-    // recurrent (src/ops/recurrent.rs)
-    "LSTM", "GRU", "RNN",
+    // recurrent and control flow (src/ops/recurrent.rs, control_flow.rs)
+    "LSTM", "GRU", "RNN", "If", "Loop", "Scan",
 ];
 
 const MANIFEST: &str = "tests/conformance/manifest.tsv";

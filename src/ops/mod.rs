@@ -2,6 +2,7 @@
 //! [`Registry`]. Ops are the oracle for the optimized kernels: clarity over speed, except where a
 //! family calls into `kernels`.
 mod broadcast;
+mod control_flow;
 mod conv;
 pub mod conv_geometry;
 mod cast;
@@ -40,4 +41,5 @@ pub(crate) fn register_all(r: &mut Registry) {
     unary::register(r);
     cast::register(r);
     recurrent::register(r);
+    control_flow::register(r);
 }
