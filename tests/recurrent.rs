@@ -1,10 +1,11 @@
-//! LSTM, GRU and RNN beyond the ONNX backend node tests, against onnxruntime, and a CRNN-style
-//! text recognizer end to end.
+//! LSTM, GRU and RNN (and If / Loop / Scan) beyond the ONNX backend node tests, against
+//! onnxruntime, and a CRNN-style text recognizer end to end.
 //!
 //! The cases come from tests/fixtures/make_recurrent_cases.py (`$WEBPTQ_FIXTURES/recurrent/`):
 //! every activation function with alpha / beta, clip, input_forget, linear_before_reset,
 //! per-row sequence_lens in every direction, initial states, batch-first, float64, constant
-//! (prepacked) weights, and `crnn` (Conv -> Reshape/Transpose -> bidirectional LSTM -> MatMul).
+//! (prepacked) weights, `cf_*` (Scan axes and directions, Loop ended by its condition, If with
+//! two outputs), and `crnn` (Conv -> Reshape/Transpose -> bidirectional LSTM -> MatMul).
 //! The CRNN is quantized with the command line's defaults: Conv and MatMul int8, the LSTM float;
 //! the export goes to target/quantize-exports/ for tests/python/check_exports.py (onnxruntime).
 //! tests/js/cli.test.mjs quantizes it with the command line and runs the export in onnxruntime.
@@ -28,7 +29,7 @@ fn recurrent_dir() -> std::path::PathBuf {
 fn recurrent_cases_match_onnxruntime() {
     let mut dirs: Vec<_> = std::fs::read_dir(recurrent_dir()).expect("recurrent cases").flatten().map(|e| e.path()).collect();
     dirs.sort();
-    assert!(dirs.len() >= 25, "expected the recurrent cases in {}", recurrent_dir().display());
+    assert!(dirs.len() >= 29, "expected the recurrent cases in {}", recurrent_dir().display());
     let failures: Vec<String> = dirs
         .iter()
         .filter_map(|d| {
@@ -161,4 +162,39 @@ fn bad_lstm_inputs_and_attributes_are_typed_errors() {
     let lens = ("lens".to_string(), Tensor::from_vec(&[2], vec![1i32, 1]).unwrap());
     let e = s.run(vec![x_feed(), lens]).unwrap_err();
     assert!(matches!(e.code(), "SHAPE_MISMATCH" | "INVALID_FEED"), "{e}");
+}
+
+fn graph_attr(name: &str, g: proto::GraphProto) -> proto::AttributeProto {
+    proto::AttributeProto { name: Some(name.into()), r#type: Some(5), g: Some(g), ..Default::default() }
+}
+
+/// A body graph of one node.
+fn body(n: proto::NodeProto, inputs: Vec<proto::ValueInfoProto>, outputs: Vec<proto::ValueInfoProto>) -> proto::GraphProto {
+    proto::GraphProto { name: Some("body".into()), node: vec![n], input: inputs, output: outputs, ..Default::default() }
+}
+
+#[test]
+fn bad_control_flow_is_a_typed_error() {
+    let opts = SessionOptions::default();
+    // An If branch that reads the enclosing graph's input: refused by name, not run wrongly.
+    let then_b = body(node("Neg", "neg", &["x"], &["t"]), vec![], vec![value_info("t", 1, &[2])]);
+    let else_b = body(node("Abs", "abs", &["x"], &["e"]), vec![], vec![value_info("e", 1, &[2])]);
+    let if_node = with(node("If", "branch", &["c"], &["y"]), vec![graph_attr("then_branch", then_b), graph_attr("else_branch", else_b)]);
+    let m = model(vec![if_node], vec![], vec![value_info("c", 9, &[]), value_info("x", 1, &[2])], vec![value_info("y", 1, &[2])], 13);
+    let e = Session::from_bytes(&m.encode_to_vec(), &opts).err().expect("outer-scope reference");
+    assert_eq!(e.code(), "UNSUPPORTED_OP", "{e}");
+    assert!(e.to_string().contains("If (node 'branch')") && e.to_string().contains("'x'"), "{e}");
+
+    // A Loop with neither a trip count nor a condition would never end.
+    let loop_body = body(
+        node("Identity", "id", &["cond_in"], &["cond_out"]),
+        vec![value_info("i", 7, &[]), value_info("cond_in", 9, &[])],
+        vec![value_info("cond_out", 9, &[])],
+    );
+    let loop_node = with(node("Loop", "forever", &["", ""], &[]), vec![graph_attr("body", loop_body)]);
+    let m = model(vec![loop_node, node("Identity", "out", &["x"], &["y"])], vec![], vec![value_info("x", 1, &[2])], vec![value_info("y", 1, &[2])], 13);
+    let s = Session::from_bytes(&m.encode_to_vec(), &SessionOptions { optimize: false, fuse_qdq: false, fuse_activations: false }).unwrap();
+    let e = s.run(vec![("x".into(), Tensor::from_vec(&[2], vec![1f32, 2.0]).unwrap())]).unwrap_err();
+    assert_eq!(e.code(), "INVALID_ARGUMENT", "{e}");
+    assert!(e.to_string().contains("'forever'") && e.to_string().contains("never ends"), "{e}");
 }
