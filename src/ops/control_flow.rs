@@ -20,7 +20,7 @@ use super::registry::{normalize_axis, optional, required, BuildContext, FnOp, Op
 use crate::error::{Error, Result};
 use crate::graph::{normalize_domain, Attr, ValueId};
 use crate::runtime::Plan;
-use crate::tensor::{DType, Elem, Tensor};
+use crate::tensor::{checked_numel, DType, Elem, Tensor};
 use ndarray::{ArrayD, Axis};
 use std::sync::Arc;
 
@@ -101,6 +101,9 @@ fn stack(parts: &[Tensor], axis: usize, empty: Option<DType>) -> Result<Tensor> 
     if axis > first.rank() {
         return Err(Error::invalid(format!("scan output axis {axis} is out of range for rank {}", first.rank() + 1)));
     }
+    let mut shape = first.shape().to_vec();
+    shape.insert(axis, parts.len());
+    checked_numel(&shape, first.dtype())?;
     crate::dispatch!(first, a => stack_like(a, parts, axis))
 }
 
@@ -208,7 +211,7 @@ fn build_scan(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     // Opset 8: a first input sequence_lens, and a batch axis 0 on every input and output.
     let batched = ctx.opset < 9;
     let m = a.int("num_scan_inputs")?.ok_or_else(|| Error::invalid("num_scan_inputs is missing"))?;
-    let inputs = ctx.node.inputs.len() - batched as usize;
+    let inputs = ctx.node.inputs.len().saturating_sub(batched as usize);
     if m < 1 || m as usize > inputs {
         return Err(Error::invalid(format!("num_scan_inputs {m} is not in [1, {inputs}]")));
     }

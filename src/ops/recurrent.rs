@@ -360,6 +360,9 @@ fn check_dims(spec: &Spec, shapes: &[Option<&[usize]>; 8]) -> Result<Dims> {
         )));
     }
     let hidden = r[2];
+    if hidden == 0 {
+        return Err(Error::shape(format!("{}: R has shape {r:?}: hidden_size 0", k.name())));
+    }
     if let Some(h) = spec.hidden {
         if h != hidden {
             return Err(Error::shape(format!("{}: R has shape {r:?} but hidden_size is {h}", k.name())));
