@@ -123,38 +123,36 @@ impl ActKind {
 }
 
 impl Activation {
-    #[inline(always)]
-    fn apply<T: Real>(&self, x: T) -> T {
-        let one = T::c(1.0);
-        let zero = T::c(0.0);
+    /// Applies the function to every element of `xs`, after clamping them to `[-clip, clip]`.
+    /// One tight loop per function (so each vectorizes, and each is compiled once per element
+    /// type, not at every gate).
+    #[inline(never)]
+    fn apply_all<T: Real>(&self, xs: &mut [T], clip: Option<f64>) {
+        if let Some(c) = clip {
+            let (lo, hi) = (T::c(-c), T::c(c));
+            for v in xs.iter_mut() {
+                *v = if *v < lo { lo } else if *v > hi { hi } else { *v };
+            }
+        }
+        let (one, zero, alpha, beta) = (T::c(1.0), T::c(0.0), T::c(self.alpha), T::c(self.beta));
+        macro_rules! each {
+            (|$x:ident| $e:expr) => {
+                for v in xs.iter_mut() {
+                    let $x = *v;
+                    *v = $e;
+                }
+            };
+        }
         match self.kind {
-            ActKind::Sigmoid => one / (one + (zero - x).exp_r()),
-            ActKind::Tanh => x.tanh_r(),
-            ActKind::Relu => {
-                if x < zero {
-                    zero
-                } else {
-                    x
-                }
-            }
-            ActKind::Affine => T::c(self.alpha) * x + T::c(self.beta),
-            ActKind::LeakyRelu => {
-                if x < zero {
-                    T::c(self.alpha) * x
-                } else {
-                    x
-                }
-            }
-            ActKind::ThresholdedRelu => {
-                if x > T::c(self.alpha) {
-                    x
-                } else {
-                    zero
-                }
-            }
-            ActKind::ScaledTanh => T::c(self.alpha) * (T::c(self.beta) * x).tanh_r(),
-            ActKind::HardSigmoid => {
-                let v = T::c(self.alpha) * x + T::c(self.beta);
+            ActKind::Sigmoid => each!(|x| one / (one + (zero - x).exp_r())),
+            ActKind::Tanh => each!(|x| x.tanh_r()),
+            ActKind::Relu => each!(|x| if x < zero { zero } else { x }),
+            ActKind::Affine => each!(|x| alpha * x + beta),
+            ActKind::LeakyRelu => each!(|x| if x < zero { alpha * x } else { x }),
+            ActKind::ThresholdedRelu => each!(|x| if x > alpha { x } else { zero }),
+            ActKind::ScaledTanh => each!(|x| alpha * (beta * x).tanh_r()),
+            ActKind::HardSigmoid => each!(|x| {
+                let v = alpha * x + beta;
                 if v < zero {
                     zero
                 } else if v > one {
@@ -162,16 +160,10 @@ impl Activation {
                 } else {
                     v
                 }
-            }
-            ActKind::Elu => {
-                if x < zero {
-                    T::c(self.alpha) * (x.exp_r() - one)
-                } else {
-                    x
-                }
-            }
-            ActKind::Softsign => x / (one + x.absolute()),
-            ActKind::Softplus => (one + x.exp_r()).ln_r(),
+            }),
+            ActKind::Elu => each!(|x| if x < zero { alpha * (x.exp_r() - one) } else { x }),
+            ActKind::Softsign => each!(|x| x / (one + x.absolute())),
+            ActKind::Softplus => each!(|x| (one + x.exp_r()).ln_r()),
         }
     }
 }
@@ -669,45 +661,51 @@ struct Cell<'a, T> {
 }
 
 impl<T: CellFloat> Cell<'_, T> {
-    #[inline(always)]
-    fn clip(&self, x: T) -> T {
-        match self.spec.clip {
-            Some(c) if x < T::c(-c) => T::c(-c),
-            Some(c) if x > T::c(c) => T::c(c),
-            _ => x,
-        }
-    }
-
     fn rnn(&self, gates: &mut [T], ldc: usize, hs: &mut [T]) {
-        let f = self.acts[0];
-        for (i, hrow) in hs.chunks_exact_mut(self.h).enumerate() {
-            let g = &gates[i * ldc..i * ldc + self.h];
-            for (hv, &gv) in hrow.iter_mut().zip(g) {
-                *hv = f.apply(self.clip(gv));
-            }
+        let h = self.h;
+        for (i, hrow) in hs.chunks_exact_mut(h).enumerate() {
+            let g = &mut gates[i * ldc..i * ldc + h];
+            self.acts[0].apply_all(g, self.spec.clip);
+            hrow.copy_from_slice(g);
         }
     }
 
     fn lstm(&self, gates: &mut [T], ldc: usize, hs: &mut [T], cs: &mut [T]) {
         let h = self.h;
-        let (f, g, hact) = (self.acts[0], self.acts[1], self.acts[2]);
+        let (f, g, hact, clip) = (self.acts[0], self.acts[1], self.acts[2], self.spec.clip);
         let one = T::c(1.0);
-        let zero = T::c(0.0);
         for (i, (hrow, crow)) in hs.chunks_exact_mut(h).zip(cs.chunks_exact_mut(h)).enumerate() {
-            let gr = &gates[i * ldc..i * ldc + 4 * h];
+            let (gi, rest) = gates[i * ldc..i * ldc + 4 * h].split_at_mut(h);
+            let (go, rest) = rest.split_at_mut(h);
+            let (gf, gc) = rest.split_at_mut(h);
+            if let Some(p) = self.p {
+                for j in 0..h {
+                    gi[j] = gi[j] + p[j] * crow[j];
+                    gf[j] = gf[j] + p[2 * h + j] * crow[j];
+                }
+            }
+            f.apply_all(gi, clip);
+            if self.spec.input_forget {
+                for (fv, &iv) in gf.iter_mut().zip(gi.iter()) {
+                    *fv = one - iv;
+                }
+            } else {
+                f.apply_all(gf, clip);
+            }
+            g.apply_all(gc, clip);
             for j in 0..h {
-                let c = crow[j];
-                let (pi, po, pf) = match self.p {
-                    Some(p) => (p[j], p[h + j], p[2 * h + j]),
-                    None => (zero, zero, zero),
-                };
-                let it = f.apply(self.clip(gr[j] + pi * c));
-                let ft = if self.spec.input_forget { one - it } else { f.apply(self.clip(gr[2 * h + j] + pf * c)) };
-                let ct = g.apply(self.clip(gr[3 * h + j]));
-                let c_new = ft * c + it * ct;
-                let ot = f.apply(self.clip(gr[h + j] + po * c_new));
-                crow[j] = c_new;
-                hrow[j] = ot * hact.apply(c_new);
+                crow[j] = gf[j] * crow[j] + gi[j] * gc[j];
+            }
+            if let Some(p) = self.p {
+                for j in 0..h {
+                    go[j] = go[j] + p[h + j] * crow[j];
+                }
+            }
+            f.apply_all(go, clip);
+            hrow.copy_from_slice(crow);
+            hact.apply_all(hrow, None);
+            for (hv, &ov) in hrow.iter_mut().zip(go.iter()) {
+                *hv = ov * *hv;
             }
         }
     }
@@ -717,22 +715,21 @@ impl<T: CellFloat> Cell<'_, T> {
     fn gru(&self, gates: &mut [T], ldc: usize, hs: &mut [T], scratch: &mut [T], r: &[T::Weights]) -> Result<()> {
         let h = self.h;
         let nb = hs.len() / h;
-        let (f, g) = (self.acts[0], self.acts[1]);
+        let (f, g, clip) = (self.acts[0], self.acts[1], self.spec.clip);
         let one = T::c(1.0);
         T::product(hs, nb, h, &r[0], gates, ldc, true, None)?;
         for i in 0..nb {
-            for v in &mut gates[i * ldc..i * ldc + 2 * h] {
-                *v = f.apply(self.clip(*v));
-            }
+            f.apply_all(&mut gates[i * ldc..i * ldc + 2 * h], clip);
         }
         if self.spec.linear_before_reset {
-            // scratch = H · Rhᵀ + Rbh
+            // scratch = H · Rhᵀ + Rbh; h gate += r ⊙ scratch
             T::product(hs, nb, h, &r[1], scratch, h, false, self.rbh)?;
             for i in 0..nb {
-                let gr = &mut gates[i * ldc..i * ldc + 3 * h];
+                let (zr, gh) = gates[i * ldc..i * ldc + 3 * h].split_at_mut(2 * h);
                 for j in 0..h {
-                    gr[2 * h + j] = g.apply(self.clip(gr[2 * h + j] + gr[h + j] * scratch[i * h + j]));
+                    gh[j] = gh[j] + zr[h + j] * scratch[i * h + j];
                 }
+                g.apply_all(gh, clip);
             }
         } else {
             // scratch = r ⊙ H, then h gate += scratch · Rhᵀ
@@ -743,9 +740,7 @@ impl<T: CellFloat> Cell<'_, T> {
             }
             T::product(scratch, nb, h, &r[1], &mut gates[2 * h..], ldc, true, None)?;
             for i in 0..nb {
-                for v in &mut gates[i * ldc + 2 * h..i * ldc + 3 * h] {
-                    *v = g.apply(self.clip(*v));
-                }
+                g.apply_all(&mut gates[i * ldc + 2 * h..i * ldc + 3 * h], clip);
             }
         }
         for i in 0..nb {
