@@ -10,9 +10,10 @@
 //! `CONFORMANCE_FILTER=substring` runs only matching cases (for development).
 mod common;
 
+use common::run_case;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use webptq::runtime::{Session, SessionOptions};
 
 /// The ops the foundation issue claims (ONNX op_type).
 const CLAIMED: &[&str] = &[
@@ -23,6 +24,8 @@ const CLAIMED: &[&str] = &[
     "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Slice", "Split", "Gather", "Shape", "Constant",
     "ConstantOfShape", "Cast", "Identity", "Expand", "Range", "Resize", "Pad", "Dropout", "QuantizeLinear",
     "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger",
+    // recurrent and control flow (src/ops/recurrent.rs, control_flow.rs)
+    "LSTM", "GRU", "RNN", "If", "Loop", "Scan",
 ];
 
 const MANIFEST: &str = "tests/conformance/manifest.tsv";
@@ -36,36 +39,6 @@ fn tested_op(dir: &Path) -> Option<String> {
     let bytes = std::fs::read(model_dir.join("model.onnx")).ok()?;
     let model = webptq::onnx::load(&bytes, &HashMap::new()).ok()?;
     model.graph.nodes.last().map(|n| n.op_type.clone())
-}
-
-fn run_case(dir: &Path) -> Result<(), String> {
-    let bytes = std::fs::read(dir.join("model.onnx")).map_err(|e| e.to_string())?;
-    let model = webptq::onnx::load(&bytes, &HashMap::new()).map_err(|e| e.to_string())?;
-    let session = Session::new(model, &SessionOptions { optimize: false, fuse_qdq: false, fuse_activations: false }).map_err(|e| e.to_string())?;
-    let mut sets: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    sets.sort();
-    if sets.is_empty() {
-        return Err("no test data sets".into());
-    }
-    for set in sets {
-        let inputs = common::read_numbered(&set, "input");
-        let names = session.model().graph.inputs.iter().map(|&i| session.model().graph.value_name(i).to_string());
-        let feeds: Vec<_> = names.zip(inputs).collect();
-        let outputs = session.run(feeds).map_err(|e| e.to_string())?;
-        let expected = common::read_numbered(&set, "output");
-        if outputs.len() != expected.len() {
-            return Err(format!("{} outputs, expected {}", outputs.len(), expected.len()));
-        }
-        for ((name, got), want) in outputs.iter().zip(&expected) {
-            common::compare(got, want, 1e-3, 1e-7).map_err(|e| format!("output '{name}': {e}"))?;
-        }
-    }
-    Ok(())
 }
 
 fn read_manifest(path: &Path) -> BTreeMap<String, (String, String)> {

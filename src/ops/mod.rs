@@ -2,6 +2,7 @@
 //! [`Registry`]. Ops are the oracle for the optimized kernels: clarity over speed, except where a
 //! family calls into `kernels`.
 mod broadcast;
+mod control_flow;
 mod conv;
 pub mod conv_geometry;
 mod cast;
@@ -13,6 +14,7 @@ mod reduce;
 mod matmul;
 mod normalization;
 mod pooling;
+mod recurrent;
 mod registry;
 mod resize;
 mod shape;
@@ -39,4 +41,6 @@ pub(crate) fn register_all(r: &mut Registry) {
     elementwise::register(r);
     unary::register(r);
     cast::register(r);
+    recurrent::register(r);
+    control_flow::register(r);
 }

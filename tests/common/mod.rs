@@ -2,7 +2,8 @@
 //! comparing tensors.
 #![allow(dead_code)]
 use prost::Message;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use webptq::runtime::{Session, SessionOptions};
 use webptq::tensor::Tensor;
 
 /// The fixture cache: `$WEBPTQ_FIXTURES`, else `<repo>/.cache/fixtures`. Tests fail (never skip)
@@ -64,6 +65,39 @@ pub fn compare(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Result<(), 
     } else {
         Ok(())
     }
+}
+
+/// Runs a case in the ONNX test layout (`model.onnx` + `test_data_set_*/{input,output}_K.pb`)
+/// with the graph as written (no passes) and compares every output with [`compare`] (rtol 1e-3,
+/// atol 1e-7). Returns a description of the first failure.
+pub fn run_case(dir: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(dir.join("model.onnx")).map_err(|e| e.to_string())?;
+    let model = webptq::onnx::load(&bytes, &Default::default()).map_err(|e| e.to_string())?;
+    let session = Session::new(model, &SessionOptions { optimize: false, fuse_qdq: false, fuse_activations: false }).map_err(|e| e.to_string())?;
+    let mut sets: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    sets.sort();
+    if sets.is_empty() {
+        return Err("no test data sets".into());
+    }
+    for set in sets {
+        let inputs = read_numbered(&set, "input");
+        let names = session.model().graph.inputs.iter().map(|&i| session.model().graph.value_name(i).to_string());
+        let feeds: Vec<_> = names.zip(inputs).collect();
+        let outputs = session.run(feeds).map_err(|e| e.to_string())?;
+        let expected = read_numbered(&set, "output");
+        if outputs.len() != expected.len() {
+            return Err(format!("{} outputs, expected {}", outputs.len(), expected.len()));
+        }
+        for ((name, got), want) in outputs.iter().zip(&expected) {
+            compare(got, want, 1e-3, 1e-7).map_err(|e| format!("output '{name}': {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 fn head(t: &Tensor) -> Vec<f32> {
