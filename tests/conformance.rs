@@ -27,6 +27,12 @@ const CLAIMED: &[&str] = &[
     "Ceil", "CastLike", "Elu", "Floor", "GlobalMaxPool", "GreaterOrEqual", "InstanceNormalization", "LessOrEqual",
     "Log", "LogSoftmax", "Mean", "Mod", "Or", "Reciprocal", "ReduceL1", "ReduceLogSum", "ReduceLogSumExp", "ReduceMin",
     "ReduceProd", "ReduceSumSquare", "Round", "Selu", "Sign", "Size", "Softplus", "Softsign", "Sum", "Upsample", "Xor",
+    "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Celu", "Mish",
+    "ThresholdedRelu", "Shrink", "Swish", "PRelu", "IsNaN", "IsInf", "BitShift", "BitwiseAnd", "BitwiseOr",
+    "BitwiseXor", "BitwiseNot", "Tile", "DepthToSpace", "SpaceToDepth", "ReverseSequence", "Trilu", "Compress",
+    "EyeLike", "GatherElements", "GatherND", "ScatterElements", "Scatter", "ScatterND", "OneHot", "ArgMax",
+    "ArgMin", "Hardmax", "TopK", "NonZero", "Unique", "CumSum", "CumProd", "GroupNormalization",
+    "RMSNormalization", "LpNormalization", "MeanVarianceNormalization", "LRN",
 ];
 
 const MANIFEST: &str = "tests/conformance/manifest.tsv";

@@ -17,6 +17,12 @@ mod registry;
 mod resize;
 mod shape;
 mod unary;
+// Issue 11 op coverage (the "misc" branch).
+mod math;
+mod rearrange;
+mod scatter_gather;
+mod selection;
+mod take;
 
 pub use broadcast::broadcast_shapes;
 /// The block-wise N-bit weight layout of MatMulNBits, shared with `quantize::weight_only`.
@@ -38,4 +44,9 @@ pub(crate) fn register_all(r: &mut Registry) {
     elementwise::register(r);
     unary::register(r);
     cast::register(r);
+    // Issue 11 op coverage (the "misc" branch).
+    math::register(r);
+    rearrange::register(r);
+    scatter_gather::register(r);
+    selection::register(r);
 }
