@@ -8,7 +8,7 @@
 use super::cast::cast;
 use super::elementwise::{map_elems, to_wide, zip_broadcast};
 use super::registry::{required, BuildContext, FnOp, Op, Registry};
-use super::unary::{float_map, not_float, Real};
+use super::unary::{float_map, not_float, unary, Real};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use half::f16;
@@ -38,11 +38,6 @@ pub fn register(r: &mut Registry) {
     r.register("", "BitwiseOr", |_| Ok(bitwise(|a, b| a | b)));
     r.register("", "BitwiseXor", |_| Ok(bitwise(|a, b| a ^ b)));
     r.register("", "BitwiseNot", |_| Ok(unary(|t| bits1(t, |a| !a))));
-}
-
-/// An op of one required input and one output.
-fn unary(f: impl Fn(&Tensor) -> Result<Tensor> + Send + Sync + 'static) -> Box<dyn Op> {
-    Box::new(FnOp(move |inputs: &[Option<&Tensor>]| Ok(vec![f(required(inputs, 0, "X")?)?])))
 }
 
 fn build_celu(ctx: &BuildContext) -> Result<Box<dyn Op>> {

@@ -157,7 +157,7 @@ pub(super) fn not_float(t: &Tensor) -> Error {
 }
 
 /// An op of one required input and one output.
-fn unary(f: impl Fn(&Tensor) -> Result<Tensor> + Send + Sync + 'static) -> Box<dyn Op> {
+pub(super) fn unary(f: impl Fn(&Tensor) -> Result<Tensor> + Send + Sync + 'static) -> Box<dyn Op> {
     Box::new(FnOp(move |inputs: &[Option<&Tensor>]| Ok(vec![f(required(inputs, 0, "X")?)?])))
 }
 

@@ -13,7 +13,7 @@
 //! | Concat | inputs and output share one set of parameters (no requantization) |
 //! | GlobalAveragePool, AveragePool, Sigmoid, LeakyRelu | input and output, own parameters |
 //! | Softmax | input own parameters, output fixed to `[0, 1]` (as onnxruntime) |
-//! | MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Slice, Gather, Split, Identity, Resize (nearest) | outputs share the data input's parameters, if that input is quantized |
+//! | MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Slice, Gather, Split, Identity, Resize (nearest), Tile, DepthToSpace, SpaceToDepth, GatherElements | outputs share the data input's parameters, if that input is quantized |
 //! | Gather on a constant float table (embeddings) | the table quantized per tensor like an activation, the rows share its parameters |
 //! | Relu, Clip | folded into the producer's output range (no Q/DQ between them) |
 //!
@@ -123,6 +123,10 @@ impl Registry {
                 h.insert(op, share_input);
             }
             h.insert("Gather", gather);
+            // Data movement that onnxruntime also runs on 8-bit tensors (its QDQ drop rules).
+            for op in ["Tile", "DepthToSpace", "SpaceToDepth", "GatherElements"] {
+                h.insert(op, share_input);
+            }
             h.insert("MaxPool", max_pool);
             h.insert("Resize", resize);
             h.insert("Relu", relu);
