@@ -2,7 +2,11 @@
 //! activations Celu, Mish, ThresholdedRelu, Shrink, Swish and PRelu, the float tests IsNaN and
 //! IsInf, and the integer bit ops (BitShift, BitwiseAnd/Or/Xor/Not).
 //!
-//! Float ops reuse unary.rs's [`float_map!`] (float16 computes in float32). The bit ops compute in
+//! The activations reuse unary.rs's [`float_map!`] (float16 computes in float32). The
+//! trigonometric functions, Shrink and the float tests go through one non-generic path instead
+//! ([`via_f64`], [`float_test`]: the function is a value, so one loop per float type serves all of
+//! them, and only the f64 versions of the math functions are linked); they compute in float64 and
+//! round once, at least as accurate as float32 arithmetic. The bit ops compute in
 //! int64 / uint64 and convert back: shifts, and, or, xor and not keep the same low bits in the
 //! wider type, so they are exact for every integer type.
 use super::cast::cast;
@@ -14,24 +18,24 @@ use crate::tensor::Tensor;
 use half::f16;
 
 pub fn register(r: &mut Registry) {
-    r.register("", "Sin", |_| Ok(unary(|t| float_map!(t, R, |x| x.sin()))));
-    r.register("", "Cos", |_| Ok(unary(|t| float_map!(t, R, |x| x.cos()))));
-    r.register("", "Tan", |_| Ok(unary(|t| float_map!(t, R, |x| x.tan()))));
-    r.register("", "Asin", |_| Ok(unary(|t| float_map!(t, R, |x| x.asin()))));
-    r.register("", "Acos", |_| Ok(unary(|t| float_map!(t, R, |x| x.acos()))));
-    r.register("", "Atan", |_| Ok(unary(|t| float_map!(t, R, |x| x.atan()))));
-    r.register("", "Sinh", |_| Ok(unary(|t| float_map!(t, R, |x| x.sinh()))));
-    r.register("", "Cosh", |_| Ok(unary(|t| float_map!(t, R, |x| x.cosh()))));
-    r.register("", "Asinh", |_| Ok(unary(|t| float_map!(t, R, |x| x.asinh()))));
-    r.register("", "Acosh", |_| Ok(unary(|t| float_map!(t, R, |x| x.acosh()))));
-    r.register("", "Atanh", |_| Ok(unary(|t| float_map!(t, R, |x| x.atanh()))));
+    r.register("", "Sin", |_| Ok(unary(|t| via_f64(t, &f64::sin))));
+    r.register("", "Cos", |_| Ok(unary(|t| via_f64(t, &f64::cos))));
+    r.register("", "Tan", |_| Ok(unary(|t| via_f64(t, &f64::tan))));
+    r.register("", "Asin", |_| Ok(unary(|t| via_f64(t, &f64::asin))));
+    r.register("", "Acos", |_| Ok(unary(|t| via_f64(t, &f64::acos))));
+    r.register("", "Atan", |_| Ok(unary(|t| via_f64(t, &f64::atan))));
+    r.register("", "Sinh", |_| Ok(unary(|t| via_f64(t, &f64::sinh))));
+    r.register("", "Cosh", |_| Ok(unary(|t| via_f64(t, &f64::cosh))));
+    r.register("", "Asinh", |_| Ok(unary(|t| via_f64(t, &f64::asinh))));
+    r.register("", "Acosh", |_| Ok(unary(|t| via_f64(t, &f64::acosh))));
+    r.register("", "Atanh", |_| Ok(unary(|t| via_f64(t, &f64::atanh))));
     r.register("", "Celu", build_celu);
     r.register("", "Mish", |_| Ok(unary(|t| float_map!(t, R, |x| x * x.exp().ln_1p().tanh_r()))));
     r.register("", "ThresholdedRelu", build_thresholded_relu);
     r.register("", "Shrink", build_shrink);
     r.register("", "Swish", build_swish);
     r.register("", "PRelu", |_| Ok(Box::new(FnOp(prelu))));
-    r.register("", "IsNaN", |_| Ok(unary(|t| float_test(t, |x| x.is_nan()))));
+    r.register("", "IsNaN", |_| Ok(unary(|t| float_test(t, &f64::is_nan))));
     r.register("", "IsInf", build_is_inf);
     r.register("", "BitShift", build_bit_shift);
     r.register("", "BitwiseAnd", |_| Ok(bitwise(|a, b| a & b)));
@@ -56,24 +60,26 @@ fn build_thresholded_relu(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     Ok(unary(move |t| float_map!(t, R, |x| if x > R::c(alpha) { x } else { 0.0 })))
 }
 
+/// `f` of every element of a float tensor, computed in f64 and rounded once to the tensor's type.
+fn via_f64(t: &Tensor, f: &dyn Fn(f64) -> f64) -> Result<Tensor> {
+    Ok(match t {
+        Tensor::F32(a) => Tensor::F32(map_elems(a, |x| f(x as f64) as f32)?),
+        Tensor::F64(a) => Tensor::F64(map_elems(a, f)?),
+        Tensor::F16(a) => Tensor::F16(map_elems(a, |x: f16| f16::from_f64(f(x.to_f64())))?),
+        other => return Err(not_float(other)),
+    })
+}
+
 fn build_shrink(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let bias = ctx.attrs().float_or("bias", 0.0)? as f64;
     let lambd = ctx.attrs().float_or("lambd", 0.5)? as f64;
     Ok(unary(move |t| {
-        let f = |t: &Tensor| {
-            float_map!(t, R, |x| if x < -R::c(lambd) {
-                x + R::c(bias)
-            } else if x > R::c(lambd) {
-                x - R::c(bias)
-            } else {
-                0.0
-            })
-        };
+        let f = |x: f64| if x < -lambd { x + bias } else if x > lambd { x - bias } else { 0.0 };
         // Shrink also takes integer tensors: computed in float64 (exact below 2^53), cast back.
         if t.dtype().is_float() {
-            f(t)
+            via_f64(t, &f)
         } else {
-            cast(&f(&cast(t, crate::tensor::DType::F64)?)?, t.dtype())
+            cast(&via_f64(&cast(t, crate::tensor::DType::F64)?, &f)?, t.dtype())
         }
     }))
 }
@@ -109,7 +115,7 @@ fn prelu(inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
 }
 
 /// A bool tensor of `f(x)` over a float tensor.
-fn float_test(t: &Tensor, f: impl Fn(f64) -> bool) -> Result<Tensor> {
+fn float_test(t: &Tensor, f: &dyn Fn(f64) -> bool) -> Result<Tensor> {
     Ok(match t {
         Tensor::F32(a) => Tensor::Bool(map_elems(a, |x| f(x as f64))?),
         Tensor::F64(a) => Tensor::Bool(map_elems(a, f)?),
@@ -121,7 +127,7 @@ fn float_test(t: &Tensor, f: impl Fn(f64) -> bool) -> Result<Tensor> {
 fn build_is_inf(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let neg = ctx.attrs().int_or("detect_negative", 1)? != 0;
     let pos = ctx.attrs().int_or("detect_positive", 1)? != 0;
-    Ok(unary(move |t| float_test(t, |x| x.is_infinite() && if x > 0.0 { pos } else { neg })))
+    Ok(unary(move |t| float_test(t, &|x| x.is_infinite() && if x > 0.0 { pos } else { neg })))
 }
 
 /// An integer tensor in int64 or uint64 (narrow types widened), or a type error.

@@ -1,10 +1,12 @@
 //! Ops that find elements by value: ArgMax, ArgMin, Hardmax, TopK, NonZero, Unique, and the
 //! running CumSum / CumProd along an axis.
 //!
-//! Comparisons and sums run in the wide type of elementwise.rs (float32, float64, int64, uint64;
-//! narrow types widen exactly), so each is compiled 4 times, not 11. Selected values are copied
-//! from the input by width ([`take`]), never converted. Ties go to the lowest index (ArgMax's
-//! `select_last_index` to the highest), as in onnx's reference.
+//! Comparisons run on order keys ([`order_keys`]): each value mapped to a u64 whose unsigned
+//! order is the values' order, so ArgMax, TopK, Unique and Hardmax are compiled once, not per
+//! element type. Sums run in the wide type of elementwise.rs (float32, float64, int64, uint64;
+//! narrow types widen exactly). Selected values are copied from the input by width ([`take`]),
+//! never converted. Ties go to the lowest index (ArgMax's `select_last_index` to the highest), as
+//! in onnx's reference.
 use super::cast::cast;
 use super::elementwise::{numeric, to_wide, Num};
 use super::registry::{normalize_axis, required, BuildContext, FnOp, Op, Registry};
@@ -31,27 +33,28 @@ fn widen(t: &Tensor) -> Result<Tensor> {
     Ok(to_wide(t)?.unwrap_or_else(|| t.clone()))
 }
 
-/// Runs a generic body on the wide values of a numeric tensor, as a row-major Vec.
-macro_rules! with_values {
-    ($t:expr, |$v:ident| $body:expr) => {{
-        let w = widen($t)?;
-        let w = &w;
-        numeric!(wide w, a => { let $v: Vec<_> = a.iter().copied().collect(); $body },
-            o => Err(Error::dtype(format!("expects a numeric tensor, got {}", o.dtype()))))
-    }};
+/// Each value of a numeric tensor as a u64 whose unsigned order is the values' order (row-major):
+/// integers offset so that the smallest maps to 0, floats by their bits with the sign flipped
+/// (negative ones all bits flipped). -0.0 counts as 0.0, and every NaN as one value above +inf
+/// (numpy's argmax and sort put NaN last too).
+fn order_keys(t: &Tensor) -> Result<Vec<u64>> {
+    const TOP: u64 = 1 << 63;
+    let float = |bits: u64, sign: u64| if bits & sign != 0 { !bits } else { bits | sign };
+    Ok(match widen(t)? {
+        Tensor::F32(a) => a.iter().map(|&v| if v.is_nan() { u64::MAX } else { float(u64::from((v + 0.0).to_bits()) << 32, TOP) }).collect(),
+        Tensor::F64(a) => a.iter().map(|&v| if v.is_nan() { u64::MAX } else { float((v + 0.0).to_bits(), TOP) }).collect(),
+        Tensor::I64(a) => a.iter().map(|&v| (v as u64) ^ TOP).collect(),
+        Tensor::U64(a) => a.iter().copied().collect(),
+        o => return Err(Error::dtype(format!("expects a numeric tensor, got {}", o.dtype()))),
+    })
 }
 
-/// Orders a before b when it is larger (`largest`) or smaller; NaN counts as the largest, as in
-/// numpy's argmax and sort.
-fn order<T: Num>(a: T, b: T, largest: bool) -> Ordering {
-    let o = match a.partial_cmp(&b) {
-        Some(o) => o,
-        None => (a != a).cmp(&(b != b)),
-    };
+/// Orders a before b when it is larger (`largest`) or smaller.
+fn order(a: u64, b: u64, largest: bool) -> Ordering {
     if largest {
-        o.reverse()
+        b.cmp(&a)
     } else {
-        o
+        a.cmp(&b)
     }
 }
 
@@ -61,7 +64,7 @@ fn around(shape: &[usize], axis: usize) -> Result<(usize, usize, usize)> {
 }
 
 /// The position along each lane (outer x inner lanes of n) of its best element.
-fn best_in_lanes<T: Num>(v: &[T], (outer, n, inner): (usize, usize, usize), largest: bool, last: bool) -> Vec<usize> {
+fn best_in_lanes(v: &[u64], (outer, n, inner): (usize, usize, usize), largest: bool, last: bool) -> Vec<usize> {
     let mut out = Vec::with_capacity(outer * inner);
     for o in 0..outer {
         for i in 0..inner {
@@ -91,7 +94,7 @@ fn arg_extreme(ctx: &BuildContext, largest: bool) -> Result<Box<dyn Op>> {
         if lanes.1 == 0 {
             return Err(Error::shape(format!("cannot take the arg-extreme of an empty axis {axis} of {:?}", x.shape())));
         }
-        let best: Vec<usize> = with_values!(x, |v| Ok(best_in_lanes(&v, lanes, largest, last)))?;
+        let best = best_in_lanes(&order_keys(x)?, lanes, largest, last);
         let mut shape = x.shape().to_vec();
         if keepdims {
             shape[ax] = 1;
@@ -113,7 +116,7 @@ fn hardmax(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let ax = normalize_axis(axis, x.rank())?;
         // Before opset 13 the input is coerced to 2-D [d0 * .. * d(axis-1), d(axis) * ..].
         let lanes = if legacy { (dims_product(&x.shape()[..ax])?, dims_product(&x.shape()[ax..])?, 1) } else { around(x.shape(), ax)? };
-        let best: Vec<usize> = with_values!(x, |v| Ok(best_in_lanes(&v, lanes, true, false)))?;
+        let best = best_in_lanes(&order_keys(x)?, lanes, true, false);
         let (_, n, inner) = lanes;
         let mut idx = vec![0usize; x.len()];
         for (l, &b) in best.iter().enumerate() {
@@ -141,22 +144,20 @@ fn top_k(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let (outer, n, inner) = around(x.shape(), ax)?;
         let k = usize::try_from(k).ok().filter(|&k| k <= n).ok_or_else(|| Error::invalid(format!("K = {k} must be in 0..={n} (axis {axis} of {:?})", x.shape())))?;
         // Positions (row-major, in x) of the k best of each lane, best first, ties by index.
-        let picks: Vec<(usize, i64)> = with_values!(x, |v| {
-            let mut out = vec![(0usize, 0i64); outer * k * inner];
-            let mut order_ = Vec::with_capacity(n);
-            for o in 0..outer {
-                for i in 0..inner {
-                    let pos = |j: usize| (o * n + j) * inner + i;
-                    order_.clear();
-                    order_.extend(0..n);
-                    order_.sort_by(|&a, &b| order(v[pos(a)], v[pos(b)], largest).then(a.cmp(&b)));
-                    for (r, &j) in order_.iter().take(k).enumerate() {
-                        out[(o * k + r) * inner + i] = (pos(j), j as i64);
-                    }
+        let v = order_keys(x)?;
+        let mut picks = vec![(0usize, 0i64); outer * k * inner];
+        let mut by_rank = Vec::with_capacity(n);
+        for o in 0..outer {
+            for i in 0..inner {
+                let pos = |j: usize| (o * n + j) * inner + i;
+                by_rank.clear();
+                by_rank.extend(0..n);
+                by_rank.sort_by(|&a, &b| order(v[pos(a)], v[pos(b)], largest).then(a.cmp(&b)));
+                for (r, &j) in by_rank.iter().take(k).enumerate() {
+                    picks[(o * k + r) * inner + i] = (pos(j), j as i64);
                 }
             }
-            Ok(out)
-        })?;
+        }
         let mut shape = x.shape().to_vec();
         shape[ax] = k;
         let values = take(x, &picks.iter().map(|p| p.0).collect::<Vec<_>>(), &shape)?;
@@ -194,34 +195,32 @@ fn unique(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         };
         let (outer, n, inner) = around(shape, ax)?;
         // The slices along the axis, compared element by element (row-major within a slice).
-        let (groups, first, inverse): (Vec<usize>, Vec<usize>, Vec<usize>) = with_values!(x, |v| {
-            let elem = |s: usize, e: usize| v[(e / inner * n + s) * inner + e % inner];
-            let len = outer * inner;
-            let cmp = |a: usize, b: usize| {
-                (0..len).map(|e| order(elem(a, e), elem(b, e), false)).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
-            };
-            let mut by_value: Vec<usize> = (0..n).collect();
-            by_value.sort_by(|&a, &b| cmp(a, b).then(a.cmp(&b)));
-            // Each distinct slice: its first occurrence, in value order.
-            let mut reps: Vec<usize> = Vec::new();
-            let mut rep_of = vec![0usize; n];
-            for &s in &by_value {
-                match reps.last() {
-                    Some(&r) if cmp(r, s).is_eq() => {}
-                    _ => reps.push(s),
+        let v = order_keys(x)?;
+        let elem = |s: usize, e: usize| v[(e / inner * n + s) * inner + e % inner];
+        let len = outer * inner;
+        let cmp = |a: usize, b: usize| (0..len).map(|e| elem(a, e).cmp(&elem(b, e))).find(|o| o.is_ne()).unwrap_or(Ordering::Equal);
+        let mut by_value: Vec<usize> = (0..n).collect();
+        by_value.sort_by(|&a, &b| cmp(a, b).then(a.cmp(&b)));
+        // Each distinct slice by its first occurrence, in value order (or in order of appearance).
+        let mut groups: Vec<usize> = Vec::new();
+        let mut rep_of = vec![0usize; n];
+        for &s in &by_value {
+            match groups.last() {
+                Some(&r) if cmp(r, s).is_eq() => rep_of[s] = r,
+                _ => {
+                    groups.push(s);
+                    rep_of[s] = s;
                 }
-                rep_of[s] = *reps.last().unwrap_or(&s);
             }
-            if !sorted {
-                reps.sort_unstable();
-            }
-            let mut slot = vec![0usize; n];
-            for (u, &r) in reps.iter().enumerate() {
-                slot[r] = u;
-            }
-            let inverse: Vec<usize> = (0..n).map(|s| slot[rep_of[s]]).collect();
-            Ok((reps.clone(), reps, inverse))
-        })?;
+        }
+        if !sorted {
+            groups.sort_unstable();
+        }
+        let mut slot = vec![0usize; n];
+        for (u, &r) in groups.iter().enumerate() {
+            slot[r] = u;
+        }
+        let inverse: Vec<usize> = (0..n).map(|s| slot[rep_of[s]]).collect();
         let u = groups.len();
         let mut out_shape = shape.to_vec();
         out_shape[ax] = u;
@@ -236,7 +235,7 @@ fn unique(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let vec1 = |v: Vec<i64>| Tensor::from_vec(&[v.len()], v);
         Ok(vec![
             take(x, &idx, &out_shape)?,
-            vec1(first.iter().map(|&f| f as i64).collect())?,
+            vec1(groups.iter().map(|&f| f as i64).collect())?,
             vec1(inverse.iter().map(|&s| s as i64).collect())?,
             vec1(counts)?,
         ])
