@@ -285,6 +285,22 @@ mod tests {
     use crate::ops::shape::testing::run;
     use crate::tensor::Tensor;
 
+    /// The keys order values as the values order: ascending inputs give ascending keys, equal
+    /// values (0.0 and -0.0) equal keys, NaN the largest.
+    #[test]
+    fn order_keys_follow_the_values() {
+        let ascending = |keys: Vec<u64>| keys.windows(2).all(|w| w[0] < w[1]);
+        let f = vec![f32::NEG_INFINITY, -3.4e38, -1.0, -1e-45, 0.0, 1e-45, 2.0, 3.4e38, f32::INFINITY];
+        assert!(ascending(super::order_keys(&Tensor::from_vec(&[9], f.clone()).unwrap()).unwrap()));
+        let d: Vec<f64> = f.iter().map(|&v| v as f64).chain([f64::NAN]).collect();
+        assert!(ascending(super::order_keys(&Tensor::from_vec(&[10], d).unwrap()).unwrap()));
+        let z = super::order_keys(&Tensor::from_vec(&[3], vec![-0.0f32, 0.0, f32::NAN]).unwrap()).unwrap();
+        assert!(z[0] == z[1] && z[2] == u64::MAX);
+        assert!(ascending(super::order_keys(&Tensor::from_vec(&[4], vec![i8::MIN, -1, 0, i8::MAX]).unwrap()).unwrap()));
+        assert!(ascending(super::order_keys(&Tensor::from_vec(&[3], vec![0u64, 1 << 63, u64::MAX]).unwrap()).unwrap()));
+        assert!(super::order_keys(&Tensor::from_vec(&[1], vec![true]).unwrap()).is_err());
+    }
+
     #[test]
     fn narrow_types_and_bad_inputs() {
         let x = Tensor::from_vec(&[4], vec![3u8, 250, 7, 250]).unwrap();
