@@ -26,6 +26,16 @@ const CLAIMED: &[&str] = &[
     "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger",
     // recurrent and control flow (src/ops/recurrent.rs, control_flow.rs)
     "LSTM", "GRU", "RNN", "If", "Loop", "Scan",
+    // math, rearrange, scatter/gather, selection and normalization families
+    "Ceil", "CastLike", "Elu", "Floor", "GlobalMaxPool", "GreaterOrEqual", "InstanceNormalization", "LessOrEqual",
+    "Log", "LogSoftmax", "Mean", "Mod", "Or", "Reciprocal", "ReduceL1", "ReduceLogSum", "ReduceLogSumExp", "ReduceMin",
+    "ReduceProd", "ReduceSumSquare", "Round", "Selu", "Sign", "Size", "Softplus", "Softsign", "Sum", "Upsample", "Xor",
+    "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Celu", "Mish",
+    "ThresholdedRelu", "Shrink", "Swish", "PRelu", "IsNaN", "IsInf", "BitShift", "BitwiseAnd", "BitwiseOr",
+    "BitwiseXor", "BitwiseNot", "Tile", "DepthToSpace", "SpaceToDepth", "ReverseSequence", "Trilu", "Compress",
+    "EyeLike", "GatherElements", "GatherND", "ScatterElements", "Scatter", "ScatterND", "OneHot", "ArgMax",
+    "ArgMin", "Hardmax", "TopK", "NonZero", "Unique", "CumSum", "CumProd", "GroupNormalization",
+    "RMSNormalization", "LpNormalization", "MeanVarianceNormalization", "LRN",
 ];
 
 const MANIFEST: &str = "tests/conformance/manifest.tsv";

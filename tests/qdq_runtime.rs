@@ -6,7 +6,7 @@
 //! files in onnxruntime and checks the agreement (100% top-1, ≥ 99.9% of output elements within
 //! one quantization step).
 //!
-//! Small graphs built in code (a CNN, mixed ops, data-movement ops) run the same way, quantized
+//! Small graphs built in code (a CNN, mixed ops, two of data-movement ops) run the same way, quantized
 //! with several option sets (uint8/int8 activations, int8/uint8 weights, per tensor), so every
 //! fusion rule meets a real export and onnxruntime's verdict.
 //!
@@ -47,6 +47,7 @@ fn assert_no_float_group(g: &Graph, tag: &str) {
     const FUSABLE: &[&str] = &[
         "Conv", "MatMul", "Gemm", "Add", "Mul", "GlobalAveragePool", "Sigmoid", "LeakyRelu", "Concat", "Reshape",
         "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Gather", "Identity", "MaxPool", "Resize",
+        "Tile", "DepthToSpace", "SpaceToDepth", "GatherElements",
     ];
     let producers = g.producers();
     let consumers = g.consumers();
@@ -218,14 +219,14 @@ fn within_one_step(g: &Graph, fused: &[(String, Tensor)], literal: &[(String, Te
 
 #[test]
 fn small_graphs_fused() {
-    use common::graphs::{cnn, mixed, shape_ops, values};
+    use common::graphs::{cnn, mixed, movement_ops, shape_ops, values};
     let variants = [
         ("u8s8", QuantOptions::default()),
         ("pertensor", QuantOptions { per_channel: false, ..Default::default() }),
         ("s8s8", QuantOptions { activation_type: QType::I8, ..Default::default() }),
         ("u8u8", QuantOptions { weight_type: QType::U8, ..Default::default() }),
     ];
-    let graphs = [("cnn", cnn(), [3usize, 3, 8, 8]), ("mixed", mixed(), [3, 4, 6, 6]), ("shapes", shape_ops(), [3, 4, 6, 6])];
+    let graphs = [("cnn", cnn(), [3usize, 3, 8, 8]), ("mixed", mixed(), [3, 4, 6, 6]), ("shapes", shape_ops(), [3, 4, 6, 6]), ("movement", movement_ops(), [3, 4, 6, 6])];
     for (gname, proto, shape) in &graphs {
         let float = webptq::onnx::load(&proto.encode_to_vec(), &HashMap::new()).unwrap();
         let len: usize = shape.iter().product();

@@ -5,7 +5,7 @@
 mod common;
 
 use common::build::{f32_tensor, model, node, value_info};
-use common::graphs::{cnn, ints, mixed, shape_ops, values, with};
+use common::graphs::{cnn, ints, mixed, movement_ops, shape_ops, values, with};
 use prost::Message;
 use std::collections::HashMap;
 use webptq::graph::{Graph, Model, Node};
@@ -372,17 +372,32 @@ fn progress_reports_every_stage_in_order() {
 
 #[test]
 fn shape_ops_stay_in_the_quantized_domain() {
-    let float = load(&shape_ops());
     let sharing = ["reshape", "transpose", "slice", "unsqueeze", "squeeze", "split", "gather", "flatten", "resize"];
+    data_movement_stays_quantized("shapes", &shape_ops(), &sharing, &["conv", "concat", "mm", "avgpool", "gap"]);
+}
+
+/// Tile, DepthToSpace, SpaceToDepth and GatherElements, which onnxruntime runs on 8-bit tensors
+/// too, share their input's parameters like the shape ops.
+#[test]
+fn movement_ops_stay_in_the_quantized_domain() {
+    data_movement_stays_quantized("movement", &movement_ops(), &["d2s", "s2d", "tile", "gather_el"], &["conv", "conv2"]);
+}
+
+/// Quantizes a graph of input x[2,4,6,6] in QDQ and QOperator form: every node named in
+/// `sharing` and `others` is quantized, the `sharing` ones carry their input's parameters (QDQ:
+/// the same Q/DQ parameters around them; QOperator: they run on uint8), and every output keeps an
+/// SQNR above 20 dB. The exports go to target/quantize-exports as `{tag}-qdq`/`{tag}-qoperator`.
+fn data_movement_stays_quantized(tag: &str, proto: &proto::ModelProto, sharing: &[&str], others: &[&str]) {
+    let float = load(proto);
     for format in [QuantFormat::Qdq, QuantFormat::QOperator] {
         let options = QuantOptions { format, ..Default::default() };
         let q = run(&options, &float, "x", &[2, 4, 6, 6]).unwrap();
         let d = |n: &str| q.report.nodes.iter().find(|x| x.name == n).unwrap().clone();
-        for n in sharing.iter().chain(&["conv", "concat", "mm", "avgpool", "gap"]) {
+        for n in sharing.iter().chain(others) {
             assert_eq!(d(n).decision, "quantized", "{format:?} {n}: {:?}", d(n));
         }
         // Every data-movement op's outputs carry its input's parameters.
-        for n in sharing {
+        for &n in sharing {
             let r = d(n);
             let pin = r.inputs[0].params.clone().unwrap();
             for o in &r.outputs {
@@ -391,12 +406,15 @@ fn shape_ops_stay_in_the_quantized_domain() {
         }
         // AveragePool's output takes its input's parameters (onnxruntime's QDQ AveragePool):
         // calibrated on its own, it clipped the averages of images the calibration did not see.
-        let ap = d("avgpool");
-        assert_eq!(ap.outputs[0].params, ap.inputs[0].params, "{format:?} avgpool");
+        let pools: Vec<&str> = others.iter().copied().filter(|&n| n == "avgpool").collect();
+        for &n in &pools {
+            let ap = d(n);
+            assert_eq!(ap.outputs[0].params, ap.inputs[0].params, "{format:?} {n}");
+        }
         let g = &q.model.graph;
         match format {
             QuantFormat::Qdq => {
-                for n in sharing.iter().chain(&["avgpool"]) {
+                for &n in sharing.iter().chain(&pools) {
                     let node = find(g, n);
                     let dq = producer(g, node.input(0)).unwrap();
                     for o in node.outputs.iter().flatten() {
@@ -407,7 +425,7 @@ fn shape_ops_stay_in_the_quantized_domain() {
                 }
             }
             QuantFormat::QOperator => {
-                for n in sharing {
+                for &n in sharing {
                     let node = find(g, n);
                     assert_eq!(g.value(node.input(0).unwrap()).dtype, Some(webptq::tensor::DType::U8), "{n}");
                 }
@@ -416,7 +434,7 @@ fn shape_ops_stay_in_the_quantized_domain() {
         for db in output_sqnr(&float, &q, "x", &[2, 4, 6, 6]) {
             assert!(db > 20.0, "{format:?}: {db}");
         }
-        export(if format == QuantFormat::Qdq { "shapes-qdq" } else { "shapes-qoperator" }, &float, &q);
+        export(&format!("{tag}-{}", if format == QuantFormat::Qdq { "qdq" } else { "qoperator" }), &float, &q);
     }
 }
 

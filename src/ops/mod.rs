@@ -19,6 +19,11 @@ mod registry;
 mod resize;
 mod shape;
 mod unary;
+mod math;
+mod rearrange;
+mod scatter_gather;
+mod selection;
+mod take;
 
 pub use broadcast::broadcast_shapes;
 pub(crate) use quant::lookup::Table as LookupTable;
@@ -43,4 +48,8 @@ pub(crate) fn register_all(r: &mut Registry) {
     cast::register(r);
     recurrent::register(r);
     control_flow::register(r);
+    math::register(r);
+    rearrange::register(r);
+    scatter_gather::register(r);
+    selection::register(r);
 }

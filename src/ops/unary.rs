@@ -47,6 +47,8 @@ macro_rules! float_map {
     };
 }
 
+pub(crate) use float_map;
+
 /// Applies a [`Num`] method to every element of a numeric tensor (narrow types widened: exact
 /// for the wrapping negation, absolute value and sign).
 macro_rules! num_map {
@@ -150,12 +152,12 @@ impl Real for f64 {
     }
 }
 
-fn not_float(t: &Tensor) -> Error {
+pub(super) fn not_float(t: &Tensor) -> Error {
     Error::dtype(format!("expects a float tensor (float32, float64, float16), got {}", t.dtype()))
 }
 
 /// An op of one required input and one output.
-fn unary(f: impl Fn(&Tensor) -> Result<Tensor> + Send + Sync + 'static) -> Box<dyn Op> {
+pub(super) fn unary(f: impl Fn(&Tensor) -> Result<Tensor> + Send + Sync + 'static) -> Box<dyn Op> {
     Box::new(FnOp(move |inputs: &[Option<&Tensor>]| Ok(vec![f(required(inputs, 0, "X")?)?])))
 }
 

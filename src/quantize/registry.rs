@@ -14,7 +14,7 @@
 //! | GlobalAveragePool, Sigmoid, LeakyRelu | input and output, own parameters |
 //! | AveragePool | output shares the input's parameters (an average never leaves its window's range) |
 //! | Softmax | input own parameters, output fixed to `[0, 1]` (as onnxruntime) |
-//! | MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Slice, Gather, Split, Identity, Resize (nearest) | outputs share the data input's parameters, if that input is quantized |
+//! | MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Slice, Gather, Split, Identity, Resize (nearest), Tile, DepthToSpace, SpaceToDepth, GatherElements | outputs share the data input's parameters, if that input is quantized |
 //! | Gather on a constant float table (embeddings) | the table quantized per tensor like an activation, the rows share its parameters |
 //! | Relu, Clip | folded into the producer's output range (no Q/DQ between them) |
 //!
@@ -125,6 +125,10 @@ impl Registry {
                 h.insert(op, share_input);
             }
             h.insert("Gather", gather);
+            // Data movement that onnxruntime also runs on 8-bit tensors (its QDQ drop rules).
+            for op in ["Tile", "DepthToSpace", "SpaceToDepth", "GatherElements"] {
+                h.insert(op, share_input);
+            }
             h.insert("MaxPool", max_pool);
             h.insert("Resize", resize);
             h.insert("Relu", relu);

@@ -194,3 +194,29 @@ pub fn activations() -> proto::ModelProto {
 pub fn float(name: &str, v: f32) -> proto::AttributeProto {
     proto::AttributeProto { name: Some(name.into()), r#type: Some(1), f: Some(v), ..Default::default() }
 }
+/// Data-movement ops that onnxruntime also runs on 8-bit tensors (issue 11): Conv →
+/// DepthToSpace(2) → SpaceToDepth(2) → Tile([1, 1, 2, 1]) → Conv → y[N,4,12,6], and the Tile's
+/// output → GatherElements(axis 1, constant indices [1,4,12,6]) → y2. Opset 13.
+pub fn movement_ops() -> proto::ModelProto {
+    let idx: Vec<i64> = (0..288).map(|i| (i * 5 % 8) as i64).collect();
+    let indices = proto::TensorProto { name: Some("gidx".into()), dims: vec![1, 4, 12, 6], data_type: Some(7), int64_data: idx, ..Default::default() };
+    model(
+        vec![
+            with(node("Conv", "conv", &["x", "w"], &["c"]), vec![ints("pads", &[1, 1, 1, 1])]),
+            with(node("DepthToSpace", "d2s", &["c"], &["d"]), vec![int("blocksize", 2)]),
+            with(node("SpaceToDepth", "s2d", &["d"], &["s"]), vec![int("blocksize", 2)]),
+            node("Tile", "tile", &["s", "reps"], &["t"]),
+            with(node("Conv", "conv2", &["t", "w2"], &["y"]), vec![ints("pads", &[1, 1, 1, 1])]),
+            with(node("GatherElements", "gather_el", &["t", "gidx"], &["y2"]), vec![int("axis", 1)]),
+        ],
+        vec![
+            f32_tensor("w", &[8, 4, 3, 3], &values(288, 41, -0.4, 0.4)),
+            i64_tensor("reps", &[1, 1, 2, 1]),
+            f32_tensor("w2", &[4, 8, 3, 3], &values(288, 42, -0.3, 0.3)),
+            indices,
+        ],
+        vec![value_info("x", 1, &[-1, 4, 6, 6])],
+        vec![value_info("y", 1, &[-1, 4, 12, 6]), value_info("y2", 1, &[1, 4, 12, 6])],
+        13,
+    )
+}

@@ -11,7 +11,7 @@
 //! | DQ → GlobalAveragePool / Softmax → Q | com.microsoft QLinear* |
 //! | DQ(x)… → Concat → Q | Concat on the integers when every input has the output's parameters, else com.microsoft QLinearConcat |
 //! | DQ(x)… → elementwise ops of x alone (Sigmoid, LeakyRelu, Tanh, ...; SiLU, HardSwish, GELU, Mish, with Q → DQ pairs inside) → Q | ai.webptq QLinearLookup: a 256-entry table ([`tables`]) |
-//! | DQ → Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Slice, Gather, Expand, Identity, MaxPool, Resize, ReduceMax, ReduceMin, Split → Q (same parameters) | the op on the integers |
+//! | DQ → Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Slice, Gather, Expand, Identity, MaxPool, Resize, ReduceMax, ReduceMin, Split, Tile, DepthToSpace, SpaceToDepth, GatherElements → Q (same parameters) | the op on the integers |
 //!
 //! Conditions (as onnxruntime's selectors, made exact where they are not): scales and zero
 //! points are constant initializers, scales positive finite float32, activations 8-bit and per
@@ -52,6 +52,7 @@ pub const WEBPTQ_DOMAIN: &str = "ai.webptq";
 const DATA_MOVEMENT: &[&str] = &[
     "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Gather", "Expand", "Identity", "MaxPool",
     "Resize", "ReduceMax", "ReduceMin", "Split",
+    "Tile", "DepthToSpace", "SpaceToDepth", "GatherElements",
 ];
 
 /// Rewrites every matching group; returns how many fused ops the graph holds after. Leaves
