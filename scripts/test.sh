@@ -19,7 +19,7 @@ current=build; stage "build the wasm core (two flavours)"
 bash scripts/build.sh
 
 current="cargo test"; stage "cargo test --release"
-cargo test --release --quiet
+cargo test --release --quiet --workspace --all-features
 
 current="python fixture check"; stage "python fixture check"
 .venv/bin/python tests/python/check_fixtures.py

@@ -415,12 +415,12 @@ trait CellFloat: Real {
 impl CellFloat for f32 {
     type Weights = PackedB;
     fn prepare(w: &[f32], n: usize, k: usize) -> Result<PackedB> {
-        PackedB::pack(MatRef::row_major(w, n, k)?.t())
+        Ok(PackedB::pack(MatRef::row_major(w, n, k)?.t())?)
     }
     fn product(a: &[f32], m: usize, lda: usize, w: &PackedB, c: &mut [f32], ldc: usize, accumulate: bool, bias: Option<&[f32]>) -> Result<()> {
         let a = MatRef::new(a, m, w.rows(), lda, 1)?;
         let ep = Epilogue { accumulate, bias: bias.map_or(Bias::None, Bias::Col), clamp: None };
-        sgemm_ex(Lhs::Mat(a), Rhs::Packed(w), c, ldc, &ep)
+        Ok(sgemm_ex(Lhs::Mat(a), Rhs::Packed(w), c, ldc, &ep)?)
     }
 }
 

@@ -3,6 +3,8 @@
 // loaded build (SIMD128, or relaxed SIMD with WEBPTQ_WASM=relaxed) against the scalar oracle bit
 // for bit, and the f32 GEMM within rounding, on edge shapes; and the micro-benchmark entry point
 // the benchmarks call (benchKernel) answers for every kernel name. Speed is not asserted.
+// The kernels' self-tests and micro-benchmarks are in the test builds only (pkg/*-checks).
+process.env.WEBPTQ_WASM_CHECKS = '1';
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { loadWasm } from '../../js/index.js';

@@ -144,7 +144,7 @@ fn trailing_run(small: &[usize], shape: &[usize]) -> Option<usize> {
 /// `f(x, y, swapped, out)` per run (`swapped`: `x` is B and `y` is A). Equal shapes and a scalar
 /// side are one call, a per-channel side one call per run, a trailing side (a bias) one call per
 /// repeat; other broadcasts are materialized.
-fn broadcast_binary<Q: Q8>(
+fn broadcast_binary<Q: Q8 + crate::tensor::Elem>(
     a: &ArrayD<Q>,
     b: &ArrayD<Q>,
     f: impl Fn(&[Q], Operand<Q>, bool, &mut [Q]) -> Result<()>,
@@ -206,7 +206,7 @@ fn qlinear_add(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
             let swapped = AddParams { a_scale: b.scale, a_zp: b.zp, b_scale: a.scale, b_zp: a.zp, ..p };
             with_q8!(a.t, "A", |av: Q| {
                 let bv = b.t.array::<Q>()?;
-                broadcast_binary(av, bv, |x, y, sw, o| add_q8(x, y, if sw { &swapped } else { &p }, o))
+                broadcast_binary(av, bv, |x, y, sw, o| Ok(add_q8(x, y, if sw { &swapped } else { &p }, o)?))
             })
         })
     })))
@@ -220,7 +220,7 @@ fn qlinear_mul(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
                 let p = MulParams { a_zp: a.zp, b_zp: b.zp, multiplier, y_zp: c_zp, lo: i32::MIN, hi: i32::MAX };
                 let swapped = MulParams { a_zp: b.zp, b_zp: a.zp, ..p };
                 let bv = b.t.array::<Q>()?;
-                broadcast_binary(av, bv, |x, y, sw, o| mul_q8(x, y, if sw { &swapped } else { &p }, o))
+                broadcast_binary(av, bv, |x, y, sw, o| Ok(mul_q8(x, y, if sw { &swapped } else { &p }, o)?))
             })
         })
     })))
