@@ -13,6 +13,8 @@
 // once), n positions (activations, packed per call, the time of which is included), depth k;
 // n = 1 is a single row (GEMV). The binding behind it is `benchKernel(name, m, n, k, iters)`
 // (src/bindings, kernels::bench): it returns { kernel, seconds, gops }.
+// The kernels' self-tests and micro-benchmarks are in the test builds only (pkg/*-checks).
+process.env.WEBPTQ_WASM_CHECKS = '1';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadWasm } from '../js/index.js';

@@ -1,10 +1,12 @@
 // int8 vs f32, side by side in one process, for the loaded wasm build (WEBPTQ_WASM=simd128 |
 // relaxed, the latter with --experimental-wasm-relaxed-simd):
-// 1. kernels: the 8-bit depthwise conv (src/kernels/qdwconv.rs) vs the f32 one
-//    (src/kernels/dwconv.rs) on EfficientNet-like layers, through the bindings' WasmQBench;
+// 1. kernels: the 8-bit depthwise conv (kernels/src/qdwconv.rs) vs the f32 one
+//    (kernels/src/dwconv.rs) on EfficientNet-like layers, through the bindings' WasmQBench;
 // 2. ops: each single-op model of benches/q8_models.py (int8 op vs the float op it replaces)
 //    through InferenceSession.run (includes copying feeds and outputs across the boundary).
 // Usage: python benches/q8_models.py .cache/bench-q8 && node benches/q8_ops.mjs [.cache/bench-q8]
+// The kernels' self-tests and micro-benchmarks are in the test builds only (pkg/*-checks).
+process.env.WEBPTQ_WASM_CHECKS = '1';
 import fs from 'node:fs';
 import path from 'node:path';
 import { InferenceSession, Tensor, loadWasm } from '../js/index.js';

@@ -58,7 +58,8 @@ options:
   -o, --output OUT.onnx          where to write the quantized model (required)
   --calib NAME=FILE.npy          calibration samples for input NAME (repeatable); with a single
                                  model input, '--calib FILE.npy' is enough
-  --batch-size N                 samples per calibration batch (default 32)
+  --batch-size N                 samples per calibration batch (default: the batch size the model
+                                 fixes, else 32; a model with a fixed batch gets its own size anyway)
   --mode static|dynamic|weight-only|fp16   (default static; this build implements static)
   --format qdq|qoperator         how the static model is written (default qdq)
   --method minmax|percentile|entropy|mse   activation range calibration (default minmax)
@@ -328,6 +329,15 @@ function parseCount(v, name, min) {
   return Number(v);
 }
 
+/**
+ * The batch size the model fixes: the first dimension its inputs declare as a number, when they
+ * agree (undefined when none does). The quantizer regroups batches of another size to it anyway.
+ */
+function fixedBatch(info) {
+  const sizes = new Set(info.inputs.map((v) => v.shape?.[0]).filter((d) => typeof d === 'number' && d > 0));
+  return sizes.size === 1 ? [...sizes][0] : undefined;
+}
+
 /** The batches of the calibration .npy files: rows [i, i + batch) of each, as feeds. */
 function* npyBatches(arrays, samples, batch) {
   for (let start = 0; start < samples; start += batch) {
@@ -508,7 +518,7 @@ async function cmdQuantize(argv) {
   if (opts['exclude-nodes'] !== undefined) options.excludeNodes = splitList(opts['exclude-nodes']);
   if (opts['exclude-ops'] !== undefined) options.excludeOpTypes = splitList(opts['exclude-ops']);
   if (opts['keep-float'] !== undefined) options.keepFloat = parseCount(opts['keep-float'], 'keep-float', 0);
-  const batch = opts['batch-size'] === undefined ? 32 : parseCount(opts['batch-size'], 'batch-size', 1);
+  const askedBatch = opts['batch-size'] === undefined ? undefined : parseCount(opts['batch-size'], 'batch-size', 1);
   const imageFlags = ['size', 'resize', 'mean', 'std', 'scale', 'layout', 'channels'].filter((k) => opts[k] !== undefined);
   if (imageFlags.length && !opts['calib-images']) throw new UsageError(`--${imageFlags[0]} describes --calib-images preprocessing; give --calib-images DIR too`);
   if (opts['calib-images'] && opts.calib) throw new UsageError('give either --calib (.npy files) or --calib-images (a folder), not both');
@@ -517,6 +527,7 @@ async function cmdQuantize(argv) {
     const info = model.info();
     const inputNames = info.inputs.map((v) => v.name);
     const mode = options.mode ?? 'static';
+    const batch = askedBatch ?? fixedBatch(info) ?? 32;
     let calibration;
     if (opts['calib-images']) {
       const folders = [];

@@ -88,7 +88,19 @@ let chosen = null; // the flavour being loaded or loaded
 let loading = null; // Promise<{ flavour, bindings }> from the first call on
 let loaded = null; // the same object, once the promise has resolved
 
+/**
+ * The folder of the build to load: `pkg/<flavour>/`, or in Node with WEBPTQ_WASM_CHECKS=1 the
+ * test build `pkg/<flavour>-checks/`, which adds the kernels' self-tests and micro-benchmarks
+ * (`kernelSelfTest`, `qmiscSelfTest`, `benchKernel`, `WasmQBench`) that shipped builds leave out.
+ */
+function buildDir(flavour) {
+  const checks = isNode && process.env.WEBPTQ_WASM_CHECKS === '1';
+  return checks ? `${flavour}-checks` : flavour;
+}
+
 async function importGlue(flavour) {
+  const dir = buildDir(flavour);
+  if (dir !== flavour) return import(new URL(`../pkg/${dir}/webptq.js`, import.meta.url).href);
   // Literal specifiers (not a template) so bundlers and static servers can see both files.
   return flavour === 'relaxed' ? import('../pkg/relaxed/webptq.js') : import('../pkg/simd128/webptq.js');
 }
@@ -97,7 +109,7 @@ let memory = null; // the instance's WebAssembly.Memory
 
 async function instantiate(flavour) {
   const glue = await importGlue(flavour);
-  const url = new URL(`../pkg/${flavour}/webptq_bg.wasm`, import.meta.url);
+  const url = new URL(`../pkg/${buildDir(flavour)}/webptq_bg.wasm`, import.meta.url);
   let exports;
   if (isNode) {
     const { readFile } = await import('node:fs/promises');

@@ -122,3 +122,9 @@ bash scripts/setup-python.sh
 .venv/bin/python tests/fixtures/make_bad_models.py
 # 8. Old and new opset forms of ops whose signature changed, with onnxruntime's outputs.
 .venv/bin/python tests/fixtures/make_opset_cases.py
+# 9. Old-opset models (7-12) for the opset upgrade pass, with onnxruntime's outputs.
+.venv/bin/python tests/fixtures/make_opset_upgrade.py
+# 10. Small models in the shapes outside exports take (dim_params, fixed batch, Constant weights).
+.venv/bin/python tests/fixtures/make_shape_models.py
+# 11. LSTM / GRU / RNN cases and a CRNN-style model, with onnxruntime's outputs.
+.venv/bin/python tests/fixtures/make_recurrent_cases.py

@@ -19,7 +19,7 @@ current=build; stage "build the wasm core (two flavours)"
 bash scripts/build.sh
 
 current="cargo test"; stage "cargo test --release"
-cargo test --release --quiet
+cargo test --release --quiet --workspace --all-features
 
 current="python fixture check"; stage "python fixture check"
 .venv/bin/python tests/python/check_fixtures.py
@@ -29,6 +29,8 @@ current="python fixture check"; stage "python fixture check"
 current="onnxruntime runs our exports"; stage "onnxruntime (Python) runs the exports of cargo test"
 .venv/bin/python tests/python/check_exports.py
 .venv/bin/python tests/python/quantize_modes_ort.py
+# The opset-13 models our opset upgrade wrote (tests/opset_upgrade.rs) give the old models' outputs.
+.venv/bin/python tests/python/check_opset_upgrade.py
 
 # The fused int8 runtime against onnxruntime on the files `cargo test` wrote (tests/qdq_runtime.rs).
 current="python qdq runtime check"; stage "python qdq runtime check (ours vs onnxruntime)"

@@ -115,3 +115,14 @@ macro_rules! bail {
         return Err($crate::Error::$kind(format!($($arg)*)))
     };
 }
+
+impl From<webptq_kernels::error::Error> for Error {
+    fn from(e: webptq_kernels::error::Error) -> Self {
+        use webptq_kernels::error::Error as K;
+        match e {
+            K::Shape(d) => Error::shape(d),
+            K::Invalid(d) => Error::invalid(d),
+            K::TooLarge(d) => Error::too_large(d),
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! A model summary (what `webptq inspect` prints and `model.info()` returns): inputs and outputs
-//! with dtypes and shapes, op counts, parameter bytes, opsets and unsupported ops.
-use crate::graph::{describe_unsupported, Dim, Model};
+//! with dtypes and shapes, op counts, parameters (initializers and the tensors of Constant
+//! nodes, where some exporters keep every weight), opsets and unsupported ops.
+use crate::graph::{describe_unsupported, Attr, Dim, Graph, Model};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -54,8 +55,23 @@ pub fn model_info(model: &Model) -> ModelInfo {
         outputs: g.outputs.iter().map(|&i| summary(i)).collect(),
         node_count: g.nodes.len(),
         op_counts,
-        parameter_count: g.initializers.values().map(|t| t.len()).sum(),
-        parameter_bytes: g.parameter_bytes(),
+        parameter_count: g.initializers.values().map(|t| t.len()).sum::<usize>() + constant_nodes(g).map(|(n, _)| n).sum::<usize>(),
+        parameter_bytes: g.parameter_bytes() + constant_nodes(g).map(|(_, b)| b).sum::<usize>(),
         unsupported_ops: describe_unsupported(g),
     }
+}
+
+/// `(elements, bytes)` of the value of each default-domain Constant node (`value`, or a
+/// `value_float(s)` / `value_int(s)` list; strings and sparse values count nothing).
+fn constant_nodes(g: &Graph) -> impl Iterator<Item = (usize, usize)> + '_ {
+    g.nodes.iter().filter(|n| n.op_type == "Constant" && crate::graph::normalize_domain(&n.domain).is_empty()).filter_map(|n| {
+        n.attrs.0.values().find_map(|a| match a {
+            Attr::Tensor(t) => Some((t.len(), t.size_in_bytes())),
+            Attr::Float(_) => Some((1, 4)),
+            Attr::Int(_) => Some((1, 8)),
+            Attr::Floats(v) => Some((v.len(), 4 * v.len())),
+            Attr::Ints(v) => Some((v.len(), 8 * v.len())),
+            _ => None,
+        })
+    })
 }

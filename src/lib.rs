@@ -18,10 +18,8 @@ pub mod calibrate;
 pub mod error;
 pub mod graph;
 pub mod info;
-pub mod kernels;
 pub mod onnx;
 pub mod ops;
-pub mod quant_math;
 pub mod quantize;
 pub mod runtime;
 pub mod tensor;
@@ -30,3 +28,7 @@ pub mod tensor;
 mod bindings;
 
 pub use error::{Error, Result};
+/// The compute kernels live in their own crate (`kernels/`), built at opt-level 3 while the rest
+/// is built for size (docs/size.md); re-exported under their old paths.
+pub use webptq_kernels as kernels;
+pub use webptq_kernels::quant_math;

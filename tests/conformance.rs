@@ -10,9 +10,10 @@
 //! `CONFORMANCE_FILTER=substring` runs only matching cases (for development).
 mod common;
 
+use common::run_case;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use webptq::runtime::{Session, SessionOptions};
 
 /// The ops the foundation issue claims (ONNX op_type).
 const CLAIMED: &[&str] = &[
@@ -23,6 +24,18 @@ const CLAIMED: &[&str] = &[
     "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Slice", "Split", "Gather", "Shape", "Constant",
     "ConstantOfShape", "Cast", "Identity", "Expand", "Range", "Resize", "Pad", "Dropout", "QuantizeLinear",
     "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger",
+    // recurrent and control flow (src/ops/recurrent.rs, control_flow.rs)
+    "LSTM", "GRU", "RNN", "If", "Loop", "Scan",
+    // math, rearrange, scatter/gather, selection and normalization families
+    "Ceil", "CastLike", "Elu", "Floor", "GlobalMaxPool", "GreaterOrEqual", "InstanceNormalization", "LessOrEqual",
+    "Log", "LogSoftmax", "Mean", "Mod", "Or", "Reciprocal", "ReduceL1", "ReduceLogSum", "ReduceLogSumExp", "ReduceMin",
+    "ReduceProd", "ReduceSumSquare", "Round", "Selu", "Sign", "Size", "Softplus", "Softsign", "Sum", "Upsample", "Xor",
+    "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Celu", "Mish",
+    "ThresholdedRelu", "Shrink", "Swish", "PRelu", "IsNaN", "IsInf", "BitShift", "BitwiseAnd", "BitwiseOr",
+    "BitwiseXor", "BitwiseNot", "Tile", "DepthToSpace", "SpaceToDepth", "ReverseSequence", "Trilu", "Compress",
+    "EyeLike", "GatherElements", "GatherND", "ScatterElements", "Scatter", "ScatterND", "OneHot", "ArgMax",
+    "ArgMin", "Hardmax", "TopK", "NonZero", "Unique", "CumSum", "CumProd", "GroupNormalization",
+    "RMSNormalization", "LpNormalization", "MeanVarianceNormalization", "LRN",
 ];
 
 const MANIFEST: &str = "tests/conformance/manifest.tsv";
@@ -36,40 +49,6 @@ fn tested_op(dir: &Path) -> Option<String> {
     let bytes = std::fs::read(model_dir.join("model.onnx")).ok()?;
     let model = webptq::onnx::load(&bytes, &HashMap::new()).ok()?;
     model.graph.nodes.last().map(|n| n.op_type.clone())
-}
-
-fn run_case(dir: &Path) -> Result<(), String> {
-    let bytes = std::fs::read(dir.join("model.onnx")).map_err(|e| e.to_string())?;
-    let model = webptq::onnx::load(&bytes, &HashMap::new()).map_err(|e| e.to_string())?;
-    let session = Session::new(model, &SessionOptions { optimize: false, fuse_qdq: false, fuse_activations: false }).map_err(|e| e.to_string())?;
-    let mut sets: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    sets.sort();
-    if sets.is_empty() {
-        return Err("no test data sets".into());
-    }
-    for set in sets {
-        let inputs = read_numbered(&set, "input");
-        let names = session.model().graph.inputs.iter().map(|&i| session.model().graph.value_name(i).to_string());
-        let feeds: Vec<_> = names.zip(inputs).collect();
-        let outputs = session.run(feeds).map_err(|e| e.to_string())?;
-        let expected = read_numbered(&set, "output");
-        if outputs.len() != expected.len() {
-            return Err(format!("{} outputs, expected {}", outputs.len(), expected.len()));
-        }
-        for ((name, got), want) in outputs.iter().zip(&expected) {
-            common::compare(got, want, 1e-3, 1e-7).map_err(|e| format!("output '{name}': {e}"))?;
-        }
-    }
-    Ok(())
-}
-
-fn read_numbered(dir: &Path, prefix: &str) -> Vec<webptq::tensor::Tensor> {
-    (0..).map(|k| dir.join(format!("{prefix}_{k}.pb"))).take_while(|p| p.exists()).map(|p| common::read_tensor_pb(&p)).collect()
 }
 
 fn read_manifest(path: &Path) -> BTreeMap<String, (String, String)> {
@@ -166,10 +145,7 @@ fn onnx_backend_node_tests() {
 /// 21, with onnxruntime's outputs (tests/fixtures/make_opset_cases.py). Every case must pass.
 #[test]
 fn opset_forms_match_onnxruntime() {
-    let root = common::fixtures_dir().join("opset-forms");
-    let mut dirs: Vec<_> = std::fs::read_dir(&root).expect("opset-forms cases").flatten().map(|e| e.path()).collect();
-    dirs.sort();
-    assert!(dirs.len() >= 30, "expected the opset-forms cases in {}", root.display());
+    let dirs = common::case_dirs("opset-forms", 30);
     let failures: Vec<String> = dirs
         .iter()
         .filter_map(|d| {

@@ -6,7 +6,7 @@
 //! files in onnxruntime and checks the agreement (100% top-1, ≥ 99.9% of output elements within
 //! one quantization step).
 //!
-//! Small graphs built in code (a CNN, mixed ops, data-movement ops) run the same way, quantized
+//! Small graphs built in code (a CNN, mixed ops, two of data-movement ops) run the same way, quantized
 //! with several option sets (uint8/int8 activations, int8/uint8 weights, per tensor), so every
 //! fusion rule meets a real export and onnxruntime's verdict.
 //!
@@ -47,6 +47,7 @@ fn assert_no_float_group(g: &Graph, tag: &str) {
     const FUSABLE: &[&str] = &[
         "Conv", "MatMul", "Gemm", "Add", "Mul", "GlobalAveragePool", "Sigmoid", "LeakyRelu", "Concat", "Reshape",
         "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Gather", "Identity", "MaxPool", "Resize",
+        "Tile", "DepthToSpace", "SpaceToDepth", "GatherElements",
     ];
     let producers = g.producers();
     let consumers = g.consumers();
@@ -218,14 +219,14 @@ fn within_one_step(g: &Graph, fused: &[(String, Tensor)], literal: &[(String, Te
 
 #[test]
 fn small_graphs_fused() {
-    use common::graphs::{cnn, mixed, shape_ops, values};
+    use common::graphs::{cnn, mixed, movement_ops, shape_ops, values};
     let variants = [
         ("u8s8", QuantOptions::default()),
         ("pertensor", QuantOptions { per_channel: false, ..Default::default() }),
         ("s8s8", QuantOptions { activation_type: QType::I8, ..Default::default() }),
         ("u8u8", QuantOptions { weight_type: QType::U8, ..Default::default() }),
     ];
-    let graphs = [("cnn", cnn(), [3usize, 3, 8, 8]), ("mixed", mixed(), [3, 4, 6, 6]), ("shapes", shape_ops(), [3, 4, 6, 6])];
+    let graphs = [("cnn", cnn(), [3usize, 3, 8, 8]), ("mixed", mixed(), [3, 4, 6, 6]), ("shapes", shape_ops(), [3, 4, 6, 6]), ("movement", movement_ops(), [3, 4, 6, 6])];
     for (gname, proto, shape) in &graphs {
         let float = webptq::onnx::load(&proto.encode_to_vec(), &HashMap::new()).unwrap();
         let len: usize = shape.iter().product();
@@ -249,6 +250,39 @@ fn small_graphs_fused() {
             for (k, (_, t)) in a.iter().enumerate() {
                 write_npy(&dir.join(format!("{tag}.ours.{k}.npy")), t);
             }
+        }
+    }
+}
+
+/// Activation patterns (SiLU, HardSwish, GELU in both forms, Mish) quantized by our quantizer,
+/// calibrated and run on real MNIST digits: each output becomes one QLinearLookup table of the
+/// input's 8-bit value, and the fused outputs equal the literal graph's bit for bit (the tables
+/// run the literal graph's own ops). The exports go to the onnxruntime check as `acts-*`.
+#[test]
+fn activation_patterns_fused_into_exact_tables() {
+    let float = webptq::onnx::load(&common::graphs::activations().encode_to_vec(), &HashMap::new()).unwrap();
+    let digits = read_npy(&common::fixtures_dir().join("ref/mnist/test_x.npy"));
+    let x = vec![("x".to_string(), rows(&digits, 0, 256))];
+    for (vname, options) in [("u8", QuantOptions::default()), ("s8", QuantOptions { activation_type: QType::I8, ..Default::default() })] {
+        let tag = format!("acts-{vname}");
+        let calib = (0..4).map(|b| Ok(vec![("x".to_string(), rows(&digits, 1000 + 64 * b, 1064 + 64 * b))]));
+        let q = quantize(&float, &options, calib, &mut |_| Ok(())).unwrap();
+        let fused = Session::from_bytes(&q.bytes, &SessionOptions::default()).unwrap();
+        let literal = Session::from_bytes(&q.bytes, &SessionOptions { optimize: true, fuse_qdq: false, fuse_activations: false }).unwrap();
+        let g = &fused.model().graph;
+        let ops: std::collections::BTreeSet<&str> = g.nodes.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["DequantizeLinear", "QLinearLookup", "QuantizeLinear"].into_iter().collect(), "{tag}");
+        assert_eq!(count(g, "QLinearLookup"), 5, "{tag}: one table per output");
+        assert_eq!(fused.fused_groups(), 5, "{tag}: the tables inside the five are not counted");
+        let (a, b) = (fused.run(x.clone()).unwrap(), literal.run(x.clone()).unwrap());
+        for ((name, a), (_, b)) in a.iter().zip(&b) {
+            assert_eq!(a, b, "{tag}: output {name}, fused against literal");
+        }
+        let dir = out_dir();
+        std::fs::write(dir.join(format!("{tag}.onnx")), &q.bytes).unwrap();
+        write_npy(&dir.join(format!("{tag}.input.x.npy")), &x[0].1);
+        for (k, (_, t)) in a.iter().enumerate() {
+            write_npy(&dir.join(format!("{tag}.ours.{k}.npy")), t);
         }
     }
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::build::{f32_tensor, model, node, value_info};
-use common::graphs::{cnn, ints, mixed, shape_ops, values, with};
+use common::graphs::{cnn, ints, mixed, movement_ops, shape_ops, values, with};
 use prost::Message;
 use std::collections::HashMap;
 use webptq::graph::{Graph, Model, Node};
@@ -323,7 +323,7 @@ fn nan_or_inf_in_calibration_data_is_an_error_naming_input_and_batch() {
 }
 
 #[test]
-fn opset_is_raised_when_safe_and_refused_when_not() {
+fn opset_is_raised_and_changed_ops_rewritten() {
     // The CNN at opset 11 uses no op whose meaning changed: it is raised to 13.
     let mut m = cnn();
     m.opset_import[0].version = Some(11);
@@ -331,8 +331,8 @@ fn opset_is_raised_when_safe_and_refused_when_not() {
     let q = run(&QuantOptions::default(), &float, "x", &[1, 3, 8, 8]).unwrap();
     assert_eq!(q.model.opset(), 13);
     assert!(q.model.ir_version >= 7);
-    // With a Squeeze (axes attribute until 13), per-channel export is refused with advice;
-    // per-tensor works at the model's opset.
+    // With a Squeeze and an Unsqueeze (axes attribute until 13), the per-channel export at 13
+    // takes the axes as inputs (the opset upgrade); per-tensor stays at the model's opset.
     let mut m = cnn();
     m.opset_import[0].version = Some(11);
     let g = m.graph.as_mut().unwrap();
@@ -340,8 +340,13 @@ fn opset_is_raised_when_safe_and_refused_when_not() {
     g.node.push(with(node("Squeeze", "sq", &["y_u"], &["y_s"]), vec![ints("axes", &[0])]));
     g.output = vec![value_info("y_s", 1, &[-1, 10])];
     let float = load(&m);
-    let e = run(&QuantOptions::default(), &float, "x", &[1, 3, 8, 8]).unwrap_err();
-    assert!(e.to_string().contains("perChannel: false") && e.to_string().contains("Squeeze"), "{e}");
+    let q = run(&QuantOptions::default(), &float, "x", &[1, 3, 8, 8]).unwrap();
+    assert_eq!(q.model.opset(), 13);
+    for op in ["Squeeze", "Unsqueeze"] {
+        let n = q.model.graph.nodes.iter().find(|n| n.op_type == op).unwrap();
+        assert!(!n.attrs.has("axes") && n.input(1).is_some(), "{op}: {n:?}");
+    }
+    assert!(output_sqnr(&float, &q, "x", &[1, 3, 8, 8])[0] > 25.0);
     let q = run(&QuantOptions { per_channel: false, ..Default::default() }, &float, "x", &[1, 3, 8, 8]).unwrap();
     assert_eq!(q.model.opset(), 11);
     assert!(output_sqnr(&float, &q, "x", &[1, 3, 8, 8])[0] > 25.0);
@@ -367,27 +372,49 @@ fn progress_reports_every_stage_in_order() {
 
 #[test]
 fn shape_ops_stay_in_the_quantized_domain() {
-    let float = load(&shape_ops());
     let sharing = ["reshape", "transpose", "slice", "unsqueeze", "squeeze", "split", "gather", "flatten", "resize"];
+    data_movement_stays_quantized("shapes", &shape_ops(), &sharing, &["conv", "concat", "mm", "avgpool", "gap"]);
+}
+
+/// Tile, DepthToSpace, SpaceToDepth and GatherElements, which onnxruntime runs on 8-bit tensors
+/// too, share their input's parameters like the shape ops.
+#[test]
+fn movement_ops_stay_in_the_quantized_domain() {
+    data_movement_stays_quantized("movement", &movement_ops(), &["d2s", "s2d", "tile", "gather_el"], &["conv", "conv2"]);
+}
+
+/// Quantizes a graph of input x[2,4,6,6] in QDQ and QOperator form: every node named in
+/// `sharing` and `others` is quantized, the `sharing` ones carry their input's parameters (QDQ:
+/// the same Q/DQ parameters around them; QOperator: they run on uint8), and every output keeps an
+/// SQNR above 20 dB. The exports go to target/quantize-exports as `{tag}-qdq`/`{tag}-qoperator`.
+fn data_movement_stays_quantized(tag: &str, proto: &proto::ModelProto, sharing: &[&str], others: &[&str]) {
+    let float = load(proto);
     for format in [QuantFormat::Qdq, QuantFormat::QOperator] {
         let options = QuantOptions { format, ..Default::default() };
         let q = run(&options, &float, "x", &[2, 4, 6, 6]).unwrap();
         let d = |n: &str| q.report.nodes.iter().find(|x| x.name == n).unwrap().clone();
-        for n in sharing.iter().chain(&["conv", "concat", "mm", "avgpool", "gap"]) {
+        for n in sharing.iter().chain(others) {
             assert_eq!(d(n).decision, "quantized", "{format:?} {n}: {:?}", d(n));
         }
         // Every data-movement op's outputs carry its input's parameters.
-        for n in sharing {
+        for &n in sharing {
             let r = d(n);
             let pin = r.inputs[0].params.clone().unwrap();
             for o in &r.outputs {
                 assert_eq!(o.params.as_ref(), Some(&pin), "{format:?} {n}");
             }
         }
+        // AveragePool's output takes its input's parameters (onnxruntime's QDQ AveragePool):
+        // calibrated on its own, it clipped the averages of images the calibration did not see.
+        let pools: Vec<&str> = others.iter().copied().filter(|&n| n == "avgpool").collect();
+        for &n in &pools {
+            let ap = d(n);
+            assert_eq!(ap.outputs[0].params, ap.inputs[0].params, "{format:?} {n}");
+        }
         let g = &q.model.graph;
         match format {
             QuantFormat::Qdq => {
-                for n in sharing {
+                for &n in sharing.iter().chain(&pools) {
                     let node = find(g, n);
                     let dq = producer(g, node.input(0)).unwrap();
                     for o in node.outputs.iter().flatten() {
@@ -398,7 +425,7 @@ fn shape_ops_stay_in_the_quantized_domain() {
                 }
             }
             QuantFormat::QOperator => {
-                for n in sharing {
+                for &n in sharing {
                     let node = find(g, n);
                     assert_eq!(g.value(node.input(0).unwrap()).dtype, Some(webptq::tensor::DType::U8), "{n}");
                 }
@@ -407,7 +434,7 @@ fn shape_ops_stay_in_the_quantized_domain() {
         for db in output_sqnr(&float, &q, "x", &[2, 4, 6, 6]) {
             assert!(db > 20.0, "{format:?}: {db}");
         }
-        export(if format == QuantFormat::Qdq { "shapes-qdq" } else { "shapes-qoperator" }, &float, &q);
+        export(&format!("{tag}-{}", if format == QuantFormat::Qdq { "qdq" } else { "qoperator" }), &float, &q);
     }
 }
 

@@ -90,6 +90,13 @@ impl Observer for Entropy {
         if self.hist.width() == 0.0 {
             return t.range(); // only zeros
         }
+        // Fewer values than bins: the histogram is mostly empty bins, not a distribution, and the
+        // divergence would be measured against the smoothing. A model's logits or pooled
+        // features (a few values per sample) then lost most of their range (docs/calibration.md,
+        // "Entropy"): keep the observed range, as MinMax.
+        if t.counts.values < self.hist.bins() as u64 {
+            return t.range();
+        }
         t.clip_symmetric(self.threshold())
     }
 
@@ -242,6 +249,21 @@ mod tests {
         let r = e.range();
         assert!(r.max > 3.0 && r.max < 15.0, "{r:?}");
         assert_eq!(r.min, -r.max);
+    }
+
+    #[test]
+    fn fewer_values_than_bins_keep_the_observed_range() {
+        // Logits of a 2-class model over 20 images: 40 values, one far from the rest. A KL search
+        // over 2,048 mostly empty bins clipped it to a fraction of its range.
+        let mut logits = testdata::normal(39, 1.0, 34);
+        logits.push(9.0);
+        let e = observed(&logits);
+        let (lo, hi) = logits.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        assert_eq!(e.range(), Range { min: lo, max: hi });
+        // The same distribution with enough values to fill the histogram is still clipped.
+        let mut many = testdata::normal(100_000, 1.0, 34);
+        many.push(9.0);
+        assert!(observed(&many).range().max < 9.0);
     }
 
     #[test]

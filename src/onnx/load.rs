@@ -148,7 +148,8 @@ fn value_type(ty: &proto::TypeProto, name: &str, what: &str) -> Result<(Option<D
     }
 }
 
-fn graph_from_proto(g: &proto::GraphProto, external: &ExternalData) -> Result<Graph> {
+/// One graph (the model's, or a body of If / Loop / Scan) with its own names.
+pub(crate) fn graph_from_proto(g: &proto::GraphProto, external: &ExternalData) -> Result<Graph> {
     let mut b = Builder { graph: Graph { name: g.name.clone().unwrap_or_default(), ..Default::default() }, ids: HashMap::new() };
     if !g.sparse_initializer.is_empty() {
         return Err(Error::model("sparse initializers are not supported"));

@@ -160,7 +160,7 @@ impl ConvOp {
         }
         let data = row_major(w);
         let packed = (0..self.group)
-            .map(|g| PackedA::pack(MatRef::row_major(&data[g * mg * kdim..(g + 1) * mg * kdim], mg, kdim)?))
+            .map(|g| Ok(PackedA::pack(MatRef::row_major(&data[g * mg * kdim..(g + 1) * mg * kdim], mg, kdim)?)?))
             .collect::<Result<Vec<_>>>()?;
         Ok(Some(PreparedConv { w_shape: ws.to_vec(), packed }))
     }
@@ -309,7 +309,7 @@ fn conv_transpose(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             let cols: usize = ws[1..].iter().product();
             let data = row_major(w);
             let packed = (0..op.group)
-                .map(|g| PackedA::pack(MatRef::row_major(&data[g * cg * cols..(g + 1) * cg * cols], cg, cols)?.t()))
+                .map(|g| Ok(PackedA::pack(MatRef::row_major(&data[g * cg * cols..(g + 1) * cg * cols], cg, cols)?.t())?))
                 .collect::<Result<Vec<_>>>()?;
             op.prepared = Some((ws.to_vec(), packed));
         }

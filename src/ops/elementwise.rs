@@ -16,6 +16,7 @@ use super::broadcast::broadcast_shapes;
 use super::cast::cast;
 use super::registry::{required, BuildContext, FnOp, Op, Registry};
 use crate::error::{Error, Result};
+use crate::kernels::velementwise::{binary_f32, binary_f32_scalar_left, binary_f32_scalar_right, BinaryF32};
 use crate::tensor::{checked_numel, DType, Elem, Tensor};
 use half::f16;
 use ndarray::{ArrayD, IxDyn};
@@ -582,6 +583,42 @@ pub(crate) fn zip_broadcast<A: Copy, B: Copy, O: Elem>(
     from_shape(&shape, out)
 }
 
+/// [`zip_broadcast`] for float32 arithmetic, every contiguous run through the vectorized
+/// [`BinaryF32`] kernels (the same rule as [`Num`]'s for f32: IEEE +, -, *, /).
+fn zip_broadcast_f32(op: BinaryF32, a: &ArrayD<f32>, b: &ArrayD<f32>) -> Result<ArrayD<f32>> {
+    let shape = broadcast_shapes(&[a.shape(), b.shape()])?;
+    let n = checked_numel(&shape, DType::F32)?;
+    let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
+    let (xa, xb) = (contiguous(&a)?, contiguous(&b)?);
+    let mut out: Vec<f32> = Vec::with_capacity(n);
+    if n == 0 {
+    } else if a.shape() == b.shape() {
+        binary_f32(op, xa, xb, &mut out);
+    } else if xb.len() == 1 && a.shape() == shape.as_slice() {
+        binary_f32_scalar_right(op, xa, xb[0], &mut out);
+    } else if xa.len() == 1 && b.shape() == shape.as_slice() {
+        binary_f32_scalar_left(op, xa[0], xb, &mut out);
+    } else {
+        let walk = Walk::new(&shape, [a.shape(), b.shape()]);
+        let (len, [sa, sb]) = walk.inner();
+        walk.for_each_run(|[oa, ob]| match (sa, sb) {
+            (1, 1) => binary_f32(op, &xa[oa..oa + len], &xb[ob..ob + len], &mut out),
+            (1, 0) => binary_f32_scalar_right(op, &xa[oa..oa + len], xb[ob], &mut out),
+            (0, 1) => binary_f32_scalar_left(op, xa[oa], &xb[ob..ob + len], &mut out),
+            _ => out.extend((0..len).map(|i| {
+                let (x, y) = (xa[oa + i * sa], xb[ob + i * sb]);
+                match op {
+                    BinaryF32::Add => x + y,
+                    BinaryF32::Sub => x - y,
+                    BinaryF32::Mul => x * y,
+                    BinaryF32::Div => x / y,
+                }
+            })),
+        });
+    }
+    from_shape(&shape, out)
+}
+
 /// `f` applied elementwise to three arrays broadcast together (Where).
 fn zip3_broadcast<A: Copy, B: Copy, C: Copy, O: Elem>(
     a: &ArrayD<A>,
@@ -615,15 +652,27 @@ fn arith<T: Num>(a: &ArrayD<T>, b: &ArrayD<T>, f: impl Fn(T, T) -> T) -> Result<
 }
 
 fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if let (Tensor::F32(x), Tensor::F32(y)) = (a, b) {
+        return zip_broadcast_f32(BinaryF32::Add, x, y).map(Tensor::F32);
+    }
     same_type!(a, b, |x, y| arith(x, y, Num::plus))
 }
 fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if let (Tensor::F32(x), Tensor::F32(y)) = (a, b) {
+        return zip_broadcast_f32(BinaryF32::Sub, x, y).map(Tensor::F32);
+    }
     same_type!(a, b, |x, y| arith(x, y, Num::minus))
 }
 fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if let (Tensor::F32(x), Tensor::F32(y)) = (a, b) {
+        return zip_broadcast_f32(BinaryF32::Mul, x, y).map(Tensor::F32);
+    }
     same_type!(a, b, |x, y| arith(x, y, Num::times))
 }
 fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if let (Tensor::F32(x), Tensor::F32(y)) = (a, b) {
+        return zip_broadcast_f32(BinaryF32::Div, x, y).map(Tensor::F32);
+    }
     same_type!(a, b, |x, y| arith(x, y, Num::divide))
 }
 fn min(a: &Tensor, b: &Tensor) -> Result<Tensor> {

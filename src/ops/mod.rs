@@ -2,6 +2,7 @@
 //! [`Registry`]. Ops are the oracle for the optimized kernels: clarity over speed, except where a
 //! family calls into `kernels`.
 mod broadcast;
+mod control_flow;
 mod conv;
 pub mod conv_geometry;
 mod cast;
@@ -13,12 +14,19 @@ mod reduce;
 mod matmul;
 mod normalization;
 mod pooling;
+mod recurrent;
 mod registry;
 mod resize;
 mod shape;
 mod unary;
+mod math;
+mod rearrange;
+mod scatter_gather;
+mod selection;
+mod take;
 
 pub use broadcast::broadcast_shapes;
+pub(crate) use quant::lookup::Table as LookupTable;
 /// The block-wise N-bit weight layout of MatMulNBits, shared with `quantize::weight_only`.
 pub(crate) use quant::nbits;
 pub use registry::{describe_op, normalize_axis, optional, required, BuildContext, BuildFn, FnOp, Op, Registry};
@@ -38,4 +46,10 @@ pub(crate) fn register_all(r: &mut Registry) {
     elementwise::register(r);
     unary::register(r);
     cast::register(r);
+    recurrent::register(r);
+    control_flow::register(r);
+    math::register(r);
+    rearrange::register(r);
+    scatter_gather::register(r);
+    selection::register(r);
 }

@@ -11,7 +11,14 @@
 //!   broadcast to those dims; optional Mean and InvStdDev outputs (shape `X.shape[..axis]` then
 //!   ones) in float32 (`stash_type` 1) or X's type.
 //! - InstanceNormalization: per `(n, c)` over the spatial dims, then per-channel scale and B.
+//! - GroupNormalization: per `(n, group)` over the group's channels and the spatial dims, then
+//!   scale and bias per channel (opset 21) or per group (opset 18).
+//! - RMSNormalization (opset 23): `x / sqrt(mean(x^2) + eps) * scale` over the dims from `axis`.
+//! - LpNormalization: `x / ||x||_p` (p = 1 or 2) along one axis; 0 where the norm is 0.
+//! - MeanVarianceNormalization: `(x - mean) / (std + 1e-9)` over `axes` (onnx's definition).
+//! - LRN: `x / (bias + alpha / size * sum of x^2 over nearby channels)^beta`.
 use super::registry::{normalize_axis, optional, required, BuildContext, FnOp, Op, Registry};
+use super::take::for_each_index;
 use crate::error::{Error, Result};
 use crate::tensor::{checked_numel, DType, Elem, Tensor};
 use half::f16;
@@ -21,6 +28,11 @@ pub fn register(r: &mut Registry) {
     r.register("", "BatchNormalization", batch_norm);
     r.register("", "LayerNormalization", layer_norm);
     r.register("", "InstanceNormalization", instance_norm);
+    r.register("", "GroupNormalization", group_norm);
+    r.register("", "RMSNormalization", rms_norm);
+    r.register("", "LpNormalization", lp_norm);
+    r.register("", "MeanVarianceNormalization", mean_variance_norm);
+    r.register("", "LRN", lrn);
 }
 
 /// A float element written from f64 (read with [`values_f64`]).
@@ -158,14 +170,7 @@ fn layer_norm(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let norm_shape = &xs[ax..];
         let outer: usize = xs[..ax].iter().product();
         let size: usize = norm_shape.iter().product();
-        let expand = |t: &Tensor, what: &str| -> Result<Vec<f64>> {
-            let v = values_f64(t, what)?;
-            let arr = ArrayD::from_shape_vec(IxDyn(t.shape()), v).map_err(|e| Error::shape(e.to_string()))?;
-            let b = arr.broadcast(IxDyn(norm_shape)).ok_or_else(|| {
-                Error::shape(format!("LayerNormalization: {what} {:?} cannot be broadcast to {norm_shape:?} (X {xs:?}, axis {axis})", t.shape()))
-            })?;
-            Ok(b.iter().copied().collect())
-        };
+        let expand = |t: &Tensor, what: &str| broadcast_values(t, norm_shape, what, xs, axis);
         let sc = expand(scale, "Scale")?;
         let bi = bias.map(|b| expand(b, "B")).transpose()?;
         let mut means = Vec::with_capacity(outer);
@@ -201,6 +206,16 @@ fn layer_norm(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     })))
 }
 
+/// The values of a float tensor broadcast to `shape` (the normalized dims of X from `axis`).
+fn broadcast_values(t: &Tensor, shape: &[usize], what: &str, xs: &[usize], axis: i64) -> Result<Vec<f64>> {
+    let v = values_f64(t, what)?;
+    let arr = ArrayD::from_shape_vec(IxDyn(t.shape()), v).map_err(|e| Error::shape(e.to_string()))?;
+    let b = arr.broadcast(IxDyn(shape)).ok_or_else(|| {
+        Error::shape(format!("{what} {:?} cannot be broadcast to {shape:?} (X {xs:?}, axis {axis})", t.shape()))
+    })?;
+    Ok(b.iter().copied().collect())
+}
+
 // ---------------------------------------------------------------------------------------------
 // InstanceNormalization
 
@@ -234,6 +249,174 @@ fn instance_norm(ctx: &BuildContext) -> Result<Box<dyn Op>> {
                 for (d, &x) in dst.iter_mut().zip(row) {
                     *d = (x - mean) * mul + bias[ch];
                 }
+            }
+            Ok(out)
+        })?;
+        Ok(vec![y])
+    })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// GroupNormalization, RMSNormalization
+
+fn group_norm(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let eps = ctx.attrs().float_or("epsilon", 1e-5)? as f64;
+    let groups = ctx.attrs().int("num_groups")?.ok_or_else(|| Error::invalid("GroupNormalization needs 'num_groups'"))?;
+    // Opset 18 took scale and bias per group; opset 21 per channel.
+    let per_group = ctx.opset < 21;
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let x = required(inputs, 0, "X")?;
+        let scale = values_f64(required(inputs, 1, "scale")?, "scale")?;
+        let bias = values_f64(required(inputs, 2, "bias")?, "bias")?;
+        let xs = x.shape();
+        let c = xs.get(1).copied().unwrap_or(0);
+        let g = usize::try_from(groups).ok().filter(|&g| g > 0 && c % g == 0).ok_or_else(|| {
+            Error::invalid(format!("GroupNormalization: num_groups {groups} must divide the {c} channels of X {xs:?}"))
+        })?;
+        let want = if per_group { g } else { c };
+        if xs.len() < 2 || scale.len() != want || bias.len() != want {
+            return Err(Error::shape(format!(
+                "GroupNormalization: X {xs:?} needs scale and bias of {want} values, got {} and {}",
+                scale.len(),
+                bias.len()
+            )));
+        }
+        let spatial: usize = xs[2..].iter().product();
+        let size = c / g * spatial;
+        let y = map_float(x, "X", |v| {
+            let mut out = vec![0f64; v.len()];
+            if size == 0 {
+                return Ok(out);
+            }
+            for (p, (row, dst)) in v.chunks_exact(size).zip(out.chunks_exact_mut(size)).enumerate() {
+                let mean = row.iter().sum::<f64>() / size as f64;
+                let var = row.iter().map(|&x| (x - mean) * (x - mean)).sum::<f64>() / size as f64;
+                let inv = 1.0 / (var + eps).sqrt();
+                for (j, (d, &x)) in dst.iter_mut().zip(row).enumerate() {
+                    let ch = if per_group { p % g } else { (p % g) * (c / g) + j / spatial };
+                    *d = (x - mean) * inv * scale[ch] + bias[ch];
+                }
+            }
+            Ok(out)
+        })?;
+        Ok(vec![y])
+    })))
+}
+
+fn rms_norm(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let axis = ctx.attrs().int_or("axis", -1)?;
+    let eps = ctx.attrs().float_or("epsilon", 1e-5)? as f64;
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let x = required(inputs, 0, "X")?;
+        let xs = x.shape();
+        let ax = normalize_axis(axis, xs.len())?;
+        let size: usize = xs[ax..].iter().product();
+        let scale = broadcast_values(required(inputs, 1, "scale")?, &xs[ax..], "scale", xs, axis)?;
+        let y = map_float(x, "X", |v| {
+            let mut out = vec![0f64; v.len()];
+            for (row, dst) in v.chunks(size.max(1)).zip(out.chunks_mut(size.max(1))) {
+                let inv = 1.0 / (row.iter().map(|&x| x * x).sum::<f64>() / size as f64 + eps).sqrt();
+                for ((d, &x), &s) in dst.iter_mut().zip(row).zip(&scale) {
+                    *d = x * inv * s;
+                }
+            }
+            Ok(out)
+        })?;
+        Ok(vec![y])
+    })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// LpNormalization, MeanVarianceNormalization, LRN
+
+/// For each element of `shape`, the index of its group when the `reduced` axes are collapsed.
+fn group_ids(shape: &[usize], reduced: &[bool]) -> (Vec<usize>, usize) {
+    let mut ids = Vec::with_capacity(shape.iter().product());
+    let groups: usize = shape.iter().zip(reduced).filter(|(_, &r)| !r).map(|(&d, _)| d).product();
+    // for_each_index only fails when its closure does, and this one does not.
+    let _ = for_each_index(shape, |_, c| {
+        ids.push(c.iter().zip(shape).zip(reduced).filter(|(_, &r)| !r).fold(0, |a, ((&c, &d), _)| a * d + c));
+        Ok(())
+    });
+    (ids, groups)
+}
+
+/// `f(x, group statistics)` where the statistics are the sums of `g(x)` per group.
+fn per_group(x: &Tensor, reduced: &[bool], stats: &[fn(f64) -> f64], f: impl Fn(f64, &[f64]) -> f64) -> Result<Tensor> {
+    let (ids, groups) = group_ids(x.shape(), reduced);
+    map_float(x, "X", |v| {
+        let mut sums = vec![vec![0f64; stats.len()]; groups];
+        for (&x, &id) in v.iter().zip(&ids) {
+            for (s, g) in sums[id].iter_mut().zip(stats) {
+                *s += g(x);
+            }
+        }
+        Ok(v.iter().zip(&ids).map(|(&x, &id)| f(x, &sums[id])).collect())
+    })
+}
+
+fn lp_norm(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let axis = ctx.attrs().int_or("axis", -1)?;
+    let p = ctx.attrs().int_or("p", 2)?;
+    let norm: fn(f64) -> f64 = match p {
+        1 => f64::abs,
+        2 => |x| x * x,
+        _ => return Err(Error::invalid(format!("LpNormalization: p must be 1 or 2, got {p}"))),
+    };
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let x = required(inputs, 0, "input")?;
+        let ax = normalize_axis(axis, x.rank())?;
+        let reduced: Vec<bool> = (0..x.rank()).map(|d| d == ax).collect();
+        let y = per_group(x, &reduced, &[norm], |x, s| {
+            let norm = if p == 2 { s[0].sqrt() } else { s[0] };
+            // onnx's reference: a zero norm gives 0, not NaN.
+            if norm == 0.0 {
+                0.0
+            } else {
+                x / norm
+            }
+        })?;
+        Ok(vec![y])
+    })))
+}
+
+fn mean_variance_norm(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let axes = ctx.attrs().ints("axes")?.map(<[i64]>::to_vec).unwrap_or_else(|| vec![0, 2, 3]);
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let x = required(inputs, 0, "input")?;
+        let mut reduced = vec![false; x.rank()];
+        for &a in &axes {
+            reduced[normalize_axis(a, x.rank())?] = true;
+        }
+        let n: usize = x.shape().iter().zip(&reduced).filter(|(_, &r)| r).map(|(&d, _)| d).product();
+        let n = n as f64;
+        let y = per_group(x, &reduced, &[|x| x, |x| x * x], |x, s| {
+            let mean = s[0] / n;
+            let std = (s[1] / n - mean * mean).sqrt();
+            (x - mean) / (std + 1e-9)
+        })?;
+        Ok(vec![y])
+    })))
+}
+
+fn lrn(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let a = ctx.attrs();
+    let (alpha, beta, bias) = (a.float_or("alpha", 1e-4)? as f64, a.float_or("beta", 0.75)? as f64, a.float_or("bias", 1.0)? as f64);
+    let size = a.int("size")?.and_then(|s| usize::try_from(s).ok()).filter(|&s| s > 0).ok_or_else(|| Error::invalid("LRN needs a positive 'size'"))?;
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let x = required(inputs, 0, "X")?;
+        let xs = x.shape();
+        if xs.len() < 3 {
+            return Err(Error::shape(format!("LRN needs an input of rank >= 3, got {xs:?}")));
+        }
+        let (c, inner) = (xs[1], xs[2..].iter().product::<usize>());
+        let (lo, hi) = ((size - 1) / 2, size / 2);
+        let y = map_float(x, "X", |v| {
+            let mut out = vec![0f64; v.len()];
+            for (k, o) in out.iter_mut().enumerate() {
+                let (ch, base) = (k / inner % c, k - (k / inner % c) * inner);
+                let sum: f64 = (ch.saturating_sub(lo)..=(ch + hi).min(c - 1)).map(|j| v[base + j * inner].powi(2)).sum();
+                *o = v[k] / (bias + alpha / size as f64 * sum).powf(beta);
             }
             Ok(out)
         })?;

@@ -234,7 +234,7 @@ fn max_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 /// uint8 / int8 MaxPool of a 1-D or 2-D input without `Indices` (what a QDQ-fused model runs
 /// on 8-bit tensors): [`maxpool2d_q8`] per plane; `None` for other types and ranks.
 fn max_pool_8bit(x: &Tensor, g: &Geometry) -> Result<Option<Tensor>> {
-    fn run<Q: Q8>(a: &ArrayD<Q>, g: &Geometry) -> Result<Option<Tensor>> {
+    fn run<Q: Q8 + Elem>(a: &ArrayD<Q>, g: &Geometry) -> Result<Option<Tensor>> {
         let Some((p, _)) = g.plane_2d() else { return Ok(None) };
         let shape = out_shape(a.shape(), g)?;
         let mut out = vec![Q::default(); checked_numel(&shape, Q::DTYPE)?];

@@ -264,8 +264,48 @@ fn transpose(ctx: &BuildContext) -> Result<Box<dyn Op>> {
                 p.iter().map(|&v| v as usize).collect()
             }
         };
-        Ok(vec![crate::map_same!(x, a => to_std(a.view().permuted_axes(IxDyn(&perm))))])
+        Ok(vec![transpose_by_width(x, &perm)?])
     })))
+}
+
+/// Transpose as data movement: the element bits move through the kernel of their width
+/// ([`crate::kernels::permute`]), one loop per width for every element type.
+fn transpose_by_width(x: &Tensor, perm: &[usize]) -> Result<Tensor> {
+    use crate::kernels::permute::{permute_x16, permute_x32, permute_x64, permute_x8};
+    type Kernel<W> = fn(&[W], &[usize], &[usize], &mut [W]);
+    fn go<T: Elem, W: Copy>(a: &ArrayD<T>, perm: &[usize], kernel: Kernel<W>) -> Result<Tensor> {
+        // Reinterpreting is sound only between types of one size and alignment.
+        assert!(std::mem::size_of::<T>() == std::mem::size_of::<W>() && std::mem::align_of::<T>() == std::mem::align_of::<W>());
+        let a = a.as_standard_layout();
+        let src = a.as_slice().ok_or_else(|| Error::invalid("internal: a standard-layout array is not contiguous"))?;
+        let mut out = vec![T::default(); src.len()];
+        // SAFETY: T and W have the same size and alignment (asserted); W is a plain unsigned
+        // integer, so any T's bits are a valid W, and every W written into `out` is the bits of
+        // a T read from `src`, so `out` holds only valid T values.
+        let (src_w, dst_w) = unsafe {
+            (
+                std::slice::from_raw_parts(src.as_ptr() as *const W, src.len()),
+                std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut W, out.len()),
+            )
+        };
+        kernel(src_w, a.shape(), perm, dst_w);
+        let shape: Vec<usize> = perm.iter().map(|&p| a.shape()[p]).collect();
+        Tensor::from_vec(&shape, out)
+    }
+    match x {
+        Tensor::F32(a) => go::<f32, u32>(a, perm, permute_x32),
+        Tensor::I32(a) => go::<i32, u32>(a, perm, permute_x32),
+        Tensor::U32(a) => go::<u32, u32>(a, perm, permute_x32),
+        Tensor::F64(a) => go::<f64, u64>(a, perm, permute_x64),
+        Tensor::I64(a) => go::<i64, u64>(a, perm, permute_x64),
+        Tensor::U64(a) => go::<u64, u64>(a, perm, permute_x64),
+        Tensor::F16(a) => go::<half::f16, u16>(a, perm, permute_x16),
+        Tensor::I16(a) => go::<i16, u16>(a, perm, permute_x16),
+        Tensor::U16(a) => go::<u16, u16>(a, perm, permute_x16),
+        Tensor::I8(a) => go::<i8, u8>(a, perm, permute_x8),
+        Tensor::U8(a) => go::<u8, u8>(a, perm, permute_x8),
+        Tensor::Bool(a) => go::<bool, u8>(a, perm, permute_x8),
+    }
 }
 
 fn expand(_ctx: &BuildContext) -> Result<Box<dyn Op>> {

@@ -13,7 +13,9 @@ use super::elementwise::{map_elems, numeric, to_wide, widened1, Num};
 use super::registry::{optional, required, BuildContext, FnOp, Op, Registry};
 use crate::error::{Error, Result};
 use crate::tensor::{Elem, Tensor};
+use crate::kernels::velementwise::{unary_f32, UnaryF32};
 use half::f16;
+pub(crate) use crate::kernels::math::{erf_f32, exp_f32, tanh_f32, ERFC_MID, ERF_SMALL};
 use ndarray::{ArrayD, IxDyn};
 
 /// Applies `|$x| $body` to every element of a float tensor, with `$R` naming the element type
@@ -47,6 +49,41 @@ macro_rules! float_map {
     };
 }
 
+pub(crate) use float_map;
+
+/// Like [`float_map!`], with float32 and float16 running the vectorized kernel `$kernel`
+/// ([`UnaryF32`], the same rule as `$body`, written once for f32 in the kernels crate) and only
+/// float64 the generic body.
+macro_rules! float_op {
+    ($t:expr, $kernel:expr, $R:ident, |$x:ident| $body:expr) => {
+        match $t {
+            Tensor::F32(a) => f32_unary(a, $kernel).map(Tensor::F32),
+            Tensor::F16(a) => f16_unary(a, $kernel).map(Tensor::F16),
+            Tensor::F64(a) => {
+                #[allow(dead_code)]
+                type $R = f64;
+                map_elems(a, |$x: f64| $body).map(Tensor::F64)
+            }
+            other => Err(not_float(other)),
+        }
+    };
+}
+
+/// A float32 array through the [`UnaryF32`] kernel.
+fn f32_unary(a: &ArrayD<f32>, op: UnaryF32) -> Result<ArrayD<f32>> {
+    let a = a.as_standard_layout();
+    let x = a.as_slice().ok_or_else(|| Error::shape("internal: a standard-layout array is not contiguous"))?;
+    let mut out = Vec::new();
+    unary_f32(op, x, &mut out);
+    ArrayD::from_shape_vec(IxDyn(a.shape()), out).map_err(|e| Error::shape(e.to_string()))
+}
+
+/// A float16 array computed in f32 by the [`UnaryF32`] kernel, rounded back once.
+fn f16_unary(a: &ArrayD<f16>, op: UnaryF32) -> Result<ArrayD<f16>> {
+    let wide = f32_unary(&map_elems(a, f16::to_f32)?, op)?;
+    map_elems(&wide, f16::from_f32)
+}
+
 /// Applies a [`Num`] method to every element of a numeric tensor (narrow types widened: exact
 /// for the wrapping negation, absolute value and sign).
 macro_rules! num_map {
@@ -60,27 +97,27 @@ pub fn register(r: &mut Registry) {
     r.register("", "Relu", |_| Ok(unary(relu)));
     r.register("", "LeakyRelu", build_leaky_relu);
     r.register("", "Clip", build_clip);
-    r.register("", "Sigmoid", |_| Ok(unary(|t| float_map!(t, R, |x| 1.0 / (1.0 + (-x).exp_r())))));
+    r.register("", "Sigmoid", |_| Ok(unary(|t| float_op!(t, UnaryF32::Sigmoid, R, |x| 1.0 / (1.0 + (-x).exp_r())))));
     r.register("", "HardSigmoid", build_hard_sigmoid);
     r.register("", "HardSwish", |_| {
-        Ok(unary(|t| float_map!(t, R, |x| x * (x * R::c(1.0 / 6.0) + 0.5).clamp(0.0, 1.0))))
+        Ok(unary(|t| float_op!(t, UnaryF32::HardSwish, R, |x| x * (x * R::c(1.0 / 6.0) + 0.5).clamp(0.0, 1.0))))
     });
-    r.register("", "Tanh", |_| Ok(unary(|t| float_map!(t, R, |x| x.tanh_r()))));
-    r.register("", "Erf", |_| Ok(unary(|t| float_map!(t, R, |x| x.erf_r()))));
+    r.register("", "Tanh", |_| Ok(unary(|t| float_op!(t, UnaryF32::Tanh, R, |x| x.tanh_r()))));
+    r.register("", "Erf", |_| Ok(unary(|t| float_op!(t, UnaryF32::Erf, R, |x| x.erf_r()))));
     r.register("", "Gelu", build_gelu);
     r.register("", "Elu", build_elu);
     r.register("", "Selu", build_selu);
     r.register("", "Softplus", |_| Ok(unary(|t| float_map!(t, R, |x| if x > 30.0 { x } else { x.exp().ln_1p() }))));
     r.register("", "Softsign", |_| Ok(unary(|t| float_map!(t, R, |x| x / (1.0 + x.abs())))));
-    r.register("", "Sqrt", |_| Ok(unary(|t| float_map!(t, R, |x| x.sqrt()))));
-    r.register("", "Exp", |_| Ok(unary(|t| float_map!(t, R, |x| x.exp()))));
+    r.register("", "Sqrt", |_| Ok(unary(|t| float_op!(t, UnaryF32::Sqrt, R, |x| x.sqrt()))));
+    r.register("", "Exp", |_| Ok(unary(|t| float_op!(t, UnaryF32::Exp, R, |x| x.exp()))));
     r.register("", "Log", |_| Ok(unary(|t| float_map!(t, R, |x| x.ln()))));
     r.register("", "Reciprocal", |_| Ok(unary(|t| float_map!(t, R, |x| 1.0 / x))));
     r.register("", "Floor", |_| Ok(unary(|t| float_map!(t, R, |x| x.floor()))));
     r.register("", "Ceil", |_| Ok(unary(|t| float_map!(t, R, |x| x.ceil()))));
     r.register("", "Round", |_| Ok(unary(|t| float_map!(t, R, |x| x.round_ties_even()))));
-    r.register("", "Neg", |_| Ok(unary(|t| num_map!(t, Num::negate))));
-    r.register("", "Abs", |_| Ok(unary(|t| num_map!(t, Num::absolute))));
+    r.register("", "Neg", |_| Ok(unary(|t| f32_or(t, UnaryF32::Neg, |t| num_map!(t, Num::negate)))));
+    r.register("", "Abs", |_| Ok(unary(|t| f32_or(t, UnaryF32::Abs, |t| num_map!(t, Num::absolute)))));
     r.register("", "Sign", |_| Ok(unary(|t| num_map!(t, Num::sign))));
     r.register("", "Softmax", |ctx| build_softmax(ctx, false));
     r.register("", "LogSoftmax", |ctx| build_softmax(ctx, true));
@@ -150,12 +187,20 @@ impl Real for f64 {
     }
 }
 
-fn not_float(t: &Tensor) -> Error {
+pub(super) fn not_float(t: &Tensor) -> Error {
     Error::dtype(format!("expects a float tensor (float32, float64, float16), got {}", t.dtype()))
 }
 
+/// float32 through the [`UnaryF32`] kernel `op`, every other type through `other`.
+fn f32_or(t: &Tensor, op: UnaryF32, other: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    match t {
+        Tensor::F32(a) => f32_unary(a, op).map(Tensor::F32),
+        t => other(t),
+    }
+}
+
 /// An op of one required input and one output.
-fn unary(f: impl Fn(&Tensor) -> Result<Tensor> + Send + Sync + 'static) -> Box<dyn Op> {
+pub(super) fn unary(f: impl Fn(&Tensor) -> Result<Tensor> + Send + Sync + 'static) -> Box<dyn Op> {
     Box::new(FnOp(move |inputs: &[Option<&Tensor>]| Ok(vec![f(required(inputs, 0, "X")?)?])))
 }
 
@@ -172,6 +217,9 @@ fn relu(t: &Tensor) -> Result<Tensor> {
             v
         }
     }
+    if let Tensor::F32(a) = t {
+        return f32_unary(a, UnaryF32::Relu).map(Tensor::F32);
+    }
     widened1(t, |t| {
         numeric!(wide t, a => Ok(Tensor::from(map_elems(a, r)?)),
             o => Err(Error::dtype(format!("Relu expects a numeric tensor, got {}", o.dtype()))))
@@ -180,13 +228,14 @@ fn relu(t: &Tensor) -> Result<Tensor> {
 
 fn build_leaky_relu(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let alpha = ctx.attrs().float_or("alpha", 0.01)? as f64;
-    Ok(unary(move |t| float_map!(t, R, |x| if x < 0.0 { x * R::c(alpha) } else { x })))
+    Ok(unary(move |t| float_op!(t, UnaryF32::LeakyRelu { alpha: alpha as f32 }, R, |x| if x < 0.0 { x * R::c(alpha) } else { x })))
 }
 
 fn build_hard_sigmoid(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let alpha = ctx.attrs().float_or("alpha", 0.2)? as f64;
     let beta = ctx.attrs().float_or("beta", 0.5)? as f64;
-    Ok(unary(move |t| float_map!(t, R, |x| (x * R::c(alpha) + R::c(beta)).clamp(0.0, 1.0))))
+    let kernel = UnaryF32::HardSigmoid { alpha: alpha as f32, beta: beta as f32 };
+    Ok(unary(move |t| float_op!(t, kernel, R, |x| (x * R::c(alpha) + R::c(beta)).clamp(0.0, 1.0))))
 }
 
 fn build_elu(ctx: &BuildContext) -> Result<Box<dyn Op>> {
@@ -203,11 +252,11 @@ fn build_selu(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 fn build_gelu(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     match ctx.attrs().string_or("approximate", "none")? {
         "none" => {
-            Ok(unary(|t| float_map!(t, R, |x| 0.5 * x * (1.0 + (x * R::c(std::f64::consts::FRAC_1_SQRT_2)).erf_r()))))
+            Ok(unary(|t| float_op!(t, UnaryF32::Gelu, R, |x| 0.5 * x * (1.0 + (x * R::c(std::f64::consts::FRAC_1_SQRT_2)).erf_r()))))
         }
         "tanh" => Ok(unary(|t| {
             let k = (2.0 / std::f64::consts::PI).sqrt();
-            float_map!(t, R, |x| 0.5 * x * (1.0 + (R::c(k) * (x + R::c(0.044715) * x * x * x)).tanh_r()))
+            float_op!(t, UnaryF32::GeluTanh, R, |x| 0.5 * x * (1.0 + (R::c(k) * (x + R::c(0.044715) * x * x * x)).tanh_r()))
         })),
         other => Err(Error::invalid(format!("Gelu: approximate must be \"none\" or \"tanh\", got \"{other}\""))),
     }
@@ -226,7 +275,7 @@ fn build_clip(ctx: &BuildContext) -> Result<Box<dyn Op>> {
                 Ok(T::wrap(clip(a, lo.map(T::from_f64), hi.map(T::from_f64))?))
             }
             match t {
-                Tensor::F32(a) => go(a, lo, hi),
+                Tensor::F32(a) => f32_unary(a, UnaryF32::Clip { lo: lo.map(|v| v as f32), hi: hi.map(|v| v as f32) }).map(Tensor::F32),
                 Tensor::F64(a) => go(a, lo, hi),
                 Tensor::F16(a) => go(a, lo, hi),
                 other => Err(not_float(other)),
@@ -246,6 +295,11 @@ fn build_clip(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let widen = |b: Option<&Tensor>| -> Result<Option<Tensor>> {
             b.map(|b| Ok(to_wide(b)?.unwrap_or_else(|| b.clone()))).transpose()
         };
+        if let Tensor::F32(a) = x {
+            let bounds = [Some(x), lo, hi];
+            let op = UnaryF32::Clip { lo: bound(&bounds, 1, "min")?, hi: bound(&bounds, 2, "max")? };
+            return Ok(vec![Tensor::F32(f32_unary(a, op)?)]);
+        }
         let (lo, hi) = (widen(lo)?, widen(hi)?);
         let y = widened1(x, |x| {
             let bounds = [Some(x), lo.as_ref(), hi.as_ref()];
@@ -401,88 +455,6 @@ fn lanes<R: Real>(row: &[R], init: R, f: impl Fn(R, R) -> R, merge: impl Fn(R, R
 }
 
 // ---------------------------------------------------------------------------------------------
-// Branch-free f32 exp and erf
-//
-// std's f32 exp and our f64 erf are calls with branches inside, so a loop over them runs one
-// element at a time. These versions use only arithmetic, min/max and selects, which LLVM turns
-// into SIMD loops (SSE on the host, simd128 on wasm): Sigmoid, Softmax, Tanh, Erf and Gelu run
-// several times faster. All are tested against the f64 functions.
-
-/// e^x for f32, relative error below 2e-7 (a few ulp); inf above 88.72, 0 below -103.9, NaN
-/// for NaN. x = k ln2 + r with |r| <= ln2/2, e^r by its Taylor polynomial to degree 7
-/// (truncation error below 6e-9), then scaled by 2^k in two steps so that large |k| stays exact.
-#[inline(always)]
-pub(crate) fn exp_f32(x: f32) -> f32 {
-    // ln 2 = LN2_HI + LN2_LO, with LN2_HI short enough that k * LN2_HI is exact.
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    // Adding 1.5 * 2^23 rounds to the nearest integer without a call.
-    const ROUND: f32 = 12_582_912.0;
-    let x = x.clamp(-104.0, 88.8);
-    let t = x * std::f32::consts::LOG2_E + ROUND;
-    let k = t - ROUND;
-    let r = (x - k * LN2_HI) - k * LN2_LO;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    // k as an integer, read from t's bits (t = 1.5 * 2^23 + k has unit spacing), avoiding the
-    // saturating float-to-int cast, which would not vectorize.
-    let ki = t.to_bits() as i32 - ROUND.to_bits() as i32;
-    let k1 = ki >> 1;
-    let k2 = ki - k1;
-    // k in [-150, 128]: each half is a normal power of two.
-    let pow2 = |e: i32| f32::from_bits(((e + 127) as u32) << 23);
-    p * pow2(k1) * pow2(k2)
-}
-
-/// tanh for f32, relative error below 3e-7. For |x| >= 1/4, (1 - e) / (1 + e) with
-/// e = exp(-2|x|) (no overflow, and 1 - e >= 0.39 loses little to cancellation); below, the odd
-/// Taylor series to x^11 (next term under 6e-11 relative). Both computed, one kept.
-#[inline(always)]
-pub(crate) fn tanh_f32(x: f32) -> f32 {
-    let a = x.abs();
-    let e = exp_f32(-2.0 * a);
-    let big = (1.0 - e) / (1.0 + e);
-    let a2 = a * a;
-    let small = a
-        * (1.0
-            + a2 * (-1.0 / 3.0
-                + a2 * (2.0 / 15.0 + a2 * (-17.0 / 315.0 + a2 * (62.0 / 2835.0 + a2 * (-1382.0 / 155_925.0))))));
-    let r = if a < 0.25 { small } else { big };
-    r.copysign(x)
-}
-
-/// erf for f32, absolute error below 3e-7: the two Chebyshev fits of [`erf64`], truncated to
-/// f32 accuracy and evaluated in f32; both are computed and one kept (no branch).
-#[inline(always)]
-pub(crate) fn erf_f32(x: f32) -> f32 {
-    // Beyond 4, erf rounds to 1 in f32.
-    let a = x.abs().min(4.0);
-    let a2 = a * a;
-    let small = a * chebyshev_f32::<8>(&ERF_SMALL, (2.0 * a2 - 1.0).min(1.0));
-    let mid = 1.0 - exp_f32(-a2) * chebyshev_f32::<14>(&ERFC_MID, ((2.0 * a - 5.0) / 3.0).max(-1.0));
-    let r = if a < 1.0 { small } else { mid };
-    if x.is_nan() {
-        x
-    } else {
-        r.copysign(x)
-    }
-}
-
-/// The first N terms of a Chebyshev series, in f32 (Clenshaw).
-#[inline(always)]
-fn chebyshev_f32<const N: usize>(c: &[f64], t: f32) -> f32 {
-    let (mut b1, mut b2) = (0.0f32, 0.0f32);
-    for k in (1..N).rev() {
-        let b0 = 2.0 * t * b1 - b2 + c.get(k).copied().unwrap_or(0.0) as f32;
-        b2 = b1;
-        b1 = b0;
-    }
-    t * b1 - b2 + c.first().copied().unwrap_or(0.0) as f32
-}
-
-// ---------------------------------------------------------------------------------------------
 // erf
 
 /// The error function in f64, absolute error below 1e-14, in three ranges of |x|:
@@ -525,47 +497,7 @@ fn chebyshev(c: &[f64], t: f64) -> f64 {
     t * b1 - b2 + c.first().copied().unwrap_or(0.0)
 }
 
-/// erf(x)/x on [0, 1] in the variable 2x^2 - 1.
-#[allow(clippy::excessive_precision)]
-const ERF_SMALL: [f64; 11] = [
-    9.754769393826539e-1,
-    -1.4226120510371362e-1,
-    1.0035582187599625e-2,
-    -5.768764699765949e-4,
-    2.7419931252126163e-5,
-    -1.1043175505265346e-6,
-    3.8488755382815044e-8,
-    -1.1808583666450547e-9,
-    3.2334124266952815e-11,
-    -7.989831019017402e-13,
-    1.827427098533008e-14,
-];
 
-/// exp(x^2) * erfc(x) on [1, 4] in the variable (2x - 5) / 3.
-#[allow(clippy::excessive_precision)]
-const ERFC_MID: [f64; 21] = [
-    2.4442575284923854e-1,
-    -1.358986289159462e-1,
-    3.563511414852926e-2,
-    -8.884098618221415e-3,
-    2.118423997558668e-3,
-    -4.853987640819142e-4,
-    1.0727375453257564e-4,
-    -2.2936634479484944e-5,
-    4.756874696224914e-6,
-    -9.589944861628414e-7,
-    1.8829006500631352e-7,
-    -3.606320355120651e-8,
-    6.747605280077451e-9,
-    -1.2349098095961371e-9,
-    2.2131210752895925e-10,
-    -3.887643540423369e-11,
-    6.703976263011668e-12,
-    -1.1372403019294098e-12,
-    1.8626211684136252e-13,
-    -2.7842543085891217e-14,
-    6.589173651150304e-15,
-];
 
 /// erfc(x) for x >= 2.5 by its continued fraction
 /// exp(-x^2)/sqrt(pi) * 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), evaluated bottom-up.

@@ -50,16 +50,12 @@ pub fn quantize_dynamic(model: &Model, options: &QuantOptions) -> Result<Model> 
 pub fn rewrite(model: &Model, options: &QuantOptions) -> Result<Outcome> {
     let options = QuantOptions { mode: QuantMode::Dynamic, ..options.clone() };
     options.validate()?;
-    // DynamicQuantizeLinear exists from opset 11: older models are raised to it when none of
-    // their ops changed meaning on the way (as static quantization does for opset 13).
+    // DynamicQuantizeLinear exists from opset 11: older models are raised to it first, the ops
+    // whose definition changed on the way rewritten (as static quantization does for opset 13).
     let mut raised = model.clone();
     if model.opset() < 11 {
-        ensure_opset(&mut raised, 11).map_err(|_| {
-            Error::model(format!(
-                "dynamic quantization needs ONNX opset 11 or later (DynamicQuantizeLinear); this model imports opset {} \
-                 and uses ops whose definition changed since: convert it first (onnx.version_converter)",
-                model.opset()
-            ))
+        ensure_opset(&mut raised, 11).map_err(|e| {
+            Error::model(format!("dynamic quantization needs ONNX opset 11 or later (DynamicQuantizeLinear): {e}"))
         })?;
     }
     let model = &raised;

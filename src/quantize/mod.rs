@@ -23,7 +23,8 @@
 //!
 //! Modules: [`options`] (what the caller asks), [`params`] (scales and zero points), [`weights`]
 //! (weight and bias quantization), [`registry`] (per-op handlers), [`plan`], [`qdq`],
-//! [`qoperator`], [`report`]. The calibration-free modes (dynamic, weight-only, fp16) live in
+//! [`qoperator`], [`report`], `regroup` (calibration samples regrouped into the batch size a
+//! model fixes, when the caller's batches do not have it). The calibration-free modes (dynamic, weight-only, fp16) live in
 //! their own modules and are dispatched from [`quantize`] by `options.mode`.
 //!
 //! What this module does not do: read files or images (the caller supplies batches of feeds),
@@ -37,6 +38,7 @@ pub mod params;
 pub mod plan;
 pub mod qdq;
 pub mod qoperator;
+mod regroup;
 pub mod registry;
 pub mod report;
 pub mod weights;
@@ -310,6 +312,8 @@ pub struct Quantizer {
     kept: Vec<Batch>,
     kept_bytes: usize,
     done: usize,
+    /// Batches regrouped to the model's fixed batch size, when it has one ([`regroup`]).
+    regroup: regroup::Regroup,
     /// Number of batches expected, when known (progress reports it as `total`).
     pub total: Option<usize>,
 }
@@ -331,6 +335,7 @@ impl Quantizer {
         Ok(Quantizer {
             options,
             float_bytes,
+            regroup: regroup::Regroup::new(&model.graph),
             model: Some(model),
             calibrating: None,
             warnings: Vec::new(),
@@ -347,8 +352,23 @@ impl Quantizer {
     }
 
     /// Runs one calibration batch through the float model with the observers hooked in.
-    /// The first batch also probes the value types and plans what to observe.
+    /// The first batch also probes the value types and plans what to observe. When the model
+    /// fixes its batch dimension and the batch does not have that many samples, the samples are
+    /// regrouped into batches of the model's size ([`regroup`]; the report says so once).
     pub fn add_batch(&mut self, batch: Batch, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<()> {
+        let (batches, note) = self.regroup.push(batch)?;
+        if let Some(note) = note {
+            // The caller's batch count no longer counts what is observed.
+            self.total = None;
+            self.warnings.push(note);
+        }
+        for b in batches {
+            self.observe(b, progress)?;
+        }
+        Ok(())
+    }
+
+    fn observe(&mut self, batch: Batch, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<()> {
         check_finite(&batch, self.done)?;
         if self.options.mode != QuantMode::Static {
             // Calibration-free: nothing to observe; keep what fits to evaluate the result on.
@@ -412,7 +432,15 @@ impl Quantizer {
     }
 
     /// Computes the parameters, rewrites and evaluates the model, and writes the report.
-    pub fn finish(self, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<Quantized> {
+    pub fn finish(mut self, progress: &mut dyn FnMut(Progress) -> Result<()>) -> Result<Quantized> {
+        if let Some((n, size)) = self.regroup.leftover() {
+            if self.done == 0 && self.options.mode == QuantMode::Static {
+                return Err(Error::InvalidOptions(format!(
+                    "the model's batch dimension is fixed at {size} but only {n} calibration samples were given"
+                )));
+            }
+            self.warnings.push(format!("the last {n} calibration samples do not fill a batch of {size} and were not used"));
+        }
         if self.options.mode != QuantMode::Static {
             let model = self.model.as_ref().ok_or_else(|| Error::invalid("internal: the quantizer lost its model"))?;
             return quantize_calibration_free(model, &self.options, self.done, &self.kept, progress);

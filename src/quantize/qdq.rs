@@ -323,55 +323,10 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// Ops whose definition changed between opsets 10 and 13 in ways an opset bump would break
-/// (attributes that became inputs, a changed axis rule). A model using none of them can simply
-/// declare opset 13.
-const CHANGED_BY_OPSET_13: &[&str] = &[
-    "Squeeze", "Unsqueeze", "Split", "ReduceSum", "Softmax", "LogSoftmax", "Hardmax", "Dropout", "Clip", "Resize",
-    "Upsample", "Pad", "Slice", "TopK", "Scan", "Loop", "If", "ArgMax", "ArgMin", "MaxPool", "AveragePool", "Gather",
-    "Scatter", "Mod", "Cast", "BatchNormalization",
-];
-/// Ops that changed only between 11 and 13 (a model at opset 11 or 12 can be bumped unless it
-/// uses one of these).
-const CHANGED_AFTER_11: &[&str] =
-    &["Squeeze", "Unsqueeze", "Split", "ReduceSum", "Softmax", "LogSoftmax", "Hardmax", "Dropout", "Scan", "Loop", "If"];
-
-/// Makes the default-domain opset at least `need` (13 for per-axis DequantizeLinear, §6) when the
-/// model's ops mean the same at the higher version; else an error saying what to do.
+/// Makes the default-domain opset at least `need` (13 for per-axis DequantizeLinear, §6): the
+/// ops whose definition changed on the way are rewritten by `passes::upgrade_opset`.
 pub(crate) fn ensure_opset(model: &mut Model, need: i64) -> Result<()> {
-    let have = model.opset();
-    if have >= need {
-        return Ok(());
-    }
-    let changed = if have >= 11 { CHANGED_AFTER_11 } else { CHANGED_BY_OPSET_13 };
-    let blocking: HashSet<&str> = model
-        .graph
-        .nodes
-        .iter()
-        .filter(|n| n.domain.is_empty() && changed.contains(&n.op_type.as_str()))
-        .map(|n| n.op_type.as_str())
-        .collect();
-    if !blocking.is_empty() {
-        let mut ops: Vec<&str> = blocking.into_iter().collect();
-        ops.sort_unstable();
-        return Err(Error::InvalidModel(format!(
-            "the quantized model needs opset {need} (per-channel DequantizeLinear has an axis from opset 13) but \
-             the model is opset {have} and uses {}, whose definition changed since; convert it first \
-             (onnx.version_converter) or quantize per tensor (perChannel: false)",
-            ops.join(", ")
-        )));
-    }
-    for o in &mut model.opset_imports {
-        if crate::graph::normalize_domain(&o.domain).is_empty() {
-            o.version = need;
-        }
-    }
-    if model.opset() == 0 {
-        model.opset_imports.push(OpsetId { domain: String::new(), version: need });
-    }
-    // Opset 13 needs IR version 7.
-    model.ir_version = model.ir_version.max(7);
-    Ok(())
+    passes::upgrade_opset(model, need).map(|_| ())
 }
 
 /// Rewrites the prepared float model into QDQ form following `plan` and the activations'

@@ -46,7 +46,9 @@ enum Kind {
 
 fn kind(node: &Node, inputs: &[In], shares_input: bool) -> Kind {
     if shares_input {
-        return Kind::Share;
+        // AveragePool shares its input's parameters but computes: it has no integer form in the
+        // default domain, so it stays an island (DQ → AveragePool → Q, parameters equal).
+        return if node.op_type == "AveragePool" { Kind::Island } else { Kind::Share };
     }
     let all_act = |n: usize| inputs.len() == n && inputs.iter().all(|r| *r == In::Activation);
     match node.op_type.as_str() {

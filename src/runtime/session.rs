@@ -154,7 +154,6 @@ impl Session {
                 return Err(Error::InvalidFeed { name, detail: "given twice".into() });
             }
         }
-        let mut symbols: HashMap<String, (usize, String)> = HashMap::new();
         let mut out = Vec::new();
         for &id in g.inputs.iter().chain(g.overridable.iter()) {
             let v = g.value(id);
@@ -180,7 +179,7 @@ impl Session {
                 }
             }
             if let Some(dims) = &v.shape {
-                check_shape(&v.name, dims, t.shape(), &mut symbols)?;
+                check_shape(&v.name, dims, t.shape())?;
             }
             out.push((id, Arc::new(t)));
         }
@@ -195,7 +194,11 @@ impl Session {
     }
 }
 
-fn check_shape(name: &str, dims: &[Dim], shape: &[usize], symbols: &mut HashMap<String, (usize, String)>) -> Result<()> {
+/// A feed fits a declared shape when its rank is the declared rank and every fixed dimension
+/// matches. A dim_param (`"batch"`, `"?"`) is a name for documentation, never a constraint: two
+/// inputs with the same dim_param may be fed different sizes (Paddle2ONNX writes `"?"` for every
+/// unknown dimension, and onnxruntime runs such models), so symbols bind nothing here.
+fn check_shape(name: &str, dims: &[Dim], shape: &[usize]) -> Result<()> {
     let bad = |why: String| Error::InvalidFeed {
         name: name.to_string(),
         detail: format!("shape {shape:?} does not fit the declared {}: {why}", format_dims(dims)),
@@ -204,18 +207,10 @@ fn check_shape(name: &str, dims: &[Dim], shape: &[usize], symbols: &mut HashMap<
         return Err(bad(format!("rank {} instead of {}", shape.len(), dims.len())));
     }
     for (i, (d, &s)) in dims.iter().zip(shape).enumerate() {
-        match d {
-            Dim::Fixed(n) if *n != s => return Err(bad(format!("dimension {i} is {s}, not {n}"))),
-            Dim::Symbolic(sym) => {
-                if let Some((prev, who)) = symbols.get(sym) {
-                    if *prev != s {
-                        return Err(bad(format!("'{sym}' is {s} here but {prev} in input '{who}'")));
-                    }
-                } else {
-                    symbols.insert(sym.clone(), (s, name.to_string()));
-                }
+        if let Dim::Fixed(n) = d {
+            if *n != s {
+                return Err(bad(format!("dimension {i} is {s}, not {n}")));
             }
-            _ => {}
         }
     }
     Ok(())

@@ -151,3 +151,72 @@ pub fn shape_ops() -> proto::ModelProto {
         13,
     )
 }
+
+/// Activation patterns on `xs = 6·x − 3` (x[N,1,28,28]): SiLU `xs·sigmoid(xs)` → y1, HardSwish
+/// as `xs·hardsigmoid(xs)` → y2, GELU (Erf form, 0.5 from a Constant node) → y3, Mish
+/// `xs·tanh(softplus(xs))` → y4, GELU (Tanh form, with Pow) → y5. Opset 13. Quantized, every
+/// output is a function of x's 8-bit value alone: one table each.
+pub fn activations() -> proto::ModelProto {
+    let c = |name: &str, v: f32| f32_tensor(name, &[], &[v]);
+    model(
+        vec![
+            node("Mul", "scale", &["x", "six"], &["x6"]),
+            node("Sub", "shift", &["x6", "three"], &["xs"]),
+            node("Sigmoid", "silu.sig", &["xs"], &["sig"]),
+            node("Mul", "silu", &["xs", "sig"], &["y1"]),
+            with(node("HardSigmoid", "hs.sig", &["xs"], &["hsig"]), vec![float("alpha", 1.0 / 6.0)]),
+            node("Mul", "hswish", &["xs", "hsig"], &["y2"]),
+            node("Div", "gelu.div", &["xs", "sqrt2"], &["gd"]),
+            node("Erf", "gelu.erf", &["gd"], &["ge"]),
+            node("Add", "gelu.add", &["ge", "one"], &["ga"]),
+            node("Mul", "gelu.mul", &["xs", "ga"], &["gm"]),
+            constant_node("half", f32_tensor("half", &[], &[0.5])),
+            node("Mul", "gelu", &["gm", "half"], &["y3"]),
+            node("Softplus", "mish.sp", &["xs"], &["sp"]),
+            node("Tanh", "mish.tanh", &["sp"], &["mt"]),
+            node("Mul", "mish", &["xs", "mt"], &["y4"]),
+            node("Pow", "gt.pow", &["xs", "three"], &["x3"]),
+            node("Mul", "gt.k", &["x3", "k"], &["tk"]),
+            node("Add", "gt.add", &["xs", "tk"], &["ta"]),
+            node("Mul", "gt.s", &["ta", "s2pi"], &["tsc"]),
+            node("Tanh", "gt.tanh", &["tsc"], &["tt"]),
+            node("Add", "gt.one", &["tt", "one"], &["tu"]),
+            node("Mul", "gt.x", &["xs", "tu"], &["tv"]),
+            node("Mul", "gelu_tanh", &["tv", "half2"], &["y5"]),
+        ],
+        vec![c("six", 6.0), c("three", 3.0), c("sqrt2", std::f32::consts::SQRT_2), c("one", 1.0), c("k", 0.044715), c("s2pi", (2.0 / std::f32::consts::PI).sqrt()), c("half2", 0.5)],
+        vec![value_info("x", 1, &[-1, 1, 28, 28])],
+        (1..=5).map(|k| value_info(&format!("y{k}"), 1, &[-1, 1, 28, 28])).collect(),
+        13,
+    )
+}
+
+pub fn float(name: &str, v: f32) -> proto::AttributeProto {
+    proto::AttributeProto { name: Some(name.into()), r#type: Some(1), f: Some(v), ..Default::default() }
+}
+/// Data-movement ops that onnxruntime also runs on 8-bit tensors (issue 11): Conv →
+/// DepthToSpace(2) → SpaceToDepth(2) → Tile([1, 1, 2, 1]) → Conv → y[N,4,12,6], and the Tile's
+/// output → GatherElements(axis 1, constant indices [1,4,12,6]) → y2. Opset 13.
+pub fn movement_ops() -> proto::ModelProto {
+    let idx: Vec<i64> = (0..288).map(|i| (i * 5 % 8) as i64).collect();
+    let indices = proto::TensorProto { name: Some("gidx".into()), dims: vec![1, 4, 12, 6], data_type: Some(7), int64_data: idx, ..Default::default() };
+    model(
+        vec![
+            with(node("Conv", "conv", &["x", "w"], &["c"]), vec![ints("pads", &[1, 1, 1, 1])]),
+            with(node("DepthToSpace", "d2s", &["c"], &["d"]), vec![int("blocksize", 2)]),
+            with(node("SpaceToDepth", "s2d", &["d"], &["s"]), vec![int("blocksize", 2)]),
+            node("Tile", "tile", &["s", "reps"], &["t"]),
+            with(node("Conv", "conv2", &["t", "w2"], &["y"]), vec![ints("pads", &[1, 1, 1, 1])]),
+            with(node("GatherElements", "gather_el", &["t", "gidx"], &["y2"]), vec![int("axis", 1)]),
+        ],
+        vec![
+            f32_tensor("w", &[8, 4, 3, 3], &values(288, 41, -0.4, 0.4)),
+            i64_tensor("reps", &[1, 1, 2, 1]),
+            f32_tensor("w2", &[4, 8, 3, 3], &values(288, 42, -0.3, 0.3)),
+            indices,
+        ],
+        vec![value_info("x", 1, &[-1, 4, 6, 6])],
+        vec![value_info("y", 1, &[-1, 4, 12, 6]), value_info("y2", 1, &[1, 4, 12, 6])],
+        13,
+    )
+}

@@ -2,7 +2,8 @@
 //! comparing tensors.
 #![allow(dead_code)]
 use prost::Message;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use webptq::runtime::{Session, SessionOptions};
 use webptq::tensor::Tensor;
 
 /// The fixture cache: `$WEBPTQ_FIXTURES`, else `<repo>/.cache/fixtures`. Tests fail (never skip)
@@ -13,6 +14,25 @@ pub fn fixtures_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/fixtures"));
     assert!(dir.is_dir(), "fixture cache {} is missing: run scripts/setup.sh (npm test does)", dir.display());
     dir
+}
+
+/// The case directories under `$WEBPTQ_FIXTURES/<sub>`, sorted; fails with fewer than `min`.
+pub fn case_dirs(sub: &str, min: usize) -> Vec<PathBuf> {
+    let root = fixtures_dir().join(sub);
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= min, "expected at least {min} cases in {}", root.display());
+    dirs
+}
+
+/// `<prefix>_0.pb`, `<prefix>_1.pb`, ... of an ONNX test data set, as far as they go.
+pub fn read_numbered(dir: &std::path::Path, prefix: &str) -> Vec<Tensor> {
+    (0..).map(|k| dir.join(format!("{prefix}_{k}.pb"))).take_while(|p| p.exists()).map(|p| read_tensor_pb(&p)).collect()
 }
 
 pub fn read_tensor_pb(path: &std::path::Path) -> Tensor {
@@ -45,6 +65,39 @@ pub fn compare(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Result<(), 
     } else {
         Ok(())
     }
+}
+
+/// Runs a case in the ONNX test layout (`model.onnx` + `test_data_set_*/{input,output}_K.pb`)
+/// with the graph as written (no passes) and compares every output with [`compare`] (rtol 1e-3,
+/// atol 1e-7). Returns a description of the first failure.
+pub fn run_case(dir: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(dir.join("model.onnx")).map_err(|e| e.to_string())?;
+    let model = webptq::onnx::load(&bytes, &Default::default()).map_err(|e| e.to_string())?;
+    let session = Session::new(model, &SessionOptions { optimize: false, fuse_qdq: false, fuse_activations: false }).map_err(|e| e.to_string())?;
+    let mut sets: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    sets.sort();
+    if sets.is_empty() {
+        return Err("no test data sets".into());
+    }
+    for set in sets {
+        let inputs = read_numbered(&set, "input");
+        let names = session.model().graph.inputs.iter().map(|&i| session.model().graph.value_name(i).to_string());
+        let feeds: Vec<_> = names.zip(inputs).collect();
+        let outputs = session.run(feeds).map_err(|e| e.to_string())?;
+        let expected = read_numbered(&set, "output");
+        if outputs.len() != expected.len() {
+            return Err(format!("{} outputs, expected {}", outputs.len(), expected.len()));
+        }
+        for ((name, got), want) in outputs.iter().zip(&expected) {
+            compare(got, want, 1e-3, 1e-7).map_err(|e| format!("output '{name}': {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 fn head(t: &Tensor) -> Vec<f32> {

@@ -47,7 +47,8 @@ test('inspect prints a table', () => {
   assert.match(r.stdout, /^outputs \(3\)$/m);
   assert.match(r.stdout, /^ops \(1 node, 1 type\)$/m);
   assert.match(r.stdout, /^\s+Constant\s+1$/m);
-  assert.match(r.stdout, /^parameters\s+0 in 0 B$/m);
+  // The Constant node's 4 float32 values are parameters too.
+  assert.match(r.stdout, /^parameters\s+4 in 16 B$/m);
   assert.match(r.stdout, /^unsupported: none/m);
   const u = cli('inspect', fixture('bad/unknown_op.onnx'));
   assert.equal(u.status, 0, u.stderr);
@@ -107,6 +108,41 @@ test('run with a single-input model takes --input FILE.npy', async () => {
   const labels = [...y.data.slice(0, n)].map(Number);
   const right = predicted.filter((p, i) => p === labels[i]).length;
   assert.ok(right >= n - 1, `predicted ${predicted}, labels ${labels}`);
+});
+
+test('run: dim_params bind nothing ([?, 3, "?", "?"] fed [1, 3, 48, 192]), outputs equal onnxruntime\'s', () => {
+  const dir = tmpdir();
+  const r = cli('run', fixture('shapes/dim_params.onnx'), '--input', fixture('shapes/dim_params_x.npy'), '--out', dir);
+  assert.equal(r.status, 0, r.stderr);
+  for (const name of ['y', 'map']) {
+    const got = readNpy(fs.readFileSync(path.join(dir, `${name}.npy`)));
+    const want = npy(`shapes/dim_params_${name}.npy`);
+    assert.deepEqual(got.dims, want.dims);
+    const worst = got.data.reduce((m, v, i) => Math.max(m, Math.abs(v - want.data[i])), 0);
+    assert.ok(worst < 1e-4, `${name}: largest difference ${worst}`);
+  }
+});
+
+test('inspect counts weights held in Constant nodes', () => {
+  const r = cli('inspect', fixture('shapes/constant_weights.onnx'));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^parameters\s+618 in 2\.41 KiB \(2,472 bytes\)$/m);
+});
+
+test('quantize: a model with a fixed batch of 1 calibrates on 16 samples (default batch size from the model)', () => {
+  const dir = tmpdir();
+  const model = fixture('shapes/fixed_batch.onnx');
+  const calib = fixture('shapes/fixed_batch_calib.npy');
+  const r = cli('quantize', model, '-o', path.join(dir, 'a.onnx'), '--calib', calib);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /16 batches/);
+  assert.doesNotMatch(r.stdout + r.stderr, /regrouped/);
+  // An explicit batch size that the model cannot take: regrouped, said once.
+  const s = cli('quantize', model, '-o', path.join(dir, 'b.onnx'), '--calib', calib, '--batch-size', '8');
+  assert.equal(s.status, 0, s.stderr);
+  assert.equal((s.stdout.match(/warning: .*fixed at 1: calibration batches .* regrouped into batches of 1/g) ?? []).length, 1, s.stdout);
+  assert.match(s.stdout, /16 batches/);
+  assert.deepEqual(fs.readFileSync(path.join(dir, 'b.onnx')), fs.readFileSync(path.join(dir, 'a.onnx')));
 });
 
 test('errors: one line on stderr and exit status 1', () => {

@@ -1,8 +1,10 @@
 // The SIMD kernels only run in wasm, so their tests run here: the shared kernel self-test
-// (src/kernels/selftest.rs, exported as kernelSelfTest) checks every int8 GEMM kernel of the
+// (kernels/src/selftest.rs, exported as kernelSelfTest) checks every int8 GEMM kernel of the
 // loaded build (SIMD128, or relaxed SIMD with WEBPTQ_WASM=relaxed) against the scalar oracle bit
 // for bit, and the f32 GEMM within rounding, on edge shapes; and the micro-benchmark entry point
 // the benchmarks call (benchKernel) answers for every kernel name. Speed is not asserted.
+// The kernels' self-tests and micro-benchmarks are in the test builds only (pkg/*-checks).
+process.env.WEBPTQ_WASM_CHECKS = '1';
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { loadWasm } from '../../js/index.js';
@@ -13,7 +15,7 @@ test('every GEMM kernel of this build matches its oracle', async () => {
   // The build's own SIMD kernels are among those checked.
   assert.ok(names.int8.some((n) => n.endsWith('__wasm_simd128')), names.int8.join(', '));
   // The main f32 tile is the build's own; the relaxed build keeps the SIMD128 GEMV row kernel
-  // (fused multiply-add made its latency-bound chains slower, src/kernels/select.rs).
+  // (fused multiply-add made its latency-bound chains slower, kernels/src/select.rs).
   assert.ok(names.f32[0].endsWith(flavour === 'relaxed' ? '__wasm_relaxed' : '__wasm_simd128'), names.f32.join(', '));
   assert.ok(names.f32.every((n) => /__wasm_(simd128|relaxed)$/.test(n)), names.f32.join(', '));
   if (flavour === 'relaxed') assert.ok(names.int8.some((n) => n.endsWith('__wasm_relaxed')), names.int8.join(', '));

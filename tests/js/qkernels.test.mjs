@@ -1,8 +1,10 @@
 // The 8-bit kernels of the loaded wasm build against their scalar oracles, bit for bit: the
-// shared suite of src/kernels/qcheck.rs (depthwise conv, Add, Mul, requantize, Max/Average/
+// shared suite of kernels/src/qcheck.rs (depthwise conv, Add, Mul, requantize, Max/Average/
 // GlobalAverage pools on edge shapes, both 8-bit types, zero points 0/128/255, saturation,
 // fused-ReLU clamps), here on the SIMD128 kernels that native `cargo test` cannot run.
 // Run under both builds: WEBPTQ_WASM=simd128 and WEBPTQ_WASM=relaxed (--experimental-wasm-relaxed-simd).
+// The kernels' self-tests and micro-benchmarks are in the test builds only (pkg/*-checks).
+process.env.WEBPTQ_WASM_CHECKS = '1';
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { loadWasm } from '../../js/index.js';

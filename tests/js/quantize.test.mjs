@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InferenceSession, Model, Tensor, quantize, writeNpy, WebptqError } from '../../js/index.js';
-import { ROOT, npy, readBytes, MNIST_MODEL, argmax, rows, runOrt } from './helpers.mjs';
+import { ROOT, fixture, npy, readBytes, MNIST_MODEL, argmax, rows, runOrt } from './helpers.mjs';
 
 const CALIB = [0, 200];
 const EVAL = [1000, 2000];
@@ -91,6 +91,21 @@ test('a loaded Model, a sync array of batches, method and percentile options', a
   assert.deepEqual(report.options.calibration, { method: 'percentile', percentile: 99.99 });
   assert.equal(report.options.perChannel, false);
   assert.ok(totals.includes(2), `calibrate totals ${totals}`);
+});
+
+test('a model whose batch is fixed at 1: 16 samples in one batch are regrouped, said once; the export runs in onnxruntime-web', async () => {
+  const model = readBytes(fixture('shapes/fixed_batch.onnx'));
+  const x = npy('shapes/fixed_batch_calib.npy');
+  const whole = await quantize(model, { calibration: [{ x }] });
+  const notes = whole.report.warnings.filter((w) => /regrouped/.test(w));
+  assert.equal(notes.length, 1, whole.report.warnings.join('\n'));
+  assert.match(notes[0], /fixed at 1/);
+  assert.equal(whole.report.calibration.batches, 16);
+  const single = await quantize(model, { calibration: Array.from({ length: 16 }, (_, i) => ({ x: rows(x, i, i + 1, Tensor) })) });
+  assert.ok(!single.report.warnings.some((w) => /regrouped/.test(w)));
+  assert.deepEqual(whole.bytes, single.bytes);
+  const out = await runOrt(whole.bytes, { x: rows(x, 0, 1, Tensor) });
+  assert.deepEqual(out.y.dims, [1, 10]);
 });
 
 test('an AbortSignal cancels with CANCELLED', async () => {

@@ -8,10 +8,10 @@
 //! | DQ(a), DQ(b) → MatMul → [Relu/Clip] → Q | QLinearMatMul |
 //! | DQ(a), DQ(b), [DQ(c) int32] → Gemm → [Relu/Clip] → [Q] | com.microsoft QGemm (float output without Q) |
 //! | DQ(a), DQ(b) → Add / Mul → [Relu/Clip] → Q | com.microsoft QLinearAdd / QLinearMul |
-//! | DQ → GlobalAveragePool / Sigmoid / LeakyRelu / Softmax → Q | com.microsoft QLinear* |
+//! | DQ → GlobalAveragePool / Softmax → Q | com.microsoft QLinear* |
 //! | DQ(x)… → Concat → Q | Concat on the integers when every input has the output's parameters, else com.microsoft QLinearConcat |
-//! | DQ → one-input elementwise op ([`LOOKUP_OPS`]: HardSwish, Tanh, Erf, ...) → Q | ai.webptq QLinearLookup: a 256-entry table |
-//! | DQ → Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Slice, Gather, Expand, Identity, MaxPool, Resize, ReduceMax, ReduceMin, Split → Q (same parameters) | the op on the integers |
+//! | DQ(x)… → elementwise ops of x alone (Sigmoid, LeakyRelu, Tanh, ...; SiLU, HardSwish, GELU, Mish, with Q → DQ pairs inside) → Q | ai.webptq QLinearLookup: a 256-entry table ([`tables`]) |
+//! | DQ → Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Slice, Gather, Expand, Identity, MaxPool, Resize, ReduceMax, ReduceMin, Split, Tile, DepthToSpace, SpaceToDepth, GatherElements → Q (same parameters) | the op on the integers |
 //!
 //! Conditions (as onnxruntime's selectors, made exact where they are not): scales and zero
 //! points are constant initializers, scales positive finite float32, activations 8-bit and per
@@ -24,9 +24,9 @@
 //! `Q(clip(v, lo, hi)) = clip(Q(v), Q(lo), Q(hi))`.
 //!
 //! A lookup table is exact: an 8-bit per-tensor input has 256 values, and the table holds, for
-//! each, what the float path computes (the DequantizeLinear, the model's own op run by the float
-//! kernel on those 256 values, the QuantizeLinear); the ops in [`LOOKUP_OPS`] compute each
-//! element from its value alone.
+//! each, what the float path computes (the region's own nodes run by the float kernels on those
+//! 256 values); see [`tables`]. A table takes precedence over QLinearMul / QLinearAdd when both
+//! inputs come from one 8-bit tensor (SiLU's `Mul(x, sigmoid(x))`).
 //!
 //! A DequantizeLinear shared by several readers serves every fused reader through its integer
 //! input and stays for the float ones; nothing unmatched changes, so every graph still runs.
@@ -35,32 +35,28 @@
 //! float ops become float. docs/architecture.md ("Running quantized models") has the summary.
 use crate::error::Result;
 use crate::graph::{normalize_domain, Attr, Attrs, Dim, Graph, Model, Node, ValueId};
-use crate::ops::{BuildContext, Registry};
+use crate::ops::Registry;
 use crate::quant_math;
 use crate::tensor::{DType, Tensor};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+mod tables;
+
 const MS: &str = "com.microsoft";
 /// The domain of webptq's own runtime ops (never written to a file).
 pub const WEBPTQ_DOMAIN: &str = "ai.webptq";
-
-/// One-input ops whose every output element is a function of the input element alone (no
-/// position, no neighbours): `DQ → op → Q` becomes a lookup table on the 8-bit values.
-pub const LOOKUP_OPS: &[&str] = &[
-    "Abs", "Ceil", "Celu", "Cos", "Elu", "Erf", "Exp", "Floor", "Gelu", "HardSigmoid", "HardSwish", "Log", "Mish", "Neg",
-    "Reciprocal", "Relu", "Round", "Selu", "Sign", "Sin", "Softplus", "Softsign", "Sqrt", "Tanh", "ThresholdedRelu",
-];
 
 /// Ops that move or select data without changing values: with equal parameters on both sides
 /// they run on the integers (onnxruntime's `DropQDQNodesRules` plus Identity, which it removes).
 const DATA_MOVEMENT: &[&str] = &[
     "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Gather", "Expand", "Identity", "MaxPool",
     "Resize", "ReduceMax", "ReduceMin", "Split",
+    "Tile", "DepthToSpace", "SpaceToDepth", "GatherElements",
 ];
 
-/// Rewrites every matching group; returns how many were fused. Leaves the graph topologically
-/// sorted, with the DequantizeLinear nodes nobody reads any more removed.
+/// Rewrites every matching group; returns how many fused ops the graph holds after. Leaves
+/// the graph topologically sorted, with the DequantizeLinear nodes nobody reads any more removed.
 pub fn fuse_qdq(model: &mut Model) -> Result<usize> {
     let opset = model.opset();
     let g = &mut model.graph;
@@ -71,11 +67,29 @@ pub fn fuse_qdq(model: &mut Model) -> Result<usize> {
     if groups.is_empty() {
         return Ok(0);
     }
+    // Groups may overlap (a QLinearAdd absorbing a Relu that is also a table's target): the
+    // first one in node order keeps its nodes.
+    let mut claimed: HashSet<usize> = HashSet::new();
+    let groups: Vec<Group> = groups
+        .into_iter()
+        .filter(|grp| {
+            let nodes = || std::iter::once(grp.target).chain(grp.absorbed.iter().copied());
+            let free = nodes().all(|n| !claimed.contains(&n));
+            if free {
+                claimed.extend(nodes());
+            }
+            free
+        })
+        .collect();
     let mut removed: HashSet<usize> = HashSet::new();
     let mut replaced: HashMap<usize, Vec<Node>> = HashMap::new();
+    // The first output of each fused op, to count the ones still read at the end.
+    let mut fused_outputs: Vec<ValueId> = Vec::new();
     for grp in &groups {
         removed.extend(grp.absorbed.iter().copied());
-        replaced.insert(grp.target, build(g, grp)?);
+        let new = build(g, grp)?;
+        fused_outputs.extend(new.first().and_then(|n| n.outputs.iter().flatten().next().copied()));
+        replaced.insert(grp.target, new);
     }
     let old = std::mem::take(&mut g.nodes);
     for (i, n) in old.into_iter().enumerate() {
@@ -87,7 +101,9 @@ pub fn fuse_qdq(model: &mut Model) -> Result<usize> {
     }
     super::remove_dead_nodes(g);
     g.sort_topologically()?;
-    Ok(groups.len())
+    // A group inside a larger table (SiLU's Sigmoid) is dead once the table replaces its reader.
+    let produced: HashSet<ValueId> = g.nodes.iter().flat_map(|n| n.outputs.iter().flatten().copied()).collect();
+    Ok(fused_outputs.iter().filter(|v| produced.contains(v)).count())
 }
 
 /// The scale and zero point of a QuantizeLinear / DequantizeLinear.
@@ -327,13 +343,16 @@ impl<'a> Matcher<'a> {
             return None;
         }
         let op = n.op_type.as_str();
+        // An elementwise region of one 8-bit input is one table, whatever else would match it
+        // (a Mul of x and sigmoid(x) is SiLU, not QLinearMul).
+        let table = if tables::is_elementwise(op) { self.table(i) } else { None };
         let g = match op {
+            _ if table.is_some() => table,
             "Conv" => self.conv(i),
             "MatMul" => self.matmul(i),
             "Gemm" => self.gemm(i),
             "Add" | "Mul" => self.binary(i),
-            "GlobalAveragePool" | "Sigmoid" | "LeakyRelu" | "Softmax" => self.unary(i),
-            _ if LOOKUP_OPS.contains(&op) => self.lookup(i),
+            "GlobalAveragePool" | "Softmax" => self.unary(i),
             "Concat" => self.concat(i),
             _ if DATA_MOVEMENT.contains(&op) => self.data_movement(i),
             _ => None,
@@ -493,37 +512,6 @@ impl<'a> Matcher<'a> {
             grp.attrs.set("axis", Attr::Int(axis));
             grp.attrs.set("opset", Attr::Int(self.opset));
         }
-        Some(grp)
-    }
-
-    /// `DQ → op → Q` for an op of [`LOOKUP_OPS`]: runs the op on the 256 dequantized values
-    /// and quantizes its results into the table of a QLinearLookup.
-    fn lookup(&self, i: usize) -> Option<Group> {
-        let n = &self.g.nodes[i];
-        if n.inputs.len() != 1 {
-            return None;
-        }
-        let x = self.act(n.input(0))?;
-        let out = self.q_after(self.single_output(i)?)?;
-        let (qmin, qmax) = x.p.qmin_qmax();
-        let (scale, zp) = (x.p.scales[0], x.p.zps[0]);
-        // DequantizeLinear's rule for float32 scales: the difference is exact, the product f32.
-        let values: Vec<f32> = (qmin..=qmax).map(|v| (v - zp as i64) as f32 * scale).collect();
-        let input = Tensor::from_vec(&[values.len()], values).ok()?;
-        let op = self.registry.build(&BuildContext { node: n, graph: self.g, opset: self.opset }).ok()?;
-        let result = op.run(&[Some(&input)]).ok()?.into_iter().next()?;
-        let y = result.array::<f32>().ok()?;
-        if y.len() != input.len() {
-            return None;
-        }
-        let q: Vec<i64> = y.iter().map(|&v| out.p.quantize(v)).collect();
-        let table = match out.p.dtype {
-            DType::U8 => Tensor::from_vec(&[q.len()], q.iter().map(|&v| v as u8).collect()).ok()?,
-            _ => Tensor::from_vec(&[q.len()], q.iter().map(|&v| v as i8).collect()).ok()?,
-        };
-        let mut grp = self.new_group(i, "QLinearLookup", WEBPTQ_DOMAIN, vec![Some(x.x)], vec![Some(out)]);
-        grp.attrs = Attrs::default();
-        grp.table = Some(table);
         Some(grp)
     }
 
@@ -689,7 +677,12 @@ mod tests {
         }
         /// `y = QuantizeLinear(x)` (uint8) with its own scale and zero point.
         fn q(&mut self, x: &str, y: &str, scale: f32, zp: u8) -> &mut Self {
-            self.init(&format!("{y}.s"), Tensor::scalar(scale)).init(&format!("{y}.z"), Tensor::scalar(zp));
+            self.q8(x, y, scale, zp as i32, false)
+        }
+        /// `y = QuantizeLinear(x)` to int8 (`signed`) or uint8.
+        fn q8(&mut self, x: &str, y: &str, scale: f32, zp: i32, signed: bool) -> &mut Self {
+            let z = if signed { Tensor::scalar(zp as i8) } else { Tensor::scalar(zp as u8) };
+            self.init(&format!("{y}.s"), Tensor::scalar(scale)).init(&format!("{y}.z"), z);
             self.node("QuantizeLinear", &[x, &format!("{y}.s"), &format!("{y}.z")], &[y], &[])
         }
         /// `y = DequantizeLinear(x)` with the parameters of the Q (or initializer) named `p`.
@@ -769,6 +762,9 @@ mod tests {
             ("HardSigmoid", vec![("alpha", Attr::Float(0.3)), ("beta", Attr::Float(0.4))]),
             ("Exp", vec![]),
             ("Relu", vec![]),
+            ("Sigmoid", vec![]),
+            ("LeakyRelu", vec![("alpha", Attr::Float(0.1))]),
+            ("Softsign", vec![]),
         ] {
             let mut g = G::new();
             g.q("x", "xq", 0.01, 128).dq("xq", "xq", "xd", &[]);
@@ -784,6 +780,116 @@ mod tests {
         g.node("Tanh", &["xd"], &["h"], &[]);
         g.q("h", "yq", 0.007, 100).dq("yq", "yq", "y", &[]);
         let ops = check(&g.io("x", &["y", "h"]), x, &[0.0, 0.0]);
+        assert!(!ops.iter().any(|o| o == "QLinearLookup"), "{ops:?}");
+    }
+
+    /// Writes an activation pattern on `xd` (the dequantized x) into `g`, ending in value "m".
+    /// `lo` is the smallest value of the 8-bit type the intermediate Q nodes use.
+    fn pattern(g: &mut G, name: &str, signed: bool) {
+        let lo = if signed { -128 } else { 0 };
+        let c = |g: &mut G, n: &str, v: f32| {
+            g.init(n, Tensor::scalar(v));
+        };
+        match name {
+            // The quantizers' SiLU: Sigmoid's output quantized, the Mul reading x's DQ.
+            "silu_qdq" => {
+                g.node("Sigmoid", &["xd"], &["s"], &[]).q8("s", "sq", 1.0 / 256.0, lo, signed).dq("sq", "sq", "sd", &[]);
+                g.node("Mul", &["xd", "sd"], &["m"], &[]);
+            }
+            // The same with a DequantizeLinear of x per reader.
+            "silu_two_dq" => {
+                g.dq("xq", "xq", "xd2", &[]);
+                g.node("Sigmoid", &["xd2"], &["s"], &[]).q8("s", "sq", 1.0 / 255.0, lo + 1, signed).dq("sq", "sq", "sd", &[]);
+                g.node("Mul", &["sd", "xd"], &["m"], &[]);
+            }
+            "silu_float" => {
+                g.node("Sigmoid", &["xd"], &["s"], &[]).node("Mul", &["xd", "s"], &["m"], &[]);
+            }
+            "hardswish" => {
+                let attrs = [("alpha", Attr::Float(1.0 / 6.0)), ("beta", Attr::Float(0.5))];
+                g.node("HardSigmoid", &["xd"], &["h"], &attrs).node("Mul", &["xd", "h"], &["m"], &[]);
+            }
+            "gelu_erf" => {
+                c(g, "sqrt2", std::f32::consts::SQRT_2);
+                c(g, "one", 1.0);
+                c(g, "half", 0.5);
+                g.node("Div", &["xd", "sqrt2"], &["a"], &[]).node("Erf", &["a"], &["e"], &[]).node("Add", &["e", "one"], &["b"], &[]);
+                g.node("Mul", &["xd", "b"], &["p"], &[]).node("Mul", &["p", "half"], &["m"], &[]);
+            }
+            "gelu_tanh" => {
+                c(g, "three", 3.0);
+                c(g, "k", 0.044715);
+                c(g, "s2pi", (2.0 / std::f32::consts::PI).sqrt());
+                c(g, "one", 1.0);
+                // 0.5 from a Constant node, as exporters write it.
+                g.node("Constant", &[], &["half"], &[("value", Attr::Tensor(Tensor::scalar(0.5f32)))]);
+                g.node("Pow", &["xd", "three"], &["x3"], &[]).node("Mul", &["x3", "k"], &["a"], &[]).node("Add", &["xd", "a"], &["b"], &[]);
+                g.node("Mul", &["b", "s2pi"], &["c"], &[]).node("Tanh", &["c"], &["t"], &[]).node("Add", &["t", "one"], &["u"], &[]);
+                g.node("Mul", &["xd", "u"], &["v"], &[]).node("Mul", &["v", "half"], &["m"], &[]);
+            }
+            "mish" => {
+                g.node("Softplus", &["xd"], &["sp"], &[]).node("Tanh", &["sp"], &["t"], &[]).node("Mul", &["xd", "t"], &["m"], &[]);
+            }
+            // Two tables in a row are one table.
+            "chain" => {
+                g.node("Tanh", &["xd"], &["t"], &[]).q8("t", "tq", 1.0 / 128.0, lo + 128, signed).dq("tq", "tq", "td", &[]);
+                g.node("Exp", &["td"], &["m"], &[]);
+            }
+            _ => unreachable!("{name}"),
+        }
+    }
+
+    #[test]
+    fn activation_patterns_become_one_exact_table() {
+        for signed in [false, true] {
+            let lo = if signed { -128i32 } else { 0 };
+            for (sx, zx, sy, zy) in [(0.05f32, 128, 0.03f32, 20), (0.013, 200, 0.011, 5), (0.1, 30, 0.05, 128)] {
+                // Every 8-bit value of x, dequantized: the fused table meets all 256 entries.
+                let x = Tensor::from_vec(&[1, 2, 128], (0..256).map(|i| (i - zx) as f32 * sx).collect::<Vec<f32>>()).unwrap();
+                for name in ["silu_qdq", "silu_two_dq", "silu_float", "hardswish", "gelu_erf", "gelu_tanh", "mish", "chain"] {
+                    let mut g = G::new();
+                    g.q8("x", "xq", sx, zx + lo, signed).dq("xq", "xq", "xd", &[]);
+                    pattern(&mut g, name, signed);
+                    g.q8("m", "yq", sy, zy + lo, signed).dq("yq", "yq", "y", &[]);
+                    // Tolerance 0: the table is the literal chain of ops, value for value.
+                    let ops = check(&g.io("x", &["y"]), x.clone(), &[0.0]);
+                    assert_eq!(ops, ["QuantizeLinear", "QLinearLookup", "DequantizeLinear"], "{name} signed {signed} x {sx}/{zx}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn regions_of_two_inputs_or_broadcasting_constants_are_not_tables() {
+        let x = Tensor::from_vec(&[2, 128], (0..256).map(|i| (i as f32 - 100.0) * 0.02).collect::<Vec<f32>>()).unwrap();
+        // Mul(-x, sigmoid(x)) is a function of x alone: one table.
+        let mut g = G::new();
+        g.q("x", "xq", 0.02, 100).dq("xq", "xq", "xd", &[]);
+        g.node("Sigmoid", &["xd"], &["s"], &[]).q("s", "sq", 1.0 / 256.0, 0).dq("sq", "sq", "sd", &[]);
+        g.node("Neg", &["xd"], &["n"], &[]).q("n", "nq", 0.02, 156).dq("nq", "nq", "nd", &[]);
+        g.node("Mul", &["nd", "sd"], &["m"], &[]).q("m", "yq", 0.02, 128).dq("yq", "yq", "y", &[]);
+        let ops = check(&g.io("x", &["y"]), x.clone(), &[0.0]);
+        assert_eq!(ops, ["QuantizeLinear", "QLinearLookup", "DequantizeLinear"]);
+        // A Mul of two 8-bit tensors (x quantized twice): QLinearMul.
+        let mut g = G::new();
+        g.q("x", "xq", 0.02, 100).dq("xq", "xq", "xd", &[]);
+        g.q("x", "xq2", 0.03, 90).dq("xq2", "xq2", "xd2", &[]);
+        g.node("Mul", &["xd", "xd2"], &["m"], &[]).q("m", "yq", 0.05, 128).dq("yq", "yq", "y", &[]);
+        let ops = check(&g.io("x", &["y"]), x.clone(), &[0.05]);
+        assert_eq!(ops, ["QuantizeLinear", "QuantizeLinear", "QLinearMul", "DequantizeLinear"]);
+        // A per-position constant: not a function of the value alone.
+        let mut g = G::new();
+        g.q("x", "xq", 0.02, 100).dq("xq", "xq", "xd", &[]);
+        g.init("w", Tensor::from_vec(&[128], (0..128).map(|i| i as f32 / 64.0).collect::<Vec<f32>>()).unwrap());
+        g.node("Mul", &["xd", "w"], &["m0"], &[]).node("Tanh", &["m0"], &["m"], &[]).q("m", "yq", 0.01, 128).dq("yq", "yq", "y", &[]);
+        let ops = check(&g.io("x", &["y"]), x.clone(), &[0.0]);
+        assert!(!ops.iter().any(|o| o == "QLinearLookup"), "{ops:?}");
+        // A one-element constant of higher rank than x would broadcast x's shape.
+        let mut g = G::new();
+        g.q("x", "xq", 0.02, 100).dq("xq", "xq", "xd", &[]);
+        g.init("c", Tensor::from_vec(&[1, 1, 1], vec![0.5f32]).unwrap());
+        g.node("Mul", &["xd", "c"], &["m"], &[]).q("m", "yq", 0.01, 128).dq("yq", "yq", "y", &[]);
+        let ops = check(&g.io("x", &["y"]), x, &[0.0]);
         assert!(!ops.iter().any(|o| o == "QLinearLookup"), "{ops:?}");
     }
 

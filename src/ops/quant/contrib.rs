@@ -20,7 +20,8 @@
 //! - QLinearConcat: each input is requantized to the output's scale and zero point
 //!   (`quantize(dequantize(x))`; copied when its parameters equal the output's), then concatenated.
 //! - QLinearLeakyRelu / QLinearSigmoid: `quantize(f(dequantize(x)))`, f computed in f32
-//!   (the sigmoid with the exact `exp`; onnxruntime's table may differ by one step on ties).
+//!   (the sigmoid with the exact `exp`; onnxruntime's table may differ by one step on ties),
+//!   run as the 256-entry [`Table`] of that formula (`ops::quant::lookup`).
 //! - QLinearSoftmax (attributes `axis`, `opset`): onnxruntime's table-driven approximation, which
 //!   defines the op: `e[d] = f32(exp((255 − d + s) · x_scale))` for the distance `d = max − x` of
 //!   an element below its row's maximum, with the headroom `s = max(0, ln(f32::MAX / D) − 5) /
@@ -28,6 +29,7 @@
 //!   `y = round(e · floor(1 / y_scale) / Σ e) + y_zp` in f32, saturated (onnxruntime wraps int8
 //!   values above 127; that cannot happen with a `[0, 1]` output range). Rows follow Softmax's
 //!   opset rules: the one axis from opset 13, the flattened trailing dims before.
+use super::lookup::Table;
 use super::{broadcast_values, int_values, quantized_tensor};
 use crate::error::{Error, Result};
 use crate::kernels::q8::{Requant, Q8};
@@ -142,7 +144,7 @@ fn trailing_run(small: &[usize], shape: &[usize]) -> Option<usize> {
 /// `f(x, y, swapped, out)` per run (`swapped`: `x` is B and `y` is A). Equal shapes and a scalar
 /// side are one call, a per-channel side one call per run, a trailing side (a bias) one call per
 /// repeat; other broadcasts are materialized.
-fn broadcast_binary<Q: Q8>(
+fn broadcast_binary<Q: Q8 + crate::tensor::Elem>(
     a: &ArrayD<Q>,
     b: &ArrayD<Q>,
     f: impl Fn(&[Q], Operand<Q>, bool, &mut [Q]) -> Result<()>,
@@ -204,7 +206,7 @@ fn qlinear_add(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
             let swapped = AddParams { a_scale: b.scale, a_zp: b.zp, b_scale: a.scale, b_zp: a.zp, ..p };
             with_q8!(a.t, "A", |av: Q| {
                 let bv = b.t.array::<Q>()?;
-                broadcast_binary(av, bv, |x, y, sw, o| add_q8(x, y, if sw { &swapped } else { &p }, o))
+                broadcast_binary(av, bv, |x, y, sw, o| Ok(add_q8(x, y, if sw { &swapped } else { &p }, o)?))
             })
         })
     })))
@@ -218,7 +220,7 @@ fn qlinear_mul(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
                 let p = MulParams { a_zp: a.zp, b_zp: b.zp, multiplier, y_zp: c_zp, lo: i32::MIN, hi: i32::MAX };
                 let swapped = MulParams { a_zp: b.zp, b_zp: a.zp, ..p };
                 let bv = b.t.array::<Q>()?;
-                broadcast_binary(av, bv, |x, y, sw, o| mul_q8(x, y, if sw { &swapped } else { &p }, o))
+                broadcast_binary(av, bv, |x, y, sw, o| Ok(mul_q8(x, y, if sw { &swapped } else { &p }, o)?))
             })
         })
     })))
@@ -384,26 +386,62 @@ fn qlinear_concat(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     })))
 }
 
-/// `quantize(f(dequantize(x)))` elementwise, in f32.
-fn qlinear_unary(inputs: &[Option<&Tensor>], f: impl Fn(f32) -> f32) -> Result<Vec<Tensor>> {
+/// `quantize(f(dequantize(x)))` elementwise, in f32: the per-element definition of
+/// QLinearSigmoid and QLinearLeakyRelu, which their tables hold.
+fn qlinear_unary(inputs: &[Option<&Tensor>], f: impl Fn(f32) -> f32) -> Result<Tensor> {
     let (x, y_scale, y_zp) = unary_params(inputs, "X", "Y")?;
     let values = int_values(x.t, "X")?;
-    let y = quantized_tensor(x.t.dtype(), x.t.shape(), values.len(), |i| {
+    quantized_tensor(x.t.dtype(), x.t.shape(), values.len(), |i| {
         let v = f(quant_math::dequantize(values[i], x.scale, x.zp));
         quant_math::round_to_i64(f64::from(v / y_scale)).saturating_add(y_zp as i64)
-    })?;
-    Ok(vec![y])
+    })
+}
+
+/// The [`Table`] of [`qlinear_unary`] for X of the given signedness, with the parameters of
+/// `inputs` (1-4; input 0 is ignored).
+fn unary_table(inputs: &[Option<&Tensor>], signed: bool, f: &impl Fn(f32) -> f32) -> Result<Table> {
+    Table::of(signed, |values| {
+        let with: Vec<Option<&Tensor>> = std::iter::once(Some(values)).chain(inputs.iter().skip(1).copied()).collect();
+        qlinear_unary(&with, f)
+    })
+}
+
+/// A unary QOperator op of formula `f`, run as a table: built when the plan is built when the
+/// scales and zero points are constants and X's type is known (from its zero point or the
+/// graph), else once per run from the run's parameters (256 evaluations).
+fn qlinear_table_op(ctx: &BuildContext, f: impl Fn(f32) -> f32 + Send + Sync + 'static) -> Result<Box<dyn Op>> {
+    let constant = |i: usize| match ctx.node.input(i) {
+        None => Some(None),
+        Some(_) => ctx.constant_input(i).map(Some),
+    };
+    let params: Option<Vec<Option<&Tensor>>> = (0..5).map(|i| if i == 0 { Some(None) } else { constant(i) }).collect();
+    let x_dtype = params.as_ref().and_then(|p| p[2].map(|z| z.dtype())).or_else(|| ctx.node.input(0).and_then(|x| ctx.graph.values.get(x)?.dtype));
+    let built: Option<Table> = match (params, x_dtype) {
+        (Some(p), Some(d @ (DType::U8 | DType::I8))) => unary_table(&p, d == DType::I8, &f).ok(),
+        _ => None,
+    };
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let x = required(inputs, 0, "X")?;
+        let signed = match x.dtype() {
+            DType::U8 => false,
+            DType::I8 => true,
+            other => return Err(Error::dtype(format!("X must be uint8 or int8, got {other}"))),
+        };
+        let y = match &built {
+            Some(t) if (t.out_dtype() == DType::I8) == signed => t.apply(x)?,
+            _ => unary_table(inputs, signed, &f)?.apply(x)?,
+        };
+        Ok(vec![y])
+    })))
 }
 
 fn qlinear_leaky_relu(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let alpha = ctx.attrs().float_or("alpha", 0.01)?;
-    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
-        qlinear_unary(inputs, |v| if v < 0.0 { alpha * v } else { v })
-    })))
+    qlinear_table_op(ctx, move |v| if v < 0.0 { alpha * v } else { v })
 }
 
-fn qlinear_sigmoid(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
-    Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| qlinear_unary(inputs, |v| 1.0 / (1.0 + (-v).exp())))))
+fn qlinear_sigmoid(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    qlinear_table_op(ctx, |v| 1.0 / (1.0 + (-v).exp()))
 }
 
 fn qlinear_softmax(ctx: &BuildContext) -> Result<Box<dyn Op>> {
@@ -635,6 +673,40 @@ mod tests {
         .unwrap();
         // sigmoid(-12.8) ≈ 2.8e-6 → -128; sigmoid(0) = 0.5 → 128 - 128 = 0; sigmoid(12.7) ≈ 1 → 256 - 128 → 127
         assert_eq!(y[0], Tensor::from_vec(&[3], vec![-128i8, 0, 127]).unwrap());
+    }
+
+    /// The tables (built with the plan from constant parameters, or per run) hold the
+    /// per-element formula for every input value: uint8 and int8, several scales and zero points.
+    #[test]
+    fn sigmoid_and_leaky_relu_tables_equal_their_formula_on_every_value() {
+        let zp = |v: i32, signed: bool| if signed { t(&[], vec![v as i8]) } else { t(&[], vec![v as u8]) };
+        for signed in [false, true] {
+            let lo = if signed { -128 } else { 0 };
+            for (xs, xz, ys, yz) in [(0.1f32, 10, 1.0 / 256.0, 0), (0.031, 100, 0.0039, 3), (0.5, 255, 0.02, 128), (0.003, 0, 0.7, 77)] {
+                let (xz, yz) = (xz + lo, yz + lo);
+                // Every value, twice, in a [2, 256] tensor.
+                let values: Vec<i64> = Table::inputs(signed).to_i64_vec().unwrap();
+                let all: Vec<i64> = values.iter().chain(values.iter().rev()).copied().collect();
+                let x = if signed {
+                    t(&[2, 256], all.iter().map(|&v| v as i8).collect::<Vec<i8>>())
+                } else {
+                    t(&[2, 256], all.iter().map(|&v| v as u8).collect::<Vec<u8>>())
+                };
+                let inputs = [x, s(xs), zp(xz, signed), s(ys), zp(yz, signed)];
+                let refs: Vec<Option<&Tensor>> = inputs.iter().map(|t| t.as_ref()).collect();
+                for (op, attrs, want) in [
+                    ("QLinearSigmoid", vec![], qlinear_unary(&refs, |v| 1.0 / (1.0 + (-v).exp())).unwrap()),
+                    ("QLinearLeakyRelu", vec![("alpha", Attr::Float(0.3))], qlinear_unary(&refs, |v| if v < 0.0 { 0.3 * v } else { v }).unwrap()),
+                ] {
+                    let per_run = run_in(MS, op, 1, &attrs, &inputs).unwrap();
+                    let built = crate::ops::quant::test_util::run_with_constants_in(MS, op, 1, &attrs, &inputs, &[1, 2, 3, 4]).unwrap();
+                    assert_eq!(per_run[0], want, "{op} signed {signed} x {xs}/{xz} y {ys}/{yz}");
+                    assert_eq!(built[0], want, "{op} (plan-time table) signed {signed} x {xs}/{xz} y {ys}/{yz}");
+                }
+            }
+        }
+        // A float X is a type error, not a panic.
+        assert!(run_in(MS, "QLinearSigmoid", 1, &[], &[t(&[1], vec![0f32]), s(1.0), None, s(1.0), None]).is_err());
     }
 
     #[test]

@@ -182,7 +182,7 @@ fn prepack_w(ctx: &BuildContext, attrs: &ConvAttrs, w_idx: usize, zp_idx: usize)
     let panels = (0..g)
         .map(|gi| {
             let zp_g = if zp.len() == 1 { &zp[..] } else { &zp[gi * mg..(gi + 1) * mg] };
-            PackedQWeights::pack_left(view(&bytes, signed, gi * mg * kdim, mg, kdim, kdim, 1)?, zp_g)
+            Ok(PackedQWeights::pack_left(view(&bytes, signed, gi * mg * kdim, mg, kdim, kdim, 1)?, zp_g)?)
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Some(Prepacked { shape: ws.to_vec(), dtype: w.dtype(), zero_points: zp, panels }))

@@ -136,7 +136,7 @@ impl DepthwiseQConv {
         Some(Plan { g, n: xs[0], m, x_zp, y_zp, out_type, mult, bias, weights })
     }
 
-    fn run_typed<X: Q8, Y: Q8>(&self, x: &ArrayD<X>, p: &Plan) -> Result<Tensor> {
+    fn run_typed<X: Q8 + crate::tensor::Elem, Y: Q8 + crate::tensor::Elem>(&self, x: &ArrayD<X>, p: &Plan) -> Result<Tensor> {
         let w = p.weights.as_ref().or(self.packed.as_ref()).ok_or_else(|| crate::Error::invalid("depthwise weights"))?;
         let g = &p.g;
         let shape = [p.n, p.m, g.oh, g.ow];

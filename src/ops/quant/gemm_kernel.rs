@@ -132,5 +132,5 @@ impl OutBuf {
 /// A `rows x cols` view of `bytes` from `at`, with strides.
 pub(crate) fn view(bytes: &[u8], signed: bool, at: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> Result<QMat<'_>> {
     let tail = bytes.get(at..).ok_or_else(|| Error::shape(format!("internal: view offset {at} past {} bytes", bytes.len())))?;
-    QMat::new(tail, signed, rows, cols, rs, cs)
+    Ok(QMat::new(tail, signed, rows, cols, rs, cs)?)
 }

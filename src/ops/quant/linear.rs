@@ -174,12 +174,12 @@ fn quantize_per_tensor_f32(x: &Tensor, scale: &Tensor, zp: Option<&Tensor>, out_
     Ok(Some(match dtype {
         DType::U8 => {
             let mut y = vec![0u8; xs.len()];
-            qconvert::quantize_f32(xs, s, z, &mut y);
+            qconvert::quantize_f32_u8(xs, s, z, &mut y);
             Tensor::from_vec(x.shape(), y)?
         }
         _ => {
             let mut y = vec![0i8; xs.len()];
-            qconvert::quantize_f32(xs, s, z, &mut y);
+            qconvert::quantize_f32_i8(xs, s, z, &mut y);
             Tensor::from_vec(x.shape(), y)?
         }
     }))
@@ -200,12 +200,12 @@ fn dequantize_per_tensor_f32(x: &Tensor, scale: &Tensor, zp: Option<&Tensor>) ->
         Tensor::U8(a) => {
             let Some(xs) = a.as_slice() else { return Ok(None) };
             y = vec![0f32; xs.len()];
-            qconvert::dequantize_f32(xs, s, z, &mut y);
+            qconvert::dequantize_u8_f32(xs, s, z, &mut y);
         }
         Tensor::I8(a) => {
             let Some(xs) = a.as_slice() else { return Ok(None) };
             y = vec![0f32; xs.len()];
-            qconvert::dequantize_f32(xs, s, z, &mut y);
+            qconvert::dequantize_i8_f32(xs, s, z, &mut y);
         }
         _ => return Ok(None),
     }

@@ -9,7 +9,8 @@
 //! - [`contrib`]: onnxruntime's `com.microsoft` QOperator ops (QLinearAdd, QLinearMul,
 //!   QLinearGlobalAveragePool, QLinearConcat, QLinearLeakyRelu, QLinearSigmoid).
 //! - [`gemm`]: `com.microsoft` QGemm (what a fused `DequantizeLinear → Gemm → QuantizeLinear` runs).
-//! - [`lookup`]: webptq's QLinearLookup (a 256-entry table: fused `DQ → elementwise op → Q`).
+//! - [`lookup`]: the one 256-entry table mechanism of the 8-bit elementwise ops, and webptq's
+//!   QLinearLookup (fused `DQ → elementwise ops → Q` regions).
 //! - [`nbits`]: `com.microsoft` MatMulNBits (block-wise 2/4/8-bit weights) and its packed layout,
 //!   shared with the weight-only quantizer.
 //!
@@ -26,7 +27,7 @@ mod depthwise;
 mod gemm;
 mod gemm_kernel;
 mod linear;
-mod lookup;
+pub(crate) mod lookup;
 mod matmul;
 pub(crate) mod nbits;
 
@@ -294,9 +295,21 @@ pub(crate) mod test_util {
         built.run(&refs)
     }
 
-    /// Builds `op` (default domain) over a graph in which the inputs listed in `constant` are
-    /// initializers (so the op may preprocess them when built) and runs it once.
+    /// [`run_with_constants_in`] for the default domain.
     pub(crate) fn run_with_constants(
+        op: &str,
+        opset: i64,
+        attrs: &[(&str, Attr)],
+        inputs: &[Option<Tensor>],
+        constant: &[usize],
+    ) -> Result<Vec<Tensor>> {
+        run_with_constants_in("", op, opset, attrs, inputs, constant)
+    }
+
+    /// Builds `domain.op` over a graph in which the inputs listed in `constant` are
+    /// initializers (so the op may preprocess them when built) and runs it once.
+    pub(crate) fn run_with_constants_in(
+        domain: &str,
         op: &str,
         opset: i64,
         attrs: &[(&str, Attr)],
@@ -307,7 +320,7 @@ pub(crate) mod test_util {
         let mut node = Node {
             name: String::new(),
             op_type: op.into(),
-            domain: String::new(),
+            domain: domain.into(),
             inputs: vec![],
             outputs: vec![],
             attrs: Default::default(),
