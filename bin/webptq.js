@@ -268,8 +268,10 @@ async function openModel(file, fn) {
   try {
     model = await loadModel(file, { onProgress: bar });
   } catch (e) {
-    if (e?.code === 'NOT_FOUND') throw new CliError('NOT_FOUND', `model '${file}' does not exist`);
-    if (e?.code === 'IO_ERROR' && /directory/.test(e.message)) throw new CliError('NOT_FOUND', `model '${file}' is a directory, not a file`);
+    // (An external data file the model names that is missing keeps its own message.)
+    const aboutModel = /^the model /.test(e?.message ?? '');
+    if (e?.code === 'NOT_FOUND' && aboutModel) throw new CliError('NOT_FOUND', `model '${file}' does not exist`);
+    if (e?.code === 'IO_ERROR' && aboutModel && /directory/.test(e.message)) throw new CliError('NOT_FOUND', `model '${file}' is a directory, not a file`);
     throw e;
   } finally {
     bar.done();

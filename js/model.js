@@ -78,7 +78,8 @@ const MODEL_OPTIONS = new Set(['onProgress', 'signal', 'externalData', 'wasmFlav
 /**
  * Reads and parses a model from a URL string or URL, a Request, a File or Blob, an ArrayBuffer or a
  * Uint8Array (or, in Node, a file path). `externalData` values may be bytes or any such source; a
- * relative URL or path there resolves against the model's own URL.
+ * relative URL or path there resolves against the model's own URL. From a local file, external
+ * data files the model names and `externalData` does not give are read from the model's folder.
  * @param {unknown} source
  * @param {{ onProgress?: (p: { stage: string, done: number, total: number | null, file?: string }) => void,
  *   signal?: AbortSignal, externalData?: Record<string, unknown>, wasmFlavour?: string }} [options]
@@ -106,6 +107,7 @@ export async function loadModel(source, options = {}) {
   }
   checkSignal(signal, 'loading the model');
   const { bindings } = await wasm;
+  if (url?.startsWith('file:')) await readSiblingFiles(bindings, bytes, url, external, { onProgress, signal });
   try {
     return new Model(new bindings.WasmModel(bytes, external));
   } catch (e) {
@@ -114,6 +116,36 @@ export async function loadModel(source, options = {}) {
       throw new WebptqError('INVALID_MODEL', `${err.message} (the server sent a web page, content-type ${contentType}, from ${url})`, { cause: e });
     }
     throw err;
+  }
+}
+
+/**
+ * A model read from a local file (Node) may keep its weights in external files next to it: reads
+ * each location the model names that `external` does not already hold, relative to the model's
+ * folder. A location that is absolute or leads out of that folder is refused (INVALID_MODEL): a
+ * model file must not make the loader read arbitrary files.
+ */
+async function readSiblingFiles(bindings, bytes, url, external, { onProgress, signal }) {
+  let locations;
+  try {
+    locations = bindings.externalDataLocations(bytes);
+  } catch {
+    return; // not a model: WasmModel reports it
+  }
+  const wanted = locations.filter((l) => !Object.hasOwn(external, l));
+  if (wanted.length === 0) return;
+  const path = await import('node:path');
+  const { fileURLToPath, pathToFileURL } = await import('node:url');
+  const dir = path.dirname(fileURLToPath(url));
+  for (const location of wanted) {
+    const file = path.resolve(dir, location);
+    const rel = path.relative(dir, file);
+    if (path.isAbsolute(location) || rel === '' || rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
+      throw new WebptqError('INVALID_MODEL',
+        `the model's weights name the external file '${location}', which is not inside the model's folder ${dir}; only files next to the model are read`);
+    }
+    const progress = onProgress && ((p) => onProgress({ ...p, file: location }));
+    external[location] = (await readSource(pathToFileURL(file), { onProgress: progress, signal, what: `external data '${location}'` })).bytes;
   }
 }
 

@@ -74,6 +74,30 @@ fn external_data_is_read_from_supplied_files() {
     assert!(missing.to_string().contains("weights.bin"), "{missing}");
 }
 
+/// The files a loader must supply: every location, once, from initializers and from tensor
+/// attributes (here of a Constant node inside an If branch).
+#[test]
+fn external_locations_lists_each_file_a_model_names_once() {
+    let kv = |k: &str, v: &str| proto::StringStringEntryProto { key: Some(k.into()), value: Some(v.into()) };
+    let ext = |name: &str, location: &str, offset: &str| proto::TensorProto {
+        name: Some(name.into()),
+        dims: vec![2],
+        data_type: Some(1),
+        data_location: Some(1),
+        external_data: vec![kv("location", location), kv("offset", offset), kv("length", "8")],
+        ..Default::default()
+    };
+    let mut constant = node("Constant", "c", &[], &["k"]);
+    constant.attribute.push(proto::AttributeProto { name: Some("value".into()), r#type: Some(4), t: Some(ext("", "consts.bin", "0")), ..Default::default() });
+    let branch = proto::GraphProto { name: Some("then".into()), node: vec![constant], ..Default::default() };
+    let mut cond = node("If", "if", &["flag"], &["k"]);
+    cond.attribute.push(proto::AttributeProto { name: Some("then_branch".into()), r#type: Some(5), g: Some(branch), ..Default::default() });
+    let m = model(vec![cond], vec![ext("a", "weights.bin", "0"), ext("b", "weights.bin", "8")], vec![], vec![value_info("k", 1, &[2])], 13);
+    assert_eq!(onnx::external_locations(&m.encode_to_vec()).unwrap(), ["weights.bin", "consts.bin"]);
+    assert!(onnx::external_locations(&constant_model().encode_to_vec()).unwrap().is_empty());
+    assert_eq!(onnx::external_locations(b"not a model").unwrap_err().code(), "INVALID_MODEL");
+}
+
 #[test]
 fn declared_size_disagreeing_with_data_is_an_invalid_model() {
     let m = model(

@@ -468,3 +468,59 @@ fn embedding_tables_are_stored_8_bit() {
     let n: f64 = a.iter().zip(&b).map(|(u, v)| (*u as f64 - *v as f64).powi(2)).sum();
     assert!(10.0 * (s / n).log10() > 30.0, "SQNR {}", 10.0 * (s / n).log10());
 }
+
+/// One weight and one bias shared by three readers, and a float node whose name is one a rewrite
+/// would give: x[N,8] → MatMul mm (W, per-channel axis 1) → h; Gemm gm (h, W, B, transB: W along
+/// axis 0) → g; Gemm gm2 (g, W, B) → y; Sigmoid named `h_DynamicQuantizeLinear` (as in a model
+/// onnxruntime's dynamic quantizer wrote) → y2. Opset 13.
+fn shared_weights() -> proto::ModelProto {
+    model(
+        vec![
+            node("MatMul", "mm", &["x", "W"], &["h"]),
+            with(node("Gemm", "gm", &["h", "W", "B"], &["g"]), vec![common::graphs::int("transB", 1)]),
+            node("Gemm", "gm2", &["g", "W", "B"], &["y"]),
+            node("Sigmoid", "h_DynamicQuantizeLinear", &["h"], &["y2"]),
+        ],
+        vec![f32_tensor("W", &[8, 8], &values(64, 41, -0.6, 0.6)), f32_tensor("B", &[8], &values(8, 42, -0.2, 0.2))],
+        vec![value_info("x", 1, &[-1, 8])],
+        vec![value_info("y", 1, &[-1, 8]), value_info("y2", 1, &[-1, 8])],
+        13,
+    )
+}
+
+/// Every export format names each node uniquely (onnxruntime refuses "two nodes with same node
+/// name", as it did the captcha-crnn zoo model's export), the source's node names survive, and
+/// the model still computes what the float one does. The exports go to onnxruntime through
+/// tests/python/check_exports.py.
+#[test]
+fn every_format_names_nodes_uniquely_when_a_tensor_has_several_readers() {
+    use webptq::quantize::QuantMode;
+    let float = load(&shared_weights());
+    let cases = [
+        ("shared-qdq", QuantMode::Static, QuantFormat::Qdq),
+        ("shared-qoperator", QuantMode::Static, QuantFormat::QOperator),
+        ("shared-dynamic", QuantMode::Dynamic, QuantFormat::Qdq),
+        ("shared-weight-only", QuantMode::WeightOnly, QuantFormat::Qdq),
+    ];
+    for (name, mode, format) in cases {
+        let options = QuantOptions { mode, format, ..Default::default() };
+        let q = run(&options, &float, "x", &[4, 8]).unwrap();
+        let g = &q.model.graph;
+        let mut seen = std::collections::HashSet::new();
+        for n in g.nodes.iter().filter(|n| !n.name.is_empty()) {
+            assert!(seen.insert(n.name.as_str()), "{name}: two nodes named '{}' ({:?})", n.name, ops(g));
+        }
+        if format == QuantFormat::Qdq {
+            // (QOperator form replaces the Sigmoid by a QLinearSigmoid of another name.)
+            assert_eq!(find(g, "h_DynamicQuantizeLinear").op_type, "Sigmoid", "{name}");
+        }
+        if mode == QuantMode::Dynamic {
+            // The name was wanted twice: the inserted node got a fresh one.
+            assert_eq!(find(g, "h_DynamicQuantizeLinear_1").op_type, "DynamicQuantizeLinear");
+        }
+        for db in output_sqnr(&float, &q, "x", &[4, 8]) {
+            assert!(db > 25.0, "{name}: SQNR {db}");
+        }
+        export(name, &float, &q);
+    }
+}

@@ -262,6 +262,13 @@ impl WasmSession {
 }
 
 /// The ops this build can run, as "Op" or "domain.Op".
+/// The external data files a model names (`location`s), for a loader that reads them next to it.
+#[wasm_bindgen(js_name = externalDataLocations)]
+pub fn external_data_locations(bytes: &[u8]) -> Result<Array, JsValue> {
+    let names = crate::onnx::external_locations(bytes).map_err(js_error)?;
+    Ok(names.into_iter().map(JsValue::from).collect())
+}
+
 #[wasm_bindgen(js_name = supportedOps)]
 pub fn supported_ops() -> Vec<String> {
     crate::ops::Registry::standard()

@@ -11,12 +11,41 @@ use std::sync::Arc;
 
 /// Parses an ONNX model. `external` holds the bytes of external data files by location name.
 pub fn load(bytes: &[u8], external: &ExternalData) -> Result<Model> {
+    from_model_proto(&decode(bytes)?, external)
+}
+
+fn decode(bytes: &[u8]) -> Result<ModelProto> {
     if bytes.is_empty() {
         return Err(Error::model("the file is empty"));
     }
-    let proto = ModelProto::decode(bytes)
-        .map_err(|e| Error::model(format!("not an ONNX model, or a truncated one (protobuf decoding failed: {e})")))?;
-    from_model_proto(&proto, external)
+    ModelProto::decode(bytes)
+        .map_err(|e| Error::model(format!("not an ONNX model, or a truncated one (protobuf decoding failed: {e})")))
+}
+
+/// The external data files a model's tensors name (`location`), each once, in first-use order:
+/// initializers and tensor attributes of the graph and of its subgraphs. A loader that can read
+/// files next to the model uses it to supply them to [`load`].
+pub fn external_locations(bytes: &[u8]) -> Result<Vec<String>> {
+    fn tensor(t: &proto::TensorProto, out: &mut Vec<String>) {
+        let location = t.external_data.iter().find(|kv| kv.key.as_deref() == Some("location"));
+        if let Some(l) = location.and_then(|kv| kv.value.clone()) {
+            if !out.contains(&l) {
+                out.push(l);
+            }
+        }
+    }
+    fn graph(g: &proto::GraphProto, out: &mut Vec<String>) {
+        g.initializer.iter().for_each(|t| tensor(t, out));
+        for a in g.node.iter().flat_map(|n| &n.attribute) {
+            a.t.iter().chain(&a.tensors).for_each(|t| tensor(t, out));
+            a.g.iter().chain(&a.graphs).for_each(|g| graph(g, out));
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(g) = &decode(bytes)?.graph {
+        graph(g, &mut out);
+    }
+    Ok(out)
 }
 
 pub fn from_model_proto(proto: &ModelProto, external: &ExternalData) -> Result<Model> {

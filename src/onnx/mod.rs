@@ -5,6 +5,6 @@ pub mod proto;
 pub mod save;
 pub mod tensor_proto;
 
-pub use load::load;
+pub use load::{external_locations, load};
 pub use save::save;
 pub use tensor_proto::ExternalData;

@@ -67,6 +67,7 @@ impl Edit {
     pub(crate) fn finish(mut self, model: &Model, nodes: Vec<Node>, extra_opsets: &[(&str, i64)]) -> Result<Model> {
         self.graph.nodes = nodes;
         passes::remove_dead_nodes(&mut self.graph);
+        passes::unique_node_names(&mut self.graph, &model.graph);
         // A graph output that was an initializer may have been consumed; keep outputs defined.
         for &o in &self.graph.outputs {
             let produced = self.graph.nodes.iter().any(|n| n.outputs.contains(&Some(o)));

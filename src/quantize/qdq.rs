@@ -304,9 +304,11 @@ impl<'a> Builder<'a> {
         Ok(self.node("DequantizeLinear", &format!("{base}_DequantizeLinear"), vec![q, s, z], vec![out], Attrs::default()))
     }
 
-    /// Finishes: drops what nothing reads, raises the opset as needed, names the producer.
+    /// Finishes: drops what nothing reads, makes node names unique, raises the opset as needed,
+    /// names the producer.
     pub fn finish(mut self, model: &Model, extra_domains: &[(&str, i64)]) -> Result<(Model, RewriteInfo)> {
         passes::remove_dead_nodes(&mut self.g);
+        passes::unique_node_names(&mut self.g, &model.graph);
         self.g.sort_topologically()?;
         let mut out = Model { graph: self.g, ..model.clone() };
         ensure_opset(&mut out, self.min_opset)?;

@@ -229,3 +229,43 @@ test('bench --json: latency per session, ratios and output checks (MNIST, float 
   assertError(cli('bench', MNIST_MODEL, '--input', `nope=${digit}`), 'USAGE', /no input 'nope'/);
   assertError(cli('bench', path.join(dir, 'missing.onnx')), 'NOT_FOUND');
 });
+
+test('run, inspect and quantize read external data files next to the model, and refuse ones outside its folder', async () => {
+  const dir = tmpdir();
+  // onnx.save_model(..., save_as_external_data=True): model.onnx + weights.bin, and onnxruntime's y.
+  const py = spawnSync(path.join(ROOT, '.venv', 'bin', 'python'), [path.join(ROOT, 'tests', 'python', 'external_data_model.py'), dir], { encoding: 'utf8' });
+  assert.equal(py.status, 0, py.stderr);
+  const model = path.join(dir, 'ext', 'model.onnx');
+  const { x, y } = JSON.parse(fs.readFileSync(path.join(dir, 'ext', 'expected.json'), 'utf8'));
+  assert.ok(fs.statSync(model).size < 1000, 'the weights are not inside model.onnx');
+
+  const info = cli('inspect', model);
+  assert.equal(info.status, 0, info.stderr);
+  assert.match(info.stdout, /^parameters\s+136 in 544 B$/m);
+
+  const xFile = path.join(dir, 'x.npy');
+  fs.writeFileSync(xFile, writeNpy(new Tensor('float32', Float32Array.from(x), [2, 16])));
+  const out = path.join(dir, 'out');
+  const r = cli('run', model, '--input', xFile, '--out', out);
+  assert.equal(r.status, 0, r.stderr);
+  const got = readNpy(fs.readFileSync(path.join(out, 'y.npy')));
+  assert.deepEqual(got.dims, [2, 8]);
+  got.data.forEach((v, i) => assert.ok(Math.abs(v - y[i]) <= 1e-5 * (1 + Math.abs(y[i])), `y[${i}] = ${v}, onnxruntime ${y[i]}`));
+
+  const q = path.join(dir, 'q.onnx');
+  const qr = cli('quantize', model, '-o', q, '--calib', xFile);
+  assert.equal(qr.status, 0, qr.stderr);
+  // The quantized file holds its weights itself: it runs from bytes with no external data.
+  const session = await InferenceSession.create(fs.readFileSync(q));
+  const qy = (await session.run({ x: new Tensor('float32', Float32Array.from(x), [2, 16]) })).y;
+  const err = Math.hypot(...qy.data.map((v, i) => v - y[i])) / Math.hypot(...y);
+  assert.ok(err < 0.05, `quantized rel L2 error ${err}`);
+  session.release();
+
+  // A location leading out of the model's folder is refused, though the file exists.
+  assert.ok(fs.existsSync(path.join(dir, 'outside.bin')));
+  assertError(cli('inspect', path.join(dir, 'escape', 'model.onnx')), 'INVALID_MODEL', /\.\.\/outside\.bin/, /not inside the model's folder/);
+  // A missing external file is named (not reported as a missing model).
+  fs.rmSync(path.join(dir, 'ext', 'weights.bin'));
+  assertError(cli('run', model, '--input', xFile, '--out', out), 'NOT_FOUND', /weights\.bin/);
+});

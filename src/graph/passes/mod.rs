@@ -1,11 +1,12 @@
 //! Graph passes. Each one preserves results (tests compare with onnxruntime before and after):
-//! constant folding, BatchNormalization folding into Conv/Gemm, dead-node removal, shape
-//! inference for concrete input shapes, the opset upgrade (7..12 to 13, `opset.rs`), and (runtime only) Conv + Relu/Clip into FusedConv and
+//! constant folding, BatchNormalization folding into Conv/Gemm, dead-node removal, unique node
+//! names, shape inference for concrete input shapes, the opset upgrade (7..12 to 13, `opset.rs`), and (runtime only) Conv + Relu/Clip into FusedConv and
 //! the fusion of QDQ groups into integer ops, whose results agree with onnxruntime's fused kernels (tests/qdq_runtime.rs).
 mod constant_folding;
 mod conv_activation;
 mod dead_nodes;
 mod fold_batchnorm;
+mod node_names;
 mod opset;
 mod qdq_fusion;
 mod shape_inference;
@@ -14,6 +15,7 @@ pub use constant_folding::{fold_constants, fold_constants_except};
 pub use conv_activation::fuse_conv_activations;
 pub use dead_nodes::remove_dead_nodes;
 pub use fold_batchnorm::fold_batchnorm;
+pub use node_names::unique_node_names;
 pub use opset::{upgrade_opset, UPGRADE_FROM, UPGRADE_TO};
 pub use qdq_fusion::{fuse_qdq, WEBPTQ_DOMAIN};
 pub use shape_inference::infer_shapes;
