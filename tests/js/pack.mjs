@@ -15,8 +15,10 @@ function npm(args, cwd) {
 }
 
 /**
- * Packs the package and installs the tarball into a new empty project (offline: its two
- * dependencies come from npm's cache, where `npm ci` put them).
+ * Packs the package and installs the tarball into a new empty project. Its two dependencies'
+ * tarballs come from npm's cache, where `npm ci` put them (--prefer-offline); their registry
+ * metadata, which `npm ci` never asks for because package-lock.json records no addresses, may
+ * have to come from the registry on a new machine.
  * @returns {{ tmp: string, app: string, tarball: string, pack: { filename: string, size: number, unpackedSize: number, files: { path: string, size: number }[] } }}
  */
 export function packAndInstall() {
@@ -26,7 +28,7 @@ export function packAndInstall() {
   const app = path.join(tmp, 'app');
   fs.mkdirSync(app);
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }, null, 2));
-  npm(['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--omit=dev', tarball], app);
+  npm(['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--omit=dev', tarball], app);
   return { tmp, app, tarball, pack };
 }
 
