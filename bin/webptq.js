@@ -338,17 +338,34 @@ function fixedBatch(info) {
   return sizes.size === 1 ? [...sizes][0] : undefined;
 }
 
-/** The batches of the calibration .npy files: rows [i, i + batch) of each, as feeds. */
-function* npyBatches(arrays, samples, batch) {
-  for (let start = 0; start < samples; start += batch) {
-    const end = Math.min(samples, start + batch);
+/**
+ * The batches of the calibration .npy files: rows [i, i + batch) of each, as feeds. An array
+ * with one axis more than its model input (`stacked`) lists whole feeds: a model whose inputs
+ * have no batch axis (a recurrent state [1, 1, 128], a sequence [seq_len, 576]) is fed one
+ * sample at a time: each stacked sample as it is in the file, one row of every other file.
+ */
+function* npyBatches(arrays, samples, batch, stacked) {
+  const step = stacked.size > 0 ? 1 : batch;
+  for (let start = 0; start < samples; start += step) {
+    const end = Math.min(samples, start + step);
     const feeds = {};
     for (const [name, t] of Object.entries(arrays)) {
       const per = t.size / t.dims[0];
-      feeds[name] = new Tensor(t.type, t.data.subarray(start * per, end * per), [end - start, ...t.dims.slice(1)]);
+      const rows = t.data.subarray(start * per, end * per);
+      feeds[name] = new Tensor(t.type, rows, stacked.has(name) ? t.dims.slice(1) : [end - start, ...t.dims.slice(1)]);
     }
     yield feeds;
   }
+}
+
+/** The inputs whose .npy has one axis more than the model declares (see npyBatches). */
+function stackedInputs(arrays, info) {
+  const stacked = new Set();
+  for (const [name, t] of Object.entries(arrays)) {
+    const rank = info.inputs.find((v) => v.name === name)?.shape?.length;
+    if (rank !== undefined && t.dims.length === rank + 1) stacked.add(name);
+  }
+  return stacked;
 }
 
 const pct = (x) => `${(100 * x).toFixed(1)}%`;
@@ -562,7 +579,8 @@ async function cmdQuantize(argv) {
         if (counts.some(([, k]) => k !== samples)) {
           throw new UsageError(`the --calib files hold different numbers of samples: ${counts.map(([n, k]) => `${n} ${k}`).join(', ')}`);
         }
-        calibration = [...npyBatches(arrays, samples, batch)];
+        const stacked = stackedInputs(arrays, info);
+        calibration = [...npyBatches(arrays, samples, batch, stacked)];
       }
     }
     const t0 = performance.now();

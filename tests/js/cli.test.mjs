@@ -145,6 +145,25 @@ test('quantize: a model with a fixed batch of 1 calibrates on 16 samples (defaul
   assert.deepEqual(fs.readFileSync(path.join(dir, 'b.onnx')), fs.readFileSync(path.join(dir, 'a.onnx')));
 });
 
+test('quantize: a .npy with one axis more than its input lists whole feeds, fed one at a time', () => {
+  // Models whose inputs have no batch axis (a recurrent state [1, 1, 128]) take their samples
+  // stacked on a new first axis: [N, 1, 1, 128]. Here the MNIST CNN's [N, 1, 28, 28] input, given
+  // the same 12 digits as [12, 1, 1, 28, 28], must calibrate exactly as batches of one digit.
+  const dir = tmpdir();
+  const x = npy('ref/mnist/test_x.npy');
+  const digits = rows(x, 0, 12, Tensor);
+  const flat = path.join(dir, 'flat.npy');
+  const stacked = path.join(dir, 'stacked.npy');
+  fs.writeFileSync(flat, writeNpy(digits));
+  fs.writeFileSync(stacked, writeNpy(new Tensor('float32', digits.data, [12, 1, ...digits.dims.slice(1)])));
+  const a = cli('quantize', MNIST_MODEL, '-o', path.join(dir, 'a.onnx'), '--calib', flat, '--batch-size', '1');
+  assert.equal(a.status, 0, a.stderr);
+  const b = cli('quantize', MNIST_MODEL, '-o', path.join(dir, 'b.onnx'), '--calib', stacked);
+  assert.equal(b.status, 0, b.stderr);
+  assert.match(b.stdout, /12 batches/);
+  assert.deepEqual(fs.readFileSync(path.join(dir, 'b.onnx')), fs.readFileSync(path.join(dir, 'a.onnx')));
+});
+
 test('errors: one line on stderr and exit status 1', () => {
   const dir = tmpdir();
   fs.writeFileSync(path.join(dir, 'notes.onnx'), 'just some text\n');
