@@ -53,6 +53,8 @@ Quantizes a float model (static int8 by default: weights per channel, uint8 acti
 ranges come from calibration data, QDQ form) and prints a summary: sizes, nodes quantized,
 the layers that lose most. Calibration data: one .npy per model input whose first axis is
 samples (all with the same number of samples); they are fed in batches of --batch-size.
+An array with one axis more than its input (a model input without a batch axis) holds one
+whole feed per sample; then every sample is fed on its own.
 
 options:
   -o, --output OUT.onnx          where to write the quantized model (required)
