@@ -91,13 +91,16 @@ pub enum BinaryF32 {
     Div,
 }
 
-#[inline(always)]
-fn apply(op: BinaryF32, a: f32, b: f32) -> f32 {
-    match op {
-        BinaryF32::Add => a + b,
-        BinaryF32::Sub => a - b,
-        BinaryF32::Mul => a * b,
-        BinaryF32::Div => a / b,
+impl BinaryF32 {
+    /// The op on one pair of elements (for strided walks that no slice kernel covers).
+    #[inline(always)]
+    pub fn apply(self, a: f32, b: f32) -> f32 {
+        match self {
+            BinaryF32::Add => a + b,
+            BinaryF32::Sub => a - b,
+            BinaryF32::Mul => a * b,
+            BinaryF32::Div => a / b,
+        }
     }
 }
 
@@ -127,19 +130,19 @@ macro_rules! per_op {
 /// Appends `a[i] op b[i]` to `out` (`a` and `b` of one length).
 pub fn binary_f32(op: BinaryF32, a: &[f32], b: &[f32], out: &mut Vec<f32>) {
     out.reserve(a.len());
-    per_op!(op, |OP| out.extend(a.iter().zip(b).map(|(&x, &y)| apply(OP, x, y))));
+    per_op!(op, |OP| out.extend(a.iter().zip(b).map(|(&x, &y)| OP.apply(x, y))));
 }
 
 /// Appends `a[i] op b` to `out`.
 pub fn binary_f32_scalar_right(op: BinaryF32, a: &[f32], b: f32, out: &mut Vec<f32>) {
     out.reserve(a.len());
-    per_op!(op, |OP| out.extend(a.iter().map(|&x| apply(OP, x, b))));
+    per_op!(op, |OP| out.extend(a.iter().map(|&x| OP.apply(x, b))));
 }
 
 /// Appends `a op b[i]` to `out`.
 pub fn binary_f32_scalar_left(op: BinaryF32, a: f32, b: &[f32], out: &mut Vec<f32>) {
     out.reserve(b.len());
-    per_op!(op, |OP| out.extend(b.iter().map(|&y| apply(OP, a, y))));
+    per_op!(op, |OP| out.extend(b.iter().map(|&y| OP.apply(a, y))));
 }
 
 #[cfg(test)]

@@ -605,15 +605,7 @@ fn zip_broadcast_f32(op: BinaryF32, a: &ArrayD<f32>, b: &ArrayD<f32>) -> Result<
             (1, 1) => binary_f32(op, &xa[oa..oa + len], &xb[ob..ob + len], &mut out),
             (1, 0) => binary_f32_scalar_right(op, &xa[oa..oa + len], xb[ob], &mut out),
             (0, 1) => binary_f32_scalar_left(op, xa[oa], &xb[ob..ob + len], &mut out),
-            _ => out.extend((0..len).map(|i| {
-                let (x, y) = (xa[oa + i * sa], xb[ob + i * sb]);
-                match op {
-                    BinaryF32::Add => x + y,
-                    BinaryF32::Sub => x - y,
-                    BinaryF32::Mul => x * y,
-                    BinaryF32::Div => x / y,
-                }
-            })),
+            _ => out.extend((0..len).map(|i| op.apply(xa[oa + i * sa], xb[ob + i * sb]))),
         });
     }
     from_shape(&shape, out)
