@@ -524,7 +524,7 @@ impl<const K: usize> Walk<K> {
     }
 }
 
-fn contiguous<'a, T>(a: &'a ndarray::CowArray<'_, T, IxDyn>) -> Result<&'a [T]> {
+pub(crate) fn contiguous<'a, T>(a: &'a ndarray::CowArray<'_, T, IxDyn>) -> Result<&'a [T]> {
     a.as_slice().ok_or_else(|| Error::invalid("internal: array is not contiguous after as_standard_layout"))
 }
 

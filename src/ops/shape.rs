@@ -277,7 +277,7 @@ fn transpose_by_width(x: &Tensor, perm: &[usize]) -> Result<Tensor> {
         // Reinterpreting is sound only between types of one size and alignment.
         assert!(std::mem::size_of::<T>() == std::mem::size_of::<W>() && std::mem::align_of::<T>() == std::mem::align_of::<W>());
         let a = a.as_standard_layout();
-        let src = a.as_slice().ok_or_else(|| Error::invalid("internal: a standard-layout array is not contiguous"))?;
+        let src = super::elementwise::contiguous(&a)?;
         let mut out = vec![T::default(); src.len()];
         // SAFETY: T and W have the same size and alignment (asserted); W is a plain unsigned
         // integer, so any T's bits are a valid W, and every W written into `out` is the bits of

@@ -9,7 +9,7 @@
 //! Erf has no std implementation; [`erf64`] computes it in f64 (absolute error below 1e-14) from
 //! Chebyshev fits, checked against a slow exact series in the tests. For f32, exp and erf have
 //! branch-free versions ([`exp_f32`], [`tanh_f32`], [`erf_f32`]) that compile to SIMD loops.
-use super::elementwise::{map_elems, numeric, to_wide, widened1, Num};
+use super::elementwise::{contiguous, map_elems, numeric, to_wide, widened1, Num};
 use super::registry::{optional, required, BuildContext, FnOp, Op, Registry};
 use crate::error::{Error, Result};
 use crate::tensor::{Elem, Tensor};
@@ -72,7 +72,7 @@ macro_rules! float_op {
 /// A float32 array through the [`UnaryF32`] kernel.
 fn f32_unary(a: &ArrayD<f32>, op: UnaryF32) -> Result<ArrayD<f32>> {
     let a = a.as_standard_layout();
-    let x = a.as_slice().ok_or_else(|| Error::shape("internal: a standard-layout array is not contiguous"))?;
+    let x = contiguous(&a)?;
     let mut out = Vec::new();
     unary_f32(op, x, &mut out);
     ArrayD::from_shape_vec(IxDyn(a.shape()), out).map_err(|e| Error::shape(e.to_string()))
