@@ -586,7 +586,8 @@ function renderResults(r) {
     ...figure('fig-size', 'Size', `${fmtBytes(report.floatBytes)} → ${fmtBytes(r.bytes.length)}`, `ratio ${(r.bytes.length / report.floatBytes).toFixed(3)} (${fmtPct(r.bytes.length / report.floatBytes)} of the float file)`),
     ...figure('fig-latency', 'Latency, one sample', `float ${fmtMs(r.floatMs)} · ${qname} ${fmtMs(r.quantMs)}`, `×${(r.floatMs / r.quantMs).toFixed(2)} on this device (median of runs timed in the worker)`),
   ];
-  if (out?.top1Agreement !== undefined && out?.top1Agreement !== null) {
+  // (A sentence embedder's hidden features are no classes: its figure is the cosine below.)
+  if (out?.top1Agreement !== undefined && out?.top1Agreement !== null && !r.sentences) {
     figs.push(...figure('fig-agreement', 'Top-1 agreement with float', fmtPct(out.top1Agreement), `on the ${report.evaluatedBatches} evaluated calibration batch${report.evaluatedBatches === 1 ? '' : 'es'}`));
   }
   if (out) figs.push(...figure('fig-output-sqnr', `Output SQNR (${out.name})`, fmtDb(out.sqnrDb), `largest difference ${out.maxAbsError.toPrecision(3)}`));
@@ -637,9 +638,13 @@ function renderResults(r) {
   }
 }
 
-/** The activations whose calibrated range reaches past ±1e30 (fill values, not data). */
+/**
+ * The activations whose calibrated range reaches past ±1e30 (a fill value, not data) and that a
+ * quantized node reads: there the fill shares 256 levels with the real values.
+ */
 export function hugeRanges(report) {
-  return report.activations.filter((a) => a.range && Math.max(Math.abs(a.range.min), Math.abs(a.range.max)) > 1e30);
+  const readByQuantized = new Set(report.nodes.filter((n) => n.decision === 'quantized').flatMap((n) => n.inputs.map((t) => t.name)));
+  return report.activations.filter((a) => a.range && Math.max(Math.abs(a.range.min), Math.abs(a.range.max)) > 1e30 && readByQuantized.has(a.name));
 }
 
 /** The per-sentence table of a text model's results (hidden for other models). */

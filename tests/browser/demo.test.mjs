@@ -342,6 +342,8 @@ test('demo: three sentences typed for MiniLM, tokenized in the tab as Python\'s 
   await page.click('#quantize');
   await page.waitForSelector('#results:not([hidden])', { timeout: 300_000 });
   const cosFig = await text(page, '#fig-cosine');
+  assert.equal(await text(page, '#warnings'), '', 'with Add and Softmax float, no quantized node reads the mask\'s fill');
+  assert.equal(await page.$('#fig-agreement'), null, 'no top-1 figure for an embedder');
   const table = await page.$$eval('#cosine-table tr', (rows) => rows.slice(1).map((r) => [...r.children].map((td) => td.textContent)));
   console.log(`demo, MiniLM-L3 on 3 typed sentences: ${cosFig} · ${table.map((r) => `${r[1]} tokens ${r[2]}`).join(', ')}`);
   assert.deepEqual(table.map((r) => r[0]), sentences, 'one row per sentence, shown as typed');
