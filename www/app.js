@@ -261,6 +261,8 @@ function setupCalibration() {
     $('pp-channels').value = pp.channels;
   }
   $('text-tokenizer').value = '';
+  $('tokenizer-source').textContent = '';
+  $('text-summary').textContent = '';
   if (text.textInputs(state.current.info)) void setupText(state.current);
   showCalibrationFields();
 }

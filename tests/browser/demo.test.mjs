@@ -518,11 +518,23 @@ test('build:site: the static folder works from a plain server (no fixtures, no i
       // onnxruntime-web from the site's own vendor/ folder.
       await page.click('#compare-ort');
       await page.waitForSelector('#fig-ort', { timeout: 120_000 });
-      // A text model dropped with its tokenizer.json: the site's own vendor/tokenizers/ tokenizes
-      // the example sentences in the box.
-      await page.setInputFiles('#file', [path.join(FIXTURES, 'models', 'paraphrase-MiniLM-L3-v2.onnx'), path.join(FIXTURES, 'tokenizer.json')]);
+      // A text model without its tokenizer.json: the page asks for it; chosen under the box, the
+      // site's own vendor/tokenizers/ tokenizes the example sentences.
+      const minilm = path.join(FIXTURES, 'models', 'paraphrase-MiniLM-L3-v2.onnx');
+      await page.setInputFiles('#file', minilm);
       await page.waitForFunction(() => /MiniLM-L3-v2\.onnx .*loaded/.test(document.querySelector('#status').textContent), null, { timeout: 120_000 });
       assert.equal(await page.inputValue('#calib-source'), 'text');
+      await page.waitForFunction(() => /without a tokenizer\.json/.test(document.querySelector('#text-summary').textContent), null, { timeout: 60_000 });
+      await page.setInputFiles('#text-tokenizer', path.join(FIXTURES, 'tokenizer.json'));
+      await page.waitForFunction(() => /^\d+ sentences/.test(document.querySelector('#text-summary').textContent), null, { timeout: 60_000 });
+      // Dropped beside the .onnx, it is taken as the model's tokenizer (the chooser is emptied for
+      // the new model).
+      const loads = await page.evaluate(() => window.webptqDemo.state.loads);
+      await page.setInputFiles('#file', [minilm, path.join(FIXTURES, 'tokenizer.json')]);
+      await page.waitForFunction((n) => window.webptqDemo.state.loads > n && window.webptqDemo.state.current?.tokenizerFiles?.length === 1
+        && /loaded/.test(document.querySelector('#status').textContent), loads, { timeout: 120_000 });
+      assert.equal(await page.inputValue('#calib-source'), 'text');
+      assert.equal(await page.$eval('#text-tokenizer', (i) => i.files.length), 0);
       await page.waitForFunction(() => /^\d+ sentences/.test(document.querySelector('#text-summary').textContent), null, { timeout: 60_000 });
       assert.match(await text(page, '#tokenizer-source'), /^Tokenizer: tokenizer\.json, WordPiece with 30,522 tokens/);
       assert.deepEqual(problems, []);
