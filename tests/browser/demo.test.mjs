@@ -407,6 +407,12 @@ test('demo: three sentences typed for MiniLM, tokenized in the tab as Python\'s 
   await page.waitForTimeout(200);
   await assertNoHorizontalScroll(page);
   await page.screenshot({ path: path.join(SHOTS, 'demo-text-360.png'), fullPage: true });
+  // So do the model details, with MiniLM's long value names in its tables.
+  await page.click('#info-details summary');
+  await page.waitForTimeout(200);
+  assert.match(await text(page, '#info'), /onnx::Shape_422/);
+  await assertNoHorizontalScroll(page);
+  await page.locator('#info-details').screenshot({ path: path.join(SHOTS, 'demo-text-360-details.png') });
   assert.deepEqual(problems, []);
   assertLocal(requests);
   await page.close();
