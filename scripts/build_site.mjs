@@ -3,14 +3,15 @@
 // serves as it is (no server code, no cross-origin isolation needed): index.html, tutorial.html,
 // www/ (the pages' scripts, the built-in MNIST model and its digits), js/ (the package, imported
 // by the pages as it is), both wasm builds (pkg/simd128, pkg/relaxed), onnxruntime-web's wasm
-// build (vendor/onnxruntime-web/, for the demo's latency comparison) and an empty
+// build (vendor/onnxruntime-web/, for the demo's latency comparison), @huggingface/tokenizers
+// (vendor/tokenizers/, for text models; see docs/tokenizer.md) and an empty
 // fixtures/index.json (a static site has no fixture cache; scripts/serve.mjs lists the local one).
 //
 //   node scripts/build_site.mjs [out]     # default dist/site; needs the wasm build (npm run build)
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ORT_DIST, ORT_FILES } from './serve.mjs';
+import { VENDOR } from './serve.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.resolve(process.argv[2] ?? path.join(ROOT, 'dist', 'site'));
@@ -35,8 +36,16 @@ for (const fl of ['simd128', 'relaxed']) {
   copy(`pkg/${fl}/webptq.js`);
   copy(`pkg/${fl}/webptq_bg.wasm`);
 }
-fs.mkdirSync(path.join(out, 'vendor', 'onnxruntime-web'), { recursive: true });
-for (const f of ORT_FILES) fs.copyFileSync(path.join(ORT_DIST, f), path.join(out, 'vendor', 'onnxruntime-web', f));
+for (const [name, { dir, files: names }] of Object.entries(VENDOR)) {
+  fs.mkdirSync(path.join(out, 'vendor', name), { recursive: true });
+  for (const f of names) {
+    if (!fs.existsSync(path.join(dir, f))) {
+      console.error(`build:site: ${path.relative(ROOT, path.join(dir, f))} is missing: run 'npm ci' first`);
+      process.exit(1);
+    }
+    fs.copyFileSync(path.join(dir, f), path.join(out, 'vendor', name, f));
+  }
+}
 fs.mkdirSync(path.join(out, 'fixtures'), { recursive: true });
 fs.writeFileSync(path.join(out, 'fixtures', 'index.json'), `${JSON.stringify({ models: [], images: [] })}\n`);
 

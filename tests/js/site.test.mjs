@@ -1,7 +1,9 @@
 // The demo site's own JavaScript in Node, against the core and onnxruntime-web: the ONNX reader
 // and the added-outputs copy (www/onnx-proto.js), the tutorial's quantization arithmetic
-// (www/quant-math.js) against the parameters and SQNR the core's quantizer reports, and the
-// built-in digits (www/models/mnist-*.npy) against the held-out split they were cut from.
+// (www/quant-math.js) against the parameters and SQNR the core's quantizer reports, the
+// built-in digits (www/models/mnist-*.npy) against the held-out split they were cut from, and
+// the text models' tokenization and feeds (www/text.js) against the ids Python's `tokenizers`
+// wrote to the fixture cache.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -11,6 +13,10 @@ import { readNodes, readFloatInitializers, withOutputs } from '../../www/onnx-pr
 import {
   scaleZeroPoint, weightError, rangeError, minmaxRange, percentileRange, entropyRange, mseRange, roundHalfEven,
 } from '../../www/quant-math.js';
+import {
+  textInputs, splitSentences, loadTokenizer, encodeSentences, textFeeds, embeddings, cosine,
+} from '../../www/text.js';
+import { Tokenizer } from '@huggingface/tokenizers';
 import { ROOT, MNIST_MODEL, readBytes, npy, fixture, diff, fmtDiff, runOrt } from './helpers.mjs';
 
 const mnist = readBytes(MNIST_MODEL);
@@ -159,4 +165,62 @@ test('quant-math: the four ranges on a real activation, and what they trade', as
   assert.ok(shrink[0].clipped < shrink[1].clipped && shrink[1].clipped < shrink[2].clipped, `clipped: ${shrink.map((x) => x.clipped)}`);
   assert.ok(shrink[2].sqnrDb < shrink[0].sqnrDb - 10, `SQNR: ${shrink.map((x) => x.sqnrDb)}`);
   assert.ok(shrink[1].scale < shrink[0].scale, 'a narrower range has a finer step');
+});
+
+const rowsOf = (t) => Array.from({ length: t.dims[0] }, (_, r) => Array.from(t.data.subarray(r * t.dims[1], (r + 1) * t.dims[1]), Number));
+
+test('text: the 16 fixture sentences tokenized by www/text.js are the ids Python\'s tokenizers wrote; feeds, pooling and cosine', async () => {
+  const file = fixture('tokenizer.json');
+  const tok = await loadTokenizer(fs.readFileSync(file, 'utf8'), 'tokenizer.json', null, { Tokenizer });
+  const info = JSON.parse(fs.readFileSync(fixture('ref/paraphrase-MiniLM-L3-v2/info.json'), 'utf8'));
+  const sentences = splitSentences(`  ${info.sentences.join('\r\n\n')}\n`);
+  assert.deepEqual(sentences, info.sentences, 'one sentence per line, blank lines and edges dropped');
+  const enc = encodeSentences(tok, sentences);
+  const ids = npy('ref/paraphrase-MiniLM-L3-v2/input_ids.npy');
+  const mask = npy('ref/paraphrase-MiniLM-L3-v2/attention_mask.npy');
+  assert.deepEqual(enc.ids, rowsOf(ids));
+  assert.deepEqual(enc.mask, rowsOf(mask));
+  assert.equal(enc.length, ids.dims[1]);
+  assert.deepEqual(enc.pad, { id: 0, token: '[PAD]' });
+  // A fixed sequence length cuts inside [CLS] … [SEP] and pads the rest.
+  const cut = encodeSentences(tok, sentences, { length: 6 });
+  for (let r = 0; r < sentences.length; r++) {
+    const full = enc.ids[r].slice(0, enc.lengths[r]);
+    const want = full.length > 6 ? [...full.slice(0, 5), full.at(-1)] : [...full, ...new Array(6 - full.length).fill(0)];
+    assert.deepEqual(cut.ids[r], want, sentences[r]);
+  }
+  assert.equal(cut.truncated, sentences.filter((_, r) => enc.lengths[r] > 6).length);
+  assert.throws(() => encodeSentences(tok, []), /at least one sentence/);
+  await assert.rejects(loadTokenizer('{"version": "1.0"}', 'x.json', null, { Tokenizer }), /x\.json is not a tokenizer\.json/);
+  await assert.rejects(loadTokenizer('<html>', 'y.json', null, { Tokenizer }), /y\.json is not JSON/);
+
+  // The model's inputs, in their dtypes; batches of 4.
+  const model = readBytes(fixture('models/paraphrase-MiniLM-L3-v2.onnx'));
+  const minfo = await inspect(model);
+  const text = textInputs(minfo);
+  assert.deepEqual(text, { inputs: [{ name: 'input_ids', type: 'int64' }, { name: 'attention_mask', type: 'int64' }], length: null, batch: null });
+  assert.equal(textInputs(await inspect(mnist)), null);
+  const feeds = textFeeds(enc, text);
+  assert.equal(feeds.length, 4);
+  assert.deepEqual(feeds[1].input_ids.dims, [4, ids.dims[1]]);
+  assert.deepEqual(Array.from(feeds[1].input_ids.data), Array.from(ids.data.subarray(4 * ids.dims[1], 8 * ids.dims[1])));
+  const int32 = textFeeds(enc, { inputs: [{ name: 'input_ids', type: 'int32' }, { name: 'token_type_ids', type: 'int32' }], length: null, batch: 8 });
+  assert.equal(int32.length, 2);
+  assert.ok(int32[0].input_ids.data instanceof Int32Array);
+  assert.deepEqual(Array.from(int32[0].token_type_ids.data), new Array(8 * ids.dims[1]).fill(0));
+  assert.throws(() => textFeeds(enc, { ...text, batch: 5 }), /exactly 5 sentences/);
+
+  // The pooled output (461) is the masked mean of the token embeddings: both ways give one vector.
+  const s = await InferenceSession.create(model);
+  const out = await s.run(feeds[0]);
+  await s.release();
+  const direct = embeddings(out, enc.mask.slice(0, 4));
+  assert.equal(direct.name, '461');
+  const { '461': _, ...tokensOnly } = out;
+  const pooled = embeddings(tokensOnly, enc.mask.slice(0, 4));
+  assert.equal(pooled.name, 'onnx::Shape_422');
+  assert.ok(pooled.pooled);
+  for (let r = 0; r < 4; r++) assert.ok(cosine(direct.vectors[r], pooled.vectors[r]) > 0.99999, `row ${r}`);
+  assert.equal(cosine(new Float32Array([1, 0]), new Float32Array([0, 2])), 0);
+  assert.ok(Math.abs(cosine(new Float32Array([1, 2]), new Float32Array([2, 4])) - 1) < 1e-12);
 });
