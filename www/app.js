@@ -41,9 +41,10 @@ export function renderInfo(info, container = $('info')) {
   fact('IR version', info.irVersion);
   fact('producer', info.producer || '—');
   fact('nodes', info.nodeCount);
+  // The core counts the initializers and the tensors of Constant nodes (where some exporters keep every weight).
   const constants = info.opCounts.Constant ?? 0;
-  const params = `${info.parameterCount.toLocaleString('en-US')} (${fmtBytes(info.parameterBytes)}) in initializers`;
-  fact('parameters', constants ? `${params}; ${constants} Constant node${constants === 1 ? '' : 's'} hold more` : params);
+  const params = `${info.parameterCount.toLocaleString('en-US')} (${fmtBytes(info.parameterBytes)})`;
+  fact('parameters', constants ? `${params}, in the initializers and ${constants} Constant node${constants === 1 ? '' : 's'}` : `${params} in initializers`);
   container.append(facts);
   container.append(el('h3', {}, `Inputs (${info.inputs.length})`), valuesTable(info.inputs));
   container.append(el('h3', {}, `Outputs (${info.outputs.length})`), valuesTable(info.outputs));
