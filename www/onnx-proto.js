@@ -91,13 +91,20 @@ function graphOf(modelBytes) {
 /**
  * The nodes of the main graph, in file order.
  * @param {Uint8Array} modelBytes
- * @returns {{ name: string, opType: string, inputs: string[], outputs: string[] }[]}
+ * @returns {{ name: string, opType: string, inputs: string[], outputs: string[], ints: Record<string, number> }[]}
  */
 export function readNodes(modelBytes) {
   return fields(graphOf(modelBytes).value).filter((f) => f.field === 1 && f.wire === LEN).map((n, i) => {
     const fs = fields(n.value);
     const strings = (k) => fs.filter((f) => f.field === k && f.wire === LEN).map(text);
-    return { name: strings(3)[0] || `#${i}`, opType: strings(4)[0] ?? '', inputs: strings(1), outputs: strings(2) };
+    // The integer attributes (AttributeProto: name 1, i 3), e.g. Gemm's transB.
+    const ints = {};
+    for (const a of fs.filter((f) => f.field === 5 && f.wire === LEN)) {
+      const afs = fields(a.value);
+      const v = varints(afs, 3);
+      if (v.length) ints[afs.filter((f) => f.field === 1 && f.wire === LEN).map(text)[0] ?? ''] = v[0];
+    }
+    return { name: strings(3)[0] || `#${i}`, opType: strings(4)[0] ?? '', inputs: strings(1), outputs: strings(2), ints };
   });
 }
 
