@@ -135,6 +135,26 @@ async function loadCoreRanges(calibration) {
 
 const MAX_BARS = 64;
 
+function renderSection3() {
+  const w = state.weights.get($('t3-weight').value);
+  if (!w) return;
+  const per = $('t3-per-channel').checked;
+  const mine = weightError(w.data, w.dims, per);
+  const other = weightError(w.data, w.dims, !per);
+  $('t3-sqnr').value = fmtDb(mine.sqnrDb);
+  $('t3-worst').value = fmtDb(Math.min(...mine.channels.map((c) => c.sqnrDb)));
+  $('t3-other').value = `${fmtDb(other.sqnrDb)} ${per ? 'per tensor' : 'per channel'}`;
+  $('t3-scales').value = per ? `${w.dims[0]} (one per channel)` : '1';
+  let rows = mine.channels.map((c, i) => ({ label: `channel ${i}`, value: c.sqnrDb }));
+  const hi = Math.max(...weightError(w.data, w.dims, true).channels.map((c) => c.sqnrDb).filter(Number.isFinite)) * 1.05;
+  const many = rows.length > MAX_BARS;
+  if (many) rows = rows.sort((a, b) => a.value - b.value).slice(0, MAX_BARS);
+  $('t3-chart').replaceChildren(
+    ...(many ? [el('p', { class: 'hint' }, `The ${MAX_BARS} worst of ${mine.channels.length} channels:`)] : []),
+    barChart(rows, { max: hi, title: `per-channel SQNR of ${$('t3-weight').value}`, width: widthOf($('t3-chart')) }),
+  );
+}
+
 // ---- 4. the drawing pad -------------------------------------------------------------------------
 
 function setupSection4() {
