@@ -290,7 +290,17 @@ async function onLayer() {
     try {
       await readLayers([name]);
     } catch (e) {
-      if (seq === layerSeq) $('t1-note').textContent = `Cannot read ${name}: ${describeError(e)}`;
+      if (seq !== layerSeq) return;
+      // An integer output (shape arithmetic in a transformer, say) is no activation to quantize:
+      // drop it from the menu and show the next layer.
+      const option = $('t1-layer').selectedOptions[0];
+      if (/has no float32 output/.test(String(e?.message)) && option && $('t1-layer').options.length > 1) {
+        const next = option.nextElementSibling ?? option.previousElementSibling;
+        option.remove();
+        $('t1-layer').value = next.value;
+        return onLayer();
+      }
+      $('t1-note').textContent = `Cannot read ${name}: ${describeError(e)}`;
       return;
     }
   }

@@ -211,3 +211,39 @@ test('tutorial on the demo\'s model: PP-LCNet chosen in the demo\'s menu, opened
   assertLocal(requests);
   await page.close();
 });
+
+test('tutorial on the demo\'s text model: MiniLM with its 16 sentences (int64 ids handed over), a float layer, MatMul weights per output channel', { timeout: 480_000 }, async () => {
+  const { page, problems, requests } = await openPage(env.browser.context, `${env.base}index.html`);
+  assert.equal(await page.evaluate(async () => ((await window.webptqDemo.ready).error ? 'error' : null)), null, 'the demo starts');
+  await page.selectOption('#model-select', 'paraphrase-MiniLM-L3-v2.onnx');
+  await page.waitForFunction(() => /^16 sentences/.test(document.querySelector('#text-summary').textContent), null, { timeout: 180_000 });
+  await Promise.all([page.waitForURL(/tutorial\.html\?model=demo$/, { timeout: 120_000 }), page.click('#to-tutorial')]);
+  await ready(page);
+  assert.match(await page.textContent('#t-model'), /^The model: paraphrase-MiniLM-L3-v2\.onnx, from the demo, on 16 calibration samples from the demo \(sentences/);
+  // The sentences came over as the int64 ids the demo tokenized.
+  const feeds = await page.evaluate(() => window.webptqTutorial.state.subject.calibration.map((f) => Object.fromEntries(Object.entries(f).map(([k, t]) => [k, [t.type, t.dims]]))));
+  assert.deepEqual(Object.keys(feeds[0]).sort(), ['attention_mask', 'input_ids']);
+  assert.equal(feeds[0].input_ids[0], 'int64');
+  // §1 shows a float layer; every option left is one (integer outputs were dropped when met).
+  await page.waitForFunction(() => / output\): [\d,]+ values from/.test(document.querySelector('#t1-note').textContent), null, { timeout: 120_000 });
+  const shown = await page.inputValue('#t1-layer');
+  assert.ok(await page.evaluate((n) => window.webptqTutorial.state.layers.get(n).full instanceof Float32Array, shown));
+  const sqnr1 = await value(page, 't1-sqnr');
+  assert.match(sqnr1, /dB$|^∞ \(exact\)$/, `${shown}: ${sqnr1}`);
+  // §3: a MatMul weight [384, 1536] has 1536 output channels, charted as the 64 worst.
+  const mm = await page.$$eval('#t3-weight option', (o) => o.find((x) => /\[384×1536\] \(MatMul\)$/.test(x.textContent))?.value);
+  assert.ok(mm, 'an intermediate MatMul weight');
+  await page.selectOption('#t3-weight', mm);
+  assert.match(await value(page, 't3-scales'), /^1536 /);
+  assert.match(await page.textContent('#t3-chart'), /The 64 worst of 1536 channels/);
+  const perChannel = db(await value(page, 't3-sqnr'));
+  await page.focus('#t3-per-channel');
+  await page.keyboard.press('Space');
+  const perTensor = db(await value(page, 't3-sqnr'));
+  console.log(`tutorial, MiniLM ${mm}: per channel ${perChannel} dB, per tensor ${perTensor} dB; §1 on ${shown} (${sqnr1}; ${await page.$$eval('#t1-layer option', (o) => o.length)} layers); §5 ${await value(page, 't5-sqnr')}`);
+  assert.ok(perChannel > perTensor, `per-channel ${perChannel} dB > per-tensor ${perTensor} dB`);
+  assert.match(await value(page, 't5-sqnr'), /dB$/);
+  assert.deepEqual(problems, []);
+  assertLocal(requests);
+  await page.close();
+});
