@@ -165,9 +165,9 @@ export interface ModelInfo {
   nodeCount: number;
   /** Node count per op type ('domain.Op' outside the default domain). */
   opCounts: Record<string, number>;
-  /** Number of elements in all initializers. */
+  /** Number of elements in all initializers and in the tensors of Constant nodes. */
   parameterCount: number;
-  /** Bytes of all initializers. */
+  /** Bytes of all initializers and Constant-node tensors. */
   parameterBytes: number;
   /** The ops this build cannot run, as "Op (node 'name')". Empty when the model can run. */
   unsupportedOps: string[];

@@ -116,7 +116,8 @@ function handler(root, hidden, fixtures, isolate) {
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
     const urlPath = (req.url ?? '/').split('?')[0].split('#')[0];
-    if (urlPath === '/fixtures/index.json') {
+    // The cache's index; without a cache, a root's own file (the static site's) or an empty one.
+    if (urlPath === '/fixtures/index.json' && (fixtures || !fs.existsSync(path.join(root, 'fixtures', 'index.json')))) {
       return send(res, 200, `${JSON.stringify(fixtureIndex(fixtures))}\n`, MIME['.json']);
     }
     let file;

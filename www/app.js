@@ -17,6 +17,7 @@ import { withOutputs } from './onnx-proto.js';
 import { histogram, extremes, representedRange } from './quant-math.js';
 import * as samples from './samples.js';
 import * as text from './text.js';
+import { saveHandoff, plainBatches } from './handoff.js';
 
 const setStatus = (text, isError = false) => setLine($('status'), text, isError);
 
@@ -41,9 +42,10 @@ export function renderInfo(info, container = $('info')) {
   fact('IR version', info.irVersion);
   fact('producer', info.producer || '—');
   fact('nodes', info.nodeCount);
+  // The core counts the initializers and the tensors of Constant nodes (where some exporters keep every weight).
   const constants = info.opCounts.Constant ?? 0;
-  const params = `${info.parameterCount.toLocaleString('en-US')} (${fmtBytes(info.parameterBytes)}) in initializers`;
-  fact('parameters', constants ? `${params}; ${constants} Constant node${constants === 1 ? '' : 's'} hold more` : params);
+  const params = `${info.parameterCount.toLocaleString('en-US')} (${fmtBytes(info.parameterBytes)})`;
+  fact('parameters', constants ? `${params}, in the initializers and ${constants} Constant node${constants === 1 ? '' : 's'}` : `${params} in initializers`);
   container.append(facts);
   container.append(el('h3', {}, `Inputs (${info.inputs.length})`), valuesTable(info.inputs));
   container.append(el('h3', {}, `Outputs (${info.outputs.length})`), valuesTable(info.outputs));
@@ -67,7 +69,7 @@ const state = {
   worker: null,
   workerReady: null, // createWorker(), started first thing
   loads: 0, // openModel calls so far: a later one wins over an earlier one still loading
-  catalog: { models: [], images: [] },
+  catalog: { models: [], images: [], imagesSource: '' },
   digits: null,
   mnist: { float: null, int8: null }, // sessions of the built-in model, for the drawing pad
   current: null, // { model, bytes, info, name, entry, tokenizerFiles, tokenizer }
@@ -171,6 +173,7 @@ async function openModel(source, name, { entry = null, externalData, tokenizerFi
     if (state.job === job) state.job = null;
     $('cancel').disabled = true;
     $('quantize').disabled = !state.current;
+    $('to-tutorial').disabled = !state.current;
     $('load-progress-row').hidden = true;
   }
 }
@@ -239,7 +242,7 @@ function calibrationChoices() {
   if (isMnistShaped(info)) choices.push(['mnist', `${samples.CALIBRATION_DIGITS} built-in MNIST digits (${samples.HELD_OUT_DIGITS} more held back to measure accuracy)`]);
   if (text.textInputs(info)) choices.push(['text', 'sentences you type or paste (tokenized in this tab)']);
   if (samples.imageInput(info)) {
-    if (state.catalog.images.length) choices.push(['photos', `${state.catalog.images.length} built-in photos (fixture cache)`]);
+    if (state.catalog.images.length) choices.push(['photos', `${state.catalog.images.length} built-in photos (${state.catalog.imagesSource})`]);
     choices.push(['files', 'images you choose']);
   }
   choices.push(['random', 'random data (see the warning)']);
@@ -368,6 +371,8 @@ function showCalibrationFields() {
   $('preprocess').hidden = !(v === 'photos' || v === 'files');
   $('calib-files-row').hidden = v !== 'files';
   $('random-warning').hidden = v !== 'random';
+  // An image model (not a digit reader) where this copy of the site has no photos: say so rather than offer none silently.
+  $('photos-note').hidden = !(state.current && samples.imageInput(state.current.info) && !isMnistShaped(state.current.info) && !state.catalog.images.length);
   $('text-fields').hidden = v !== 'text';
   const n = v === 'files' ? chosenImages().length : null;
   $('calib-summary').textContent = v === 'files' ? `${n} image${n === 1 ? '' : 's'} chosen; they stay on this device.` : '';
@@ -801,6 +806,29 @@ function download() {
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
+// ---- the tutorial on this model ------------------------------------------------------------------
+
+/**
+ * Opens the tutorial on the current model: the built-in MNIST CNN is the tutorial's own; any
+ * other model goes with the calibration samples chosen in §2 through IndexedDB (www/handoff.js).
+ */
+async function openInTutorial() {
+  const cur = state.current;
+  if (!cur) return;
+  if (cur.entry?.kind === 'mnist') return void window.location.assign('tutorial.html');
+  $('to-tutorial').disabled = true;
+  try {
+    setStatus(`Preparing ${cur.name} and its calibration samples for the tutorial…`);
+    const { batches } = await calibrationBatches();
+    await saveHandoff({ name: cur.name, bytes: cur.bytes, calibration: plainBatches(batches), samples: $('calib-source').selectedOptions[0]?.textContent ?? '' });
+    if (state.current === cur) window.location.assign('tutorial.html?model=demo');
+  } catch (e) {
+    setStatus(`Cannot open the tutorial on ${cur.name}: ${describeError(e)}`, true);
+  } finally {
+    $('to-tutorial').disabled = !state.current;
+  }
+}
+
 // ---- drawing ------------------------------------------------------------------------------------
 
 /** The float model's answer for 784 pixels (0..1): { digit, probs }. */
@@ -845,6 +873,7 @@ async function start() {
   $('quantize').addEventListener('click', () => void quantizeNow());
   $('cancel').addEventListener('click', () => state.job?.abort());
   $('download').addEventListener('click', download);
+  $('to-tutorial').addEventListener('click', () => void openInTutorial());
   $('compare-ort').addEventListener('click', () => void compareOrt());
   $('layer-select').addEventListener('change', () => void showLayer());
   $('compare-methods').addEventListener('click', () => void compareMethods());

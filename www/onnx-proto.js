@@ -91,13 +91,20 @@ function graphOf(modelBytes) {
 /**
  * The nodes of the main graph, in file order.
  * @param {Uint8Array} modelBytes
- * @returns {{ name: string, opType: string, inputs: string[], outputs: string[] }[]}
+ * @returns {{ name: string, opType: string, inputs: string[], outputs: string[], ints: Record<string, number> }[]}
  */
 export function readNodes(modelBytes) {
   return fields(graphOf(modelBytes).value).filter((f) => f.field === 1 && f.wire === LEN).map((n, i) => {
     const fs = fields(n.value);
     const strings = (k) => fs.filter((f) => f.field === k && f.wire === LEN).map(text);
-    return { name: strings(3)[0] || `#${i}`, opType: strings(4)[0] ?? '', inputs: strings(1), outputs: strings(2) };
+    // The integer attributes (AttributeProto: name 1, i 3), e.g. Gemm's transB.
+    const ints = {};
+    for (const a of fs.filter((f) => f.field === 5 && f.wire === LEN)) {
+      const afs = fields(a.value);
+      const v = varints(afs, 3);
+      if (v.length) ints[afs.filter((f) => f.field === 1 && f.wire === LEN).map(text)[0] ?? ''] = v[0];
+    }
+    return { name: strings(3)[0] || `#${i}`, opType: strings(4)[0] ?? '', inputs: strings(1), outputs: strings(2), ints };
   });
 }
 
@@ -142,6 +149,51 @@ export function readFloatInitializers(modelBytes) {
     out.set(name, { dims, data });
   }
   return out;
+}
+
+/**
+ * The float weights of the model's Conv, Gemm and MatMul nodes, each laid out with its output
+ * channel first (as weightError wants): a MatMul's [K, N] and a Gemm's untransposed B are
+ * transposed to [N, K] (`stored`: the dims in the file); a Conv's [Cout, Cin/g, kh, kw] and a
+ * transposed Gemm's [N, K] are already so.
+ * @param {Uint8Array} bytes
+ * @returns {Map<string, { dims: number[], data: Float32Array, op: string, stored?: number[] }>}
+ */
+export function readLayerWeights(bytes) {
+  const inits = readFloatInitializers(bytes);
+  const out = new Map();
+  for (const n of readNodes(bytes)) {
+    const w = inits.get(n.inputs[1]);
+    if (!w || out.has(n.inputs[1]) || w.dims.length < 2) continue;
+    if (n.opType === 'Conv') out.set(n.inputs[1], { ...w, op: n.opType });
+    else if ((n.opType === 'MatMul' || (n.opType === 'Gemm' && !n.ints.transB)) && w.dims.length === 2) {
+      const [k, m] = w.dims;
+      const t = new Float32Array(w.data.length);
+      for (let i = 0; i < k; i++) for (let j = 0; j < m; j++) t[j * k + i] = w.data[i * m + j];
+      out.set(n.inputs[1], { data: t, dims: [m, k], op: n.opType, stored: w.dims });
+    } else if (n.opType === 'Gemm') out.set(n.inputs[1], { ...w, op: n.opType });
+  }
+  return out;
+}
+
+function renderSection3() {
+  const w = state.weights.get($('t3-weight').value);
+  if (!w) return;
+  const per = $('t3-per-channel').checked;
+  const mine = weightError(w.data, w.dims, per);
+  const other = weightError(w.data, w.dims, !per);
+  $('t3-sqnr').value = fmtDb(mine.sqnrDb);
+  $('t3-worst').value = fmtDb(Math.min(...mine.channels.map((c) => c.sqnrDb)));
+  $('t3-other').value = `${fmtDb(other.sqnrDb)} ${per ? 'per tensor' : 'per channel'}`;
+  $('t3-scales').value = per ? `${w.dims[0]} (one per channel)` : '1';
+  let rows = mine.channels.map((c, i) => ({ label: `channel ${i}`, value: c.sqnrDb }));
+  const hi = Math.max(...weightError(w.data, w.dims, true).channels.map((c) => c.sqnrDb).filter(Number.isFinite)) * 1.05;
+  const many = rows.length > MAX_BARS;
+  if (many) rows = rows.sort((a, b) => a.value - b.value).slice(0, MAX_BARS);
+  $('t3-chart').replaceChildren(
+    ...(many ? [el('p', { class: 'hint' }, `The ${MAX_BARS} worst of ${mine.channels.length} channels:`)] : []),
+    barChart(rows, { max: hi, title: `per-channel SQNR of ${$('t3-weight').value}`, width: widthOf($('t3-chart')) }),
+  );
 }
 
 function encodeVarint(n) {

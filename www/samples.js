@@ -69,7 +69,7 @@ export const KNOWN_FIXTURES = {
   },
 };
 
-/** What the local server offers: { models: [{ file, url, label, kind, preprocess? }], images: [url] }. */
+/** What the local server (or the static site) offers: { models: [{ file, url, label, kind, preprocess? }], images: [url], imagesSource }. */
 export async function fixtureCatalog() {
   let index = { models: [], images: [] };
   try {
@@ -85,7 +85,7 @@ export async function fixtureCatalog() {
     ...(KNOWN_FIXTURES[file] ?? { kind: 'unknown' }),
   }));
   const images = (index.images ?? []).map((p) => new URL(`images/${p}`, FIXTURES).href);
-  return { models, images };
+  return { models, images, imagesSource: typeof index.imagesSource === 'string' ? index.imagesSource : 'fixture cache' };
 }
 
 /** The float image input of a model, if it has one shaped [N, C, H, W] or [N, H, W, C] with C 1 or 3. */

