@@ -85,7 +85,7 @@ fn convert_case(dir: &Path) -> Result<bool, String> {
     let x = common::read_numbered(&set, "input").remove(0);
     let expected = common::read_numbered(&set, "output");
     // Ops our runtime lacks (TopK, Hardmax, ScatterElements) are checked in onnxruntime only.
-    let unsupported = webptq::graph::describe_unsupported(&model.graph);
+    let unsupported = webptq::ops::Registry::standard().unsupported(&model.graph);
     if !unsupported.is_empty() {
         save_case(dir, &model);
         return Ok(false);

@@ -29,7 +29,7 @@ pub use broadcast::broadcast_shapes;
 pub(crate) use quant::lookup::Table as LookupTable;
 /// The block-wise N-bit weight layout of MatMulNBits, shared with `quantize::weight_only`.
 pub(crate) use quant::nbits;
-pub use registry::{describe_op, normalize_axis, optional, required, BuildContext, BuildFn, FnOp, Op, Registry};
+pub use registry::{unsupported_op, normalize_axis, optional, required, BuildContext, BuildFn, FnOp, Op, Registry};
 
 /// Registers every op family. Adding a family = one file + one line here.
 pub(crate) fn register_all(r: &mut Registry) {

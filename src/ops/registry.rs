@@ -1,6 +1,6 @@
 //! The op registry: each op family registers a builder per (domain, op_type). A builder reads
 //! the node's attributes once and returns an [`Op`] that the runtime calls on every run.
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, UnsupportedOp};
 use crate::graph::{normalize_domain, Graph, Node};
 use crate::tensor::Tensor;
 use std::collections::HashMap;
@@ -80,23 +80,23 @@ impl Registry {
         v
     }
 
+    /// Every node of `graph` whose op this registry cannot build, in graph order.
+    pub fn unsupported(&self, graph: &Graph) -> Vec<UnsupportedOp> {
+        graph.nodes.iter().filter(|n| !self.supports(&n.domain, &n.op_type)).map(unsupported_op).collect()
+    }
+
     pub fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let key = (normalize_domain(&ctx.node.domain).to_string(), ctx.node.op_type.clone());
         match self.builders.get(&key) {
             Some(build) => build(ctx).map_err(|e| e.in_node(&ctx.node.label(), &ctx.node.op_type)),
-            None => Err(Error::UnsupportedOps(vec![describe_op(ctx.node)])),
+            None => Err(Error::UnsupportedOps(vec![unsupported_op(ctx.node)])),
         }
     }
 }
 
-/// "Op (node 'name')" or "domain.Op (node 'name')", as listed in unsupported-op errors.
-pub fn describe_op(node: &Node) -> String {
-    let d = normalize_domain(&node.domain);
-    if d.is_empty() {
-        format!("{} (node '{}')", node.op_type, node.label())
-    } else {
-        format!("{}.{} (node '{}')", d, node.op_type, node.label())
-    }
+/// `node` as an entry of an unsupported-op error (domain normalized, node named by its label).
+pub fn unsupported_op(node: &Node) -> UnsupportedOp {
+    UnsupportedOp::new(node.op_type.clone(), normalize_domain(&node.domain), node.label())
 }
 
 /// Input `i`, which the op requires; `what` names it in the error (e.g. "X").

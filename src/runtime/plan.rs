@@ -2,7 +2,7 @@
 //! each value's last use computed so that intermediate tensors are freed as soon as possible.
 use crate::error::{Error, Result};
 use crate::graph::{Graph, ValueId};
-use crate::ops::{describe_op, BuildContext, Op, Registry};
+use crate::ops::{BuildContext, Op, Registry};
 use crate::tensor::Tensor;
 use std::sync::Arc;
 
@@ -31,12 +31,7 @@ impl Plan {
     /// Binds every node to an op of `registry`. All unsupported ops are reported at once, before
     /// anything runs. `opset_of` gives the imported opset version of a domain.
     pub fn new(graph: &Graph, registry: &Registry, opset_of: &dyn Fn(&str) -> i64) -> Result<Plan> {
-        let unsupported: Vec<String> = graph
-            .nodes
-            .iter()
-            .filter(|n| !registry.supports(&n.domain, &n.op_type))
-            .map(describe_op)
-            .collect();
+        let unsupported = registry.unsupported(graph);
         if !unsupported.is_empty() {
             return Err(Error::UnsupportedOps(unsupported));
         }
