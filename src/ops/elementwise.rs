@@ -525,7 +525,7 @@ impl<const K: usize> Walk<K> {
 }
 
 pub(crate) fn contiguous<'a, T>(a: &'a ndarray::CowArray<'_, T, IxDyn>) -> Result<&'a [T]> {
-    a.as_slice().ok_or_else(|| Error::invalid("internal: array is not contiguous after as_standard_layout"))
+    a.as_slice().ok_or_else(|| Error::internal("array is not contiguous after as_standard_layout"))
 }
 
 fn from_shape<T>(shape: &[usize], data: Vec<T>) -> Result<ArrayD<T>> {
@@ -765,7 +765,7 @@ fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         Tensor::Bool(_) => return Err(Error::dtype(format!("Pow: the exponent must be numeric, got {}", b.dtype()))),
         _ => match cast(b, DType::F64)? {
             Tensor::F64(e) => e,
-            _ => return Err(Error::invalid("internal: Pow exponent did not cast to float64")),
+            _ => return Err(Error::internal("Pow exponent did not cast to float64")),
         },
     };
     numeric!(a, x => Ok(Tensor::from(zip_broadcast(x, &e, |b, e| pow_elem(b, e, e_float))?)),

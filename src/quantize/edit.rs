@@ -73,8 +73,8 @@ impl Edit {
             let produced = self.graph.nodes.iter().any(|n| n.outputs.contains(&Some(o)));
             let given = self.graph.inputs.contains(&o) || self.graph.initializers.contains_key(&o);
             if !produced && !given {
-                return Err(Error::model(format!(
-                    "internal error: rewrite left graph output '{}' undefined",
+                return Err(Error::internal(format!(
+                    "rewrite left graph output '{}' undefined",
                     self.graph.value_name(o)
                 )));
             }

@@ -142,7 +142,7 @@ fn quantize_calibration_free(
         QuantMode::Dynamic => dynamic::rewrite(model, options)?,
         QuantMode::WeightOnly => weight_only::rewrite(model, options, false)?,
         QuantMode::Fp16 => fp16::rewrite(model, options)?,
-        QuantMode::Static => return Err(Error::invalid("internal: static mode is not calibration-free")),
+        QuantMode::Static => return Err(Error::internal("static mode is not calibration-free")),
     };
     progress(Progress { stage: Stage::Quantize, done: 1, total: Some(1) })?;
     let bytes = crate::onnx::save(&outcome.model);
@@ -230,7 +230,7 @@ fn settle(
             }
         }
     }
-    Err(Error::invalid("internal: the quantization plan did not settle"))
+    Err(Error::internal("the quantization plan did not settle"))
 }
 
 /// One rewrite in the chosen format, saved and measured.
@@ -442,7 +442,7 @@ impl Quantizer {
             self.warnings.push(format!("the last {n} calibration samples do not fill a batch of {size} and were not used"));
         }
         if self.options.mode != QuantMode::Static {
-            let model = self.model.as_ref().ok_or_else(|| Error::invalid("internal: the quantizer lost its model"))?;
+            let model = self.model.as_ref().ok_or_else(|| Error::internal("the quantizer lost its model"))?;
             return quantize_calibration_free(model, &self.options, self.done, &self.kept, progress);
         }
         let Quantizer { options, float_bytes, calibrating, kept, done, mut warnings, .. } = self;

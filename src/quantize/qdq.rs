@@ -163,7 +163,7 @@ impl<'a> Builder<'a> {
 
     pub fn act_params_of(&self, v: ValueId) -> Result<QParams> {
         self.params.get(&v).cloned().ok_or_else(|| {
-            Error::invalid(format!("internal: no quantization parameters for '{}'", self.g.value_name(v)))
+            Error::internal(format!("no quantization parameters for '{}'", self.g.value_name(v)))
         })
     }
 
