@@ -5,7 +5,7 @@
 //! callback:
 //!
 //! 1. **Prepare.** Constant folding (weights held in Constant nodes become initializers),
-//!    BatchNormalization folded into Conv/Gemm, dead nodes removed (`graph::passes`).
+//!    BatchNormalization folded into Conv/Gemm, dead nodes removed (`passes`).
 //! 2. **Plan.** The first batch runs once to learn every value's element type; the op
 //!    [`registry`] then decides per node what is quantized ([`plan::Plan`]): activations, weights
 //!    (per channel on the op's axis), int32 biases, shape ops sharing their input's parameters,
@@ -54,7 +54,8 @@ pub use weight_only::{quantize_weight_only, quantize_weight_only_blocks};
 
 use crate::calibrate::{CalibrationTable, Calibrator};
 use crate::error::{Error, Result};
-use crate::graph::{passes, Model, ValueId};
+use crate::passes;
+use crate::graph::{Model, ValueId};
 use crate::runtime::{Session, SessionOptions};
 use crate::tensor::{DType, Tensor};
 use plan::{Constraints, Plan};

@@ -3,7 +3,8 @@
 //! runs, and the peak activation memory of its runs recorded.
 use super::plan::{Observer, Plan};
 use crate::error::{Error, Result};
-use crate::graph::{format_dims, passes, Dim, Model, ValueId};
+use crate::passes;
+use crate::graph::{format_dims, Dim, Model, ValueId};
 use crate::ops::Registry;
 use crate::tensor::Tensor;
 use std::collections::HashMap;
