@@ -19,7 +19,7 @@
 use super::registry::{normalize_axis, optional, required, BuildContext, FnOp, Op, Registry};
 use crate::error::{Error, Result};
 use crate::graph::{normalize_domain, Attr, ValueId};
-use crate::runtime::Plan;
+use super::Plan;
 use crate::tensor::{checked_numel, DType, Elem, Tensor};
 use ndarray::{ArrayD, Axis};
 use std::sync::Arc;

@@ -6,6 +6,11 @@ use crate::tensor::Tensor;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+/// The domain of webptq's own runtime ops (`ai.webptq` QLinearLookup), never written to a file.
+/// Declared here, with the registry, so that the ops registering under it and the QDQ fusion pass
+/// that emits it both read it from below.
+pub const WEBPTQ_DOMAIN: &str = "ai.webptq";
+
 /// What a builder may look at: the node, the graph (for constant inputs) and the opset version
 /// of the node's domain.
 pub struct BuildContext<'a> {

@@ -44,8 +44,7 @@ use std::sync::Arc;
 mod tables;
 
 const MS: &str = "com.microsoft";
-/// The domain of webptq's own runtime ops (never written to a file).
-pub const WEBPTQ_DOMAIN: &str = "ai.webptq";
+pub use crate::ops::WEBPTQ_DOMAIN;
 
 /// Ops that move or select data without changing values: with equal parameters on both sides
 /// they run on the integers (onnxruntime's `DropQDQNodesRules` plus Identity, which it removes).

@@ -1,7 +1,7 @@
 //! A [`Session`]: a model prepared to run (optionally optimized by the passes, QDQ groups fused
 //! into integer ops), with feeds checked against the model's declared inputs before anything
 //! runs, and the peak activation memory of its runs recorded.
-use super::plan::{Observer, Plan};
+use crate::ops::{Observer, Plan};
 use crate::error::{Error, Result};
 use crate::passes;
 use crate::graph::{format_dims, Dim, Model, ValueId};

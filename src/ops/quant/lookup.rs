@@ -21,7 +21,7 @@ use crate::ops::registry::{required, BuildContext, FnOp, Op, Registry};
 use crate::tensor::{DType, Tensor};
 
 pub fn register(r: &mut Registry) {
-    r.register(crate::passes::WEBPTQ_DOMAIN, "QLinearLookup", lookup);
+    r.register(crate::ops::WEBPTQ_DOMAIN, "QLinearLookup", lookup);
 }
 
 /// `y = table[x]` for an 8-bit `x` of one signedness: entry `x − min(type)` holds the output for

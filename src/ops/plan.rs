@@ -2,7 +2,7 @@
 //! each value's last use computed so that intermediate tensors are freed as soon as possible.
 use crate::error::{Error, Result};
 use crate::graph::{Graph, ValueId};
-use crate::ops::{BuildContext, Op, Registry};
+use super::{BuildContext, Op, Registry};
 use crate::tensor::Tensor;
 use std::sync::Arc;
 
