@@ -11,7 +11,7 @@
 //! | DQ → GlobalAveragePool / Softmax → Q | com.microsoft QLinear* |
 //! | DQ(x)… → Concat → Q | Concat on the integers when every input has the output's parameters, else com.microsoft QLinearConcat |
 //! | DQ(x)… → elementwise ops of x alone (Sigmoid, LeakyRelu, Tanh, ...; SiLU, HardSwish, GELU, Mish, with Q → DQ pairs inside) → Q | ai.webptq QLinearLookup: a 256-entry table ([`tables`]) |
-//! | DQ → Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Slice, Gather, Expand, Identity, MaxPool, Resize, ReduceMax, ReduceMin, Split, Tile, DepthToSpace, SpaceToDepth, GatherElements → Q (same parameters) | the op on the integers |
+//! | DQ → an op whose registration declares its input 0 may stay 8-bit (`ops::OpProps::int8`: Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Slice, Gather, Expand, Identity, MaxPool, Resize, ReduceMax, ReduceMin, Split, Tile, DepthToSpace, SpaceToDepth, GatherElements; onnxruntime's `DropQDQNodesRules` plus Identity) → Q (same parameters) | the op on the integers |
 //!
 //! Conditions (as onnxruntime's selectors, made exact where they are not): scales and zero
 //! points are constant initializers, scales positive finite float32, activations 8-bit and per
@@ -45,14 +45,6 @@ mod tables;
 
 const MS: &str = "com.microsoft";
 pub use crate::ops::WEBPTQ_DOMAIN;
-
-/// Ops that move or select data without changing values: with equal parameters on both sides
-/// they run on the integers (onnxruntime's `DropQDQNodesRules` plus Identity, which it removes).
-const DATA_MOVEMENT: &[&str] = &[
-    "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Gather", "Expand", "Identity", "MaxPool",
-    "Resize", "ReduceMax", "ReduceMin", "Split",
-    "Tile", "DepthToSpace", "SpaceToDepth", "GatherElements",
-];
 
 /// Rewrites every matching group; returns how many fused ops the graph holds after. Leaves
 /// the graph topologically sorted, with the DequantizeLinear nodes nobody reads any more removed.
@@ -353,7 +345,9 @@ impl<'a> Matcher<'a> {
             "Add" | "Mul" => self.binary(i),
             "GlobalAveragePool" | "Softmax" => self.unary(i),
             "Concat" => self.concat(i),
-            _ if DATA_MOVEMENT.contains(&op) => self.data_movement(i),
+            // Ops that declare their data input may stay 8-bit (`ops::OpProps::int8`: data movement
+            // and order-preserving selection) run on the integers when the parameters are equal.
+            _ if self.registry.props(&n.domain, op).is_some_and(|p| p.int8.allows(0)) => self.data_movement(i),
             _ => None,
         }?;
         self.registry.supports(g.domain, &g.op_type).then_some(g)
