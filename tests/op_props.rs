@@ -46,7 +46,7 @@ fn every_data_movement_op_declares_it() {
 #[test]
 fn quantizer_and_fusion_read_the_same_declaration() {
     let r = Registry::standard();
-    let q = webptq::quantize::registry::Registry::standard();
+    let q = webptq::quantize::registry::QuantHandlers::standard();
     for op in default_domain_ops() {
         let p = r.props("", &op).unwrap();
         let shares = matches!(p.quant, QuantRule::ShareInput | QuantRule::Gather | QuantRule::MaxPool | QuantRule::Resize);
@@ -80,6 +80,6 @@ fn a_registration_without_declarations_is_float_and_computing() {
     r.register("", "Frob2", |_| Err(webptq::Error::invalid("never built"))).moves_8bit();
     let p = r.props("", "Frob2").unwrap();
     assert!(p.data_movement && p.int8.allows(0) && !p.int8.allows(1) && p.quant == QuantRule::ShareInput);
-    let q = webptq::quantize::registry::Registry::from_ops(&r);
+    let q = webptq::quantize::registry::QuantHandlers::from_ops(&r);
     assert!(q.supports("Frob2") && !q.supports("Frob"));
 }

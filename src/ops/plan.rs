@@ -25,7 +25,7 @@ pub struct Plan {
 
 /// Called with every value a step produces (calibration observers hook in here). Returning an
 /// error (e.g. [`Error::Cancelled`]) stops the run.
-pub type Observer<'a> = dyn FnMut(ValueId, &Tensor) -> Result<()> + 'a;
+pub type ValueHook<'a> = dyn FnMut(ValueId, &Tensor) -> Result<()> + 'a;
 
 impl Plan {
     /// Binds every node to an op of `registry`. All unsupported ops are reported at once, before
@@ -78,7 +78,7 @@ impl Plan {
 
     /// Runs the plan. `feeds` must cover every graph input (the session checks them); a feed for
     /// an initializer-backed input replaces the initializer.
-    pub fn run(&self, feeds: Vec<(ValueId, Arc<Tensor>)>, observer: Option<&mut Observer>) -> Result<Vec<Arc<Tensor>>> {
+    pub fn run(&self, feeds: Vec<(ValueId, Arc<Tensor>)>, observer: Option<&mut ValueHook>) -> Result<Vec<Arc<Tensor>>> {
         self.run_measured(feeds, observer).map(|(outputs, _)| outputs)
     }
 
@@ -89,7 +89,7 @@ impl Plan {
     pub fn run_measured(
         &self,
         feeds: Vec<(ValueId, Arc<Tensor>)>,
-        observer: Option<&mut Observer>,
+        observer: Option<&mut ValueHook>,
     ) -> Result<(Vec<Arc<Tensor>>, usize)> {
         let mut values: Vec<Option<Arc<Tensor>>> = vec![None; self.value_count];
         for (id, t) in &self.constants {

@@ -97,9 +97,13 @@ pub fn fuse_qdq(model: &mut Model) -> Result<usize> {
     Ok(fused_outputs.iter().filter(|v| produced.contains(v)).count())
 }
 
-/// The scale and zero point of a QuantizeLinear / DequantizeLinear.
+/// The scale and zero point operands of a QuantizeLinear / DequantizeLinear node found in a
+/// graph: their value ids (the fused op reads the same initializers) and constant values, of any
+/// integer type a model may use. Not `quantize::QParams`, which are the parameters the quantizer
+/// chooses (8-bit types only) before any node exists; see docs/architecture.md ("One type per
+/// concept").
 #[derive(Debug, Clone)]
-struct QParam {
+struct QdqOperands {
     scale: ValueId,
     zp: Option<ValueId>,
     /// The integer type.
@@ -110,7 +114,7 @@ struct QParam {
     axis: Option<usize>,
 }
 
-impl QParam {
+impl QdqOperands {
     fn per_tensor(&self) -> bool {
         self.axis.is_none()
     }
@@ -118,7 +122,7 @@ impl QParam {
         matches!(self.dtype, DType::U8 | DType::I8)
     }
     /// Same type, scale and zero point (bit for bit), per tensor.
-    fn same_as(&self, o: &QParam) -> bool {
+    fn same_as(&self, o: &QdqOperands) -> bool {
         self.per_tensor()
             && o.per_tensor()
             && self.dtype == o.dtype
@@ -142,7 +146,7 @@ impl QParam {
 #[derive(Debug, Clone)]
 struct Dq {
     x: ValueId,
-    p: QParam,
+    p: QdqOperands,
 }
 
 /// The QuantizeLinear that closes a group, and a Relu/Clip between the op and it.
@@ -151,7 +155,7 @@ struct QOut {
     q_node: usize,
     /// The Q's output: the fused op's output.
     y: ValueId,
-    p: QParam,
+    p: QdqOperands,
     clip: Option<(usize, f32, f32)>,
 }
 
@@ -210,7 +214,7 @@ impl<'a> Matcher<'a> {
     /// Scale and zero point of Q/DQ node `n`. `x_rank` resolves a per-axis `axis`; `x_dtype` is
     /// the integer type when the node has no zero point (a DequantizeLinear's data type; None for
     /// a QuantizeLinear, whose output is then uint8).
-    fn params(&self, n: &Node, x_rank: Option<usize>, x_dtype: Option<DType>) -> Option<QParam> {
+    fn params(&self, n: &Node, x_rank: Option<usize>, x_dtype: Option<DType>) -> Option<QdqOperands> {
         if n.attrs.int_or("block_size", 0).ok()? != 0 {
             return None;
         }
@@ -248,7 +252,7 @@ impl<'a> Matcher<'a> {
             }
             Some(a as usize)
         };
-        Some(QParam { scale, zp, dtype, scales, zps, axis })
+        Some(QdqOperands { scale, zp, dtype, scales, zps, axis })
     }
 
     /// `v` as produced by a DequantizeLinear, with its integer input.
@@ -407,7 +411,7 @@ impl<'a> Matcher<'a> {
     }
 
     /// The int32 integers of a bias DequantizeLinear with zero point 0 and scale `s_x · s_w`.
-    fn int32_bias(&self, b: ValueId, x: &QParam, w: &QParam) -> Option<ValueId> {
+    fn int32_bias(&self, b: ValueId, x: &QdqOperands, w: &QdqOperands) -> Option<ValueId> {
         let d = self.dq(b)?;
         if d.p.dtype != DType::I32 || d.p.zps.iter().any(|&z| z != 0) {
             return None;

@@ -7,7 +7,7 @@
 //! 1. **Prepare.** Constant folding (weights held in Constant nodes become initializers),
 //!    BatchNormalization folded into Conv/Gemm, dead nodes removed (`passes`).
 //! 2. **Plan.** The first batch runs once to learn every value's element type; the op
-//!    [`registry`] then decides per node what is quantized ([`plan::Plan`]): activations, weights
+//!    [`registry`] then decides per node what is quantized ([`plan::QuantPlan`]): activations, weights
 //!    (per channel on the op's axis), int32 biases, shape ops sharing their input's parameters,
 //!    Relu/Clip folded into their producer. Unknown ops, excluded nodes and non-float tensors stay
 //!    float.
@@ -58,7 +58,7 @@ use crate::passes;
 use crate::graph::{Model, ValueId};
 use crate::runtime::{Session, SessionOptions};
 use crate::tensor::{DType, Tensor};
-use plan::{Constraints, Plan};
+use plan::{Constraints, QuantPlan};
 use std::collections::HashMap;
 
 /// One batch of feeds: `(input name, tensor)` pairs.
@@ -216,10 +216,10 @@ fn settle(
     dtypes: &[Option<DType>],
     mut c: Constraints,
     table: &CalibrationTable,
-) -> Result<(Plan, HashMap<ValueId, QParams>, Constraints)> {
+) -> Result<(QuantPlan, HashMap<ValueId, QParams>, Constraints)> {
     let g = &prepared.graph;
     for _ in 0..=g.nodes.len() + 1 {
-        let plan = Plan::build(g, options, dtypes, &c);
+        let plan = QuantPlan::build(g, options, dtypes, &c);
         match plan.params(g, table, options) {
             Err(missing) => c.no_data.extend(missing),
             Ok(params) => {
@@ -236,7 +236,7 @@ fn settle(
 
 /// One rewrite in the chosen format, saved and measured.
 struct Candidate {
-    plan: Plan,
+    plan: QuantPlan,
     params: HashMap<ValueId, QParams>,
     model: Model,
     info: qdq::RewriteInfo,
@@ -247,7 +247,7 @@ struct Candidate {
 fn build_candidate(
     prepared: &Model,
     float_session: &Session,
-    plan: Plan,
+    plan: QuantPlan,
     params: HashMap<ValueId, QParams>,
     options: &QuantOptions,
     eval_batches: &[Batch],
@@ -403,7 +403,7 @@ impl Quantizer {
             let float_session = Session::new(prepared.clone(), &SessionOptions { optimize: false, fuse_qdq: false, fuse_activations: false })?;
             let dtypes = probe_dtypes(&float_session, &batch)?;
             let g = &prepared.graph;
-            let plan0 = Plan::build(g, &self.options, &dtypes, &Constraints::default());
+            let plan0 = QuantPlan::build(g, &self.options, &dtypes, &Constraints::default());
             let names = plan0.values_to_calibrate(g);
             let calibrator = Calibrator::new(self.options.calibration.clone(), &names)?;
             progress(Progress { stage: Stage::Prepare, done: 1, total: Some(1) })?;

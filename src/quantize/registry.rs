@@ -126,18 +126,18 @@ fn handler_for(rule: QuantRule) -> Option<Handler> {
 
 /// Handlers by op type (default ONNX domain only: other domains stay float), read from the rule
 /// each op declares when it registers in the op registry; an op declaring none stays float.
-pub struct Registry {
+pub struct QuantHandlers {
     handlers: HashMap<String, Handler>,
 }
 
-impl Registry {
-    pub fn standard() -> &'static Registry {
-        static R: OnceLock<Registry> = OnceLock::new();
-        R.get_or_init(|| Registry::from_ops(crate::ops::Registry::standard()))
+impl QuantHandlers {
+    pub fn standard() -> &'static QuantHandlers {
+        static R: OnceLock<QuantHandlers> = OnceLock::new();
+        R.get_or_init(|| QuantHandlers::from_ops(crate::ops::Registry::standard()))
     }
 
     /// The handlers of the default-domain ops of `ops` that declare a [`QuantRule`].
-    pub fn from_ops(ops: &crate::ops::Registry) -> Registry {
+    pub fn from_ops(ops: &crate::ops::Registry) -> QuantHandlers {
         let handlers = ops
             .op_types()
             .into_iter()
@@ -147,7 +147,7 @@ impl Registry {
                 Some((op, handler_for(rule)?))
             })
             .collect();
-        Registry { handlers }
+        QuantHandlers { handlers }
     }
 
     /// The handler of a node's op, if it has one (default domain only).

@@ -4,5 +4,5 @@
 //! it; re-exported here, where callers expect it.
 mod session;
 
-pub use crate::ops::{Observer, Plan};
+pub use crate::ops::{ValueHook, Plan};
 pub use session::{Session, SessionOptions};
