@@ -10,7 +10,7 @@ use webptq::ops::{Int8Inputs, QuantRule, Registry};
 /// other op may. A new data-movement op goes here and into its registration.
 const DATA_MOVEMENT: &[&str] = &[
     "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Split", "Slice", "Gather", "GatherElements",
-    "GatherND", "Expand", "Tile", "DepthToSpace", "SpaceToDepth", "Identity", "ReverseSequence", "Compress", "Pad",
+    "GatherND", "Expand", "Tile", "DepthToSpace", "SpaceToDepth", "Identity", "ReverseSequence", "Compress", "Trilu", "Pad",
     "Where",
 ];
 

@@ -15,7 +15,7 @@ pub fn register(r: &mut Registry) {
     r.register("", "DepthToSpace", depth_to_space).moves_8bit();
     r.register("", "SpaceToDepth", space_to_depth).moves_8bit();
     r.register("", "ReverseSequence", reverse_sequence).data_movement();
-    r.register("", "Trilu", trilu);
+    r.register("", "Trilu", trilu).data_movement();
     r.register("", "Compress", compress).data_movement();
     r.register("", "EyeLike", eye_like);
 }
