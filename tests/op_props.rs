@@ -6,12 +6,16 @@
 use webptq::ops::{Int8Inputs, QuantRule, Registry};
 
 /// The ONNX ops whose definition only moves, copies or selects elements by position (no element
-/// is read as a number): every one this build registers must declare `data_movement`, and no
-/// other op may. A new data-movement op goes here and into its registration.
+/// is read as a number), registered here or not yet: every one this build registers must declare
+/// `data_movement`, and no other op may. The not-yet-registered ones are listed so that their
+/// registration fails this test until it declares the property.
 const DATA_MOVEMENT: &[&str] = &[
     "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Split", "Slice", "Gather", "GatherElements",
     "GatherND", "Expand", "Tile", "DepthToSpace", "SpaceToDepth", "Identity", "ReverseSequence", "Compress", "Trilu", "Pad",
     "Where",
+    // Not registered yet.
+    "CenterCropPad", "SplitToSequence", "ConcatFromSequence", "SequenceAt", "SequenceConstruct", "SequenceInsert",
+    "SequenceErase", "Optional", "OptionalGetElement",
 ];
 
 fn default_domain_ops() -> Vec<String> {
@@ -34,10 +38,9 @@ fn every_data_movement_op_declares_it() {
     }
     assert!(missing.is_empty(), "data-movement ops registered without `.data_movement()`: {missing:?}");
     assert!(extra.is_empty(), "ops declared data movement that ONNX defines as computing: {extra:?}");
-    // The list names real, registered ops (a typo would make the check above vacuous).
-    for op in DATA_MOVEMENT {
-        assert!(r.supports("", op), "{op} is not registered");
-    }
+    // The list names registered ops (a list of typos would make the check above vacuous).
+    let registered = DATA_MOVEMENT.iter().filter(|op| r.supports("", op)).count();
+    assert!(registered >= 21, "only {registered} of the listed data-movement ops are registered");
 }
 
 /// An op that may run on an 8-bit input as it is (the fusion drops its Q/DQ pair) is exactly an
