@@ -160,10 +160,10 @@ const fmtSize = (n) => (n < 1 << 20 ? `${(n / 1024).toFixed(0)} KiB` : `${(n / (
 
 const MAX_ERROR = 600;
 
-function fail(code, message) {
+function fail(code, message, unsupported) {
   let line = String(message).split('\n')[0];
   // The core lists every node whose op is missing; group them so the line stays readable.
-  if (code === 'UNSUPPORTED_OP' && groupUnsupported(line).length > 0) line = `unsupported ops: ${describeUnsupported(line)}`;
+  if (code === 'UNSUPPORTED_OP' && unsupported?.length > 0) line = `unsupported ops: ${describeUnsupported(unsupported)}`;
   if (line.length > MAX_ERROR) line = `${line.slice(0, MAX_ERROR)}…`;
   process.stderr.write(`webptq: error [${code}]: ${line}\n`);
   process.exit(1);
@@ -244,7 +244,7 @@ function printInfo(file, info) {
   if (ops.length) out.push(table(ops.map(([op, n]) => [op, n])));
   out.push('');
   if (info.unsupportedOps.length) {
-    const groups = groupUnsupported(info.unsupportedOps);
+    const groups = groupUnsupported(info.unsupported);
     out.push(`unsupported (${info.unsupportedOps.length} node${info.unsupportedOps.length === 1 ? '' : 's'}, ${groups.length} op${groups.length === 1 ? '' : 's'}): this build cannot run the model yet`);
     out.push(table(groups.map((g) => [g.op, g.count, g.nodes.length ? `e.g. node '${g.nodes[0]}'` : ''])));
   } else {
@@ -728,6 +728,6 @@ async function main(argv) {
 try {
   await main(process.argv.slice(2));
 } catch (e) {
-  if (e instanceof CliError || e instanceof WebptqError) fail(e.code, e.message);
+  if (e instanceof CliError || e instanceof WebptqError) fail(e.code, e.message, e.unsupported);
   fail('INTERNAL', e?.message ?? String(e));
 }

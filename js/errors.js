@@ -31,12 +31,14 @@ export class WebptqError extends Error {
   /**
    * @param {string} code one of the keys of ERROR_CODES
    * @param {string} message what went wrong, naming the input, node or file concerned
-   * @param {{cause?: unknown}} [options]
+   * @param {{cause?: unknown, unsupported?: {opType: string, domain: string, node: string, reason?: string}[]}} [options]
+   *   `unsupported`: for UNSUPPORTED_OP, every node whose op this build cannot run, as fields
    */
   constructor(code, message, options) {
     super(message, options);
     this.name = 'WebptqError';
     this.code = code;
+    if (options?.unsupported) this.unsupported = options.unsupported;
   }
 }
 
@@ -49,7 +51,7 @@ export class WebptqError extends Error {
 export function fromWasm(e) {
   if (e instanceof WebptqError) return e;
   if (e instanceof Error && typeof e.code === 'string' && e.code in ERROR_CODES) {
-    return new WebptqError(e.code, e.message, { cause: e });
+    return new WebptqError(e.code, e.message, { cause: e, unsupported: Array.isArray(e.unsupported) ? e.unsupported : undefined });
   }
   if (typeof WebAssembly !== 'undefined' && e instanceof WebAssembly.RuntimeError) {
     return new WebptqError('INTERNAL', `the wasm core trapped (${e.message}); this is a bug`, { cause: e });

@@ -60,11 +60,24 @@ export type ErrorCode =
 
 export const ERROR_CODES: Readonly<Record<ErrorCode, string>>;
 
+/** A node whose op this build cannot run. */
+export interface UnsupportedNode {
+  opType: string;
+  /** The op's domain; '' for the default ONNX domain. */
+  domain: string;
+  /** The node's name. */
+  node: string;
+  /** Why, when it is not simply a missing op (e.g. a loop body reads a value of the outer graph). */
+  reason?: string;
+}
+
 /** Every error webptq raises on purpose. `message` names the input, node, op or file concerned. */
 export class WebptqError extends Error {
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown });
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; unsupported?: UnsupportedNode[] });
   readonly name: 'WebptqError';
   readonly code: ErrorCode;
+  /** For UNSUPPORTED_OP from the core: every node this build cannot run, as fields. */
+  readonly unsupported?: UnsupportedNode[];
 }
 
 /** The two wasm builds: SIMD128 + relaxed SIMD, and plain SIMD128. */
@@ -169,8 +182,10 @@ export interface ModelInfo {
   parameterCount: number;
   /** Bytes of all initializers and Constant-node tensors. */
   parameterBytes: number;
-  /** The ops this build cannot run, as "Op (node 'name')". Empty when the model can run. */
+  /** The ops this build cannot run, as "Op (node 'name')" for display. Empty when the model can run. */
   unsupportedOps: string[];
+  /** The same nodes as fields, in graph order. */
+  unsupported: UnsupportedNode[];
 }
 
 /**

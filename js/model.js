@@ -172,27 +172,24 @@ export async function supportedOps() {
 }
 
 /**
- * Groups the core's "Op (node 'name')" entries (info.unsupportedOps, or the list in an
- * UNSUPPORTED_OP message) by op: [{ op, count, nodes }], most frequent first. Not public API.
- * @param {string[] | string} entries
+ * Groups unsupported nodes (`err.unsupported` of an UNSUPPORTED_OP error, or `info.unsupported`),
+ * each `{ opType, domain, node }`, by op: [{ op, count, nodes }] with op "Op" or "domain.Op",
+ * most frequent first. Not public API.
+ * @param {{opType: string, domain?: string, node?: string}[]} entries
  */
 export function groupUnsupported(entries) {
-  const list = typeof entries === 'string'
-    ? [...entries.matchAll(/([\w.:-]+) \(node '([^']*)'\)/g)].map((m) => m[0])
-    : entries;
   const groups = new Map();
-  for (const e of list) {
-    const m = /^([\w.:-]+)(?: \(node '(.*)'\))?$/.exec(e);
-    const op = m ? m[1] : e;
+  for (const e of entries ?? []) {
+    const op = e.domain ? `${e.domain}.${e.opType}` : e.opType;
     const g = groups.get(op) ?? { op, count: 0, nodes: [] };
     g.count += 1;
-    if (m && m[2] !== undefined) g.nodes.push(m[2]);
+    if (e.node !== undefined && e.node !== '') g.nodes.push(e.node);
     groups.set(op, g);
   }
   return [...groups.values()].sort((a, b) => b.count - a.count || a.op.localeCompare(b.op));
 }
 
-/** "Conv (52 nodes, e.g. 'stem'), Clip (1 node 'x')": a short form of groupUnsupported(). */
+/** "Conv (52 nodes, e.g. 'stem'), Clip (node 'x')": a short form of groupUnsupported(). */
 export function describeUnsupported(entries) {
   return groupUnsupported(entries).map((g) => {
     const first = g.nodes[0] !== undefined ? ` '${g.nodes[0]}'` : '';

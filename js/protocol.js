@@ -46,11 +46,11 @@ export function feedsFromRecord(rec) {
 }
 
 export function errorRecord(e) {
-  if (e instanceof WebptqError) return { code: e.code, message: e.message };
+  if (e instanceof WebptqError) return { code: e.code, message: e.message, ...(e.unsupported ? { unsupported: e.unsupported } : {}) };
   return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
 }
 
-export const fromErrorRecord = (r) => new WebptqError(r.code, r.message);
+export const fromErrorRecord = (r) => new WebptqError(r.code, r.message, { unsupported: r.unsupported });
 
 /**
  * The ArrayBuffers worth transferring out of `value` (typed arrays' buffers, plain ArrayBuffers),

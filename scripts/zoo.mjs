@@ -262,7 +262,7 @@ export function runModel(entry, o) {
   const inspect = execJson(...node(CLI, 'inspect', model, '--json'), T);
   steps.load = inspect.ok
     ? { ok: inspect.value.unsupportedOps.length === 0, ms: inspect.ms, opset: inspect.value.opset, parameterBytes: inspect.value.parameterBytes, unsupported: inspect.value.unsupportedOps,
-      ...(inspect.value.unsupportedOps.length ? { error: { code: 'UNSUPPORTED_OP', message: `unsupported ops: ${[...new Set(inspect.value.unsupportedOps.map((u) => String(u).split(/[ (]/)[0]))].join(', ')}` } } : {}) }
+      ...(inspect.value.unsupportedOps.length ? { error: { code: 'UNSUPPORTED_OP', message: `unsupported ops: ${[...new Set(inspect.value.unsupported.map((u) => (u.domain ? `${u.domain}.${u.opType}` : u.opType)))].join(', ')}` } } : {}) }
     : inspect;
 
   // parity: webptq run vs onnxruntime (Python), on the parity rows

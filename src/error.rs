@@ -27,6 +27,54 @@ impl std::fmt::Display for Site {
     }
 }
 
+/// One node whose op this build cannot run: what JS receives as `err.unsupported[i]`
+/// (`{ opType, domain, node }`) and what `model.info().unsupported` lists.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnsupportedOp {
+    pub op_type: String,
+    /// The node's domain, normalized: empty for the default ONNX domain.
+    pub domain: String,
+    /// The node's name (or its label when unnamed).
+    pub node: String,
+    /// Why, when it is not simply a missing op (e.g. a body graph reads an outer value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl UnsupportedOp {
+    pub fn new(op_type: impl Into<String>, domain: impl Into<String>, node: impl Into<String>) -> Self {
+        UnsupportedOp { op_type: op_type.into(), domain: domain.into(), node: node.into(), reason: None }
+    }
+    pub fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+    /// "Op" or "domain.Op".
+    pub fn qualified_op(&self) -> String {
+        if self.domain.is_empty() {
+            self.op_type.clone()
+        } else {
+            format!("{}.{}", self.domain, self.op_type)
+        }
+    }
+}
+
+/// "Op (node 'name')" or "domain.Op (node 'name')", then the reason if any.
+impl std::fmt::Display for UnsupportedOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (node '{}')", self.qualified_op(), self.node)?;
+        if let Some(r) = &self.reason {
+            write!(f, " {r}")?;
+        }
+        Ok(())
+    }
+}
+
+fn join_unsupported(list: &[UnsupportedOp]) -> String {
+    list.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(", ")
+}
+
 #[derive(Debug, Clone, ThisError, PartialEq)]
 pub enum Error {
     /// The bytes are not a usable ONNX model (truncated, not protobuf, inconsistent graph).
@@ -36,8 +84,8 @@ pub enum Error {
     #[error("invalid model: the graph has a cycle through node '{node}' ({op})")]
     Cycle { node: String, op: String },
     /// One or more nodes use ops this build cannot run; listed as "op (node 'name')".
-    #[error("unsupported op{}: {}", if .0.len() == 1 { "" } else { "s" }, .0.join(", "))]
-    UnsupportedOps(Vec<String>),
+    #[error("unsupported op{}: {}", if .0.len() == 1 { "" } else { "s" }, join_unsupported(.0))]
+    UnsupportedOps(Vec<UnsupportedOp>),
     /// A tensor's shape does not fit what the op or the model requires.
     #[error("{site}shape mismatch: {detail}")]
     ShapeMismatch { site: Site, detail: String },
@@ -59,6 +107,10 @@ pub enum Error {
     /// The caller cancelled the work.
     #[error("cancelled")]
     Cancelled,
+    /// A bug in webptq: an internal invariant does not hold. Never raised for bad user input
+    /// (that is one of the variants above); reaches JS as `INTERNAL`.
+    #[error("{site}internal error (a bug in webptq): {detail}")]
+    Internal { site: Site, detail: String },
 }
 
 impl Error {
@@ -74,6 +126,7 @@ impl Error {
             Error::TooLarge { .. } => "TOO_LARGE",
             Error::InvalidOptions(_) => "INVALID_OPTIONS",
             Error::Cancelled => "CANCELLED",
+            Error::Internal { .. } => "INTERNAL",
         }
     }
 
@@ -89,6 +142,10 @@ impl Error {
     pub fn too_large(detail: impl Into<String>) -> Self {
         Error::TooLarge { site: Site::default(), detail: detail.into() }
     }
+    /// A broken internal invariant (a bug), never bad input.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Error::Internal { site: Site::default(), detail: detail.into() }
+    }
     pub fn model(detail: impl Into<String>) -> Self {
         Error::InvalidModel(detail.into())
     }
@@ -98,7 +155,8 @@ impl Error {
         if let Error::ShapeMismatch { site, .. }
         | Error::TypeMismatch { site, .. }
         | Error::InvalidArgument { site, .. }
-        | Error::TooLarge { site, .. } = &mut self
+        | Error::TooLarge { site, .. }
+        | Error::Internal { site, .. } = &mut self
         {
             if site.node.is_empty() && site.op.is_empty() {
                 *site = Site { node: node.to_string(), op: op.to_string() };

@@ -1,7 +1,8 @@
 //! A model summary (what `webptq inspect` prints and `model.info()` returns): inputs and outputs
 //! with dtypes and shapes, op counts, parameters (initializers and the tensors of Constant
 //! nodes, where some exporters keep every weight), opsets and unsupported ops.
-use crate::graph::{describe_unsupported, Attr, Dim, Graph, Model};
+use crate::error::UnsupportedOp;
+use crate::graph::{Attr, Dim, Graph, Model};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -28,7 +29,10 @@ pub struct ModelInfo {
     pub op_counts: BTreeMap<String, usize>,
     pub parameter_count: usize,
     pub parameter_bytes: usize,
+    /// The nodes this build cannot run, as "Op (node 'name')" for display.
     pub unsupported_ops: Vec<String>,
+    /// The same nodes as fields (`{ opType, domain, node }`), for programs.
+    pub unsupported: Vec<UnsupportedOp>,
 }
 
 pub fn model_info(model: &Model) -> ModelInfo {
@@ -42,6 +46,7 @@ pub fn model_info(model: &Model) -> ModelInfo {
         let key = if n.domain.is_empty() || n.domain == "ai.onnx" { n.op_type.clone() } else { format!("{}.{}", n.domain, n.op_type) };
         *op_counts.entry(key).or_insert(0) += 1;
     }
+    let unsupported = crate::ops::Registry::standard().unsupported(g);
     ModelInfo {
         ir_version: model.ir_version,
         opset: model.opset(),
@@ -57,7 +62,8 @@ pub fn model_info(model: &Model) -> ModelInfo {
         op_counts,
         parameter_count: g.initializers.values().map(|t| t.len()).sum::<usize>() + constant_nodes(g).map(|(n, _)| n).sum::<usize>(),
         parameter_bytes: g.parameter_bytes() + constant_nodes(g).map(|(_, b)| b).sum::<usize>(),
-        unsupported_ops: describe_unsupported(g),
+        unsupported_ops: unsupported.iter().map(|u| u.to_string()).collect(),
+        unsupported,
     }
 }
 

@@ -149,8 +149,20 @@ fn unknown_ops_are_listed_before_any_run() {
     assert_eq!(e.code(), "UNSUPPORTED_OP");
     let msg = e.to_string();
     assert!(msg.contains("FancyOp (node 'f1')") && msg.contains("OtherOp (node 'f2')"), "{msg}");
+    // The error carries each node as fields, in graph order: callers never parse the message.
+    let webptq::Error::UnsupportedOps(list) = &e else { panic!("not UnsupportedOps: {e:?}") };
+    let fields: Vec<_> = list.iter().map(|u| (u.op_type.as_str(), u.domain.as_str(), u.node.as_str())).collect();
+    assert_eq!(fields, [("FancyOp", "", "f1"), ("OtherOp", "", "f2")]);
     let info = webptq::info::model_info(&load(&m).unwrap());
     assert_eq!(info.unsupported_ops.len(), 2);
+    assert_eq!(&info.unsupported, list);
+}
+
+#[test]
+fn internal_errors_have_their_own_code() {
+    let e = webptq::Error::internal("a plan step lost its output").in_node("n1", "Conv");
+    assert_eq!(e.code(), "INTERNAL");
+    assert!(e.to_string().contains("node 'n1' (Conv)") && e.to_string().contains("bug"), "{e}");
 }
 
 #[test]

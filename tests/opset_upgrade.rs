@@ -1,4 +1,4 @@
-//! The opset upgrade pass (`graph::passes::upgrade_opset`) on old-opset models, and the quantizer
+//! The opset upgrade pass (`passes::upgrade_opset`) on old-opset models, and the quantizer
 //! using it: per-channel quantization of an opset-9 CNN.
 //!
 //! Cases: tests/fixtures/make_opset_upgrade.py (opsets 7, 9, 10, 11, 12, one per rewritten op
@@ -12,7 +12,8 @@ mod quantize_support;
 use quantize_support::{read_npy, rows, sqnr};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use webptq::graph::{passes::upgrade_opset, Model};
+use webptq::passes::upgrade_opset;
+use webptq::graph::Model;
 use webptq::quantize::{quantize, QuantOptions};
 use webptq::runtime::{Session, SessionOptions};
 
@@ -85,7 +86,7 @@ fn convert_case(dir: &Path) -> Result<bool, String> {
     let x = common::read_numbered(&set, "input").remove(0);
     let expected = common::read_numbered(&set, "output");
     // Ops our runtime lacks (TopK, Hardmax, ScatterElements) are checked in onnxruntime only.
-    let unsupported = webptq::graph::describe_unsupported(&model.graph);
+    let unsupported = webptq::ops::Registry::standard().unsupported(&model.graph);
     if !unsupported.is_empty() {
         save_case(dir, &model);
         return Ok(false);

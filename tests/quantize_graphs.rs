@@ -383,6 +383,42 @@ fn movement_ops_stay_in_the_quantized_domain() {
     data_movement_stays_quantized("movement", &movement_ops(), &["d2s", "s2d", "tile", "gather_el"], &["conv", "conv2"]);
 }
 
+/// Expand, ReduceMax and ReduceMin declare that their data input may stay 8-bit (`ops::OpProps`),
+/// so the quantizer shares their input's parameters and the session's QDQ fusion runs them on the
+/// integers. Before the declarations, the fusion ran them on 8-bit tensors but the quantizer left
+/// them float (two lists of data-movement ops that disagreed).
+#[test]
+fn expand_and_reduce_max_min_stay_in_the_quantized_domain() {
+    let m = model(
+        vec![
+            with(node("Conv", "conv", &["x", "w"], &["c"]), vec![ints("pads", &[1, 1, 1, 1])]),
+            with(node("ReduceMax", "rmax", &["c"], &["r"]), vec![ints("axes", &[1])]),
+            with(node("ReduceMin", "rmin", &["r"], &["r2"]), vec![ints("axes", &[2])]),
+            node("Expand", "expand", &["r2", "eshape"], &["a"]),
+            with(node("Conv", "conv2", &["a", "w2"], &["y"]), vec![ints("pads", &[1, 1, 1, 1])]),
+        ],
+        vec![
+            f32_tensor("w", &[8, 4, 3, 3], &values(288, 51, -0.4, 0.4)),
+            common::graphs::i64_tensor("eshape", &[1, 8, 6, 6]),
+            f32_tensor("w2", &[4, 8, 3, 3], &values(288, 52, -0.3, 0.3)),
+        ],
+        vec![value_info("x", 1, &[-1, 4, 6, 6])],
+        vec![value_info("y", 1, &[-1, 4, 6, 6])],
+        13,
+    );
+    // Quantized in QDQ and QOperator form, sharing parameters, outputs above 20 dB (run fused).
+    data_movement_stays_quantized("expand-reduce", &m, &["rmax", "rmin", "expand"], &["conv", "conv2"]);
+    // The session runs them on the integers: no DequantizeLinear before them.
+    let float = load(&m);
+    let q = run(&QuantOptions::default(), &float, "x", &[2, 4, 6, 6]).unwrap();
+    let fused = Session::from_bytes(&q.bytes, &SessionOptions::default()).unwrap();
+    let g = &fused.model().graph;
+    for n in ["rmax", "rmin", "expand"] {
+        let node = find(g, n);
+        assert_ne!(producer(g, node.input(0)).map(|p| p.op_type.as_str()), Some("DequantizeLinear"), "{n} still runs in float");
+    }
+}
+
 /// Quantizes a graph of input x[2,4,6,6] in QDQ and QOperator form: every node named in
 /// `sharing` and `others` is quantized, the `sharing` ones carry their input's parameters (QDQ:
 /// the same Q/DQ parameters around them; QOperator: they run on uint8), and every output keeps an

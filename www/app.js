@@ -54,7 +54,7 @@ export function renderInfo(info, container = $('info')) {
   for (const [op, n] of ops) t.append(el('tr', {}, el('td', {}, op), el('td', { class: 'num' }, n)));
   container.append(el('h3', {}, `Ops (${ops.length} types)`), wrap(t));
   if (info.unsupportedOps.length) {
-    const groups = groupUnsupported(info.unsupportedOps);
+    const groups = groupUnsupported(info.unsupported);
     const ut = el('table', { class: 'unsupported' }, el('tr', {}, el('th', {}, 'op'), el('th', {}, 'nodes'), el('th', {}, 'e.g.')));
     for (const g of groups) ut.append(el('tr', {}, el('td', {}, g.op), el('td', { class: 'num' }, g.count), el('td', {}, g.nodes[0] ?? '')));
     container.append(el('h3', { class: 'unsupported' }, `Not supported yet (${groups.length} op${groups.length === 1 ? '' : 's'}, ${info.unsupportedOps.length} node${info.unsupportedOps.length === 1 ? '' : 's'})`), wrap(ut));

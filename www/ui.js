@@ -46,7 +46,7 @@ export const fmtDb = (db) => (db === null || db === Infinity ? '∞ (exact)' : `
 export const fmtPct = (x, digits = 1) => `${(x * 100).toFixed(digits)}%`;
 
 export function describeError(e) {
-  if (e && e.code === 'UNSUPPORTED_OP') return `${e.code}: unsupported ops: ${describeUnsupported(e.message)}`;
+  if (e && e.code === 'UNSUPPORTED_OP' && e.unsupported?.length) return `${e.code}: unsupported ops: ${describeUnsupported(e.unsupported)}`;
   return e && e.code ? `${e.code}: ${e.message}` : String(e?.message ?? e);
 }
 

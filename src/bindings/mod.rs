@@ -15,6 +15,12 @@ mod memory;
 fn js_error(e: Error) -> JsValue {
     let err = js_sys::Error::new(&e.to_string());
     let _ = Reflect::set(&err, &"code".into(), &e.code().into());
+    // Structured fields, so that JS never parses the message.
+    if let Error::UnsupportedOps(list) = &e {
+        if let Ok(v) = to_js(list) {
+            let _ = Reflect::set(&err, &"unsupported".into(), &v);
+        }
+    }
     err.into()
 }
 

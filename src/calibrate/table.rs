@@ -257,7 +257,7 @@ impl Calibrator {
         }
     }
 
-    /// A closure for the runtime's observer hook ([`crate::runtime::Observer`]): observes every
+    /// A closure for the runtime's observer hook ([`crate::runtime::ValueHook`]): observes every
     /// selected value a run of a plan over `graph` produces. Graph inputs are not produced by a
     /// run; observe the feeds with [`observe`](Self::observe) (as [`run_batch`](Self::run_batch)
     /// does).

@@ -1,13 +1,12 @@
-//! The graph IR and the passes that rewrite it. Owns structure; running it is `runtime`'s job.
+//! The graph IR: values, nodes, initializers, attributes, topological order and rewrite helpers.
+//! It knows no ops: running a graph is `runtime`'s job, rewriting it `passes`'s.
 mod attrs;
 mod model;
-pub mod passes;
 
 pub use attrs::{Attr, Attrs};
 pub use model::{format_dims, normalize_domain, Dim, Graph, Model, Node, OpsetId, Value, ValueId};
 
-/// The ops of `graph` that the standard registry cannot run, as "Op (node 'name')".
-pub fn describe_unsupported(graph: &Graph) -> Vec<String> {
-    let r = crate::ops::Registry::standard();
-    graph.nodes.iter().filter(|n| !r.supports(&n.domain, &n.op_type)).map(crate::ops::describe_op).collect()
-}
+/// Transitional: the passes moved to the top-level [`crate::passes`] (above ops).
+/// This path is kept for one release so that code written against `graph::passes` still builds.
+#[doc(hidden)]
+pub use crate::passes; // layers: transitional re-export

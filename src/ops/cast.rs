@@ -23,7 +23,7 @@ pub fn register(r: &mut Registry) {
     });
     r.register("", "Identity", |_| {
         Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| Ok(vec![required(inputs, 0, "input")?.clone()]))))
-    });
+    }).moves_8bit();
     r.register("", "Dropout", build_dropout);
 }
 

@@ -19,7 +19,7 @@
 use super::registry::{normalize_axis, optional, required, BuildContext, FnOp, Op, Registry};
 use crate::error::{Error, Result};
 use crate::graph::{normalize_domain, Attr, ValueId};
-use crate::runtime::Plan;
+use super::Plan;
 use crate::tensor::{checked_numel, DType, Elem, Tensor};
 use ndarray::{ArrayD, Axis};
 use std::sync::Arc;
@@ -46,9 +46,8 @@ impl Body {
             None => return Err(Error::invalid(format!("the graph attribute '{name}' is missing"))),
         };
         let graph = crate::onnx::load::graph_from_proto(proto, &Default::default()).map_err(|e| match e {
-            Error::InvalidModel(m) if m.contains("which no node, input or initializer provides") => Error::UnsupportedOps(vec![
-                format!("{} (node '{}') whose body '{name}' reads a value of the enclosing graph ({m})", ctx.node.op_type, ctx.node.label()),
-            ]),
+            Error::InvalidModel(m) if m.contains("which no node, input or initializer provides") => Error::UnsupportedOps(vec![crate::ops::unsupported_op(ctx.node)
+                .because(format!("whose body '{name}' reads a value of the enclosing graph ({m})"))]),
             other => other,
         })?;
         let declared: Vec<String> = proto.input.iter().map(|v| v.name.clone().unwrap_or_default()).collect();

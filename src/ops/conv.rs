@@ -16,7 +16,7 @@
 //! output; `activation` = "Relu" or "Clip" (`activation_params` = [min, max]).
 use super::conv_geometry::{col2im_add, im2col, AutoPad, Geometry, WindowAttrs};
 use super::matmul::row_major;
-use super::registry::{optional, required, BuildContext, FnOp, Op, Registry};
+use super::registry::{optional, required, BuildContext, FnOp, Op, QuantRule, Registry};
 use crate::error::{Error, Result};
 use crate::kernels::dwconv::{dwconv2d_f32, Dw2d, DwScratch};
 use crate::kernels::sgemm::{sgemm_ex, Bias, Epilogue, Lhs, MatRef, PackedA, Rhs};
@@ -25,9 +25,9 @@ use half::f16;
 use ndarray::{ArrayD, IxDyn};
 
 pub fn register(r: &mut Registry) {
-    r.register("", "Conv", conv);
+    r.register("", "Conv", conv).quant(QuantRule::Conv);
     r.register("com.microsoft", "FusedConv", fused_conv);
-    r.register("", "ConvTranspose", conv_transpose);
+    r.register("", "ConvTranspose", conv_transpose).quant(QuantRule::ConvTranspose);
 }
 
 /// Runs `f` in float32 for a float32, float16 or float64 X (W and B must have X's type).

@@ -14,7 +14,7 @@
 //! Unary math lives in unary.rs; type conversions in cast.rs.
 use super::broadcast::broadcast_shapes;
 use super::cast::cast;
-use super::registry::{required, BuildContext, FnOp, Op, Registry};
+use super::registry::{required, BuildContext, FnOp, Op, QuantRule, Registry};
 use crate::error::{Error, Result};
 use crate::kernels::velementwise::{binary_f32, binary_f32_scalar_left, binary_f32_scalar_right, BinaryF32};
 use crate::tensor::{checked_numel, DType, Elem, Tensor};
@@ -22,9 +22,9 @@ use half::f16;
 use ndarray::{ArrayD, IxDyn};
 
 pub fn register(r: &mut Registry) {
-    r.register("", "Add", |_| Ok(binary(add)));
+    r.register("", "Add", |_| Ok(binary(add))).quant(QuantRule::Binary);
     r.register("", "Sub", |_| Ok(binary(sub)));
-    r.register("", "Mul", |_| Ok(binary(mul)));
+    r.register("", "Mul", |_| Ok(binary(mul))).quant(QuantRule::Binary);
     r.register("", "Div", |_| Ok(binary(div)));
     r.register("", "Pow", |_| Ok(binary(pow)));
     r.register("", "Mod", build_mod);
@@ -41,7 +41,7 @@ pub fn register(r: &mut Registry) {
     r.register("", "Or", |_| Ok(binary(|a, b| logical(a, b, |x, y| x | y))));
     r.register("", "Xor", |_| Ok(binary(|a, b| logical(a, b, |x, y| x ^ y))));
     r.register("", "Not", |_| Ok(Box::new(FnOp(not))));
-    r.register("", "Where", |_| Ok(Box::new(FnOp(where_))));
+    r.register("", "Where", |_| Ok(Box::new(FnOp(where_)))).data_movement();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -525,7 +525,7 @@ impl<const K: usize> Walk<K> {
 }
 
 pub(crate) fn contiguous<'a, T>(a: &'a ndarray::CowArray<'_, T, IxDyn>) -> Result<&'a [T]> {
-    a.as_slice().ok_or_else(|| Error::invalid("internal: array is not contiguous after as_standard_layout"))
+    a.as_slice().ok_or_else(|| Error::internal("array is not contiguous after as_standard_layout"))
 }
 
 fn from_shape<T>(shape: &[usize], data: Vec<T>) -> Result<ArrayD<T>> {
@@ -765,7 +765,7 @@ fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         Tensor::Bool(_) => return Err(Error::dtype(format!("Pow: the exponent must be numeric, got {}", b.dtype()))),
         _ => match cast(b, DType::F64)? {
             Tensor::F64(e) => e,
-            _ => return Err(Error::invalid("internal: Pow exponent did not cast to float64")),
+            _ => return Err(Error::internal("Pow exponent did not cast to float64")),
         },
     };
     numeric!(a, x => Ok(Tensor::from(zip_broadcast(x, &e, |b, e| pow_elem(b, e, e_float))?)),

@@ -11,7 +11,7 @@
 //!   from the result), batch dims broadcast. A 2-D B with a batched A is one product with the
 //!   batch folded into M.
 use super::broadcast::broadcast_shapes;
-use super::registry::{optional, required, BuildContext, FnOp, Op, Registry};
+use super::registry::{optional, required, BuildContext, FnOp, Op, QuantRule, Registry};
 use crate::error::{Error, Result};
 use crate::kernels::sgemm::{sgemm_ex, Bias, Epilogue, Lhs, MatRef, PackedB, Rhs};
 use crate::tensor::{checked_numel, Elem, Tensor};
@@ -20,8 +20,8 @@ use ndarray::{ArrayD, ArrayView2, IxDyn, LinalgScalar};
 use std::borrow::Cow;
 
 pub fn register(r: &mut Registry) {
-    r.register("", "Gemm", gemm);
-    r.register("", "MatMul", matmul);
+    r.register("", "Gemm", gemm).quant(QuantRule::Gemm);
+    r.register("", "MatMul", matmul).quant(QuantRule::MatMul);
 }
 
 /// The elements in row-major order, borrowed when the array already is.

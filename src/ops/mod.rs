@@ -10,6 +10,7 @@ mod elementwise;
 mod generator;
 mod quant;
 mod pad;
+mod plan;
 mod reduce;
 mod matmul;
 mod normalization;
@@ -29,7 +30,8 @@ pub use broadcast::broadcast_shapes;
 pub(crate) use quant::lookup::Table as LookupTable;
 /// The block-wise N-bit weight layout of MatMulNBits, shared with `quantize::weight_only`.
 pub(crate) use quant::nbits;
-pub use registry::{describe_op, normalize_axis, optional, required, BuildContext, BuildFn, FnOp, Op, Registry};
+pub use plan::{ValueHook, Plan};
+pub use registry::{unsupported_op, normalize_axis, optional, required, BuildContext, BuildFn, FnOp, Int8Inputs, Op, OpProps, QuantRule, Registry, WEBPTQ_DOMAIN};
 
 /// Registers every op family. Adding a family = one file + one line here.
 pub(crate) fn register_all(r: &mut Registry) {

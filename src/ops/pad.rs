@@ -16,7 +16,7 @@ use crate::tensor::Tensor;
 use ndarray::{ArrayD, IxDyn};
 
 pub fn register(r: &mut Registry) {
-    r.register("", "Pad", pad);
+    r.register("", "Pad", pad).data_movement();
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -12,7 +12,7 @@
 //! - float32/float16/float64 everywhere; MaxPool also int8/uint8 (opset 12), 1-D and 2-D of
 //!   those through the 8-bit kernel [`crate::kernels::qpool`] when `Indices` is not asked for.
 use super::conv_geometry::{increment, Geometry, WindowAttrs};
-use super::registry::{required, BuildContext, FnOp, Op, Registry};
+use super::registry::{required, BuildContext, FnOp, Int8Inputs, Op, QuantRule, Registry};
 use crate::error::{Error, Result};
 use crate::kernels::q8::Q8;
 use crate::kernels::qpool::{maxpool2d_q8, QPoolScratch};
@@ -21,10 +21,10 @@ use half::f16;
 use ndarray::{ArrayD, IxDyn};
 
 pub fn register(r: &mut Registry) {
-    r.register("", "GlobalAveragePool", global_average_pool);
+    r.register("", "GlobalAveragePool", global_average_pool).quant(QuantRule::Unary);
     r.register("", "GlobalMaxPool", global_max_pool);
-    r.register("", "AveragePool", average_pool);
-    r.register("", "MaxPool", max_pool);
+    r.register("", "AveragePool", average_pool).quant(QuantRule::AveragePool);
+    r.register("", "MaxPool", max_pool).int8(Int8Inputs::Only(&[0])).quant(QuantRule::MaxPool);
 }
 
 /// An element that pools: compared for max, accumulated in f64 for averages.

@@ -11,12 +11,12 @@ use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
 pub fn register(r: &mut Registry) {
-    r.register("", "Tile", tile);
-    r.register("", "DepthToSpace", depth_to_space);
-    r.register("", "SpaceToDepth", space_to_depth);
-    r.register("", "ReverseSequence", reverse_sequence);
-    r.register("", "Trilu", trilu);
-    r.register("", "Compress", compress);
+    r.register("", "Tile", tile).moves_8bit();
+    r.register("", "DepthToSpace", depth_to_space).moves_8bit();
+    r.register("", "SpaceToDepth", space_to_depth).moves_8bit();
+    r.register("", "ReverseSequence", reverse_sequence).data_movement();
+    r.register("", "Trilu", trilu).data_movement();
+    r.register("", "Compress", compress).data_movement();
     r.register("", "EyeLike", eye_like);
 }
 

@@ -10,7 +10,7 @@
 //! reductions and the ones that need real arithmetic (mean, norms, logs) accumulate in f64.
 //!
 //! Also holds [`Numeric`], the element types with arithmetic, shared with Range and Resize.
-use super::registry::{required, BuildContext, FnOp, Op, Registry};
+use super::registry::{required, BuildContext, FnOp, Int8Inputs, Op, QuantRule, Registry};
 use super::shape::{normalize_axes, optional_ints};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Elem, Tensor};
@@ -20,8 +20,8 @@ use ndarray::{ArrayD, IxDyn};
 pub fn register(r: &mut Registry) {
     r.register("", "ReduceSum", |c| build(c, Kind::Sum));
     r.register("", "ReduceMean", |c| build(c, Kind::Mean));
-    r.register("", "ReduceMax", |c| build(c, Kind::Max));
-    r.register("", "ReduceMin", |c| build(c, Kind::Min));
+    r.register("", "ReduceMax", |c| build(c, Kind::Max)).int8(Int8Inputs::Only(&[0])).quant(QuantRule::ShareInput);
+    r.register("", "ReduceMin", |c| build(c, Kind::Min)).int8(Int8Inputs::Only(&[0])).quant(QuantRule::ShareInput);
     r.register("", "ReduceProd", |c| build(c, Kind::Prod));
     r.register("", "ReduceL1", |c| build(c, Kind::L1));
     r.register("", "ReduceL2", |c| build(c, Kind::L2));

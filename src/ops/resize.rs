@@ -19,14 +19,14 @@
 //! 18 adds `axes`, `antialias` and `keep_aspect_ratio_policy`; 19 adds `half_pixel_symmetric`.
 use super::pad::gather_maps;
 use super::reduce::Numeric;
-use super::registry::{optional, required, BuildContext, FnOp, Op, Registry};
+use super::registry::{optional, required, BuildContext, FnOp, Int8Inputs, Op, QuantRule, Registry};
 use super::shape::{check_alloc, dims_product, normalize_axes, optional_ints};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 use ndarray::{ArrayD, IxDyn};
 
 pub fn register(r: &mut Registry) {
-    r.register("", "Resize", resize);
+    r.register("", "Resize", resize).int8(Int8Inputs::Only(&[0])).quant(QuantRule::Resize);
     r.register("", "Upsample", upsample);
 }
 

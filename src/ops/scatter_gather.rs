@@ -16,8 +16,8 @@ use crate::tensor::{DType, Tensor};
 use ndarray::ArrayD;
 
 pub fn register(r: &mut Registry) {
-    r.register("", "GatherElements", gather_elements);
-    r.register("", "GatherND", gather_nd);
+    r.register("", "GatherElements", gather_elements).moves_8bit();
+    r.register("", "GatherND", gather_nd).data_movement();
     r.register("", "ScatterElements", scatter_elements);
     r.register("", "Scatter", scatter_elements);
     r.register("", "ScatterND", scatter_nd);

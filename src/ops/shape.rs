@@ -11,24 +11,24 @@
 //! [`optional_ints`], [`normalize_axes`], [`dims_product`], [`check_alloc`]) and, for tests,
 //! `testing::run`, which builds and runs one node.
 use super::broadcast_shapes;
-use super::registry::{normalize_axis, optional, required, BuildContext, FnOp, Op, Registry};
+use super::registry::{normalize_axis, optional, required, BuildContext, FnOp, Int8Inputs, Op, QuantRule, Registry};
 use crate::error::{Error, Result};
 use crate::tensor::{checked_numel, DType, Elem, Tensor};
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
 
 pub fn register(r: &mut Registry) {
-    r.register("", "Reshape", reshape);
-    r.register("", "Flatten", flatten);
-    r.register("", "Transpose", transpose);
-    r.register("", "Squeeze", squeeze);
-    r.register("", "Unsqueeze", unsqueeze);
-    r.register("", "Concat", concat);
-    r.register("", "Slice", slice);
-    r.register("", "Split", split);
-    r.register("", "Gather", gather);
+    r.register("", "Reshape", reshape).moves_8bit();
+    r.register("", "Flatten", flatten).moves_8bit();
+    r.register("", "Transpose", transpose).moves_8bit();
+    r.register("", "Squeeze", squeeze).moves_8bit();
+    r.register("", "Unsqueeze", unsqueeze).moves_8bit();
+    r.register("", "Concat", concat).data_movement().int8(Int8Inputs::All).quant(QuantRule::Concat);
+    r.register("", "Slice", slice).moves_8bit();
+    r.register("", "Split", split).moves_8bit();
+    r.register("", "Gather", gather).moves_8bit().quant(QuantRule::Gather);
     r.register("", "Shape", shape);
     r.register("", "Size", size);
-    r.register("", "Expand", expand);
+    r.register("", "Expand", expand).moves_8bit();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ pub(super) const ZERO: usize = usize::MAX;
 pub(super) fn take(x: &Tensor, idx: &[usize], shape: &[usize]) -> Result<Tensor> {
     let n = check_alloc(shape, x.dtype())?;
     if n != idx.len() {
-        return Err(Error::invalid(format!("internal: {} source indices for an output of shape {shape:?}", idx.len())));
+        return Err(Error::internal(format!("{} source indices for an output of shape {shape:?}", idx.len())));
     }
     let src = x.to_le_bytes();
     let out = match x.dtype().size_of() {
@@ -39,7 +39,7 @@ pub(super) fn put(data: &Tensor, dst: &[usize], updates: &Tensor) -> Result<Tens
         return Err(Error::dtype(format!("updates must have the data's type {}, got {}", data.dtype(), updates.dtype())));
     }
     if updates.len() != dst.len() {
-        return Err(Error::invalid(format!("internal: {} destinations for {} updates", dst.len(), updates.len())));
+        return Err(Error::internal(format!("{} destinations for {} updates", dst.len(), updates.len())));
     }
     let mut out = data.to_le_bytes();
     let src = updates.to_le_bytes();

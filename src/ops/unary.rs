@@ -10,7 +10,7 @@
 //! Chebyshev fits, checked against a slow exact series in the tests. For f32, exp and erf have
 //! branch-free versions ([`exp_f32`], [`tanh_f32`], [`erf_f32`]) that compile to SIMD loops.
 use super::elementwise::{contiguous, map_elems, numeric, to_wide, widened1, Num};
-use super::registry::{optional, required, BuildContext, FnOp, Op, Registry};
+use super::registry::{optional, required, BuildContext, FnOp, Op, QuantRule, Registry};
 use crate::error::{Error, Result};
 use crate::tensor::{Elem, Tensor};
 use crate::kernels::velementwise::{unary_f32, UnaryF32};
@@ -94,10 +94,10 @@ macro_rules! num_map {
 }
 
 pub fn register(r: &mut Registry) {
-    r.register("", "Relu", |_| Ok(unary(relu)));
-    r.register("", "LeakyRelu", build_leaky_relu);
-    r.register("", "Clip", build_clip);
-    r.register("", "Sigmoid", |_| Ok(unary(|t| float_op!(t, UnaryF32::Sigmoid, R, |x| 1.0 / (1.0 + (-x).exp_r())))));
+    r.register("", "Relu", |_| Ok(unary(relu))).quant(QuantRule::Relu);
+    r.register("", "LeakyRelu", build_leaky_relu).quant(QuantRule::Unary);
+    r.register("", "Clip", build_clip).quant(QuantRule::Clip);
+    r.register("", "Sigmoid", |_| Ok(unary(|t| float_op!(t, UnaryF32::Sigmoid, R, |x| 1.0 / (1.0 + (-x).exp_r()))))).quant(QuantRule::Unary);
     r.register("", "HardSigmoid", build_hard_sigmoid);
     r.register("", "HardSwish", |_| {
         Ok(unary(|t| float_op!(t, UnaryF32::HardSwish, R, |x| x * (x * R::c(1.0 / 6.0) + 0.5).clamp(0.0, 1.0))))
@@ -119,7 +119,7 @@ pub fn register(r: &mut Registry) {
     r.register("", "Neg", |_| Ok(unary(|t| f32_or(t, UnaryF32::Neg, |t| num_map!(t, Num::negate)))));
     r.register("", "Abs", |_| Ok(unary(|t| f32_or(t, UnaryF32::Abs, |t| num_map!(t, Num::absolute)))));
     r.register("", "Sign", |_| Ok(unary(|t| num_map!(t, Num::sign))));
-    r.register("", "Softmax", |ctx| build_softmax(ctx, false));
+    r.register("", "Softmax", |ctx| build_softmax(ctx, false)).quant(QuantRule::Softmax);
     r.register("", "LogSoftmax", |ctx| build_softmax(ctx, true));
 }
 

@@ -10,7 +10,8 @@ use super::qdq::{signal_noise, sqnr_db, WeightInfo};
 use super::report::{NodeReport, TensorDecision};
 use super::weights::QuantizedWeight;
 use crate::error::{Error, Result};
-use crate::graph::{passes, Attr, Dim, Graph, Model, Node, OpsetId, ValueId};
+use crate::passes;
+use crate::graph::{Attr, Dim, Graph, Model, Node, OpsetId, ValueId};
 use crate::tensor::{DType, Tensor};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -73,8 +74,8 @@ impl Edit {
             let produced = self.graph.nodes.iter().any(|n| n.outputs.contains(&Some(o)));
             let given = self.graph.inputs.contains(&o) || self.graph.initializers.contains_key(&o);
             if !produced && !given {
-                return Err(Error::model(format!(
-                    "internal error: rewrite left graph output '{}' undefined",
+                return Err(Error::internal(format!(
+                    "rewrite left graph output '{}' undefined",
                     self.graph.value_name(o)
                 )));
             }

@@ -5,9 +5,9 @@
 //! callback:
 //!
 //! 1. **Prepare.** Constant folding (weights held in Constant nodes become initializers),
-//!    BatchNormalization folded into Conv/Gemm, dead nodes removed (`graph::passes`).
+//!    BatchNormalization folded into Conv/Gemm, dead nodes removed (`passes`).
 //! 2. **Plan.** The first batch runs once to learn every value's element type; the op
-//!    [`registry`] then decides per node what is quantized ([`plan::Plan`]): activations, weights
+//!    [`registry`] then decides per node what is quantized ([`plan::QuantPlan`]): activations, weights
 //!    (per channel on the op's axis), int32 biases, shape ops sharing their input's parameters,
 //!    Relu/Clip folded into their producer. Unknown ops, excluded nodes and non-float tensors stay
 //!    float.
@@ -54,10 +54,11 @@ pub use weight_only::{quantize_weight_only, quantize_weight_only_blocks};
 
 use crate::calibrate::{CalibrationTable, Calibrator};
 use crate::error::{Error, Result};
-use crate::graph::{passes, Model, ValueId};
+use crate::passes;
+use crate::graph::{Model, ValueId};
 use crate::runtime::{Session, SessionOptions};
 use crate::tensor::{DType, Tensor};
-use plan::{Constraints, Plan};
+use plan::{Constraints, QuantPlan};
 use std::collections::HashMap;
 
 /// One batch of feeds: `(input name, tensor)` pairs.
@@ -142,7 +143,7 @@ fn quantize_calibration_free(
         QuantMode::Dynamic => dynamic::rewrite(model, options)?,
         QuantMode::WeightOnly => weight_only::rewrite(model, options, false)?,
         QuantMode::Fp16 => fp16::rewrite(model, options)?,
-        QuantMode::Static => return Err(Error::invalid("internal: static mode is not calibration-free")),
+        QuantMode::Static => return Err(Error::internal("static mode is not calibration-free")),
     };
     progress(Progress { stage: Stage::Quantize, done: 1, total: Some(1) })?;
     let bytes = crate::onnx::save(&outcome.model);
@@ -215,10 +216,10 @@ fn settle(
     dtypes: &[Option<DType>],
     mut c: Constraints,
     table: &CalibrationTable,
-) -> Result<(Plan, HashMap<ValueId, QParams>, Constraints)> {
+) -> Result<(QuantPlan, HashMap<ValueId, QParams>, Constraints)> {
     let g = &prepared.graph;
     for _ in 0..=g.nodes.len() + 1 {
-        let plan = Plan::build(g, options, dtypes, &c);
+        let plan = QuantPlan::build(g, options, dtypes, &c);
         match plan.params(g, table, options) {
             Err(missing) => c.no_data.extend(missing),
             Ok(params) => {
@@ -230,12 +231,12 @@ fn settle(
             }
         }
     }
-    Err(Error::invalid("internal: the quantization plan did not settle"))
+    Err(Error::internal("the quantization plan did not settle"))
 }
 
 /// One rewrite in the chosen format, saved and measured.
 struct Candidate {
-    plan: Plan,
+    plan: QuantPlan,
     params: HashMap<ValueId, QParams>,
     model: Model,
     info: qdq::RewriteInfo,
@@ -246,7 +247,7 @@ struct Candidate {
 fn build_candidate(
     prepared: &Model,
     float_session: &Session,
-    plan: Plan,
+    plan: QuantPlan,
     params: HashMap<ValueId, QParams>,
     options: &QuantOptions,
     eval_batches: &[Batch],
@@ -402,7 +403,7 @@ impl Quantizer {
             let float_session = Session::new(prepared.clone(), &SessionOptions { optimize: false, fuse_qdq: false, fuse_activations: false })?;
             let dtypes = probe_dtypes(&float_session, &batch)?;
             let g = &prepared.graph;
-            let plan0 = Plan::build(g, &self.options, &dtypes, &Constraints::default());
+            let plan0 = QuantPlan::build(g, &self.options, &dtypes, &Constraints::default());
             let names = plan0.values_to_calibrate(g);
             let calibrator = Calibrator::new(self.options.calibration.clone(), &names)?;
             progress(Progress { stage: Stage::Prepare, done: 1, total: Some(1) })?;
@@ -442,7 +443,7 @@ impl Quantizer {
             self.warnings.push(format!("the last {n} calibration samples do not fill a batch of {size} and were not used"));
         }
         if self.options.mode != QuantMode::Static {
-            let model = self.model.as_ref().ok_or_else(|| Error::invalid("internal: the quantizer lost its model"))?;
+            let model = self.model.as_ref().ok_or_else(|| Error::internal("the quantizer lost its model"))?;
             return quantize_calibration_free(model, &self.options, self.done, &self.kept, progress);
         }
         let Quantizer { options, float_bytes, calibrating, kept, done, mut warnings, .. } = self;

@@ -10,8 +10,11 @@ use crate::error::{Error, Result};
 use crate::quant_math;
 use crate::tensor::Tensor;
 
-/// Scale(s), zero point(s) and integer type of one quantized tensor. Per-tensor parameters have
-/// one scale and `axis == None`; per-channel parameters one scale per index of `axis`.
+/// Scale(s), zero point(s) and integer type of one quantized tensor, as the quantizer chooses
+/// them. Per-tensor parameters have one scale and `axis == None`; per-channel parameters one
+/// scale per index of `axis`. The crate's one quantization-parameter type; the QDQ fusion's
+/// `QdqOperands` (a graph's Q/DQ operands, any integer type) and `ops::quant::ParamLayout`
+/// (which parameter each element uses) are other concepts.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QParams {

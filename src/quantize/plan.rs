@@ -1,6 +1,6 @@
 //! The quantization plan: the registry's actions applied to a whole graph (docs/quantization.md §9).
 //!
-//! [`Plan::build`] walks the nodes twice. First every node whose handler asks to
+//! [`QuantPlan::build`] walks the nodes twice. First every node whose handler asks to
 //! [`Action::Quantize`] is checked (all its quantized tensors must be float32; weights must be
 //! constant) and marks the activations it reads and writes. Then, in topological order, the
 //! data-movement ops join their input's parameter group if that input is quantized, and Relu/Clip
@@ -9,13 +9,13 @@
 //! onnxruntime does (`QDQRemovableActivation`, `adjust_tensor_ranges`).
 //!
 //! Parameters are per group: values joined by a shape op or a Concat share one scale and zero
-//! point, computed from the union of their ranges ([`Plan::params`], docs/quantization.md §2–4).
+//! point, computed from the union of their ranges ([`QuantPlan::params`], docs/quantization.md §2–4).
 //! Whether a fold is exact (the output's quantized range lies inside the clamp) is only known
-//! then; [`Plan::check_folds`] lists the folds to undo, and the caller plans again with them in
+//! then; [`QuantPlan::check_folds`] lists the folds to undo, and the caller plans again with them in
 //! [`Constraints::no_fold`].
 use super::options::QuantOptions;
 use super::params::QParams;
-use super::registry::{Action, In, NodeCtx, Out, Registry};
+use super::registry::{Action, In, NodeCtx, Out, QuantHandlers};
 use crate::calibrate::{CalibrationTable, Range};
 use crate::graph::{Graph, ValueId};
 use crate::tensor::{DType, Tensor};
@@ -50,7 +50,7 @@ impl Decision {
 }
 
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct QuantPlan {
     /// One per node of the graph, same order.
     pub decisions: Vec<Decision>,
     /// Quantized activation values (constants among them are quantized per tensor from their
@@ -68,12 +68,12 @@ fn is_constant(g: &Graph, v: ValueId) -> bool {
     g.initializers.contains_key(&v) && !g.overridable.contains(&v)
 }
 
-impl Plan {
+impl QuantPlan {
     /// Plans `graph`. `dtypes[v]` is the element type of value `v` where known.
-    pub fn build(graph: &Graph, options: &QuantOptions, dtypes: &[Option<DType>], constraints: &Constraints) -> Plan {
-        let registry = Registry::standard();
+    pub fn build(graph: &Graph, options: &QuantOptions, dtypes: &[Option<DType>], constraints: &Constraints) -> QuantPlan {
+        let registry = QuantHandlers::standard();
         let n = graph.nodes.len();
-        let mut plan = Plan {
+        let mut plan = QuantPlan {
             decisions: vec![Decision::Float(String::new()); n],
             act: BTreeSet::new(),
             folded: BTreeMap::new(),

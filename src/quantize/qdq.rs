@@ -8,11 +8,12 @@
 //! Q/DQ nodes, the opset upgrade); [`rewrite`] is the QDQ form, `qoperator.rs` the other.
 use super::options::{QType, QuantOptions};
 use super::params::QParams;
-use super::plan::{Decision, Plan};
+use super::plan::{Decision, QuantPlan};
 use super::registry::In;
 use super::weights::{quantize_bias, quantize_weight};
 use crate::error::{Error, Result};
-use crate::graph::{passes, Attr, Attrs, Dim, Graph, Model, Node, OpsetId, ValueId};
+use crate::passes;
+use crate::graph::{Attr, Attrs, Dim, Graph, Model, Node, OpsetId, ValueId};
 use crate::quant_math;
 use crate::tensor::{DType, Tensor};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -82,7 +83,7 @@ pub(crate) type BiasInits = (ValueId, ValueId, ValueId, Option<usize>);
 /// Builds the initializers and Q/DQ nodes of a static export over a copy of the prepared graph.
 pub(crate) struct Builder<'a> {
     pub g: Graph,
-    pub plan: &'a Plan,
+    pub plan: &'a QuantPlan,
     pub params: &'a HashMap<ValueId, QParams>,
     pub options: &'a QuantOptions,
     /// (float weight, axis) → (integer initializer, scale, zero point, params).
@@ -99,7 +100,7 @@ pub(crate) struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    pub fn new(model: &Model, plan: &'a Plan, params: &'a HashMap<ValueId, QParams>, options: &'a QuantOptions) -> Self {
+    pub fn new(model: &Model, plan: &'a QuantPlan, params: &'a HashMap<ValueId, QParams>, options: &'a QuantOptions) -> Self {
         Builder {
             g: model.graph.clone(),
             plan,
@@ -163,7 +164,7 @@ impl<'a> Builder<'a> {
 
     pub fn act_params_of(&self, v: ValueId) -> Result<QParams> {
         self.params.get(&v).cloned().ok_or_else(|| {
-            Error::invalid(format!("internal: no quantization parameters for '{}'", self.g.value_name(v)))
+            Error::internal(format!("no quantization parameters for '{}'", self.g.value_name(v)))
         })
     }
 
@@ -331,7 +332,7 @@ pub(crate) fn ensure_opset(model: &mut Model, need: i64) -> Result<()> {
 
 /// Rewrites the prepared float model into QDQ form following `plan` and the activations'
 /// `params`.
-pub fn rewrite(model: &Model, plan: &Plan, params: &HashMap<ValueId, QParams>, options: &QuantOptions) -> Result<(Model, RewriteInfo)> {
+pub fn rewrite(model: &Model, plan: &QuantPlan, params: &HashMap<ValueId, QParams>, options: &QuantOptions) -> Result<(Model, RewriteInfo)> {
     let mut b = Builder::new(model, plan, params, options);
     let original = b.g.nodes.clone();
     let mut prelude: Vec<Node> = Vec::new();

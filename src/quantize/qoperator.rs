@@ -20,7 +20,7 @@
 //! once, where first needed.
 use super::options::QuantOptions;
 use super::params::QParams;
-use super::plan::{Decision, Plan};
+use super::plan::{Decision, QuantPlan};
 use super::qdq::{Builder, RewriteInfo, Twin};
 use super::registry::In;
 use crate::error::Result;
@@ -79,7 +79,7 @@ struct State {
 }
 
 /// Rewrites the prepared float model into QOperator form following `plan` and `params`.
-pub fn rewrite(model: &Model, plan: &Plan, params: &HashMap<ValueId, QParams>, options: &QuantOptions) -> Result<(Model, RewriteInfo)> {
+pub fn rewrite(model: &Model, plan: &QuantPlan, params: &HashMap<ValueId, QParams>, options: &QuantOptions) -> Result<(Model, RewriteInfo)> {
     let mut b = Builder::new(model, plan, params, options);
     let original = b.g.nodes.clone();
     let mut st = State { qform: HashMap::new(), fform: HashSet::new() };

@@ -1,5 +1,6 @@
-//! How each op type is quantized: one handler per op type (onnxruntime's
-//! `quantization/registry.py` idea, design convention 2). A handler looks at one node and says
+//! How each op type is quantized: one handler per [`QuantRule`], the rule each op declares when it
+//! registers in `ops` (onnxruntime's `quantization/registry.py` idea, design convention 2; the
+//! list of op types is the op registry's, not kept here). A handler looks at one node and says
 //! what should happen to it ([`Action`]); the planner (`plan.rs`) applies the actions over the
 //! graph, checks that every tensor involved is float32, and resolves what depends on neighbours
 //! (shape ops follow their input, Relu/Clip fold into their producer).
@@ -14,7 +15,7 @@
 //! | GlobalAveragePool, Sigmoid, LeakyRelu | input and output, own parameters |
 //! | AveragePool | output shares the input's parameters (an average never leaves its window's range) |
 //! | Softmax | input own parameters, output fixed to `[0, 1]` (as onnxruntime) |
-//! | MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Slice, Gather, Split, Identity, Resize (nearest), Tile, DepthToSpace, SpaceToDepth, GatherElements | outputs share the data input's parameters, if that input is quantized |
+//! | ops declaring `ShareInput` (`moves_8bit()`: Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Slice, Split, Expand, Identity, Tile, DepthToSpace, SpaceToDepth, GatherElements; ReduceMax, ReduceMin), MaxPool, Resize (nearest) | outputs share the data input's parameters, if that input is quantized |
 //! | Gather on a constant float table (embeddings) | the table quantized per tensor like an activation, the rows share its parameters |
 //! | Relu, Clip | folded into the producer's output range (no Q/DQ between them) |
 //!
@@ -24,6 +25,7 @@
 use super::options::QuantOptions;
 use crate::calibrate::Range;
 use crate::graph::{Graph, Node, ValueId};
+use crate::ops::QuantRule;
 use crate::tensor::{DType, Tensor};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -99,42 +101,53 @@ impl NodeCtx<'_> {
 
 pub type Handler = fn(&NodeCtx) -> Action;
 
-/// Handlers by op type (default ONNX domain only: other domains stay float).
-pub struct Registry {
-    handlers: HashMap<&'static str, Handler>,
+/// The handler of each rule an op declares at registration ([`QuantRule`], in `ops`): exhaustive,
+/// so a new rule cannot go without one.
+fn handler_for(rule: QuantRule) -> Option<Handler> {
+    Some(match rule {
+        QuantRule::Float => return None,
+        QuantRule::ShareInput => share_input,
+        QuantRule::Conv => conv,
+        QuantRule::ConvTranspose => conv_transpose,
+        QuantRule::Gemm => gemm,
+        QuantRule::MatMul => matmul,
+        QuantRule::Binary => binary,
+        QuantRule::Concat => concat,
+        QuantRule::Unary => unary,
+        QuantRule::AveragePool => average_pool,
+        QuantRule::Softmax => softmax,
+        QuantRule::Gather => gather,
+        QuantRule::MaxPool => max_pool,
+        QuantRule::Resize => resize,
+        QuantRule::Relu => relu,
+        QuantRule::Clip => clip,
+    })
 }
 
-impl Registry {
-    pub fn standard() -> &'static Registry {
-        static R: OnceLock<Registry> = OnceLock::new();
-        R.get_or_init(|| {
-            let mut h: HashMap<&'static str, Handler> = HashMap::new();
-            h.insert("Conv", conv);
-            h.insert("ConvTranspose", conv_transpose);
-            h.insert("Gemm", gemm);
-            h.insert("MatMul", matmul);
-            h.insert("Add", binary);
-            h.insert("Mul", binary);
-            h.insert("Concat", concat);
-            for op in ["GlobalAveragePool", "Sigmoid", "LeakyRelu"] {
-                h.insert(op, unary);
-            }
-            h.insert("AveragePool", average_pool);
-            h.insert("Softmax", softmax);
-            for op in ["Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Slice", "Split", "Identity"] {
-                h.insert(op, share_input);
-            }
-            h.insert("Gather", gather);
-            // Data movement that onnxruntime also runs on 8-bit tensors (its QDQ drop rules).
-            for op in ["Tile", "DepthToSpace", "SpaceToDepth", "GatherElements"] {
-                h.insert(op, share_input);
-            }
-            h.insert("MaxPool", max_pool);
-            h.insert("Resize", resize);
-            h.insert("Relu", relu);
-            h.insert("Clip", clip);
-            Registry { handlers: h }
-        })
+/// Handlers by op type (default ONNX domain only: other domains stay float), read from the rule
+/// each op declares when it registers in the op registry; an op declaring none stays float.
+pub struct QuantHandlers {
+    handlers: HashMap<String, Handler>,
+}
+
+impl QuantHandlers {
+    pub fn standard() -> &'static QuantHandlers {
+        static R: OnceLock<QuantHandlers> = OnceLock::new();
+        R.get_or_init(|| QuantHandlers::from_ops(crate::ops::Registry::standard()))
+    }
+
+    /// The handlers of the default-domain ops of `ops` that declare a [`QuantRule`].
+    pub fn from_ops(ops: &crate::ops::Registry) -> QuantHandlers {
+        let handlers = ops
+            .op_types()
+            .into_iter()
+            .filter(|(domain, _)| domain.is_empty())
+            .filter_map(|(domain, op)| {
+                let rule = ops.props(&domain, &op)?.quant;
+                Some((op, handler_for(rule)?))
+            })
+            .collect();
+        QuantHandlers { handlers }
     }
 
     /// The handler of a node's op, if it has one (default domain only).

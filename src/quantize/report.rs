@@ -16,7 +16,7 @@
 //! means no error at all.
 use super::options::QuantOptions;
 use super::params::QParams;
-use super::plan::{Decision, Plan};
+use super::plan::{Decision, QuantPlan};
 use super::qdq::{signal_noise, sqnr_db, RewriteInfo, Twin, WeightInfo};
 use super::registry::{In, Out};
 use crate::calibrate::{CalibrationMethod, CalibrationTable, Range};
@@ -274,7 +274,7 @@ pub fn evaluate(
 /// A layer's own error is the relative noise power of its output minus that of its worst
 /// quantized input, `10^(−out/10) − 10^(−in/10)`: what it adds to what it received. Its
 /// `own_sqnr_db` is that error as an SQNR (lower is worse; None when it adds nothing measurable).
-pub fn layer_losses(g: &Graph, plan: &Plan, ev: &Evaluation) -> Vec<LayerLoss> {
+pub fn layer_losses(g: &Graph, plan: &QuantPlan, ev: &Evaluation) -> Vec<LayerLoss> {
     let db = |v: ValueId| -> Option<Option<f64>> { ev.sqnr(g.value_name(v)) };
     let rel = |d: Option<f64>| d.map_or(0.0, |d| 10f64.powf(-d / 10.0));
     let mut out = Vec::new();
@@ -309,7 +309,7 @@ pub fn layer_losses(g: &Graph, plan: &Plan, ev: &Evaluation) -> Vec<LayerLoss> {
 }
 
 /// Every node's decision with the parameters of its quantized tensors.
-pub fn node_reports(g: &Graph, plan: &Plan, params: &HashMap<ValueId, QParams>, info: &RewriteInfo) -> Vec<NodeReport> {
+pub fn node_reports(g: &Graph, plan: &QuantPlan, params: &HashMap<ValueId, QParams>, info: &RewriteInfo) -> Vec<NodeReport> {
     g.nodes
         .iter()
         .enumerate()
@@ -369,7 +369,7 @@ pub fn node_reports(g: &Graph, plan: &Plan, params: &HashMap<ValueId, QParams>, 
 /// Every quantized activation with its range, parameters and SQNR.
 pub fn activation_reports(
     g: &Graph,
-    plan: &Plan,
+    plan: &QuantPlan,
     params: &HashMap<ValueId, QParams>,
     table: &CalibrationTable,
     ev: &Evaluation,

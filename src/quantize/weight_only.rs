@@ -10,7 +10,7 @@
 //! gathered rows are dequantized at run time; the result is identical, since dequantization is
 //! elementwise and the scale does not vary along the gathered axis. Per-channel DequantizeLinear
 //! needs opset 13: older models are raised to it, the ops whose definition changed rewritten
-//! (`qdq::ensure_opset`, `graph::passes::upgrade_opset`).
+//! (`qdq::ensure_opset`, `passes::upgrade_opset`).
 //!
 //! **4 bits** (`weightBits: 4`): each float32 MatMul / Gemm with a constant 2-D weight becomes
 //! onnxruntime's `com.microsoft` MatMulNBits: the `[K, N]` weight split along K into blocks of

@@ -1,9 +1,10 @@
 //! A [`Session`]: a model prepared to run (optionally optimized by the passes, QDQ groups fused
 //! into integer ops), with feeds checked against the model's declared inputs before anything
 //! runs, and the peak activation memory of its runs recorded.
-use super::plan::{Observer, Plan};
+use crate::ops::{ValueHook, Plan};
 use crate::error::{Error, Result};
-use crate::graph::{format_dims, passes, Dim, Model, ValueId};
+use crate::passes;
+use crate::graph::{format_dims, Dim, Model, ValueId};
 use crate::ops::Registry;
 use crate::tensor::Tensor;
 use std::collections::HashMap;
@@ -103,7 +104,7 @@ impl Session {
     }
 
     /// Like [`run`](Self::run), calling `observer` with every intermediate value.
-    pub fn run_observed(&self, feeds: Vec<(String, Tensor)>, observer: Option<&mut Observer>) -> Result<Vec<(String, Tensor)>> {
+    pub fn run_observed(&self, feeds: Vec<(String, Tensor)>, observer: Option<&mut ValueHook>) -> Result<Vec<(String, Tensor)>> {
         let feeds = self.check_feeds(feeds)?;
         let (outputs, peak) = self.plan.run_measured(feeds, observer)?;
         self.peak_activation_bytes.fetch_max(peak, Ordering::Relaxed);

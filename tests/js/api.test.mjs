@@ -285,12 +285,23 @@ test('errors: every code is documented', () => {
 });
 
 test('unsupported ops are grouped for display', () => {
-  const list = ["Conv (node 'a')", "Relu (node 'r')", "Conv (node 'b')", 'ai.onnx.ml.Foo'];
+  const list = [
+    { opType: 'Conv', domain: '', node: 'a' }, { opType: 'Relu', domain: '', node: 'r' },
+    { opType: 'Conv', domain: '', node: 'b' }, { opType: 'Foo', domain: 'ai.onnx.ml', node: '' },
+  ];
   assert.deepEqual(groupUnsupported(list), [
     { op: 'Conv', count: 2, nodes: ['a', 'b'] },
     { op: 'Relu', count: 1, nodes: ['r'] },
     { op: 'ai.onnx.ml.Foo', count: 1, nodes: [] },
   ].sort((x, y) => y.count - x.count || x.op.localeCompare(y.op)));
-  assert.equal(describeUnsupported("unsupported ops: Conv (node 'a'), Conv (node 'b'), Relu (node 'r')"),
-    "Conv (2 nodes, e.g. 'a'), Relu (node 'r')");
+  assert.equal(describeUnsupported(list.slice(0, 3)), "Conv (2 nodes, e.g. 'a'), Relu (node 'r')");
+});
+
+test('UNSUPPORTED_OP errors carry the nodes as fields', async () => {
+  const expected = [{ opType: 'FrobnicateXYZ', domain: '', node: 'frob' }];
+  const e = await InferenceSession.create(BAD('unknown_op')).then(() => null, (err) => err);
+  assert.ok(e instanceof WebptqError, String(e));
+  assert.equal(e.code, 'UNSUPPORTED_OP');
+  assert.deepEqual(e.unsupported, expected);
+  assert.deepEqual((await inspect(BAD('unknown_op'))).unsupported, expected);
 });

@@ -8,7 +8,7 @@ import {
 async function main(digits: Tensor, file: File, canvas: HTMLCanvasElement): Promise<void> {
   const model = await loadModel('mnist-cnn.onnx', { onProgress: ({ done, total }) => console.log(done, total ?? '?'), signal: AbortSignal.timeout(1000) });
   const info: ModelInfo = model.info();
-  console.log(info.opCounts, info.parameterBytes, info.unsupportedOps);
+  console.log(info.opCounts, info.parameterBytes, info.unsupportedOps, info.unsupported.map((u) => u.opType));
   const options: QuantizeOptions = { calibration: [{ input: digits }], method: 'percentile', percentile: 99.99, onProgress: (p) => console.log(p.stage) };
   const { bytes, report } = await quantize(model, options);
   console.log(report.sizeRatio);
@@ -34,6 +34,7 @@ async function main(digits: Tensor, file: File, canvas: HTMLCanvasElement): Prom
     await loadModel(t.data.buffer as ArrayBuffer);
   } catch (e) {
     if (e instanceof WebptqError && e.code === 'HTTP_ERROR') console.log(e.message);
+    if (e instanceof WebptqError && e.code === 'UNSUPPORTED_OP') console.log(e.unsupported?.map((u) => `${u.domain}.${u.opType} ${u.node}`));
   }
 }
 void main;

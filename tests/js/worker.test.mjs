@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import {
   createWorker, quantize, loadModel, InferenceSession, Tensor, WebptqError, wasmFlavour,
 } from '../../js/index.js';
-import { readBytes, MNIST_MODEL, npy, rows } from './helpers.mjs';
+import { readBytes, fixture, MNIST_MODEL, npy, rows } from './helpers.mjs';
 
 const MNIST = readBytes(MNIST_MODEL);
 const workers = [];
@@ -115,6 +115,16 @@ test('worker: AbortSignal cancels a quantization in the worker; transferInputs d
   assert.equal(input.data.byteLength, 0, 'with transferInputs the feed buffer moved to the worker');
   assert.deepEqual(out.logits.dims, [2, 10]);
   await s.release();
+});
+
+test('worker: an UNSUPPORTED_OP error keeps its fields across the worker boundary', async () => {
+  const w = await start();
+  const bytes = readBytes(fixture('bad/unknown_op.onnx'));
+  const e = await w.InferenceSession.create(bytes).then(() => null, (err) => err);
+  assert.ok(e instanceof WebptqError, String(e));
+  assert.equal(e.code, 'UNSUPPORTED_OP');
+  assert.deepEqual(e.unsupported, [{ opType: 'FrobnicateXYZ', domain: '', node: 'frob' }]);
+  assert.deepEqual((await w.loadModel(bytes)).info().unsupported, e.unsupported);
 });
 
 test('worker: terminate rejects pending calls with WORKER_ERROR; bad options', async () => {

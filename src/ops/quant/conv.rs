@@ -229,7 +229,7 @@ fn conv_gemm(
             let xv = if pointwise {
                 view(&xb, x_signed, at, kdim, out_size, out_size, 1)?
             } else {
-                let plane = xb.get(at..at + p.cg * in_size).ok_or_else(|| Error::shape("internal: input plane out of range"))?;
+                let plane = xb.get(at..at + p.cg * in_size).ok_or_else(|| Error::internal("input plane out of range"))?;
                 im2col(&p.geo, plane, p.cg, pad, &mut cols)?;
                 view(&cols, x_signed, 0, kdim, out_size, out_size, 1)?
             };

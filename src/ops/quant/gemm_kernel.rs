@@ -87,7 +87,7 @@ impl OutBuf {
             DType::I32 => OutBuf::I32(vec![0; len]),
             DType::U8 => OutBuf::U8(vec![0; len]),
             DType::I8 => OutBuf::I8(vec![0; len]),
-            other => return Err(Error::dtype(format!("internal: no int8 GEMM output of type {other}"))),
+            other => return Err(Error::internal(format!("no int8 GEMM output of type {other}"))),
         })
     }
 
@@ -97,7 +97,7 @@ impl OutBuf {
     pub(crate) fn view<'a>(&'a mut self, at: usize, rs: usize, cs: usize, multiplier: &'a [f32], zero_point: i32) -> Result<QOut<'a>> {
         let tail = |len: usize| {
             if at > len {
-                Err(Error::shape(format!("internal: output offset {at} past {len} elements")))
+                Err(Error::internal(format!("output offset {at} past {len} elements")))
             } else {
                 Ok(())
             }
@@ -131,6 +131,6 @@ impl OutBuf {
 
 /// A `rows x cols` view of `bytes` from `at`, with strides.
 pub(crate) fn view(bytes: &[u8], signed: bool, at: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> Result<QMat<'_>> {
-    let tail = bytes.get(at..).ok_or_else(|| Error::shape(format!("internal: view offset {at} past {} bytes", bytes.len())))?;
+    let tail = bytes.get(at..).ok_or_else(|| Error::internal(format!("view offset {at} past {} bytes", bytes.len())))?;
     Ok(QMat::new(tail, signed, rows, cols, rs, cs)?)
 }

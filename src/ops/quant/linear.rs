@@ -5,7 +5,7 @@
 //! 19 (`saturate`, float8 only), 21 (`block_size`, `output_dtype`), 23+ (`precision`,
 //! DequantizeLinear `output_dtype`). Float8 / int4 / float4 types are not supported (the loader
 //! rejects them); integer types are uint8, int8, uint16, int16 (and int32 for DequantizeLinear).
-use super::{check_same_shape, float_tensor, float_values, int_values, quantized_tensor, FloatKind, ParamMap};
+use super::{check_same_shape, float_tensor, float_values, int_values, quantized_tensor, FloatKind, ParamLayout};
 use crate::error::{Error, Result};
 use crate::kernels::qconvert;
 use crate::ops::registry::{optional, required, BuildContext, FnOp, Op, Registry};
@@ -74,7 +74,7 @@ fn quantize_linear(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let (s_kind, ss) = float_values(scale, "y_scale")?;
         // numpy divides in the wider of the two types unless `precision` says otherwise.
         let kind = precision.unwrap_or(x_kind.max(s_kind));
-        let smap = ParamMap::new(x.shape(), scale.shape(), attrs.axis, attrs.block_size, "y_scale")?;
+        let smap = ParamLayout::new(x.shape(), scale.shape(), attrs.axis, attrs.block_size, "y_scale")?;
         let (out, zps) = match zp {
             Some(z) => {
                 check_same_shape(scale, z, "y_scale", "y_zero_point")?;
@@ -90,7 +90,7 @@ fn quantize_linear(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             }
             None => (out_attr.unwrap_or(DType::U8), vec![0]),
         };
-        let zmap = if zps.len() == 1 { ParamMap::Scalar } else { smap.clone() };
+        let zmap = if zps.len() == 1 { ParamLayout::Scalar } else { smap.clone() };
         let y = quantized_tensor(out, x.shape(), xs.len(), |i| {
             let q = kind.div(xs[i], ss[smap.index(i)]);
             quant_math::round_to_i64(q).saturating_add(zps[zmap.index(i)] as i64)
@@ -117,7 +117,7 @@ fn dequantize_linear(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         }
         let xs = int_values(x, "x")?;
         let (s_kind, ss) = float_values(scale, "x_scale")?;
-        let smap = ParamMap::new(x.shape(), scale.shape(), attrs.axis, attrs.block_size, "x_scale")?;
+        let smap = ParamLayout::new(x.shape(), scale.shape(), attrs.axis, attrs.block_size, "x_scale")?;
         let zps = match zp {
             Some(z) => {
                 check_same_shape(scale, z, "x_scale", "x_zero_point")?;
@@ -132,7 +132,7 @@ fn dequantize_linear(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             }
             None => vec![0],
         };
-        let zmap = if zps.len() == 1 { ParamMap::Scalar } else { smap.clone() };
+        let zmap = if zps.len() == 1 { ParamLayout::Scalar } else { smap.clone() };
         // The difference is exact in integers; numpy then multiplies in the scale's type
         // (f16 scales: in f32, rounded to f16).
         let values: Vec<f64> = (0..xs.len())

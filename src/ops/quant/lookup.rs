@@ -6,7 +6,7 @@
 //!
 //! Who builds tables:
 //! - `ai.webptq` QLinearLookup (here): `y = table[x]`, the op that the QDQ fusion pass
-//!   (`graph::passes::qdq_fusion`) makes of a `DequantizeLinear → elementwise ops → QuantizeLinear`
+//!   (`passes::qdq_fusion`) makes of a `DequantizeLinear → elementwise ops → QuantizeLinear`
 //!   region (single ops such as Sigmoid or Tanh, and patterns such as SiLU `x·sigmoid(x)`): the
 //!   pass fills the table by running the region's own float ops on the 256 values. A runtime-only
 //!   op, never written to a file. Inputs: `x` (uint8 or int8, any shape) and `table` (256 values
@@ -21,7 +21,7 @@ use crate::ops::registry::{required, BuildContext, FnOp, Op, Registry};
 use crate::tensor::{DType, Tensor};
 
 pub fn register(r: &mut Registry) {
-    r.register(crate::graph::passes::WEBPTQ_DOMAIN, "QLinearLookup", lookup);
+    r.register(crate::ops::WEBPTQ_DOMAIN, "QLinearLookup", lookup);
 }
 
 /// `y = table[x]` for an 8-bit `x` of one signedness: entry `x − min(type)` holds the output for

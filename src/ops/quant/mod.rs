@@ -182,9 +182,10 @@ pub(crate) fn broadcast_values<T: Clone>(values: Vec<T>, shape: &[usize], target
 }
 
 /// Which scale / zero point each element of a tensor uses: one for the whole tensor, one per
-/// index along an axis, or one per block of `block` consecutive indices along an axis.
+/// index along an axis, or one per block of `block` consecutive indices along an axis. The layout
+/// of parameters, not parameters (those are the op's scale and zero-point inputs).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ParamMap {
+pub(crate) enum ParamLayout {
     Scalar,
     /// `inner` = product of the dims after the axis, `dim` = the axis' length.
     Axis { inner: usize, dim: usize },
@@ -193,16 +194,16 @@ pub(crate) enum ParamMap {
     Block { inner: usize, dim: usize, pdim: usize, block: usize },
 }
 
-impl ParamMap {
+impl ParamLayout {
     /// The map for a parameter of shape `param` against data of shape `x` (ONNX
     /// QuantizeLinear / DequantizeLinear rules). A parameter with one element is per-tensor
     /// whatever its shape; otherwise `block_size == 0` needs a 1-D parameter of the axis' length
     /// and `block_size > 0` a parameter of `x`'s rank whose axis dim is
     /// `ceil(x[axis] / block_size)` and whose other dims equal `x`'s.
-    pub(crate) fn new(x: &[usize], param: &[usize], axis: i64, block_size: i64, what: &str) -> Result<ParamMap> {
+    pub(crate) fn new(x: &[usize], param: &[usize], axis: i64, block_size: i64, what: &str) -> Result<ParamLayout> {
         let numel: usize = param.iter().product();
         if numel == 1 {
-            return Ok(ParamMap::Scalar);
+            return Ok(ParamLayout::Scalar);
         }
         if block_size < 0 {
             return Err(Error::invalid(format!("block_size must be >= 0, got {block_size}")));
@@ -218,7 +219,7 @@ impl ParamMap {
                     "{what} has shape {param:?}; per-axis quantization along axis {ax} of an input of shape {x:?} needs shape [{dim}]"
                 )));
             }
-            return Ok(ParamMap::Axis { inner, dim });
+            return Ok(ParamLayout::Axis { inner, dim });
         }
         let block = block_size as usize;
         let pdim = dim.div_ceil(block);
@@ -231,16 +232,16 @@ impl ParamMap {
                 "{what} has shape {param:?}; blocked quantization (block_size {block}) along axis {ax} of an input of shape {x:?} needs shape {want:?}"
             )));
         }
-        Ok(ParamMap::Block { inner, dim, pdim, block })
+        Ok(ParamLayout::Block { inner, dim, pdim, block })
     }
 
     /// The parameter index of flat (row-major) element `i` of the data.
     #[inline]
     pub(crate) fn index(&self, i: usize) -> usize {
         match *self {
-            ParamMap::Scalar => 0,
-            ParamMap::Axis { inner, dim } => (i / inner) % dim,
-            ParamMap::Block { inner, dim, pdim, block } => {
+            ParamLayout::Scalar => 0,
+            ParamLayout::Axis { inner, dim } => (i / inner) % dim,
+            ParamLayout::Block { inner, dim, pdim, block } => {
                 let outer = i / (inner * dim);
                 let a = (i / inner) % dim;
                 (outer * pdim + a / block) * inner + i % inner
@@ -376,22 +377,22 @@ mod tests {
 
     #[test]
     fn param_map_indexes_axis_and_blocks() {
-        let m = ParamMap::new(&[2, 3, 2], &[3], 1, 0, "s").unwrap();
+        let m = ParamLayout::new(&[2, 3, 2], &[3], 1, 0, "s").unwrap();
         let idx: Vec<_> = (0..12).map(|i| m.index(i)).collect();
         assert_eq!(idx, vec![0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2]);
         // x [3, 5] blocked along axis 1 by 2 → param [3, 3]
-        let m = ParamMap::new(&[3, 5], &[3, 3], 1, 2, "s").unwrap();
+        let m = ParamLayout::new(&[3, 5], &[3, 3], 1, 2, "s").unwrap();
         let idx: Vec<_> = (0..15).map(|i| m.index(i)).collect();
         assert_eq!(idx, vec![0, 0, 1, 1, 2, 3, 3, 4, 4, 5, 6, 6, 7, 7, 8]);
         // blocked along axis 0: x [4, 2], block 3 → param [2, 2]
-        let m = ParamMap::new(&[4, 2], &[2, 2], 0, 3, "s").unwrap();
+        let m = ParamLayout::new(&[4, 2], &[2, 2], 0, 3, "s").unwrap();
         let idx: Vec<_> = (0..8).map(|i| m.index(i)).collect();
         assert_eq!(idx, vec![0, 1, 0, 1, 0, 1, 2, 3]);
-        assert_eq!(ParamMap::new(&[4, 2], &[1, 1], 0, 3, "s").unwrap(), ParamMap::Scalar);
-        assert!(ParamMap::new(&[4, 2], &[3], 1, 0, "s").is_err());
-        assert!(ParamMap::new(&[4, 2], &[2, 1], 0, 3, "s").is_err());
-        assert!(ParamMap::new(&[], &[2], 1, 0, "s").is_err());
-        assert!(ParamMap::new(&[4, 2], &[2, 2], 0, -1, "s").is_err());
+        assert_eq!(ParamLayout::new(&[4, 2], &[1, 1], 0, 3, "s").unwrap(), ParamLayout::Scalar);
+        assert!(ParamLayout::new(&[4, 2], &[3], 1, 0, "s").is_err());
+        assert!(ParamLayout::new(&[4, 2], &[2, 1], 0, 3, "s").is_err());
+        assert!(ParamLayout::new(&[], &[2], 1, 0, "s").is_err());
+        assert!(ParamLayout::new(&[4, 2], &[2, 2], 0, -1, "s").is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! each value's last use computed so that intermediate tensors are freed as soon as possible.
 use crate::error::{Error, Result};
 use crate::graph::{Graph, ValueId};
-use crate::ops::{describe_op, BuildContext, Op, Registry};
+use super::{BuildContext, Op, Registry};
 use crate::tensor::Tensor;
 use std::sync::Arc;
 
@@ -25,18 +25,13 @@ pub struct Plan {
 
 /// Called with every value a step produces (calibration observers hook in here). Returning an
 /// error (e.g. [`Error::Cancelled`]) stops the run.
-pub type Observer<'a> = dyn FnMut(ValueId, &Tensor) -> Result<()> + 'a;
+pub type ValueHook<'a> = dyn FnMut(ValueId, &Tensor) -> Result<()> + 'a;
 
 impl Plan {
     /// Binds every node to an op of `registry`. All unsupported ops are reported at once, before
     /// anything runs. `opset_of` gives the imported opset version of a domain.
     pub fn new(graph: &Graph, registry: &Registry, opset_of: &dyn Fn(&str) -> i64) -> Result<Plan> {
-        let unsupported: Vec<String> = graph
-            .nodes
-            .iter()
-            .filter(|n| !registry.supports(&n.domain, &n.op_type))
-            .map(describe_op)
-            .collect();
+        let unsupported = registry.unsupported(graph);
         if !unsupported.is_empty() {
             return Err(Error::UnsupportedOps(unsupported));
         }
@@ -83,7 +78,7 @@ impl Plan {
 
     /// Runs the plan. `feeds` must cover every graph input (the session checks them); a feed for
     /// an initializer-backed input replaces the initializer.
-    pub fn run(&self, feeds: Vec<(ValueId, Arc<Tensor>)>, observer: Option<&mut Observer>) -> Result<Vec<Arc<Tensor>>> {
+    pub fn run(&self, feeds: Vec<(ValueId, Arc<Tensor>)>, observer: Option<&mut ValueHook>) -> Result<Vec<Arc<Tensor>>> {
         self.run_measured(feeds, observer).map(|(outputs, _)| outputs)
     }
 
@@ -94,7 +89,7 @@ impl Plan {
     pub fn run_measured(
         &self,
         feeds: Vec<(ValueId, Arc<Tensor>)>,
-        observer: Option<&mut Observer>,
+        observer: Option<&mut ValueHook>,
     ) -> Result<(Vec<Arc<Tensor>>, usize)> {
         let mut values: Vec<Option<Arc<Tensor>>> = vec![None; self.value_count];
         for (id, t) in &self.constants {

@@ -104,6 +104,6 @@ fn try_fold(g: &mut Graph, pi: usize, bi: usize, kind: Kind) -> Result<bool> {
     prev.inputs[2] = Some(b_id);
     prev.outputs[0] = bn_out;
     g.nodes.remove(bi);
-    crate::graph::passes::remove_dead_nodes(g);
+    crate::passes::remove_dead_nodes(g);
     Ok(true)
 }

@@ -11,7 +11,7 @@
 //! | DQ → GlobalAveragePool / Softmax → Q | com.microsoft QLinear* |
 //! | DQ(x)… → Concat → Q | Concat on the integers when every input has the output's parameters, else com.microsoft QLinearConcat |
 //! | DQ(x)… → elementwise ops of x alone (Sigmoid, LeakyRelu, Tanh, ...; SiLU, HardSwish, GELU, Mish, with Q → DQ pairs inside) → Q | ai.webptq QLinearLookup: a 256-entry table ([`tables`]) |
-//! | DQ → Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Slice, Gather, Expand, Identity, MaxPool, Resize, ReduceMax, ReduceMin, Split, Tile, DepthToSpace, SpaceToDepth, GatherElements → Q (same parameters) | the op on the integers |
+//! | DQ → an op whose registration declares its input 0 may stay 8-bit (`ops::OpProps::int8`: Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Slice, Gather, Expand, Identity, MaxPool, Resize, ReduceMax, ReduceMin, Split, Tile, DepthToSpace, SpaceToDepth, GatherElements; onnxruntime's `DropQDQNodesRules` plus Identity) → Q (same parameters) | the op on the integers |
 //!
 //! Conditions (as onnxruntime's selectors, made exact where they are not): scales and zero
 //! points are constant initializers, scales positive finite float32, activations 8-bit and per
@@ -44,16 +44,7 @@ use std::sync::Arc;
 mod tables;
 
 const MS: &str = "com.microsoft";
-/// The domain of webptq's own runtime ops (never written to a file).
-pub const WEBPTQ_DOMAIN: &str = "ai.webptq";
-
-/// Ops that move or select data without changing values: with equal parameters on both sides
-/// they run on the integers (onnxruntime's `DropQDQNodesRules` plus Identity, which it removes).
-const DATA_MOVEMENT: &[&str] = &[
-    "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Gather", "Expand", "Identity", "MaxPool",
-    "Resize", "ReduceMax", "ReduceMin", "Split",
-    "Tile", "DepthToSpace", "SpaceToDepth", "GatherElements",
-];
+pub use crate::ops::WEBPTQ_DOMAIN;
 
 /// Rewrites every matching group; returns how many fused ops the graph holds after. Leaves
 /// the graph topologically sorted, with the DequantizeLinear nodes nobody reads any more removed.
@@ -106,9 +97,13 @@ pub fn fuse_qdq(model: &mut Model) -> Result<usize> {
     Ok(fused_outputs.iter().filter(|v| produced.contains(v)).count())
 }
 
-/// The scale and zero point of a QuantizeLinear / DequantizeLinear.
+/// The scale and zero point operands of a QuantizeLinear / DequantizeLinear node found in a
+/// graph: their value ids (the fused op reads the same initializers) and constant values, of any
+/// integer type a model may use. Not `quantize::QParams`, which are the parameters the quantizer
+/// chooses (8-bit types only) before any node exists; see docs/architecture.md ("One type per
+/// concept").
 #[derive(Debug, Clone)]
-struct QParam {
+struct QdqOperands {
     scale: ValueId,
     zp: Option<ValueId>,
     /// The integer type.
@@ -119,7 +114,7 @@ struct QParam {
     axis: Option<usize>,
 }
 
-impl QParam {
+impl QdqOperands {
     fn per_tensor(&self) -> bool {
         self.axis.is_none()
     }
@@ -127,7 +122,7 @@ impl QParam {
         matches!(self.dtype, DType::U8 | DType::I8)
     }
     /// Same type, scale and zero point (bit for bit), per tensor.
-    fn same_as(&self, o: &QParam) -> bool {
+    fn same_as(&self, o: &QdqOperands) -> bool {
         self.per_tensor()
             && o.per_tensor()
             && self.dtype == o.dtype
@@ -151,7 +146,7 @@ impl QParam {
 #[derive(Debug, Clone)]
 struct Dq {
     x: ValueId,
-    p: QParam,
+    p: QdqOperands,
 }
 
 /// The QuantizeLinear that closes a group, and a Relu/Clip between the op and it.
@@ -160,7 +155,7 @@ struct QOut {
     q_node: usize,
     /// The Q's output: the fused op's output.
     y: ValueId,
-    p: QParam,
+    p: QdqOperands,
     clip: Option<(usize, f32, f32)>,
 }
 
@@ -219,7 +214,7 @@ impl<'a> Matcher<'a> {
     /// Scale and zero point of Q/DQ node `n`. `x_rank` resolves a per-axis `axis`; `x_dtype` is
     /// the integer type when the node has no zero point (a DequantizeLinear's data type; None for
     /// a QuantizeLinear, whose output is then uint8).
-    fn params(&self, n: &Node, x_rank: Option<usize>, x_dtype: Option<DType>) -> Option<QParam> {
+    fn params(&self, n: &Node, x_rank: Option<usize>, x_dtype: Option<DType>) -> Option<QdqOperands> {
         if n.attrs.int_or("block_size", 0).ok()? != 0 {
             return None;
         }
@@ -257,7 +252,7 @@ impl<'a> Matcher<'a> {
             }
             Some(a as usize)
         };
-        Some(QParam { scale, zp, dtype, scales, zps, axis })
+        Some(QdqOperands { scale, zp, dtype, scales, zps, axis })
     }
 
     /// `v` as produced by a DequantizeLinear, with its integer input.
@@ -354,7 +349,9 @@ impl<'a> Matcher<'a> {
             "Add" | "Mul" => self.binary(i),
             "GlobalAveragePool" | "Softmax" => self.unary(i),
             "Concat" => self.concat(i),
-            _ if DATA_MOVEMENT.contains(&op) => self.data_movement(i),
+            // Ops that declare their data input may stay 8-bit (`ops::OpProps::int8`: data movement
+            // and order-preserving selection) run on the integers when the parameters are equal.
+            _ if self.registry.props(&n.domain, op).is_some_and(|p| p.int8.allows(0)) => self.data_movement(i),
             _ => None,
         }?;
         self.registry.supports(g.domain, &g.op_type).then_some(g)
@@ -414,7 +411,7 @@ impl<'a> Matcher<'a> {
     }
 
     /// The int32 integers of a bias DequantizeLinear with zero point 0 and scale `s_x · s_w`.
-    fn int32_bias(&self, b: ValueId, x: &QParam, w: &QParam) -> Option<ValueId> {
+    fn int32_bias(&self, b: ValueId, x: &QdqOperands, w: &QdqOperands) -> Option<ValueId> {
         let d = self.dq(b)?;
         if d.p.dtype != DType::I32 || d.p.zps.iter().any(|&z| z != 0) {
             return None;

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::graph::{Dim, Model};
 use crate::ops::Registry;
-use crate::runtime::Plan;
+use crate::ops::Plan;
 use crate::tensor::{DType, Tensor};
 use std::collections::HashMap;
 use std::sync::Arc;
