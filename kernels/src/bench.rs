@@ -94,7 +94,7 @@ pub fn bench_kernel(name: &str, m: usize, n: usize, k: usize, iters: usize, now:
             let mult: Vec<f32> = (0..m).map(|j| 1e-3 * (1.0 + (j % 7) as f32 / 7.0)).collect();
             let mut y32 = vec![0i32; m * n];
             let mut y8 = vec![0u8; m * n];
-            let requant = Requant { multiplier: &mult, zero_point: 3, min: 0, max: 255 };
+            let requant = Requant { multiplier: mult.as_slice(), zero_point: 3, lo: 0, hi: 255 };
             let i32_out = name == "qgemm_i32";
             // Weights on the left (a conv) for whole panels of positions with the i16 layout;
             // on the right for a single row (GEMV, as MatMul runs it), row kernels and the

@@ -16,7 +16,10 @@
 //! - [`qlut`]: 8-bit table lookup (QLinearLookup's `DQ → elementwise op → Q` tables).
 //! - [`qconvert`]: per-tensor QuantizeLinear / DequantizeLinear between f32 and 8-bit slices.
 //! - [`reference`]: the scalar oracles every kernel is tested against.
-//! - [`select`]: the one place that chooses a micro-kernel for this build.
+//! - [`ukernel`]: the kernel contracts: every micro-kernel's function-pointer type, its
+//!   parameters ([`ukernel::Requant`], the one requantization rule) and the descriptors.
+//! - [`select`]: the one place that chooses a micro-kernel for this build (it depends only on
+//!   `ukernel` and the ISA folders); drivers take its choice as an argument.
 //! - [`selftest`]: the shared kernel tests, also exported to JS to run the wasm kernels.
 //! - [`bench`]: the kernel micro-benchmark behind the `benchKernel` binding.
 //!
@@ -88,6 +91,7 @@ pub mod select;
 #[cfg(feature = "checks")]
 pub mod selftest;
 pub mod sgemm;
+pub mod ukernel;
 pub mod velementwise;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
 mod wasm_relaxed;

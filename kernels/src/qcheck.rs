@@ -180,7 +180,7 @@ impl Suite {
             }
             let regular = pairing == Pairing::Cols || (g.sw == 1 && g.dw == 1);
             for rq in &rqs {
-                self.kernels.insert(select::dwconv_q8::<Y>(&packed, regular, rq.simd_ok()).name);
+                self.kernels.insert(select::dwconv_q8::<Y>(packed.kh, packed.kw, packed.pairing, regular, rq.simd_ok()).name);
             }
             let mut got = vec![Y::default(); channels * g.oh * g.ow];
             dwconv2d_q8(g, &x, x_zp, &packed, &bias, &rqs, &mut got, &mut scratch)?;

@@ -21,33 +21,11 @@
 //! computes one output row: per 8 outputs, two loads, two dot products and two adds per tap
 //! pair, and the requantization.
 use super::dwconv::Dw2d;
-use super::q8::{Requant, Q8};
+use super::q8::Q8;
+pub use crate::ukernel::{DwQ8Ukernel, DwRows, PackQ8Ukernel, Pairing, Requant, DW_CHUNK as CHUNK};
 use super::select;
 use crate::error::{Error, Result};
 use crate::quant_math::QInt;
-
-/// Outputs a micro-kernel computes per step (reads past `n` are padded by the driver).
-pub const CHUNK: usize = 8;
-
-/// Which taps are multiplied together (see the module overview).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pairing {
-    /// Kernel rows `2p` and `2p + 1` (any stride and dilation).
-    Rows,
-    /// Kernel columns `2p` and `2p + 1` (column stride 2, column dilation 1).
-    Cols,
-}
-
-impl Pairing {
-    /// The pairing for a column stride and dilation.
-    pub fn for_columns(stride: usize, dilation: usize) -> Pairing {
-        if stride == 2 && dilation == 1 {
-            Pairing::Cols
-        } else {
-            Pairing::Rows
-        }
-    }
-}
 
 /// Depthwise weights minus their zero points, packed as tap pairs for one [`Pairing`].
 #[derive(Debug, Clone, PartialEq)]
@@ -105,40 +83,6 @@ impl QDwWeights {
         &self.w[c * self.taps..(c + 1) * self.taps]
     }
 }
-
-/// One micro-kernel call: `rows` output rows of `n` values; output `j` of row `i` is
-/// `rq(bias + Σ_t p[2j] · lo(w[t]) + p[2j + 1] · hi(w[t]))` with `p = base + i·in_stride +
-/// offs[t]` (wrapping i32 sums), stored as a byte of the output type at `out + i·n + j`.
-///
-/// The unrolled `R x K` kernels (`K` taps per group, e.g. a kernel row's pairs) read only
-/// `offs[r·K]` and rely on `offs[r·K + k] = offs[r·K] + 2k` (column stride 2 with column pairs,
-/// or column stride and dilation 1).
-pub struct DwRows<'a> {
-    pub rows: usize,
-    pub n: usize,
-    pub base: *const i16,
-    pub in_stride: usize,
-    pub offs: &'a [usize],
-    pub w: &'a [i32],
-    pub bias: i32,
-    pub rq: &'a Requant,
-}
-
-/// A depthwise micro-kernel: computes [`DwRows`] into `out`.
-///
-/// # Safety
-/// For every row `i < rows` and tap `t`, `base + i·in_stride + offs[t]` must be readable for
-/// `2 · n.next_multiple_of(CHUNK)` i16 values; `w.len() == offs.len()`; `out` writable for
-/// `rows · n` bytes.
-pub type DwQ8Ukernel = unsafe fn(k: &DwRows, out: *mut u8);
-
-/// A packing micro-kernel: `dst[2i] = (a[i] ^ flip) - zp`, `dst[2i + 1] = (b[i] ^ flip) - zp`
-/// for `i < n` (two byte rows, biased and centered, interleaved into i16 pairs); with `b`
-/// null, `dst[i] = (a[i] ^ flip) - zp` (one row, not interleaved).
-///
-/// # Safety
-/// `a` (and `b` unless null) readable for `n` bytes; `dst` writable for `2n` (`n`) values.
-pub type PackQ8Ukernel = unsafe fn(n: usize, a: *const u8, b: *const u8, flip: u8, zp: i16, dst: *mut i16);
 
 /// Reusable buffers (one per op run).
 #[derive(Default)]
@@ -298,7 +242,7 @@ pub fn dwconv2d_q8<X: Q8, Y: Q8>(
             }
         }
         let buf = if w.pairing == Pairing::Cols { &s.plane } else { &s.pairs };
-        let kern = select::dwconv_q8::<Y>(w, regular, rq[c].simd_ok());
+        let kern = select::dwconv_q8::<Y>(w.kh, w.kw, w.pairing, regular, rq[c].simd_ok());
         let orows = Y::bytes_mut(&mut out[c * out_sz..][..out_sz]);
         // SAFETY: checked above: base + (oh - 1)·row_stride + offs[t] + 2·n8 <= buf.len(), and
         // w.channel(c).len() == taps == offs.len(); orows holds oh·ow bytes.

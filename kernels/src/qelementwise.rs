@@ -17,46 +17,7 @@
 use super::q8::{Named, Q8};
 use super::select;
 use crate::error::{Error, Result};
-
-/// QLinearAdd's parameters (zero points as values of the data type, not biased).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AddParams {
-    pub a_scale: f32,
-    pub a_zp: i32,
-    pub b_scale: f32,
-    pub b_zp: i32,
-    pub y_scale: f32,
-    pub y_zp: i32,
-    pub lo: i32,
-    pub hi: i32,
-}
-
-/// QLinearMul's parameters (zero points as values of the data type); `multiplier` is
-/// `s_a s_b / s_y` in f32.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MulParams {
-    pub a_zp: i32,
-    pub b_zp: i32,
-    pub multiplier: f32,
-    pub y_zp: i32,
-    pub lo: i32,
-    pub hi: i32,
-}
-
-/// Requantization's parameters (zero points as values of the data type).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RequantizeParams {
-    pub x_scale: f32,
-    pub x_zp: i32,
-    pub y_scale: f32,
-    pub y_zp: i32,
-}
-
-/// A unary micro-kernel: `out[i] = f(x[i])` over `n` raw bytes.
-///
-/// # Safety
-/// `x` readable and `out` writable for `n` bytes.
-pub type UnaryQ8Ukernel<A> = unsafe fn(n: usize, x: *const u8, args: &A, out: *mut u8);
+pub use crate::ukernel::{AddParams, BinaryQ8Ukernel, MulParams, RequantizeParams, UnaryQ8Ukernel};
 
 /// The second operand: as many values as the first, or one value for all.
 #[derive(Debug, Clone, Copy)]
@@ -64,13 +25,6 @@ pub enum Operand<'a, Q> {
     Slice(&'a [Q]),
     Scalar(Q),
 }
-
-/// A micro-kernel over `n` elements: `out[i] = f(a[i], b[i])` on the raw bytes of the data type
-/// (parameters as for the op, zero points not biased), `b[0]` for every `i` when `b_splat`.
-///
-/// # Safety
-/// `a` readable and `out` writable for `n` bytes; `b` readable for `n` bytes (1 if `b_splat`).
-pub type BinaryQ8Ukernel<A> = unsafe fn(n: usize, a: *const u8, b: *const u8, b_splat: bool, args: &A, out: *mut u8);
 
 fn run<Q: Q8, A>(a: &[Q], b: Operand<Q>, out: &mut [Q], kern: Named<BinaryQ8Ukernel<A>>, args: &A) -> Result<()> {
     let (bp, splat) = match b {

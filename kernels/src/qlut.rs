@@ -3,12 +3,7 @@
 //! looks up 16 bytes at once in the table's 16 slices of 16 entries with `i8x16.swizzle`,
 //! which returns 0 for an index outside 0..16: the index minus 16·j is in range for exactly one
 //! slice j, so the OR of the 16 swizzles is the entry (XNNPACK's x8-lut design).
-
-/// A lookup kernel: `y[i] = table[x[i] ^ flip]` for `i < n`.
-///
-/// # Safety
-/// `x` and `y` must be valid for `n` bytes (they may be the same buffer).
-pub type LutX8Ukernel = unsafe fn(n: usize, x: *const u8, flip: u8, table: &[u8; 256], y: *mut u8);
+pub use crate::ukernel::LutX8Ukernel;
 
 /// `table[x ^ flip]` for every byte of `x` into `y` (the same length) with the selected kernel.
 pub fn lut_x8(x: &[u8], flip: u8, table: &[u8; 256], y: &mut [u8]) {

@@ -14,12 +14,10 @@
 //! input with `count_include_pad`; the count is a product of a row count and a column count,
 //! so the multipliers come from a table indexed by it.
 use super::dwconv::Dw2d;
-use super::q8::{Requant, Q8};
+use super::q8::Q8;
+pub use crate::ukernel::{AvgPoolQ8Ukernel, MaxPoolQ8Ukernel, PoolRows, Requant, SumU8Ukernel, POOL_CHUNK as CHUNK};
 use super::select;
 use crate::error::{Error, Result};
-
-/// Outputs a micro-kernel computes per step (reads past `n` are padded by the driver).
-pub const CHUNK: usize = 16;
 
 /// Largest window whose byte sums fit the SIMD kernels' 16-bit lanes (257 · 255 < 65536).
 pub const MAX_U16_TAPS: usize = 257;
@@ -34,36 +32,6 @@ pub struct AvgPoolParams {
     pub count_include_pad: bool,
     pub out: Requant,
 }
-
-/// One pool micro-kernel call: `rows` rows of `n` outputs; output `j` of row `i` reduces the
-/// taps `base[i·in_stride + offs[t] + j]`.
-pub struct PoolRows<'a> {
-    pub rows: usize,
-    pub n: usize,
-    pub base: *const u8,
-    pub in_stride: usize,
-    pub offs: &'a [usize],
-}
-
-/// Max micro-kernel: `out[i·n + j] = flip ^ max_t tap`.
-///
-/// # Safety
-/// `base + i·in_stride + offs[t]` readable for `n.next_multiple_of(CHUNK)` bytes for every row
-/// `i < rows` and tap `t`; `offs` not empty; `out` writable for `rows · n` bytes.
-pub type MaxPoolQ8Ukernel = unsafe fn(r: &PoolRows, flip: u8, out: *mut u8);
-
-/// Average micro-kernel: `out[i·n + j] = rq'(Σ_t tap - k_zp)` where `rq'` is `rq` with the
-/// multiplier `mult[j]`, stored as a byte of the output type.
-///
-/// # Safety
-/// As [`MaxPoolQ8Ukernel`]; `mult` holds `n.next_multiple_of(CHUNK)` values.
-pub type AvgPoolQ8Ukernel = unsafe fn(r: &PoolRows, k_zp: i32, mult: &[f32], rq: &Requant, out: *mut u8);
-
-/// Sum micro-kernel: `Σ (x[i] ^ flip)` over `n` bytes.
-///
-/// # Safety
-/// `x` readable for `n` bytes.
-pub type SumU8Ukernel = unsafe fn(n: usize, x: *const u8, flip: u8) -> u64;
 
 /// Reusable buffers (one per op run, shared by all planes).
 #[derive(Default)]

@@ -16,8 +16,7 @@
 //! Node 20.20 / V8 11.3, AMD EPYC (Zen 4, no AVX-VNNI), one thread, best of interleaved runs;
 //! m x n x k as a conv: m output channels (weights), n positions, depth k; GOPS = GFLOP/s =
 //! 2mnk / s. See the comment on each build's `imp`.
-use super::qgemm::{QGemmKernel, QLayout};
-use super::sgemm::GemmKernel;
+use crate::ukernel::{GemmKernel, QGemmKernel, QLayout};
 
 /// The SIMD128 int8 kernels, shared by both wasm builds.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -211,13 +210,14 @@ pub fn qgemm_kernels() -> &'static [&'static QGemmKernel] {
 // 0.9x to 1.3x (benches/q8_ops.mjs, Node 20, SIMD128, f64 requantization at the time; the f32
 // requantization then gave the figures in the `kernels` table).
 
-use super::q8::{Named, Q8};
-use super::qdwconv::{DwQ8Ukernel, PackQ8Ukernel};
-use super::qelementwise::{AddParams, BinaryQ8Ukernel, MulParams, RequantizeParams, UnaryQ8Ukernel};
-use super::qpool::{AvgPoolQ8Ukernel, MaxPoolQ8Ukernel, SumU8Ukernel};
-use super::scalar as portable;
+use crate::q8::Q8;
+use crate::scalar as portable;
+use crate::ukernel::{
+    AddParams, AvgPoolQ8Ukernel, BinaryQ8Ukernel, DwQ8Ukernel, LutX8Ukernel, MaxPoolQ8Ukernel, MulParams, Named, PackQ8Ukernel, Pairing,
+    RequantizeParams, SumU8Ukernel, UnaryQ8Ukernel,
+};
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-use super::wasm_simd128 as simd128;
+use crate::wasm_simd128 as simd128;
 
 /// Whether this build has the SIMD128 8-bit kernels.
 const SIMD128: bool = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
@@ -233,12 +233,13 @@ macro_rules! pick {
     }};
 }
 
-/// The 8-bit depthwise conv kernel for packed weights `w` (unrolled 3x3 and 5x5 kernels for
-/// regular tap groups, see [`super::qdwconv::DwQ8Ukernel`]).
-pub fn dwconv_q8<Y: Q8>(w: &super::qdwconv::QDwWeights, regular: bool, simd: bool) -> Named<DwQ8Ukernel> {
-    use super::qdwconv::Pairing::{Cols, Rows};
+/// The 8-bit depthwise conv kernel for a `kh x kw` kernel packed with `pairing` (unrolled 3x3
+/// and 5x5 kernels for regular tap groups, see [`DwQ8Ukernel`]); `simd`: the requantization
+/// suits the SIMD kernels (`Requant::simd_ok`).
+pub fn dwconv_q8<Y: Q8>(kh: usize, kw: usize, pairing: Pairing, regular: bool, simd: bool) -> Named<DwQ8Ukernel> {
+    use Pairing::{Cols, Rows};
     let fallback: Named<DwQ8Ukernel> = Named { name: "dwconv_q8__scalar", ukernel: portable::dwconv_q8__scalar::<Y> };
-    match (w.kh, w.kw, w.pairing, regular) {
+    match (kh, kw, pairing, regular) {
         (3, 3, Rows, true) => pick!(simd, "dwconv_q8_3x3s1__wasm_simd128", dwconv_q8_3x3s1__wasm_simd128::<Y>, fallback),
         (3, 3, Cols, true) => pick!(simd, "dwconv_q8_3x3s2__wasm_simd128", dwconv_q8_3x3s2__wasm_simd128::<Y>, fallback),
         (5, 5, Rows, true) => pick!(simd, "dwconv_q8_5x5s1__wasm_simd128", dwconv_q8_5x5s1__wasm_simd128::<Y>, fallback),
@@ -288,7 +289,7 @@ pub fn sum_u8() -> Named<SumU8Ukernel> {
 }
 
 /// 8-bit table lookup (QLinearLookup).
-pub fn lut_x8() -> Named<super::qlut::LutX8Ukernel> {
+pub fn lut_x8() -> Named<LutX8Ukernel> {
     pick!(true, "lut_x8__wasm_simd128", lut_x8__wasm_simd128, Named { name: "lut_x8__scalar", ukernel: portable::lut_x8__scalar })
 }
 

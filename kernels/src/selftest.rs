@@ -238,7 +238,7 @@ fn check_case(kernel: Option<&QGemmKernel>, left: bool, c: &Case, rng: &mut Rng)
                     (0..channels).map(|_| one(rng)).collect()
                 }
             };
-            let requant = Requant { multiplier: &mult, zero_point: zp, min, max };
+            let requant = Requant { multiplier: mult.as_slice(), zero_point: zp, lo: min, hi: max };
             let mut got = vec![SENTINEL; len];
             go(QOut::Q8 { c: &mut got, signed, rs, cs, requant })?;
             for (idx, &g) in got.iter().enumerate() {

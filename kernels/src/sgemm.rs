@@ -15,6 +15,7 @@
 //! contract is [`GemmF32Ukernel`].
 use super::select;
 use crate::error::{Error, Result};
+pub use crate::ukernel::{clip, GemmF32Ukernel, GemmKernel, GemmKernels, TileArgs};
 
 /// Depth of a k block: a B micro-panel (`KC x NR` floats, 16 KiB for NR = 8) and an A
 /// micro-panel (`MR x KC`, 12 KiB for MR = 6) stay in a 32 KiB L1. Measured against 256
@@ -25,56 +26,6 @@ pub const KC: usize = 512;
 /// Rows of an m block: the A block (`MC x KC` floats, 192 KiB) stays in L2. A multiple of every MR.
 pub const MC: usize = 96;
 
-/// What a micro-kernel does around its k loop, for one tile.
-#[derive(Clone, Copy, Default)]
-pub struct TileArgs<'a> {
-    /// Add the tile's current contents of C (else start from zero).
-    pub load_c: bool,
-    /// `MR` values added to the rows (padded by the driver at the edges).
-    pub row_bias: Option<&'a [f32]>,
-    /// `NR` values added to the columns.
-    pub col_bias: Option<&'a [f32]>,
-    /// Clamp the result to `[lo, hi]` (fused ReLU / ReLU6 / Clip) by [`clip`].
-    pub clamp: Option<(f32, f32)>,
-}
-
-/// The clamp of every fused activation, exactly ONNX Clip's (and Relu's with `[0, ∞]`): below
-/// `lo` becomes `lo`, above `hi` becomes `hi`, anything else (NaN, −0.0) passes. So a Conv with
-/// a fused Relu / Clip equals the Conv followed by the op, bit for bit. The SIMD kernels compute
-/// it as `pmin(pmax(v, lo), hi)` (`pmax(v, lo) = v < lo ? lo : v`).
-#[inline(always)]
-pub fn clip(v: f32, lo: f32, hi: f32) -> f32 {
-    let v = if v < lo { lo } else { v };
-    if v > hi {
-        hi
-    } else {
-        v
-    }
-}
-
-/// A micro-kernel: computes one full `MR x NR` tile,
-/// `C[i][j] = (load_c ? C[i][j] : 0) + row_bias[i] + col_bias[j] + sum_p a[p*MR + i] * b[p*NR + j]`
-/// then clamps.
-///
-/// # Safety
-/// `a` must be valid for `kc * MR` reads, `b` for `kc * NR` reads, `c` for `MR` rows of `NR`
-/// elements at row stride `ldc`; `row_bias` / `col_bias`, when given, hold at least `MR` / `NR`
-/// values.
-pub type GemmF32Ukernel = unsafe fn(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, t: &TileArgs);
-
-/// A micro-kernel with its tile size and name.
-pub struct GemmKernel {
-    pub name: &'static str,
-    pub mr: usize,
-    pub nr: usize,
-    pub ukernel: GemmF32Ukernel,
-}
-
-impl std::fmt::Debug for GemmKernel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name)
-    }
-}
 
 /// Largest MR / NR of any kernel (sizes the temporary edge tile).
 pub const MAX_MR: usize = 8;

@@ -50,6 +50,7 @@ use super::select;
 use crate::error::{Error, Result};
 use pack::{pack_cols_i16, pack_rows, Panels, A_BYTES};
 pub use pack::{PackedQWeights, Side};
+pub use crate::ukernel::{QGemmKernel, QGemmKernels, QGemmUkernel, QLayout, QTileArgs, Requant, TileOut};
 
 /// Rows of an m block of the per-call left operand (the packed block, `MC x k` pairs of i16,
 /// stays in L2). A multiple of every MR.
@@ -59,84 +60,6 @@ pub const MAX_MR: usize = 8;
 pub const MAX_NR: usize = 16;
 /// The larger of the two.
 const MAX_TILE: usize = 16;
-
-/// How a kernel family wants its operands packed (see the module overview).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum QLayout {
-    /// i16 values minus zero points, depth pairs: rows `[k/2][MR][2]`, columns `[k/2][NR][2]`.
-    I16C2,
-    /// Signed i8 rows and two 7-bit parts of shifted columns, depth quads: rows `[k/4][MR][4]`,
-    /// columns `[k/4]{lo: [NR][4], hi: [NR][4]}`.
-    I8I7C4,
-}
-
-impl QLayout {
-    /// Depth values per packed group.
-    pub fn group(self) -> usize {
-        match self {
-            QLayout::I16C2 => 2,
-            QLayout::I8I7C4 => 4,
-        }
-    }
-    /// Bytes of one column panel per column and depth group.
-    fn b_bytes(self) -> usize {
-        match self {
-            QLayout::I16C2 => 4,
-            QLayout::I8I7C4 => 8,
-        }
-    }
-}
-
-/// How the micro-kernel leaves its tile.
-#[derive(Clone, Copy, Debug)]
-pub enum TileOut<'a> {
-    /// The i32 accumulators (ldc in i32 elements).
-    I32,
-    /// Requantized bytes (ldc in bytes): `clamp(round_half_even(acc · multiplier) + zero_point,
-    /// min, max)` as uint8 or int8, the multiplier per row (`MR` values) when `per_row`, else
-    /// per column (`NR` values). The driver passes finite multipliers only (see
-    /// `QOut::multipliers`).
-    Q8 { multiplier: &'a [f32], per_row: bool, zero_point: i32, min: i32, max: i32, signed: bool },
-}
-
-/// What a micro-kernel adds to its accumulators before the output step:
-/// `acc[i][j] += row_add[i] + col_add[j] (+ row_sum[i] · col_scale[j] when both are given)`.
-#[derive(Clone, Copy, Debug)]
-pub struct QTileArgs<'a> {
-    /// `MR` values: bias per row (left-side weights).
-    pub row_add: &'a [i32],
-    /// `NR` values: bias per column plus the column corrections (right-side weights).
-    pub col_add: &'a [i32],
-    /// `MR` values ([`QLayout::I8I7C4`]: the row sums of the packed rows).
-    pub row_sum: Option<&'a [i32]>,
-    /// `NR` values ([`QLayout::I8I7C4`]: `d_b[j]`).
-    pub col_scale: Option<&'a [i32]>,
-    pub out: TileOut<'a>,
-}
-
-/// A micro-kernel: one full `MR x NR` tile over `kg` depth groups of a row panel (`kg · MR · 4`
-/// bytes) and a column panel (`kg · NR · layout.b_bytes()` bytes), then [`QTileArgs`], then the
-/// output.
-///
-/// # Safety
-/// `a` and `b` must be valid for those reads; `c` for `MR` rows of `NR` output elements at row
-/// stride `ldc` elements; the slices in `t` hold at least `MR` / `NR` values.
-pub type QGemmUkernel = unsafe fn(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs);
-
-/// A micro-kernel with its tile, packing and name.
-pub struct QGemmKernel {
-    pub name: &'static str,
-    pub mr: usize,
-    pub nr: usize,
-    pub layout: QLayout,
-    pub ukernel: QGemmUkernel,
-}
-
-impl std::fmt::Debug for QGemmKernel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name)
-    }
-}
 
 /// `&[i8]` as its bytes (same size and alignment).
 pub fn i8_bytes(v: &[i8]) -> &[u8] {
@@ -251,21 +174,12 @@ pub enum QLhs<'a> {
     Mat { w: QMat<'a>, zero_point: &'a [i32] },
 }
 
-/// The requantization of a `u8` / `i8` output: `multiplier` has 1 value or one per channel.
-#[derive(Clone, Copy, Debug)]
-pub struct Requant<'a> {
-    pub multiplier: &'a [f32],
-    pub zero_point: i32,
-    pub min: i32,
-    pub max: i32,
-}
-
 /// Where the product goes: element `(i, j)` at `c[i * rs + j * cs]`.
 #[derive(Debug)]
 pub enum QOut<'a> {
     I32 { c: &'a mut [i32], rs: usize, cs: usize },
     /// uint8 (or int8 when `signed`) bytes.
-    Q8 { c: &'a mut [u8], signed: bool, rs: usize, cs: usize, requant: Requant<'a> },
+    Q8 { c: &'a mut [u8], signed: bool, rs: usize, cs: usize, requant: Requant<&'a [f32]> },
 }
 
 impl QOut<'_> {
@@ -277,10 +191,10 @@ impl QOut<'_> {
             QOut::Q8 { c, signed, rs, cs, requant } => {
                 check_strided(c.len(), m, n, *rs, *cs, "output")?;
                 let (lo, hi) = if *signed { (-128, 127) } else { (0, 255) };
-                if requant.min > requant.max || requant.min < lo || requant.max > hi {
+                if requant.lo > requant.hi || requant.lo < lo || requant.hi > hi {
                     return Err(Error::invalid(format!(
                         "requantization range [{}, {}] is not inside the output type's [{lo}, {hi}]",
-                        requant.min, requant.max
+                        requant.lo, requant.hi
                     )));
                 }
                 if requant.multiplier.len() != 1 && requant.multiplier.len() != channels {
@@ -472,7 +386,7 @@ fn store_tile(kern: &QGemmKernel, t: &Tile, args: QTileArgs, mult: &[f32], per_r
             }
         }
         QOut::Q8 { c, signed, rs, cs, requant } => {
-            let o = TileOut::Q8 { multiplier: mult, per_row, zero_point: requant.zero_point, min: requant.min, max: requant.max, signed: *signed };
+            let o = TileOut::Q8 { rq: Requant { multiplier: mult, ..*requant }, per_row, signed: *signed };
             let args = QTileArgs { out: o, ..args };
             if full && *cs == 1 && *rs >= t.n {
                 let c = &mut c[t.i * *rs + t.j..];
@@ -629,7 +543,7 @@ mod tests {
         let bad = QRhs::Mat { b: bm, zero_point: &[0, 0] };
         assert!(qgemm(am, 0, bad, None, QOut::I32 { c: &mut c, rs: 4, cs: 1 }).is_err());
         let mut q = vec![0u8; 8];
-        let rq = Requant { multiplier: &[1.0], zero_point: 0, min: -1, max: 255 };
+        let rq = Requant { multiplier: &[1.0f32][..], zero_point: 0, lo: -1, hi: 255 };
         assert!(qgemm(am, 0, rhs, None, QOut::Q8 { c: &mut q, signed: false, rs: 4, cs: 1, requant: rq }).is_err());
         let bt = QMat::i8(&w, 4, 3).unwrap();
         assert!(qgemm(am, 0, QRhs::Mat { b: bt, zero_point: &[0] }, None, QOut::I32 { c: &mut c, rs: 4, cs: 1 }).is_err());

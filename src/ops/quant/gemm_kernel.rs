@@ -109,12 +109,12 @@ impl OutBuf {
             }
             OutBuf::U8(v) => {
                 tail(v.len())?;
-                let requant = Requant { multiplier, zero_point, min: 0, max: 255 };
+                let requant = Requant::per_channel::<u8>(multiplier, zero_point);
                 QOut::Q8 { c: &mut v[at..], signed: false, rs, cs, requant }
             }
             OutBuf::I8(v) => {
                 tail(v.len())?;
-                let requant = Requant { multiplier, zero_point, min: -128, max: 127 };
+                let requant = Requant::per_channel::<i8>(multiplier, zero_point);
                 QOut::Q8 { c: &mut i8_bytes_mut(v)[at..], signed: true, rs, cs, requant }
             }
         })
