@@ -15,9 +15,8 @@
 //! Both end in the output clamp `[lo, hi]` (a fused ReLU narrows it). Broadcasting beyond "one
 //! side is a scalar" belongs to the caller, which splits the output into runs.
 use super::q8::{Named, Q8};
-use super::select;
 use crate::error::{Error, Result};
-pub use crate::ukernel::{AddParams, BinaryQ8Ukernel, MulParams, RequantizeParams, UnaryQ8Ukernel};
+pub use crate::ukernel::{AddParams, BinaryQ8Ukernel, MulParams, QElementwiseKernels, RequantizeParams, UnaryQ8Ukernel};
 
 /// The second operand: as many values as the first, or one value for all.
 #[derive(Debug, Clone, Copy)]
@@ -51,24 +50,25 @@ fn clamp_range<Q: Q8>(lo: i32, hi: i32) -> Result<(i32, i32)> {
     Ok((lo, hi))
 }
 
-/// QLinearAdd: `out = a + b` (see the module overview).
-pub fn add_q8<Q: Q8>(a: &[Q], b: Operand<Q>, p: &AddParams, out: &mut [Q]) -> Result<()> {
+/// QLinearAdd: `out = a + b` (see the module overview) on `k.add` (`k` chosen once by
+/// `select::qelementwise`).
+pub fn add_q8<Q: Q8>(k: &QElementwiseKernels, a: &[Q], b: Operand<Q>, p: &AddParams, out: &mut [Q]) -> Result<()> {
     let (lo, hi) = clamp_range::<Q>(p.lo, p.hi)?;
-    run(a, b, out, select::add_q8::<Q>(), &AddParams { lo, hi, ..*p })
+    run(a, b, out, k.add.get::<Q>(), &AddParams { lo, hi, ..*p })
 }
 
-/// QLinearMul: `out = a · b` (see the module overview).
-pub fn mul_q8<Q: Q8>(a: &[Q], b: Operand<Q>, p: &MulParams, out: &mut [Q]) -> Result<()> {
+/// QLinearMul: `out = a · b` (see the module overview) on `k.mul`.
+pub fn mul_q8<Q: Q8>(k: &QElementwiseKernels, a: &[Q], b: Operand<Q>, p: &MulParams, out: &mut [Q]) -> Result<()> {
     let (lo, hi) = clamp_range::<Q>(p.lo, p.hi)?;
-    run(a, b, out, select::mul_q8::<Q>(), &MulParams { lo, hi, ..*p })
+    run(a, b, out, k.mul.get::<Q>(), &MulParams { lo, hi, ..*p })
 }
 
-/// `out = quantize(dequantize(x, x_scale, x_zp), y_scale, y_zp)` in f32.
-pub fn requantize_q8<Q: Q8>(x: &[Q], p: &RequantizeParams, out: &mut [Q]) -> Result<()> {
+/// `out = quantize(dequantize(x, x_scale, x_zp), y_scale, y_zp)` in f32, on `k.requantize`.
+pub fn requantize_q8<Q: Q8>(k: &QElementwiseKernels, x: &[Q], p: &RequantizeParams, out: &mut [Q]) -> Result<()> {
     if out.len() != x.len() {
         return Err(Error::shape(format!("requantize: output of {} values for {} inputs", out.len(), x.len())));
     }
-    let kern = select::requantize_q8::<Q>();
+    let kern = k.requantize.get::<Q>();
     // SAFETY: x and out hold n = x.len() values.
     unsafe { (kern.ukernel)(x.len(), Q::bytes(x).as_ptr(), p, Q::bytes_mut(out).as_mut_ptr()) };
     Ok(())

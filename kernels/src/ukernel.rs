@@ -483,7 +483,10 @@ pub type BinaryQ8Ukernel<A> = unsafe fn(n: usize, a: *const u8, b: *const u8, b_
 /// `x` and `y` must be valid for `n` bytes (they may be the same buffer).
 pub type LutX8Ukernel = unsafe fn(n: usize, x: *const u8, flip: u8, table: &[u8; 256], y: *mut u8);
 
-/// A micro-kernel with its name (what `select` hands out for the 8-bit kernels).
+// ---------------------------------------------------------------------------------------------
+// Descriptors of the 8-bit kernels (what `select` hands out, what drivers take)
+
+/// A micro-kernel with its name.
 #[derive(Clone, Copy)]
 pub struct Named<K> {
     pub name: &'static str,
@@ -494,4 +497,76 @@ impl<K> std::fmt::Debug for Named<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name)
     }
+}
+
+/// A kernel instantiated for both 8-bit element types; the driver takes the one of its type
+/// ([`PerQ8::get`]), so a choice made once serves uint8 and int8 tensors alike.
+#[derive(Clone, Copy, Debug)]
+pub struct PerQ8<K> {
+    pub u8: K,
+    pub i8: K,
+}
+
+impl<K: Copy> PerQ8<K> {
+    /// The kernel for element type `Q`.
+    #[inline]
+    pub fn get<Q: Q8>(&self) -> K {
+        if Q::FLIP == 0 {
+            self.u8
+        } else {
+            self.i8
+        }
+    }
+}
+
+/// A kernel and the portable one that runs where its preconditions fail (a non-finite
+/// multiplier, a window too large for 16-bit sums: see each driver). Both are chosen at once;
+/// the driver only checks the precondition.
+#[derive(Clone, Copy, Debug)]
+pub struct WithFallback<K> {
+    pub main: K,
+    pub fallback: K,
+}
+
+impl<K: Copy> WithFallback<K> {
+    /// `main` when its preconditions hold, else `fallback`.
+    #[inline]
+    pub fn pick(&self, main_ok: bool) -> K {
+        if main_ok {
+            self.main
+        } else {
+            self.fallback
+        }
+    }
+}
+
+/// The 8-bit depthwise conv's kernels for one kernel shape, pairing and stride class
+/// (`select::dwconv_q8`): the row kernel per output type, and the input packing. The unrolled
+/// kernels read a fixed tap pattern, so the driver checks `kh`, `kw`, `pairing` and `regular`
+/// against the weights and geometry it runs before calling one.
+#[derive(Clone, Copy, Debug)]
+pub struct QDwKernels {
+    pub kh: usize,
+    pub kw: usize,
+    pub pairing: Pairing,
+    /// Tap groups 2 values apart (`qdwconv::regular_taps`).
+    pub regular: bool,
+    pub conv: WithFallback<PerQ8<Named<DwQ8Ukernel>>>,
+    pub pack: Named<PackQ8Ukernel>,
+}
+
+/// The 8-bit pools' kernels (`select::qpool`).
+#[derive(Clone, Copy, Debug)]
+pub struct QPoolKernels {
+    pub max: Named<MaxPoolQ8Ukernel>,
+    pub avg: WithFallback<PerQ8<Named<AvgPoolQ8Ukernel>>>,
+    pub sum: Named<SumU8Ukernel>,
+}
+
+/// The 8-bit elementwise kernels (`select::qelementwise`).
+#[derive(Clone, Copy, Debug)]
+pub struct QElementwiseKernels {
+    pub add: PerQ8<Named<BinaryQ8Ukernel<AddParams>>>,
+    pub mul: PerQ8<Named<BinaryQ8Ukernel<MulParams>>>,
+    pub requantize: PerQ8<Named<UnaryQ8Ukernel<RequantizeParams>>>,
 }

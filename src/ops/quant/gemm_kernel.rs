@@ -7,7 +7,7 @@
 //! integers ([`crate::quant_math::requantize_clamped`] is the GEMM's epilogue).
 use super::int_values;
 use crate::error::{Error, Result};
-use crate::kernels::qgemm::{i8_bytes, i8_bytes_mut, PackedQWeights, QMat, QOut, Requant};
+use crate::kernels::qgemm::{i8_bytes, i8_bytes_mut, PackedQWeights, QGemmKernels, QMat, QOut, Requant};
 use crate::ops::registry::BuildContext;
 use crate::tensor::{checked_numel, DType, Tensor};
 use std::borrow::Cow;
@@ -56,12 +56,14 @@ pub(crate) fn constant_zero_points(ctx: &BuildContext, idx: usize, of: DType) ->
 }
 
 /// Weights packed when the op was built, with the shape, type and zero points they were packed
-/// from (one set of panels per conv group).
+/// from (one set of panels per conv group) and the kernels chosen for them then (right-side
+/// weights: those of the layout the packing ended up in; left-side: `main`).
 pub(crate) struct Prepacked {
     pub shape: Vec<usize>,
     pub dtype: DType,
     pub zero_points: Vec<i32>,
     pub panels: Vec<PackedQWeights>,
+    pub kernels: QGemmKernels,
 }
 
 impl Prepacked {
