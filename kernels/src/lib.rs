@@ -8,8 +8,8 @@
 //! - [`qgemm`]: int8 matrix multiply (uint8 / int8 operands, i32 accumulator, zero points) with
 //!   a fused requantizing epilogue; weights prepacked once.
 //! - [`dwconv`]: direct 2-D depthwise convolution, f32.
-//! - [`q8`]: what the 8-bit kernels share (uint8 / int8 as biased bytes, the [`q8::Requant`]
-//!   output rule); [`qdwconv`]: 8-bit depthwise convolution; [`qelementwise`]: QLinearAdd,
+//! - [`q8`]: what the 8-bit kernels share (uint8 / int8 as biased bytes, the
+//!   [`ukernel::Requant`] output rule); [`qdwconv`]: 8-bit depthwise convolution; [`qelementwise`]: QLinearAdd,
 //!   QLinearMul, requantization; [`qpool`]: 8-bit Max/Average/GlobalAverage pools;
 //!   [`qcheck`]: their shared test suite against the oracles; [`qbench`]: a depthwise layer for
 //!   benchmarks.

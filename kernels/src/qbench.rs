@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 
 enum Data {
     F32 { x: Vec<f32>, w: Vec<f32>, y: Vec<f32>, scratch: DwScratch },
-    Q8 { x: Vec<u8>, w: QDwWeights, kernels: QDwKernels, y: Vec<u8>, bias: Vec<i32>, rq: Vec<Requant>, scratch: QDwScratch },
+    Q8 { x: Vec<u8>, w: QDwWeights, kernels: Box<QDwKernels>, y: Vec<u8>, bias: Vec<i32>, rq: Vec<Requant>, scratch: QDwScratch },
 }
 
 /// One depthwise layer with its inputs, ready to run.
@@ -38,7 +38,7 @@ impl DwBench {
             Data::Q8 {
                 x: (0..n_in).map(byte).collect(),
                 w: QDwWeights::pack(&w, &vec![0; channels], channels, k, k, pairing)?,
-                kernels: select::dwconv_q8(k, k, pairing, regular_taps(pairing, stride, 1)),
+                kernels: Box::new(select::dwconv_q8(k, k, pairing, regular_taps(pairing, stride, 1))),
                 y: vec![0; n_out],
                 bias: vec![100; channels],
                 rq: (0..channels).map(|c| Requant::new::<u8>(0.0004 + c as f32 * 1e-6, 120)).collect(),
