@@ -9,7 +9,7 @@
 //! QLinearMatMul runs a row), `"qgemm_i32"` (the same with the i32 output of ConvInteger /
 //! MatMulInteger), or the name of any int8 micro-kernel of the build (`select::qgemm_kernels`),
 //! run on the `"qgemm"` product (right-side weights for row kernels and the relaxed layout).
-use super::qgemm::{qgemm_left_using, qgemm_using, PackedQWeights, QGemmKernel, QLayout, QLhs, QMat, QOut, QRhs, Requant};
+use super::qgemm::{qgemm, qgemm_left, PackedQWeights, QGemmKernel, QGemmKernels, QLayout, QLhs, QMat, QOut, QRhs, Requant};
 use super::select;
 use super::sgemm::{sgemm_ex, Epilogue, Lhs, MatRef, PackedA, PackedB, Rhs};
 use crate::error::{Error, Result};
@@ -63,17 +63,18 @@ pub fn bench_kernel(name: &str, m: usize, n: usize, k: usize, iters: usize, now:
             let x: Vec<f32> = xorshift(k * n, 2, |s| (s % 255) as u8).iter().map(|&v| v as f32 / 255.0).collect();
             let mut y = vec![0f32; m * n];
             let ep = Epilogue::default();
+            let f32k = select::gemm_f32();
             if n == 1 {
                 // A row times the weights (k x m, i.e. W transposed), as MatMul runs it.
-                let pb = PackedB::pack(MatRef::new(&w, k, m, 1, k)?)?;
+                let pb = PackedB::pack(MatRef::new(&w, k, m, 1, k)?, &f32k)?;
                 let xv = MatRef::row_major(&x, 1, k)?;
-                let s = timed(&mut || sgemm_ex(Lhs::Mat(xv), Rhs::Packed(&pb), &mut y, m, &ep))?;
-                (select::gemm_f32_for_rows(1).name, s)
+                let s = timed(&mut || sgemm_ex(&f32k, Lhs::Mat(xv), Rhs::Packed(&pb), &mut y, m, &ep))?;
+                (f32k.for_rows(1).name, s)
             } else {
-                let pa = PackedA::pack(MatRef::row_major(&w, m, k)?)?;
+                let pa = PackedA::pack(MatRef::row_major(&w, m, k)?, &f32k)?;
                 let xv = MatRef::row_major(&x, k, n)?;
-                let s = timed(&mut || sgemm_ex(Lhs::Packed(&pa), Rhs::Mat(xv), &mut y, n, &ep))?;
-                (select::gemm_f32().name, s)
+                let s = timed(&mut || sgemm_ex(&f32k, Lhs::Packed(&pa), Rhs::Mat(xv), &mut y, n, &ep))?;
+                (f32k.main.name, s)
             }
         }
         _ => {
@@ -94,31 +95,31 @@ pub fn bench_kernel(name: &str, m: usize, n: usize, k: usize, iters: usize, now:
             let mult: Vec<f32> = (0..m).map(|j| 1e-3 * (1.0 + (j % 7) as f32 / 7.0)).collect();
             let mut y32 = vec![0i32; m * n];
             let mut y8 = vec![0u8; m * n];
-            let requant = Requant { multiplier: &mult, zero_point: 3, min: 0, max: 255 };
+            let requant = Requant { multiplier: mult.as_slice(), zero_point: 3, lo: 0, hi: 255 };
             let i32_out = name == "qgemm_i32";
             // Weights on the left (a conv) for whole panels of positions with the i16 layout;
             // on the right for a single row (GEMV, as MatMul runs it), row kernels and the
             // relaxed layout.
             let left = n > 1 && forced.is_none_or(|k| k.layout == QLayout::I16C2 && k.mr > 1);
             if left {
-                let kern = forced.unwrap_or_else(|| select::qgemm_for(QLayout::I16C2, 2));
-                let pw = PackedQWeights::pack_left_for(QMat::new(&w, true, m, k, k, 1)?, &[0], kern)?;
+                let kern = forced.unwrap_or_else(select::qgemm_left);
+                let pw = PackedQWeights::pack_left(QMat::new(&w, true, m, k, k, 1)?, &[0], kern)?;
                 let xv = QMat::new(&x, false, k, n, n, 1)?;
                 let s = timed(&mut || {
                     let out = if i32_out { QOut::I32 { c: &mut y32, rs: n, cs: 1 } } else { QOut::Q8 { c: &mut y8, signed: false, rs: n, cs: 1, requant } };
-                    qgemm_left_using(forced, QLhs::Packed(&pw), xv, 128, Some(&bias), out)
+                    qgemm_left(kern, QLhs::Packed(&pw), xv, 128, Some(&bias), out)
                 })?;
                 (kern.name, s)
             } else {
                 // C = X^T W^T: rows are positions, columns channels, stored transposed.
                 let wv = QMat::new(&w, true, k, m, 1, k)?;
                 let xv = QMat::new(&x, false, n, k, 1, n)?;
-                let layout = forced.map_or(select::qgemm().layout, |k| k.layout);
-                let pb = PackedQWeights::pack_for(wv, &[0], layout)?;
-                let kern = forced.unwrap_or_else(|| select::qgemm_for(pb.layout(), n));
+                let pb = PackedQWeights::pack(wv, &[0], &forced.map_or_else(select::qgemm, QGemmKernels::only))?;
+                let kernels = forced.map_or_else(|| select::qgemm_for(pb.layout()), QGemmKernels::only);
+                let kern = kernels.for_rows(n);
                 let s = timed(&mut || {
                     let out = if i32_out { QOut::I32 { c: &mut y32, rs: 1, cs: n } } else { QOut::Q8 { c: &mut y8, signed: false, rs: 1, cs: n, requant } };
-                    qgemm_using(forced, xv, 128, QRhs::Packed(&pb), Some(&bias), out)
+                    qgemm(&kernels, xv, 128, QRhs::Packed(&pb), Some(&bias), out)
                 })?;
                 (kern.name, s)
             }

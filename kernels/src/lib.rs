@@ -8,15 +8,18 @@
 //! - [`qgemm`]: int8 matrix multiply (uint8 / int8 operands, i32 accumulator, zero points) with
 //!   a fused requantizing epilogue; weights prepacked once.
 //! - [`dwconv`]: direct 2-D depthwise convolution, f32.
-//! - [`q8`]: what the 8-bit kernels share (uint8 / int8 as biased bytes, the [`q8::Requant`]
-//!   output rule); [`qdwconv`]: 8-bit depthwise convolution; [`qelementwise`]: QLinearAdd,
+//! - [`q8`]: what the 8-bit kernels share (uint8 / int8 as biased bytes, the
+//!   [`ukernel::Requant`] output rule); [`qdwconv`]: 8-bit depthwise convolution; [`qelementwise`]: QLinearAdd,
 //!   QLinearMul, requantization; [`qpool`]: 8-bit Max/Average/GlobalAverage pools;
 //!   [`qcheck`]: their shared test suite against the oracles; [`qbench`]: a depthwise layer for
 //!   benchmarks.
 //! - [`qlut`]: 8-bit table lookup (QLinearLookup's `DQ → elementwise op → Q` tables).
 //! - [`qconvert`]: per-tensor QuantizeLinear / DequantizeLinear between f32 and 8-bit slices.
 //! - [`reference`]: the scalar oracles every kernel is tested against.
-//! - [`select`]: the one place that chooses a micro-kernel for this build.
+//! - [`ukernel`]: the kernel contracts: every micro-kernel's function-pointer type, its
+//!   parameters ([`ukernel::Requant`], the one requantization rule) and the descriptors.
+//! - [`select`]: the one place that chooses a micro-kernel for this build (it depends only on
+//!   `ukernel` and the ISA folders); drivers take its choice as an argument.
 //! - [`selftest`]: the shared kernel tests, also exported to JS to run the wasm kernels.
 //! - [`bench`]: the kernel micro-benchmark behind the `benchKernel` binding.
 //!
@@ -88,6 +91,7 @@ pub mod select;
 #[cfg(feature = "checks")]
 pub mod selftest;
 pub mod sgemm;
+pub mod ukernel;
 pub mod velementwise;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
 mod wasm_relaxed;

@@ -5,12 +5,13 @@
 //! bindings' `WasmQBench`).
 use super::dwconv::{dwconv2d_f32, Dw2d, DwScratch};
 use super::q8::Requant;
-use super::qdwconv::{dwconv2d_q8, Pairing, QDwScratch, QDwWeights};
+use super::qdwconv::{dwconv2d_q8, regular_taps, Pairing, QDwKernels, QDwScratch, QDwWeights};
+use super::select;
 use crate::error::{Error, Result};
 
 enum Data {
     F32 { x: Vec<f32>, w: Vec<f32>, y: Vec<f32>, scratch: DwScratch },
-    Q8 { x: Vec<u8>, w: QDwWeights, y: Vec<u8>, bias: Vec<i32>, rq: Vec<Requant>, scratch: QDwScratch },
+    Q8 { x: Vec<u8>, w: QDwWeights, kernels: Box<QDwKernels>, y: Vec<u8>, bias: Vec<i32>, rq: Vec<Requant>, scratch: QDwScratch },
 }
 
 /// One depthwise layer with its inputs, ready to run.
@@ -33,9 +34,11 @@ impl DwBench {
         let byte = |i: usize| (i.wrapping_mul(2654435761) >> 7) as u8;
         let data = if int8 {
             let w: Vec<i8> = (0..n_w).map(|i| byte(i) as i8).collect();
+            let pairing = Pairing::for_columns(stride, 1);
             Data::Q8 {
                 x: (0..n_in).map(byte).collect(),
-                w: QDwWeights::pack(&w, &vec![0; channels], channels, k, k, Pairing::for_columns(stride, 1))?,
+                w: QDwWeights::pack(&w, &vec![0; channels], channels, k, k, pairing)?,
+                kernels: Box::new(select::dwconv_q8(k, k, pairing, regular_taps(pairing, stride, 1))),
                 y: vec![0; n_out],
                 bias: vec![100; channels],
                 rq: (0..channels).map(|c| Requant::new::<u8>(0.0004 + c as f32 * 1e-6, 120)).collect(),
@@ -64,7 +67,7 @@ impl DwBench {
                         dwconv2d_f32(g, xc, wc, 0.1, &mut y[c * out_sz..][..out_sz], None, scratch)?;
                     }
                 }
-                Data::Q8 { x, w, y, bias, rq, scratch } => dwconv2d_q8::<u8, u8>(g, x, 128, w, bias, rq, y, scratch)?,
+                Data::Q8 { x, w, kernels, y, bias, rq, scratch } => dwconv2d_q8::<u8, u8>(kernels, g, x, 128, w, bias, rq, y, scratch)?,
             }
         }
         Ok(())

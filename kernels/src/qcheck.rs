@@ -9,7 +9,7 @@
 //! the SIMD128 kernels through the bindings' `qmiscSelfTest` (tests/js/qkernels.test.mjs).
 use super::dwconv::Dw2d;
 use super::q8::{Requant, Q8};
-use super::qdwconv::{dwconv2d_q8, Pairing, QDwScratch, QDwWeights};
+use super::qdwconv::{dwconv2d_q8, regular_taps, Pairing, QDwScratch, QDwWeights};
 use super::qelementwise::{add_q8, mul_q8, requantize_q8, AddParams, MulParams, Operand, RequantizeParams};
 use super::qlut::lut_x8;
 use super::qpool::{avgpool2d_q8, global_avgpool_nhwc_q8, global_avgpool_q8, maxpool2d_q8, AvgPoolParams, QPoolScratch};
@@ -178,12 +178,13 @@ impl Suite {
                     _ => self.rng.next() as i32 >> 12,
                 });
             }
-            let regular = pairing == Pairing::Cols || (g.sw == 1 && g.dw == 1);
+            let kernels = select::dwconv_q8(packed.kh, packed.kw, packed.pairing, regular_taps(pairing, g.sw, g.dw));
             for rq in &rqs {
-                self.kernels.insert(select::dwconv_q8::<Y>(&packed, regular, rq.simd_ok()).name);
+                self.kernels.insert(kernels.conv.pick(rq.simd_ok()).get::<Y>().name);
             }
+            self.kernels.insert(kernels.pack.name);
             let mut got = vec![Y::default(); channels * g.oh * g.ow];
-            dwconv2d_q8(g, &x, x_zp, &packed, &bias, &rqs, &mut got, &mut scratch)?;
+            dwconv2d_q8(&kernels, g, &x, x_zp, &packed, &bias, &rqs, &mut got, &mut scratch)?;
             for c in 0..channels {
                 let xs = &x[c * g.ih * g.iw..][..g.ih * g.iw];
                 let ws = &w[c * g.kh * g.kw..][..g.kh * g.kw];
@@ -194,11 +195,11 @@ impl Suite {
                 self.cases += 1;
             }
         }
-        self.kernels.insert(select::pack_q8().name);
         Ok(())
     }
 
     fn elementwise<Q: Q8>(&mut self) -> Result<()> {
+        let ew = select::qelementwise();
         for n in [0usize, 1, 7, 15, 16, 17, 31, 33, 100] {
             for case in 0..6 {
                 let a: Vec<Q> = self.rng.vec(n);
@@ -230,10 +231,10 @@ impl Suite {
                 for (bop, bvals) in [(Operand::Slice(&b), &b), (Operand::Scalar(scalar), &splat)] {
                     let mut got = vec![Q::default(); n];
                     let mut want = got.clone();
-                    add_q8(&a, bop, &add, &mut got)?;
+                    add_q8(&ew, &a, bop, &add, &mut got)?;
                     oracle::add_q8_ref(&a, bvals, &add, &mut want);
                     mismatch(&format!("add n={n} {add:?}"), &got, &want)?;
-                    mul_q8(&a, bop, &mul, &mut got)?;
+                    mul_q8(&ew, &a, bop, &mul, &mut got)?;
                     oracle::mul_q8_ref(&a, bvals, &mul, &mut want);
                     mismatch(&format!("mul n={n} {mul:?}"), &got, &want)?;
                     self.cases += 2;
@@ -241,12 +242,12 @@ impl Suite {
                 // Requantization (QLinearConcat).
                 let rp = RequantizeParams { x_scale: add.a_scale, x_zp: za, y_scale: add.y_scale, y_zp: zy };
                 let mut got = vec![Q::default(); n];
-                requantize_q8(&a, &rp, &mut got)?;
+                requantize_q8(&ew, &a, &rp, &mut got)?;
                 let want: Vec<Q> = a.iter().map(|&v| oracle::requantize_q8_one(v, &rp)).collect();
                 mismatch(&format!("requantize n={n} {rp:?}"), &got, &want)?;
-                self.kernels.insert(select::add_q8::<Q>().name);
-                self.kernels.insert(select::mul_q8::<Q>().name);
-                self.kernels.insert(select::requantize_q8::<Q>().name);
+                self.kernels.insert(ew.add.get::<Q>().name);
+                self.kernels.insert(ew.mul.get::<Q>().name);
+                self.kernels.insert(ew.requantize.get::<Q>().name);
                 self.cases += 1;
             }
         }
@@ -257,10 +258,10 @@ impl Suite {
         let add = AddParams { a_scale: 0.037, a_zp: zp, b_scale: 0.011, b_zp: Q::MIN, y_scale: 0.029, y_zp: zp + 3, lo: Q::MIN, hi: Q::MAX };
         let mul = MulParams { a_zp: zp, b_zp: Q::MIN, multiplier: 0.0123, y_zp: zp - 1, lo: Q::MIN, hi: Q::MAX };
         let (mut got, mut want) = (vec![Q::default(); a.len()], vec![Q::default(); a.len()]);
-        add_q8(&a, Operand::Slice(&b), &add, &mut got)?;
+        add_q8(&ew, &a, Operand::Slice(&b), &add, &mut got)?;
         oracle::add_q8_ref(&a, &b, &add, &mut want);
         mismatch("add, all pairs", &got, &want)?;
-        mul_q8(&a, Operand::Slice(&b), &mul, &mut got)?;
+        mul_q8(&ew, &a, Operand::Slice(&b), &mul, &mut got)?;
         oracle::mul_q8_ref(&a, &b, &mul, &mut want);
         mismatch("mul, all pairs", &got, &want)?;
         self.cases += 2;
@@ -268,14 +269,15 @@ impl Suite {
     }
 
     fn pools<Q: Q8>(&mut self, g: &Dw2d, pads_end: (usize, usize)) -> Result<()> {
+        let pk = select::qpool();
         let x: Vec<Q> = self.rng.vec(g.ih * g.iw);
         let mut scratch = QPoolScratch::default();
         let mut got = vec![Q::default(); g.oh * g.ow];
         let mut want = got.clone();
-        maxpool2d_q8(g, &x, &mut got, &mut scratch)?;
+        maxpool2d_q8(&pk, g, &x, &mut got, &mut scratch)?;
         oracle::maxpool2d_q8_ref(g, &x, &mut want);
         mismatch(&format!("maxpool {g:?}"), &got, &want)?;
-        self.kernels.insert(select::maxpool_q8().name);
+        self.kernels.insert(pk.max.name);
         for count_include_pad in [false, true] {
             let zps = zero_points::<Q>();
             let y_zp = zps[self.rng.below(3)];
@@ -290,11 +292,11 @@ impl Suite {
                 count_include_pad,
                 out,
             };
-            avgpool2d_q8(g, pads_end, &x, &p, &mut got, &mut scratch)?;
+            avgpool2d_q8(&pk, g, pads_end, &x, &p, &mut got, &mut scratch)?;
             oracle::avgpool2d_q8_ref(g, pads_end, &x, &p, &mut want);
             mismatch(&format!("avgpool {g:?} {p:?}"), &got, &want)?;
             // Which kernel the interior rows use (border rows of a fully padded window fall back).
-            self.kernels.insert(select::avgpool_q8::<Q>(g.kh * g.kw <= super::qpool::MAX_U16_TAPS).name);
+            self.kernels.insert(pk.avg.pick(g.kh * g.kw <= super::qpool::MAX_U16_TAPS).get::<Q>().name);
         }
         self.cases += 3;
         Ok(())
@@ -308,7 +310,7 @@ impl Suite {
             for flip in [0u8, 0x80] {
                 let want: Vec<u8> = x.iter().map(|&b| table[(b ^ flip) as usize]).collect();
                 let mut got = vec![0u8; n];
-                lut_x8(&x, flip, &table, &mut got);
+                lut_x8(select::lut_x8(), &x, flip, &table, &mut got);
                 mismatch(&format!("lookup of {n} bytes, flip {flip:#x}"), &got, &want)?;
                 let mut inplace = x.clone();
                 let ptr = inplace.as_mut_ptr();
@@ -331,7 +333,7 @@ impl Suite {
             let m = self.rng.scale() / (self.rng.scale() * size as f32);
             let rq = Requant::new::<Q>(m, y_zp);
             let mut got = vec![Q::default(); planes];
-            global_avgpool_q8(&x, planes, x_zp, &rq, &mut got)?;
+            global_avgpool_q8(&select::qpool(), &x, planes, x_zp, &rq, &mut got)?;
             let want: Vec<Q> =
                 (0..planes).map(|p| oracle::global_avgpool_q8_ref(&x[p * size..(p + 1) * size], x_zp, &rq)).collect();
             mismatch(&format!("global average pool, planes of {size}"), &got, &want)?;
@@ -339,7 +341,7 @@ impl Suite {
             let nhwc: Vec<Q> = (0..planes * size).map(|i| x[(i % planes) * size + i / planes]).collect();
             global_avgpool_nhwc_q8(&nhwc, 1, size, planes, x_zp, &rq, &mut got)?;
             mismatch(&format!("global average pool (channels last), planes of {size}"), &got, &want)?;
-            self.kernels.insert(select::sum_u8().name);
+            self.kernels.insert(select::qpool().sum.name);
             self.cases += 2;
         }
         Ok(())
@@ -365,7 +367,7 @@ pub fn run() -> Result<Report> {
     // A window larger than the 16-bit sums allow (scalar path).
     if let Some(g) = geometry(20, 19, (17, 17), (1, 1), (1, 1), (1, 1), (1, 1), 0) {
         s.pools::<u8>(&g, (1, 1))?;
-        s.kernels.insert(select::avgpool_q8::<u8>(false).name);
+        s.kernels.insert(select::qpool().avg.fallback.get::<u8>().name);
     }
     s.elementwise::<u8>()?;
     s.elementwise::<i8>()?;

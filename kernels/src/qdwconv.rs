@@ -21,33 +21,10 @@
 //! computes one output row: per 8 outputs, two loads, two dot products and two adds per tap
 //! pair, and the requantization.
 use super::dwconv::Dw2d;
-use super::q8::{Requant, Q8};
-use super::select;
+use super::q8::Q8;
+pub use crate::ukernel::{DwQ8Ukernel, DwRows, PackQ8Ukernel, Pairing, QDwKernels, Requant, DW_CHUNK as CHUNK};
 use crate::error::{Error, Result};
 use crate::quant_math::QInt;
-
-/// Outputs a micro-kernel computes per step (reads past `n` are padded by the driver).
-pub const CHUNK: usize = 8;
-
-/// Which taps are multiplied together (see the module overview).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pairing {
-    /// Kernel rows `2p` and `2p + 1` (any stride and dilation).
-    Rows,
-    /// Kernel columns `2p` and `2p + 1` (column stride 2, column dilation 1).
-    Cols,
-}
-
-impl Pairing {
-    /// The pairing for a column stride and dilation.
-    pub fn for_columns(stride: usize, dilation: usize) -> Pairing {
-        if stride == 2 && dilation == 1 {
-            Pairing::Cols
-        } else {
-            Pairing::Rows
-        }
-    }
-}
 
 /// Depthwise weights minus their zero points, packed as tap pairs for one [`Pairing`].
 #[derive(Debug, Clone, PartialEq)]
@@ -106,40 +83,6 @@ impl QDwWeights {
     }
 }
 
-/// One micro-kernel call: `rows` output rows of `n` values; output `j` of row `i` is
-/// `rq(bias + Σ_t p[2j] · lo(w[t]) + p[2j + 1] · hi(w[t]))` with `p = base + i·in_stride +
-/// offs[t]` (wrapping i32 sums), stored as a byte of the output type at `out + i·n + j`.
-///
-/// The unrolled `R x K` kernels (`K` taps per group, e.g. a kernel row's pairs) read only
-/// `offs[r·K]` and rely on `offs[r·K + k] = offs[r·K] + 2k` (column stride 2 with column pairs,
-/// or column stride and dilation 1).
-pub struct DwRows<'a> {
-    pub rows: usize,
-    pub n: usize,
-    pub base: *const i16,
-    pub in_stride: usize,
-    pub offs: &'a [usize],
-    pub w: &'a [i32],
-    pub bias: i32,
-    pub rq: &'a Requant,
-}
-
-/// A depthwise micro-kernel: computes [`DwRows`] into `out`.
-///
-/// # Safety
-/// For every row `i < rows` and tap `t`, `base + i·in_stride + offs[t]` must be readable for
-/// `2 · n.next_multiple_of(CHUNK)` i16 values; `w.len() == offs.len()`; `out` writable for
-/// `rows · n` bytes.
-pub type DwQ8Ukernel = unsafe fn(k: &DwRows, out: *mut u8);
-
-/// A packing micro-kernel: `dst[2i] = (a[i] ^ flip) - zp`, `dst[2i + 1] = (b[i] ^ flip) - zp`
-/// for `i < n` (two byte rows, biased and centered, interleaved into i16 pairs); with `b`
-/// null, `dst[i] = (a[i] ^ flip) - zp` (one row, not interleaved).
-///
-/// # Safety
-/// `a` (and `b` unless null) readable for `n` bytes; `dst` writable for `2n` (`n`) values.
-pub type PackQ8Ukernel = unsafe fn(n: usize, a: *const u8, b: *const u8, flip: u8, zp: i16, dst: *mut i16);
-
 /// Reusable buffers (one per op run).
 #[derive(Default)]
 pub struct QDwScratch {
@@ -174,10 +117,19 @@ fn input_row(r: usize, pad: usize, ih: usize) -> Option<usize> {
     r.checked_sub(pad).filter(|&y| y < ih)
 }
 
+/// Whether the tap groups of weights packed with `pairing` are 2 values apart for a column
+/// stride and dilation (what the unrolled kernels need; the `regular` of `select::dwconv_q8`).
+pub fn regular_taps(pairing: Pairing, stride: usize, dilation: usize) -> bool {
+    pairing == Pairing::Cols || (stride == 1 && dilation == 1)
+}
+
 /// All channels of one image: `out` (`channels x oh x ow`) from `x` (`channels x ih x iw`, zero
-/// point `x_zp`), the packed weights, `bias[c]`, requantized by `rq[c]`.
+/// point `x_zp`), the packed weights, `bias[c]`, requantized by `rq[c]`, on `k` (chosen once by
+/// `select::dwconv_q8` for the weights' shape and pairing and [`regular_taps`]; a channel
+/// whose requantization does not suit SIMD runs `k.conv.fallback`).
 #[allow(clippy::too_many_arguments)]
 pub fn dwconv2d_q8<X: Q8, Y: Q8>(
+    k: &QDwKernels,
     p: &Dw2d,
     x: &[X],
     x_zp: i32,
@@ -188,12 +140,19 @@ pub fn dwconv2d_q8<X: Q8, Y: Q8>(
     s: &mut QDwScratch,
 ) -> Result<()> {
     check(p, x.len(), w, bias.len(), rq.len(), out.len())?;
+    let regular = regular_taps(w.pairing, p.sw, p.dw);
+    if (k.kh, k.kw, k.pairing, k.regular) != (w.kh, w.kw, w.pairing, regular) {
+        return Err(Error::invalid(format!(
+            "8-bit depthwise conv: kernels chosen for {}x{} {:?} (regular taps: {}) cannot run {}x{} {:?} weights (regular taps: {regular})",
+            k.kh, k.kw, k.pairing, k.regular, w.kh, w.kw, w.pairing
+        )));
+    }
     if out.is_empty() {
         return Ok(());
     }
     let zp = (x_zp + X::BIAS) as i16;
     let xb = X::bytes(x);
-    let pack = select::pack_q8();
+    let pack = k.pack;
     let n8 = p.ow.next_multiple_of(CHUNK);
     // Padded rows the outputs read.
     let hh = (p.oh - 1) * p.sh + (p.kh - 1) * p.dh + 1;
@@ -250,8 +209,6 @@ pub fn dwconv2d_q8<X: Q8, Y: Q8>(
             (layout, p.sh * 2 * len)
         }
     };
-    // Taps of a group (kernel row, or pair of kernel rows) 2 values apart: the unrolled kernels.
-    let regular = w.pairing == Pairing::Cols || (p.sw == 1 && p.dw == 1);
     let buf_len = if w.pairing == Pairing::Cols { s.plane.len() } else { s.pairs.len() };
     // Every read of every row stays inside the buffer (so the kernel calls below are sound).
     let last = s.offs.iter().max().copied().unwrap_or(0) + (p.oh - 1) * row_stride + 2 * n8;
@@ -298,11 +255,11 @@ pub fn dwconv2d_q8<X: Q8, Y: Q8>(
             }
         }
         let buf = if w.pairing == Pairing::Cols { &s.plane } else { &s.pairs };
-        let kern = select::dwconv_q8::<Y>(w, regular, rq[c].simd_ok());
+        let kern = k.conv.pick(rq[c].simd_ok()).get::<Y>();
         let orows = Y::bytes_mut(&mut out[c * out_sz..][..out_sz]);
         // SAFETY: checked above: base + (oh - 1)·row_stride + offs[t] + 2·n8 <= buf.len(), and
         // w.channel(c).len() == taps == offs.len(); orows holds oh·ow bytes.
-        let k = DwRows {
+        let rows = DwRows {
             rows: p.oh,
             n: p.ow,
             base: buf.as_ptr(),
@@ -312,7 +269,7 @@ pub fn dwconv2d_q8<X: Q8, Y: Q8>(
             bias: bias[c],
             rq: &rq[c],
         };
-        unsafe { (kern.ukernel)(&k, orows.as_mut_ptr()) };
+        unsafe { (kern.ukernel)(&rows, orows.as_mut_ptr()) };
     }
     Ok(())
 }

@@ -15,48 +15,8 @@
 //! Both end in the output clamp `[lo, hi]` (a fused ReLU narrows it). Broadcasting beyond "one
 //! side is a scalar" belongs to the caller, which splits the output into runs.
 use super::q8::{Named, Q8};
-use super::select;
 use crate::error::{Error, Result};
-
-/// QLinearAdd's parameters (zero points as values of the data type, not biased).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AddParams {
-    pub a_scale: f32,
-    pub a_zp: i32,
-    pub b_scale: f32,
-    pub b_zp: i32,
-    pub y_scale: f32,
-    pub y_zp: i32,
-    pub lo: i32,
-    pub hi: i32,
-}
-
-/// QLinearMul's parameters (zero points as values of the data type); `multiplier` is
-/// `s_a s_b / s_y` in f32.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MulParams {
-    pub a_zp: i32,
-    pub b_zp: i32,
-    pub multiplier: f32,
-    pub y_zp: i32,
-    pub lo: i32,
-    pub hi: i32,
-}
-
-/// Requantization's parameters (zero points as values of the data type).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RequantizeParams {
-    pub x_scale: f32,
-    pub x_zp: i32,
-    pub y_scale: f32,
-    pub y_zp: i32,
-}
-
-/// A unary micro-kernel: `out[i] = f(x[i])` over `n` raw bytes.
-///
-/// # Safety
-/// `x` readable and `out` writable for `n` bytes.
-pub type UnaryQ8Ukernel<A> = unsafe fn(n: usize, x: *const u8, args: &A, out: *mut u8);
+pub use crate::ukernel::{AddParams, BinaryQ8Ukernel, MulParams, QElementwiseKernels, RequantizeParams, UnaryQ8Ukernel};
 
 /// The second operand: as many values as the first, or one value for all.
 #[derive(Debug, Clone, Copy)]
@@ -64,13 +24,6 @@ pub enum Operand<'a, Q> {
     Slice(&'a [Q]),
     Scalar(Q),
 }
-
-/// A micro-kernel over `n` elements: `out[i] = f(a[i], b[i])` on the raw bytes of the data type
-/// (parameters as for the op, zero points not biased), `b[0]` for every `i` when `b_splat`.
-///
-/// # Safety
-/// `a` readable and `out` writable for `n` bytes; `b` readable for `n` bytes (1 if `b_splat`).
-pub type BinaryQ8Ukernel<A> = unsafe fn(n: usize, a: *const u8, b: *const u8, b_splat: bool, args: &A, out: *mut u8);
 
 fn run<Q: Q8, A>(a: &[Q], b: Operand<Q>, out: &mut [Q], kern: Named<BinaryQ8Ukernel<A>>, args: &A) -> Result<()> {
     let (bp, splat) = match b {
@@ -97,24 +50,25 @@ fn clamp_range<Q: Q8>(lo: i32, hi: i32) -> Result<(i32, i32)> {
     Ok((lo, hi))
 }
 
-/// QLinearAdd: `out = a + b` (see the module overview).
-pub fn add_q8<Q: Q8>(a: &[Q], b: Operand<Q>, p: &AddParams, out: &mut [Q]) -> Result<()> {
+/// QLinearAdd: `out = a + b` (see the module overview) on `k.add` (`k` chosen once by
+/// `select::qelementwise`).
+pub fn add_q8<Q: Q8>(k: &QElementwiseKernels, a: &[Q], b: Operand<Q>, p: &AddParams, out: &mut [Q]) -> Result<()> {
     let (lo, hi) = clamp_range::<Q>(p.lo, p.hi)?;
-    run(a, b, out, select::add_q8::<Q>(), &AddParams { lo, hi, ..*p })
+    run(a, b, out, k.add.get::<Q>(), &AddParams { lo, hi, ..*p })
 }
 
-/// QLinearMul: `out = a · b` (see the module overview).
-pub fn mul_q8<Q: Q8>(a: &[Q], b: Operand<Q>, p: &MulParams, out: &mut [Q]) -> Result<()> {
+/// QLinearMul: `out = a · b` (see the module overview) on `k.mul`.
+pub fn mul_q8<Q: Q8>(k: &QElementwiseKernels, a: &[Q], b: Operand<Q>, p: &MulParams, out: &mut [Q]) -> Result<()> {
     let (lo, hi) = clamp_range::<Q>(p.lo, p.hi)?;
-    run(a, b, out, select::mul_q8::<Q>(), &MulParams { lo, hi, ..*p })
+    run(a, b, out, k.mul.get::<Q>(), &MulParams { lo, hi, ..*p })
 }
 
-/// `out = quantize(dequantize(x, x_scale, x_zp), y_scale, y_zp)` in f32.
-pub fn requantize_q8<Q: Q8>(x: &[Q], p: &RequantizeParams, out: &mut [Q]) -> Result<()> {
+/// `out = quantize(dequantize(x, x_scale, x_zp), y_scale, y_zp)` in f32, on `k.requantize`.
+pub fn requantize_q8<Q: Q8>(k: &QElementwiseKernels, x: &[Q], p: &RequantizeParams, out: &mut [Q]) -> Result<()> {
     if out.len() != x.len() {
         return Err(Error::shape(format!("requantize: output of {} values for {} inputs", out.len(), x.len())));
     }
-    let kern = select::requantize_q8::<Q>();
+    let kern = k.requantize.get::<Q>();
     // SAFETY: x and out hold n = x.len() values.
     unsafe { (kern.ukernel)(x.len(), Q::bytes(x).as_ptr(), p, Q::bytes_mut(out).as_mut_ptr()) };
     Ok(())

@@ -14,12 +14,9 @@
 //! input with `count_include_pad`; the count is a product of a row count and a column count,
 //! so the multipliers come from a table indexed by it.
 use super::dwconv::Dw2d;
-use super::q8::{Requant, Q8};
-use super::select;
+use super::q8::Q8;
+pub use crate::ukernel::{AvgPoolQ8Ukernel, MaxPoolQ8Ukernel, PoolRows, QPoolKernels, Requant, SumU8Ukernel, POOL_CHUNK as CHUNK};
 use crate::error::{Error, Result};
-
-/// Outputs a micro-kernel computes per step (reads past `n` are padded by the driver).
-pub const CHUNK: usize = 16;
 
 /// Largest window whose byte sums fit the SIMD kernels' 16-bit lanes (257 · 255 < 65536).
 pub const MAX_U16_TAPS: usize = 257;
@@ -34,36 +31,6 @@ pub struct AvgPoolParams {
     pub count_include_pad: bool,
     pub out: Requant,
 }
-
-/// One pool micro-kernel call: `rows` rows of `n` outputs; output `j` of row `i` reduces the
-/// taps `base[i·in_stride + offs[t] + j]`.
-pub struct PoolRows<'a> {
-    pub rows: usize,
-    pub n: usize,
-    pub base: *const u8,
-    pub in_stride: usize,
-    pub offs: &'a [usize],
-}
-
-/// Max micro-kernel: `out[i·n + j] = flip ^ max_t tap`.
-///
-/// # Safety
-/// `base + i·in_stride + offs[t]` readable for `n.next_multiple_of(CHUNK)` bytes for every row
-/// `i < rows` and tap `t`; `offs` not empty; `out` writable for `rows · n` bytes.
-pub type MaxPoolQ8Ukernel = unsafe fn(r: &PoolRows, flip: u8, out: *mut u8);
-
-/// Average micro-kernel: `out[i·n + j] = rq'(Σ_t tap - k_zp)` where `rq'` is `rq` with the
-/// multiplier `mult[j]`, stored as a byte of the output type.
-///
-/// # Safety
-/// As [`MaxPoolQ8Ukernel`]; `mult` holds `n.next_multiple_of(CHUNK)` values.
-pub type AvgPoolQ8Ukernel = unsafe fn(r: &PoolRows, k_zp: i32, mult: &[f32], rq: &Requant, out: *mut u8);
-
-/// Sum micro-kernel: `Σ (x[i] ^ flip)` over `n` bytes.
-///
-/// # Safety
-/// `x` readable for `n` bytes.
-pub type SumU8Ukernel = unsafe fn(n: usize, x: *const u8, flip: u8) -> u64;
 
 /// Reusable buffers (one per op run, shared by all planes).
 #[derive(Default)]
@@ -127,15 +94,16 @@ fn check_reads(s: &QPoolScratch, p: &Dw2d, row_stride: usize) -> Result<()> {
     Ok(())
 }
 
-/// One plane of MaxPool: the largest value inside each window (`Q::MIN` if none is).
-pub fn maxpool2d_q8<Q: Q8>(p: &Dw2d, x: &[Q], out: &mut [Q], s: &mut QPoolScratch) -> Result<()> {
+/// One plane of MaxPool: the largest value inside each window (`Q::MIN` if none is), on
+/// `k.max` (`k` chosen once by `select::qpool`).
+pub fn maxpool2d_q8<Q: Q8>(k: &QPoolKernels, p: &Dw2d, x: &[Q], out: &mut [Q], s: &mut QPoolScratch) -> Result<()> {
     check(p, x.len(), out.len())?;
     if out.is_empty() {
         return Ok(());
     }
     let row_stride = prepare(s, Q::bytes(x), Q::FLIP, 0, p);
     check_reads(s, p, row_stride)?;
-    let kern = select::maxpool_q8();
+    let kern = k.max;
     // SAFETY: check_reads; offs has kh·kw >= 1 entries; out holds oh·ow bytes.
     let r = PoolRows { rows: p.oh, n: p.ow, base: s.plane.as_ptr(), in_stride: row_stride, offs: &s.offs };
     unsafe { (kern.ukernel)(&r, Q::FLIP, Q::bytes_mut(out).as_mut_ptr()) };
@@ -147,9 +115,11 @@ fn counted(o: usize, stride: usize, k: usize, dilation: usize, lo: usize, hi: us
     (0..k).filter(|&t| (lo..hi).contains(&(o * stride + t * dilation))).count()
 }
 
-/// One plane of AveragePool (see the module overview); `pads_end` are the end pads, which bound
-/// the counted padding.
+/// One plane of AveragePool (see the module overview) on `k.avg` (its fallback for windows of
+/// more than [`MAX_U16_TAPS`] taps and non-finite multipliers); `pads_end` are the end pads,
+/// which bound the counted padding.
 pub fn avgpool2d_q8<Q: Q8>(
+    k: &QPoolKernels,
     p: &Dw2d,
     pads_end: (usize, usize),
     x: &[Q],
@@ -191,7 +161,7 @@ pub fn avgpool2d_q8<Q: Q8>(
             *m = s.table[rc * cc];
         }
         let simd = taps <= MAX_U16_TAPS && prm.out.simd_ok() && s.mult.iter().all(|m| m.is_finite());
-        let kern = select::avgpool_q8::<Q>(simd);
+        let kern = k.avg.pick(simd).get::<Q>();
         let orows = &mut ob[oy * p.ow..end * p.ow];
         // SAFETY: check_reads (rows oy..end); mult holds n16 values; orows (end - oy)·ow bytes.
         let r = PoolRows { rows: end - oy, n: p.ow, base: s.plane[oy * row_stride..].as_ptr(), in_stride: row_stride, offs: &s.offs };
@@ -203,8 +173,8 @@ pub fn avgpool2d_q8<Q: Q8>(
 
 /// GlobalAveragePool over `planes` contiguous planes of `x` (NCHW): `out[i] =
 /// requantize(Σ (x - x_zp), rq)` per plane ([`Requant::apply_wide`]), `rq.multiplier = x_scale /
-/// (y_scale · plane size)` in f32.
-pub fn global_avgpool_q8<Q: Q8>(x: &[Q], planes: usize, x_zp: i32, rq: &Requant, out: &mut [Q]) -> Result<()> {
+/// (y_scale · plane size)` in f32; the sums on `k.sum`.
+pub fn global_avgpool_q8<Q: Q8>(k: &QPoolKernels, x: &[Q], planes: usize, x_zp: i32, rq: &Requant, out: &mut [Q]) -> Result<()> {
     if out.len() != planes || (planes == 0 && !x.is_empty()) || (planes > 0 && x.len() % planes != 0) {
         return Err(Error::shape(format!("8-bit GlobalAveragePool: {} values for {planes} planes, output {}", x.len(), out.len())));
     }
@@ -216,7 +186,7 @@ pub fn global_avgpool_q8<Q: Q8>(x: &[Q], planes: usize, x_zp: i32, rq: &Requant,
         out.iter_mut().for_each(|o| *o = rq.apply_wide::<Q>(0));
         return Ok(());
     }
-    let kern = select::sum_u8();
+    let kern = k.sum;
     let zp = (x_zp + Q::BIAS) as i64;
     for (o, plane) in out.iter_mut().zip(Q::bytes(x).chunks_exact(size)) {
         // SAFETY: the plane holds `size` bytes.

@@ -9,18 +9,19 @@
 //!
 //! int8 GEMM: weights are packed for the preferred layout of the build ([`qgemm`]); a product
 //! with one row uses that layout's 1 x 8 kernel; weights packed in the other layout run on its
-//! kernels ([`qgemm_for`]). Both wasm builds prefer the SIMD128 `I16C2` kernels (figures below;
+//! kernels ([`qgemm_for`]). Callers choose once, when a plan is built, and hand the choice to the
+//! drivers with every call; no driver calls this module while running. Both wasm builds prefer the SIMD128 `I16C2` kernels (figures below;
 //! docs/kernels.md explains why the relaxed-SIMD int8 kernels lose on x86 without VNNI).
 //!
 //! Figures: `node benches/kernels.mjs --all --rounds 10` on the shipped builds (`scripts/build.sh`),
 //! Node 20.20 / V8 11.3, AMD EPYC (Zen 4, no AVX-VNNI), one thread, best of interleaved runs;
 //! m x n x k as a conv: m output channels (weights), n positions, depth k; GOPS = GFLOP/s =
 //! 2mnk / s. See the comment on each build's `imp`.
-use super::qgemm::{QGemmKernel, QLayout};
-use super::sgemm::GemmKernel;
+use crate::ukernel::{GemmKernel, GemmKernels, QGemmKernel, QGemmKernels, QLayout};
 
 /// The SIMD128 int8 kernels, shared by both wasm builds.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[cfg_attr(not(feature = "checks"), allow(dead_code))]
 mod simd_q {
     use super::{QGemmKernel, QLayout};
     use crate::wasm_simd128 as k;
@@ -48,6 +49,8 @@ mod simd_q {
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
+// Q_ALL / Q_I8I7 serve the `checks` build only, Q_SELECTED the others.
+#[allow(dead_code)]
 mod imp {
     use super::simd_q::{I16_1X8, I16_4X8, I16_6X8};
     use super::{GemmKernel, QGemmKernel};
@@ -73,11 +76,14 @@ mod imp {
     pub static Q_PREFERRED: (&QGemmKernel, &QGemmKernel) = (&I16_4X8, &I16_1X8);
     pub static Q_I16: (&QGemmKernel, &QGemmKernel) = (&I16_4X8, &I16_1X8);
     pub static Q_I8I7: (&QGemmKernel, &QGemmKernel) = (&s::I8I7_MAIN, &s::I8I7_ROW);
+    pub static Q_SELECTED: [&QGemmKernel; 2] = [&I16_4X8, &I16_1X8];
     pub static Q_ALL: [&QGemmKernel; 7] =
         [&I16_4X8, &I16_6X8, &I16_1X8, &s::I16_MAIN, &s::I16_ROW, &s::I8I7_MAIN, &s::I8I7_ROW];
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
+// Q_ALL / Q_I8I7 serve the `checks` build only, Q_SELECTED the others.
+#[allow(dead_code)]
 mod imp {
     use super::simd_q::{I16_1X8, I16_4X8, I16_6X8};
     use super::{GemmKernel, QGemmKernel, QLayout};
@@ -125,6 +131,7 @@ mod imp {
     pub static Q_PREFERRED: (&QGemmKernel, &QGemmKernel) = (&I16_4X8, &I16_1X8);
     pub static Q_I16: (&QGemmKernel, &QGemmKernel) = (&I16_4X8, &I16_1X8);
     pub static Q_I8I7: (&QGemmKernel, &QGemmKernel) = (&I8I7_4X8, &I8I7_1X8);
+    pub static Q_SELECTED: [&QGemmKernel; 2] = [&I16_4X8, &I16_1X8];
     pub static Q_ALL: [&QGemmKernel; 10] = [
         &I16_4X8,
         &I16_6X8,
@@ -140,6 +147,8 @@ mod imp {
 }
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+// Q_ALL / Q_I8I7 serve the `checks` build only, Q_SELECTED the others.
+#[allow(dead_code)]
 mod imp {
     use super::{GemmKernel, QGemmKernel};
     use crate::scalar as k;
@@ -151,26 +160,13 @@ mod imp {
     pub static Q_PREFERRED: (&QGemmKernel, &QGemmKernel) = (&k::I16_MAIN, &k::I16_ROW);
     pub static Q_I16: (&QGemmKernel, &QGemmKernel) = (&k::I16_MAIN, &k::I16_ROW);
     pub static Q_I8I7: (&QGemmKernel, &QGemmKernel) = (&k::I8I7_MAIN, &k::I8I7_ROW);
+    pub static Q_SELECTED: [&QGemmKernel; 2] = [&k::I16_MAIN, &k::I16_ROW];
     pub static Q_ALL: [&QGemmKernel; 4] = [&k::I16_MAIN, &k::I16_ROW, &k::I8I7_MAIN, &k::I8I7_ROW];
 }
 
-/// The main f32 GEMM micro-kernel (used for prepacked A).
-pub fn gemm_f32() -> &'static GemmKernel {
-    &imp::F32_MAIN
-}
-
-/// The kernel for a product with `m` rows whose A is packed per call.
-pub fn gemm_f32_for_rows(m: usize) -> &'static GemmKernel {
-    if m == 1 {
-        &imp::F32_ROW
-    } else {
-        &imp::F32_MAIN
-    }
-}
-
-/// The kernel whose tile has `mr` rows (for an A packed earlier).
-pub fn gemm_f32_for_mr(mr: usize) -> Option<&'static GemmKernel> {
-    imp::F32_ALL.iter().copied().find(|k| k.mr == mr)
+/// The f32 GEMM kernels: the main tile (also for every prepacked A) and the single-row one.
+pub fn gemm_f32() -> GemmKernels {
+    GemmKernels { main: &imp::F32_MAIN, row: &imp::F32_ROW }
 }
 
 /// Every f32 kernel this build selects (benchmarks, self-test).
@@ -178,27 +174,41 @@ pub fn gemm_f32_kernels() -> &'static [&'static GemmKernel] {
     &imp::F32_ALL
 }
 
-/// The main int8 GEMM kernel: weights are packed for its layout.
-pub fn qgemm() -> &'static QGemmKernel {
-    imp::Q_PREFERRED.0
+/// The int8 GEMM kernels of the build's preferred layout: right-side weights are packed for it.
+pub fn qgemm() -> QGemmKernels {
+    let (main, row) = imp::Q_PREFERRED;
+    QGemmKernels { main, row }
 }
 
-/// The kernel for a product with `m` rows over weights packed as `layout`.
-pub fn qgemm_for(layout: QLayout, m: usize) -> &'static QGemmKernel {
+/// The int8 kernels for weights packed as `layout` (a relaxed packing falls back to
+/// [`QLayout::I16C2`] for columns that span all 256 levels). Only the `checks` build (tests,
+/// benchmarks) packs for a layout no kernel of [`qgemm`] reads, so only it carries the
+/// unselected [`QLayout::I8I7C4`] kernels; without `checks` that layout gets the preferred
+/// kernels, which the drivers refuse with an error (`qgemm::qgemm` checks layout and tile).
+pub fn qgemm_for(layout: QLayout) -> QGemmKernels {
     let (main, row) = match layout {
         QLayout::I16C2 => imp::Q_I16,
+        #[cfg(feature = "checks")]
         QLayout::I8I7C4 => imp::Q_I8I7,
+        #[cfg(not(feature = "checks"))]
+        QLayout::I8I7C4 => imp::Q_PREFERRED,
     };
-    if m == 1 {
-        row
-    } else {
-        main
-    }
+    QGemmKernels { main, row }
 }
 
-/// Every int8 kernel compiled into this build, selected or not (self-test, benchmarks).
+/// The int8 kernel for weights on the left (convolutions): [`QLayout::I16C2`] only.
+pub fn qgemm_left() -> &'static QGemmKernel {
+    imp::Q_I16.0
+}
+
+/// With `checks` (self-test, benchmarks): every int8 kernel of this build's ISA, selected or
+/// not. Without (the shipped builds, which leave the unselected kernels out): the selected
+/// ones.
 pub fn qgemm_kernels() -> &'static [&'static QGemmKernel] {
-    &imp::Q_ALL
+    #[cfg(feature = "checks")]
+    return &imp::Q_ALL;
+    #[cfg(not(feature = "checks"))]
+    return &imp::Q_SELECTED;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -211,13 +221,14 @@ pub fn qgemm_kernels() -> &'static [&'static QGemmKernel] {
 // 0.9x to 1.3x (benches/q8_ops.mjs, Node 20, SIMD128, f64 requantization at the time; the f32
 // requantization then gave the figures in the `kernels` table).
 
-use super::q8::{Named, Q8};
-use super::qdwconv::{DwQ8Ukernel, PackQ8Ukernel};
-use super::qelementwise::{AddParams, BinaryQ8Ukernel, MulParams, RequantizeParams, UnaryQ8Ukernel};
-use super::qpool::{AvgPoolQ8Ukernel, MaxPoolQ8Ukernel, SumU8Ukernel};
-use super::scalar as portable;
+use crate::q8::Q8;
+use crate::scalar as portable;
+use crate::ukernel::{
+    AddParams, AvgPoolQ8Ukernel, BinaryQ8Ukernel, DwQ8Ukernel, LutX8Ukernel, MaxPoolQ8Ukernel, MulParams, Named, PackQ8Ukernel, Pairing, PerQ8,
+    QDwKernels, QElementwiseKernels, QPoolKernels, RequantizeParams, SumU8Ukernel, UnaryQ8Ukernel, WithFallback,
+};
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-use super::wasm_simd128 as simd128;
+use crate::wasm_simd128 as simd128;
 
 /// Whether this build has the SIMD128 8-bit kernels.
 const SIMD128: bool = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
@@ -233,12 +244,19 @@ macro_rules! pick {
     }};
 }
 
-/// The 8-bit depthwise conv kernel for packed weights `w` (unrolled 3x3 and 5x5 kernels for
-/// regular tap groups, see [`super::qdwconv::DwQ8Ukernel`]).
-pub fn dwconv_q8<Y: Q8>(w: &super::qdwconv::QDwWeights, regular: bool, simd: bool) -> Named<DwQ8Ukernel> {
-    use super::qdwconv::Pairing::{Cols, Rows};
+/// The 8-bit depthwise conv kernels for a `kh x kw` kernel packed with `pairing`; `regular`:
+/// the taps of a group are 2 values apart (column stride 2 with column pairs, or column stride
+/// and dilation 1), which the unrolled 3x3 and 5x5 kernels need (see [`DwQ8Ukernel`]). The
+/// fallback serves channels whose requantization does not suit SIMD (`Requant::simd_ok`).
+pub fn dwconv_q8(kh: usize, kw: usize, pairing: Pairing, regular: bool) -> QDwKernels {
+    let conv = |simd: bool| PerQ8 { u8: dwconv_q8_one::<u8>(kh, kw, pairing, regular, simd), i8: dwconv_q8_one::<i8>(kh, kw, pairing, regular, simd) };
+    QDwKernels { kh, kw, pairing, regular, conv: WithFallback { main: conv(true), fallback: conv(false) }, pack: pack_q8() }
+}
+
+fn dwconv_q8_one<Y: Q8>(kh: usize, kw: usize, pairing: Pairing, regular: bool, simd: bool) -> Named<DwQ8Ukernel> {
+    use Pairing::{Cols, Rows};
     let fallback: Named<DwQ8Ukernel> = Named { name: "dwconv_q8__scalar", ukernel: portable::dwconv_q8__scalar::<Y> };
-    match (w.kh, w.kw, w.pairing, regular) {
+    match (kh, kw, pairing, regular) {
         (3, 3, Rows, true) => pick!(simd, "dwconv_q8_3x3s1__wasm_simd128", dwconv_q8_3x3s1__wasm_simd128::<Y>, fallback),
         (3, 3, Cols, true) => pick!(simd, "dwconv_q8_3x3s2__wasm_simd128", dwconv_q8_3x3s2__wasm_simd128::<Y>, fallback),
         (5, 5, Rows, true) => pick!(simd, "dwconv_q8_5x5s1__wasm_simd128", dwconv_q8_5x5s1__wasm_simd128::<Y>, fallback),
@@ -248,22 +266,29 @@ pub fn dwconv_q8<Y: Q8>(w: &super::qdwconv::QDwWeights, regular: bool, simd: boo
 }
 
 /// Packing of the depthwise conv's input planes (centered i16, row pairs interleaved).
-pub fn pack_q8() -> Named<PackQ8Ukernel> {
+fn pack_q8() -> Named<PackQ8Ukernel> {
     pick!(true, "pack_q8__wasm_simd128", pack_q8__wasm_simd128, Named { name: "pack_q8__scalar", ukernel: portable::pack_q8__scalar })
 }
 
-/// QLinearAdd (always exact in SIMD: f32 lanes).
-pub fn add_q8<Q: Q8>() -> Named<BinaryQ8Ukernel<AddParams>> {
+/// QLinearAdd, QLinearMul and the requantization of QLinearConcat's inputs (always exact in
+/// SIMD: f32 lanes).
+pub fn qelementwise() -> QElementwiseKernels {
+    QElementwiseKernels {
+        add: PerQ8 { u8: add_q8::<u8>(), i8: add_q8::<i8>() },
+        mul: PerQ8 { u8: mul_q8::<u8>(), i8: mul_q8::<i8>() },
+        requantize: PerQ8 { u8: requantize_q8::<u8>(), i8: requantize_q8::<i8>() },
+    }
+}
+
+fn add_q8<Q: Q8>() -> Named<BinaryQ8Ukernel<AddParams>> {
     pick!(true, "add_q8__wasm_simd128", add_q8__wasm_simd128::<Q>, Named { name: "add_q8__scalar", ukernel: portable::add_q8__scalar::<Q> })
 }
 
-/// QLinearMul (always exact in SIMD: f32 lanes).
-pub fn mul_q8<Q: Q8>() -> Named<BinaryQ8Ukernel<MulParams>> {
+fn mul_q8<Q: Q8>() -> Named<BinaryQ8Ukernel<MulParams>> {
     pick!(true, "mul_q8__wasm_simd128", mul_q8__wasm_simd128::<Q>, Named { name: "mul_q8__scalar", ukernel: portable::mul_q8__scalar::<Q> })
 }
 
-/// Requantization to other parameters (QLinearConcat).
-pub fn requantize_q8<Q: Q8>() -> Named<UnaryQ8Ukernel<RequantizeParams>> {
+fn requantize_q8<Q: Q8>() -> Named<UnaryQ8Ukernel<RequantizeParams>> {
     pick!(
         true,
         "requantize_q8__wasm_simd128",
@@ -272,23 +297,27 @@ pub fn requantize_q8<Q: Q8>() -> Named<UnaryQ8Ukernel<RequantizeParams>> {
     )
 }
 
-/// 8-bit MaxPool rows.
-pub fn maxpool_q8() -> Named<MaxPoolQ8Ukernel> {
+/// The 8-bit pools: MaxPool rows, AveragePool rows (the fallback for windows beyond 16-bit
+/// sums and non-finite multipliers), byte sums (GlobalAveragePool).
+pub fn qpool() -> QPoolKernels {
+    let avg = |simd: bool| PerQ8 { u8: avgpool_q8::<u8>(simd), i8: avgpool_q8::<i8>(simd) };
+    QPoolKernels { max: maxpool_q8(), avg: WithFallback { main: avg(true), fallback: avg(false) }, sum: sum_u8() }
+}
+
+fn maxpool_q8() -> Named<MaxPoolQ8Ukernel> {
     pick!(true, "maxpool_q8__wasm_simd128", maxpool_q8__wasm_simd128, Named { name: "maxpool_q8__scalar", ukernel: portable::maxpool_q8__scalar })
 }
 
-/// 8-bit AveragePool rows.
-pub fn avgpool_q8<Q: Q8>(simd: bool) -> Named<AvgPoolQ8Ukernel> {
+fn avgpool_q8<Q: Q8>(simd: bool) -> Named<AvgPoolQ8Ukernel> {
     pick!(simd, "avgpool_q8__wasm_simd128", avgpool_q8__wasm_simd128::<Q>, Named { name: "avgpool_q8__scalar", ukernel: portable::avgpool_q8__scalar::<Q> })
 }
 
-/// Byte sums (GlobalAveragePool).
-pub fn sum_u8() -> Named<SumU8Ukernel> {
+fn sum_u8() -> Named<SumU8Ukernel> {
     pick!(true, "sum_u8__wasm_simd128", sum_u8__wasm_simd128, Named { name: "sum_u8__scalar", ukernel: portable::sum_u8__scalar })
 }
 
 /// 8-bit table lookup (QLinearLookup).
-pub fn lut_x8() -> Named<super::qlut::LutX8Ukernel> {
+pub fn lut_x8() -> Named<LutX8Ukernel> {
     pick!(true, "lut_x8__wasm_simd128", lut_x8__wasm_simd128, Named { name: "lut_x8__scalar", ukernel: portable::lut_x8__scalar })
 }
 

@@ -12,7 +12,7 @@
 //!   row-major and transposed outputs (checking that nothing outside the matrix is written).
 //! - [`sgemm_selftest`]: the f32 GEMM of this build (including the relaxed build's fused
 //!   multiply-add, hence a tolerance) against [`gemm_f32_ref`].
-use super::qgemm::{qgemm, qgemm_left, qgemm_left_with, qgemm_with, PackedQWeights, QGemmKernel, QLayout, QLhs, QMat, QOut, QRhs, Requant, MC};
+use super::qgemm::{qgemm, qgemm_left, PackedQWeights, QGemmKernel, QGemmKernels, QLayout, QLhs, QMat, QOut, QRhs, Requant, MC};
 use super::reference::{gemm_f32_ref, gemm_q8_ref};
 use super::select;
 use super::sgemm::{sgemm_ex, Bias, Epilogue, Lhs, MatRef, PackedA, PackedB, Rhs};
@@ -127,7 +127,7 @@ fn mismatch(kernel: &str, c: &Case, detail: String) -> Error {
 /// Runs one case with `kernel` (None: the default selection), weights on the left (`C = W x X`,
 /// per-row parameters) or on the right (`C = X x W`, per-column parameters), and compares it
 /// with the oracle.
-fn check_case(kernel: Option<&QGemmKernel>, left: bool, c: &Case, rng: &mut Rng) -> Result<()> {
+fn check_case(kernel: Option<&'static QGemmKernel>, left: bool, c: &Case, rng: &mut Rng) -> Result<()> {
     let (m, n, k) = (c.m, c.n, c.k);
     let name = match (kernel, left) {
         (Some(k), false) => k.name.to_string(),
@@ -165,7 +165,9 @@ fn check_case(kernel: Option<&QGemmKernel>, left: bool, c: &Case, rng: &mut Rng)
         gemm_q8_ref(m, n, k, |i, p| x.value(i * k + p), x_zp, |p, j| w.value(p * n + j), &w_zp_full, bias.as_deref())
     };
 
-    let layout = kernel.map_or(select::qgemm().layout, |k| k.layout);
+    // The kernels as an op would hold them: chosen once, or the one under test for every shape.
+    let kernels = kernel.map_or_else(select::qgemm, QGemmKernels::only);
+    let left_kernel = kernel.unwrap_or_else(select::qgemm_left);
     // Row-major with padding, or transposed.
     let transposed = rng.chance(2);
     let (rs, cs, len) = if transposed { (1, m + 2, n * (m + 2)) } else { (n + 3, 1, m * (n + 3)) };
@@ -174,9 +176,13 @@ fn check_case(kernel: Option<&QGemmKernel>, left: bool, c: &Case, rng: &mut Rng)
     let wv = if left { QMat::new(&w.bytes, w.signed, m, k, k, 1)? } else { QMat::new(&w.bytes, w.signed, k, n, n, 1)? };
     let packed = match (rng.chance(2), left, kernel) {
         (false, _, _) => None,
-        (true, true, Some(kern)) => Some(PackedQWeights::pack_left_for(wv, &w_zp, kern)?),
-        (true, true, None) => Some(PackedQWeights::pack_left(wv, &w_zp)?),
-        (true, false, _) => Some(PackedQWeights::pack_for(wv, &w_zp, layout)?),
+        (true, true, _) => Some(PackedQWeights::pack_left(wv, &w_zp, left_kernel)?),
+        (true, false, _) => Some(PackedQWeights::pack(wv, &w_zp, &kernels)?),
+    };
+    // Prepacked weights run on the kernels of the layout they ended up in (as the ops do).
+    let kernels = match (&packed, kernel) {
+        (Some(p), None) if !left => select::qgemm_for(p.layout()),
+        _ => kernels,
     };
     let go = |out: QOut| -> Result<()> {
         if left {
@@ -185,20 +191,14 @@ fn check_case(kernel: Option<&QGemmKernel>, left: bool, c: &Case, rng: &mut Rng)
                 Some(p) => QLhs::Packed(p),
                 None => QLhs::Mat { w: wv, zero_point: &w_zp },
             };
-            match kernel {
-                Some(kern) => qgemm_left_with(kern, lhs, xv, x_zp, bias.as_deref(), out),
-                None => qgemm_left(lhs, xv, x_zp, bias.as_deref(), out),
-            }
+            qgemm_left(left_kernel, lhs, xv, x_zp, bias.as_deref(), out)
         } else {
             let xv = QMat::new(&x.bytes, x.signed, m, k, k, 1)?;
             let rhs = match &packed {
                 Some(p) => QRhs::Packed(p),
                 None => QRhs::Mat { b: wv, zero_point: &w_zp },
             };
-            match kernel {
-                Some(kern) => qgemm_with(kern, xv, x_zp, rhs, bias.as_deref(), out),
-                None => qgemm(xv, x_zp, rhs, bias.as_deref(), out),
-            }
+            qgemm(&kernels, xv, x_zp, rhs, bias.as_deref(), out)
         }
     };
     let inside = |idx: usize| {
@@ -238,7 +238,7 @@ fn check_case(kernel: Option<&QGemmKernel>, left: bool, c: &Case, rng: &mut Rng)
                     (0..channels).map(|_| one(rng)).collect()
                 }
             };
-            let requant = Requant { multiplier: &mult, zero_point: zp, min, max };
+            let requant = Requant { multiplier: mult.as_slice(), zero_point: zp, lo: min, hi: max };
             let mut got = vec![SENTINEL; len];
             go(QOut::Q8 { c: &mut got, signed, rs, cs, requant })?;
             for (idx, &g) in got.iter().enumerate() {
@@ -263,10 +263,10 @@ pub fn qgemm_selftest() -> Result<usize> {
     let mut cases = 0;
     let ks = [0usize, 1, 2, 3, 4, 5, 7, 8, 9, 16, 31, 64, 257];
     let ns = [1usize, 7, 8, 9, 17, 24];
-    let kernels: Vec<Option<&QGemmKernel>> =
+    let kernels: Vec<Option<&'static QGemmKernel>> =
         std::iter::once(None).chain(select::qgemm_kernels().iter().map(|&k| Some(k))).collect();
     for kernel in kernels {
-        let mr = kernel.map_or(select::qgemm().mr, |k| k.mr);
+        let mr = kernel.map_or(select::qgemm().main.mr, |k| k.mr);
         let mut ms = vec![1, 2, mr.saturating_sub(1).max(1), mr, mr + 1, 2 * mr + 3, MC + 5];
         ms.dedup();
         for &m in &ms {
@@ -296,7 +296,8 @@ pub fn sgemm_selftest() -> Result<usize> {
     let mut rng = Rng(0x1234_5678);
     let mut vals = |len: usize| -> Vec<f32> { (0..len).map(|_| rng.range(-1000, 1000) as f32 / 1000.0).collect() };
     let mut cases = 0;
-    let (mr, nr) = (select::gemm_f32().mr, select::gemm_f32().nr);
+    let kernels = select::gemm_f32();
+    let (mr, nr) = (kernels.main.mr, kernels.main.nr);
     for m in [1, 2, mr - 1, mr, mr + 1, 2 * mr + 1, 97] {
         for n in [1, nr - 1, nr, nr + 1, 3 * nr + 5] {
             for k in [0usize, 1, 3, 8, 17, 300] {
@@ -309,19 +310,19 @@ pub fn sgemm_selftest() -> Result<usize> {
                 let ep = Epilogue { accumulate: false, bias: Bias::Row(&bias), clamp: Some((-0.5, 4.0)) };
                 let (pa, pb);
                 let (lhs, rhs) = if cases % 2 == 0 {
-                    pa = PackedA::pack(av)?;
-                    pb = PackedB::pack(bv)?;
+                    pa = PackedA::pack(av, &kernels)?;
+                    pb = PackedB::pack(bv, &kernels)?;
                     (Lhs::Packed(&pa), Rhs::Packed(&pb))
                 } else {
                     (Lhs::Mat(av), Rhs::Mat(bv))
                 };
                 let mut got = vec![0f32; m * ldc];
-                sgemm_ex(lhs, rhs, &mut got, ldc, &ep)?;
+                sgemm_ex(&kernels, lhs, rhs, &mut got, ldc, &ep)?;
                 for (idx, (g, w)) in got.iter().zip(&want).enumerate() {
                     if (g - w).abs() > 1e-4 * (1.0 + w.abs()) * (k as f32).sqrt().max(1.0) {
                         return Err(Error::invalid(format!(
                             "sgemm self-test ({}): m={m} n={n} k={k}: element {idx} is {g}, expected {w}",
-                            select::gemm_f32().name
+                            kernels.for_rows(m).name
                         )));
                     }
                 }

@@ -11,10 +11,11 @@
 //! [`PackedA::pack`] / [`PackedB::pack`] and passed as [`Lhs::Packed`] / [`Rhs::Packed`].
 //! Everything else is packed per call.
 //!
-//! The micro-kernels live in `scalar/` and `wasm_simd128/`; [`super::select`] picks them. Their
-//! contract is [`GemmF32Ukernel`].
-use super::select;
+//! The micro-kernels live in `scalar/` and `wasm_simd128/`; [`super::select`] picks them once
+//! (a [`GemmKernels`], kept by the op with its packed weights) and every entry takes that choice.
+//! Their contract is [`GemmF32Ukernel`].
 use crate::error::{Error, Result};
+pub use crate::ukernel::{clip, GemmF32Ukernel, GemmKernel, GemmKernels, TileArgs};
 
 /// Depth of a k block: a B micro-panel (`KC x NR` floats, 16 KiB for NR = 8) and an A
 /// micro-panel (`MR x KC`, 12 KiB for MR = 6) stay in a 32 KiB L1. Measured against 256
@@ -25,56 +26,6 @@ pub const KC: usize = 512;
 /// Rows of an m block: the A block (`MC x KC` floats, 192 KiB) stays in L2. A multiple of every MR.
 pub const MC: usize = 96;
 
-/// What a micro-kernel does around its k loop, for one tile.
-#[derive(Clone, Copy, Default)]
-pub struct TileArgs<'a> {
-    /// Add the tile's current contents of C (else start from zero).
-    pub load_c: bool,
-    /// `MR` values added to the rows (padded by the driver at the edges).
-    pub row_bias: Option<&'a [f32]>,
-    /// `NR` values added to the columns.
-    pub col_bias: Option<&'a [f32]>,
-    /// Clamp the result to `[lo, hi]` (fused ReLU / ReLU6 / Clip) by [`clip`].
-    pub clamp: Option<(f32, f32)>,
-}
-
-/// The clamp of every fused activation, exactly ONNX Clip's (and Relu's with `[0, ∞]`): below
-/// `lo` becomes `lo`, above `hi` becomes `hi`, anything else (NaN, −0.0) passes. So a Conv with
-/// a fused Relu / Clip equals the Conv followed by the op, bit for bit. The SIMD kernels compute
-/// it as `pmin(pmax(v, lo), hi)` (`pmax(v, lo) = v < lo ? lo : v`).
-#[inline(always)]
-pub fn clip(v: f32, lo: f32, hi: f32) -> f32 {
-    let v = if v < lo { lo } else { v };
-    if v > hi {
-        hi
-    } else {
-        v
-    }
-}
-
-/// A micro-kernel: computes one full `MR x NR` tile,
-/// `C[i][j] = (load_c ? C[i][j] : 0) + row_bias[i] + col_bias[j] + sum_p a[p*MR + i] * b[p*NR + j]`
-/// then clamps.
-///
-/// # Safety
-/// `a` must be valid for `kc * MR` reads, `b` for `kc * NR` reads, `c` for `MR` rows of `NR`
-/// elements at row stride `ldc`; `row_bias` / `col_bias`, when given, hold at least `MR` / `NR`
-/// values.
-pub type GemmF32Ukernel = unsafe fn(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, t: &TileArgs);
-
-/// A micro-kernel with its tile size and name.
-pub struct GemmKernel {
-    pub name: &'static str,
-    pub mr: usize,
-    pub nr: usize,
-    pub ukernel: GemmF32Ukernel,
-}
-
-impl std::fmt::Debug for GemmKernel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name)
-    }
-}
 
 /// Largest MR / NR of any kernel (sizes the temporary edge tile).
 pub const MAX_MR: usize = 8;
@@ -140,9 +91,9 @@ pub struct PackedA {
 }
 
 impl PackedA {
-    /// Packs `a` (`m x k`) for the micro-kernel [`select::gemm_f32`] picks.
-    pub fn pack(a: MatRef) -> Result<PackedA> {
-        Self::pack_for(a, select::gemm_f32().mr)
+    /// Packs `a` (`m x k`) for the main kernel of `kernels` (chosen by `select::gemm_f32`).
+    pub fn pack(a: MatRef, kernels: &GemmKernels) -> Result<PackedA> {
+        Self::pack_for(a, kernels.main.mr)
     }
     fn pack_for(a: MatRef, mr: usize) -> Result<PackedA> {
         let (m, k) = (a.rows, a.cols);
@@ -193,9 +144,9 @@ pub struct PackedB {
 }
 
 impl PackedB {
-    /// Packs `b` (`k x n`) for the micro-kernels [`select`] picks.
-    pub fn pack(b: MatRef) -> Result<PackedB> {
-        let nr = select::gemm_f32().nr;
+    /// Packs `b` (`k x n`) for `kernels` (their common `nr`).
+    pub fn pack(b: MatRef, kernels: &GemmKernels) -> Result<PackedB> {
+        let nr = kernels.main.nr;
         let (k, n) = (b.rows, b.cols);
         let len = n
             .div_ceil(nr)
@@ -286,6 +237,7 @@ pub struct Epilogue<'a> {
 /// (ldb) + bias`, bias per row (`m` values) when `bias_per_row`, else per column (`n` values).
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm(
+    kernels: &GemmKernels,
     m: usize,
     n: usize,
     k: usize,
@@ -300,12 +252,13 @@ pub fn sgemm(
 ) -> Result<()> {
     let a = MatRef::new(a, m, k, lda, 1)?;
     let b = MatRef::new(b, k, n, ldb, 1)?;
-    sgemm_ex(Lhs::Mat(a), Rhs::Mat(b), c, ldc, &Epilogue { accumulate, bias, clamp: None })
+    sgemm_ex(kernels, Lhs::Mat(a), Rhs::Mat(b), c, ldc, &Epilogue { accumulate, bias, clamp: None })
 }
 
 /// The general entry: `C[m x n]` (row-major, row stride `ldc`) from `A` (`m x k`) and `B`
-/// (`k x n`), each a strided view or prepacked. Checks every size first; never panics.
-pub fn sgemm_ex(a: Lhs, b: Rhs, c: &mut [f32], ldc: usize, ep: &Epilogue) -> Result<()> {
+/// (`k x n`), each a strided view or prepacked (for `kernels`), on `kernels` (chosen once by
+/// `select::gemm_f32`, kept by the op). Checks every size first; never panics.
+pub fn sgemm_ex(kernels: &GemmKernels, a: Lhs, b: Rhs, c: &mut [f32], ldc: usize, ep: &Epilogue) -> Result<()> {
     let (m, k) = a.dims();
     let (k2, n) = b.dims();
     if k != k2 {
@@ -333,12 +286,11 @@ pub fn sgemm_ex(a: Lhs, b: Rhs, c: &mut [f32], ldc: usize, ep: &Epilogue) -> Res
         }
         _ => {}
     }
-    let main = select::gemm_f32();
     let packed_a_owned;
     let (pa, kernel) = match a {
-        Lhs::Packed(p) => (p, select::gemm_f32_for_mr(p.mr).unwrap_or(main)),
+        Lhs::Packed(p) => (p, kernels.for_mr(p.mr).unwrap_or(kernels.main)),
         Lhs::Mat(view) => {
-            let kern = select::gemm_f32_for_rows(m);
+            let kern = kernels.for_rows(m);
             packed_a_owned = PackedA::pack_for(view, kern.mr)?;
             (&packed_a_owned, kern)
         }
@@ -350,7 +302,7 @@ pub fn sgemm_ex(a: Lhs, b: Rhs, c: &mut [f32], ldc: usize, ep: &Epilogue) -> Res
     let pb = match b {
         Rhs::Packed(p) => p,
         Rhs::Mat(view) => {
-            packed_b_owned = PackedB::pack(view)?;
+            packed_b_owned = PackedB::pack(view, kernels)?;
             &packed_b_owned
         }
     };
@@ -439,6 +391,7 @@ fn run_blocked(kern: &GemmKernel, pa: &PackedA, pb: &PackedB, c: &mut [f32], ldc
 mod tests {
     use super::*;
     use crate::reference::gemm_f32_ref;
+    use crate::select;
 
     /// Deterministic pseudo-random values in [-1, 1).
     pub(crate) fn values(n: usize, seed: u32) -> Vec<f32> {
@@ -485,13 +438,13 @@ mod tests {
         let mut got = c0.clone();
         let (pa, pb);
         let (lhs, rhs) = if prepack {
-            pa = PackedA::pack(av).unwrap();
-            pb = PackedB::pack(bv).unwrap();
+            pa = PackedA::pack(av, &select::gemm_f32()).unwrap();
+            pb = PackedB::pack(bv, &select::gemm_f32()).unwrap();
             (Lhs::Packed(&pa), Rhs::Packed(&pb))
         } else {
             (Lhs::Mat(av), Rhs::Mat(bv))
         };
-        sgemm_ex(lhs, rhs, &mut got, ldc, &ep).unwrap();
+        sgemm_ex(&select::gemm_f32(), lhs, rhs, &mut got, ldc, &ep).unwrap();
         for i in 0..m {
             for j in 0..ldc {
                 let (g, w) = (got[i * ldc + j], want[i * ldc + j]);
@@ -505,7 +458,7 @@ mod tests {
 
     #[test]
     fn matches_oracle_on_edge_shapes() {
-        let kern = select::gemm_f32();
+        let kern = select::gemm_f32().main;
         let (mr, nr) = (kern.mr, kern.nr);
         let ms = [1, 2, mr - 1, mr, mr + 1, 2 * mr + 1, MC + 1];
         let ns = [1, nr - 1, nr, nr + 1, 3 * nr + 5];
@@ -526,12 +479,12 @@ mod tests {
         let a = values(6, 1);
         let b = values(12, 2);
         let mut c = vec![0f32; 8];
-        sgemm(2, 4, 3, &a, 3, &b, 4, &mut c, 4, false, Bias::None).unwrap();
+        sgemm(&select::gemm_f32(), 2, 4, 3, &a, 3, &b, 4, &mut c, 4, false, Bias::None).unwrap();
         let mut want = vec![0f32; 8];
         gemm_f32_ref(2, 4, 3, &a, 3, 1, &b, 4, 1, &mut want, 4, false, None, None, None);
         assert_eq!(c, want);
-        assert!(sgemm(2, 4, 3, &a, 3, &b, 4, &mut c[..7], 4, false, Bias::None).is_err());
-        assert!(sgemm(2, 4, 4, &a, 3, &b, 4, &mut c, 4, false, Bias::None).is_err());
-        assert!(sgemm(2, 4, 3, &a, 3, &b, 4, &mut c, 4, false, Bias::Row(&[1.0])).is_err());
+        assert!(sgemm(&select::gemm_f32(), 2, 4, 3, &a, 3, &b, 4, &mut c[..7], 4, false, Bias::None).is_err());
+        assert!(sgemm(&select::gemm_f32(), 2, 4, 4, &a, 3, &b, 4, &mut c, 4, false, Bias::None).is_err());
+        assert!(sgemm(&select::gemm_f32(), 2, 4, 3, &a, 3, &b, 4, &mut c, 4, false, Bias::Row(&[1.0])).is_err());
     }
 }

@@ -303,7 +303,7 @@ pub fn kernel_names() -> Result<JsValue, JsValue> {
     let names = |it: Vec<&str>| it.into_iter().map(JsValue::from).collect::<Array>();
     Reflect::set(&o, &"f32".into(), &names(select::gemm_f32_kernels().iter().map(|k| k.name).collect()))?;
     Reflect::set(&o, &"int8".into(), &names(select::qgemm_kernels().iter().map(|k| k.name).collect()))?;
-    Reflect::set(&o, &"int8Selected".into(), &select::qgemm().name.into())?;
+    Reflect::set(&o, &"int8Selected".into(), &select::qgemm().main.name.into())?;
     Ok(o.into())
 }
 

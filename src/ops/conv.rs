@@ -19,7 +19,8 @@ use super::matmul::row_major;
 use super::registry::{optional, required, BuildContext, FnOp, Op, QuantRule, Registry};
 use crate::error::{Error, Result};
 use crate::kernels::dwconv::{dwconv2d_f32, Dw2d, DwScratch};
-use crate::kernels::sgemm::{sgemm_ex, Bias, Epilogue, Lhs, MatRef, PackedA, Rhs};
+use crate::kernels::select;
+use crate::kernels::sgemm::{sgemm_ex, Bias, Epilogue, GemmKernels, Lhs, MatRef, PackedA, Rhs};
 use crate::tensor::{checked_numel, DType, Tensor};
 use half::f16;
 use ndarray::{ArrayD, IxDyn};
@@ -104,6 +105,8 @@ struct PreparedConv {
 struct ConvOp {
     window: WindowAttrs,
     group: usize,
+    /// The f32 GEMM kernels, chosen when the op is built.
+    kernels: GemmKernels,
     prepared: Option<PreparedConv>,
     /// Fused activation (FusedConv; plain Conv has none).
     clamp: Option<(f32, f32)>,
@@ -134,7 +137,7 @@ fn fused_conv(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 fn conv_with(ctx: &BuildContext, clamp: Option<(f32, f32)>) -> Result<Box<dyn Op>> {
     let window = WindowAttrs::from_attrs(ctx.attrs())?;
     let group = group_attr(ctx)?;
-    let mut op = ConvOp { window, group, prepared: None, clamp };
+    let mut op = ConvOp { window, group, kernels: select::gemm_f32(), prepared: None, clamp };
     if let Some(Tensor::F32(w)) = ctx.constant_input(1) {
         op.prepared = op.prepare(w)?;
     }
@@ -160,7 +163,7 @@ impl ConvOp {
         }
         let data = row_major(w);
         let packed = (0..self.group)
-            .map(|g| Ok(PackedA::pack(MatRef::row_major(&data[g * mg * kdim..(g + 1) * mg * kdim], mg, kdim)?)?))
+            .map(|g| Ok(PackedA::pack(MatRef::row_major(&data[g * mg * kdim..(g + 1) * mg * kdim], mg, kdim)?, &self.kernels)?))
             .collect::<Result<Vec<_>>>()?;
         Ok(Some(PreparedConv { w_shape: ws.to_vec(), packed }))
     }
@@ -220,7 +223,7 @@ impl ConvOp {
                     clamp: self.clamp,
                 };
                 let dst = &mut out[(img * m + g * mg) * out_sz..(img * m + (g + 1) * mg) * out_sz];
-                sgemm_ex(lhs, Rhs::Mat(rhs), dst, out_sz, &ep)?;
+                sgemm_ex(&self.kernels, lhs, Rhs::Mat(rhs), dst, out_sz, &ep)?;
             }
         }
         to_array(&out_shape, out)
@@ -279,6 +282,8 @@ struct ConvTransposeOp {
     group: usize,
     output_padding: Option<Vec<usize>>,
     output_shape: Option<Vec<usize>>,
+    /// The f32 GEMM kernels, chosen when the op is built.
+    kernels: GemmKernels,
     /// Constant weights: `(W shape, per group W_g^T packed)`.
     prepared: Option<(Vec<usize>, Vec<PackedA>)>,
 }
@@ -300,6 +305,7 @@ fn conv_transpose(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         group: group_attr(ctx)?,
         output_padding: non_negative(ctx, "output_padding")?,
         output_shape: non_negative(ctx, "output_shape")?,
+        kernels: select::gemm_f32(),
         prepared: None,
     };
     if let Some(Tensor::F32(w)) = ctx.constant_input(1) {
@@ -309,7 +315,7 @@ fn conv_transpose(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             let cols: usize = ws[1..].iter().product();
             let data = row_major(w);
             let packed = (0..op.group)
-                .map(|g| Ok(PackedA::pack(MatRef::row_major(&data[g * cg * cols..(g + 1) * cg * cols], cg, cols)?.t())?))
+                .map(|g| Ok(PackedA::pack(MatRef::row_major(&data[g * cg * cols..(g + 1) * cg * cols], cg, cols)?.t(), &op.kernels)?))
                 .collect::<Result<Vec<_>>>()?;
             op.prepared = Some((ws.to_vec(), packed));
         }
@@ -439,7 +445,7 @@ impl ConvTransposeOp {
                     Some(p) => Lhs::Packed(&p[g]),
                     None => Lhs::Mat(MatRef::row_major(&w_data[g * cg * rows..(g + 1) * cg * rows], cg, rows)?.t()),
                 };
-                sgemm_ex(lhs, Rhs::Mat(MatRef::row_major(xin, cg, in_sz)?), &mut col, in_sz, &Epilogue::default())?;
+                sgemm_ex(&self.kernels, lhs, Rhs::Mat(MatRef::row_major(xin, cg, in_sz)?), &mut col, in_sz, &Epilogue::default())?;
                 let dst = &mut out[(img * m + g * mg) * out_sz..(img * m + (g + 1) * mg) * out_sz];
                 col2im_add(&geo, &col, mg, dst)?;
             }
@@ -521,7 +527,7 @@ mod tests {
             let x = arr(&xs, 1);
             let w = arr(&ws, 2);
             let b = arr(&[ws[0]], 3);
-            let mut op = ConvOp { window: window.clone(), group, prepared: None, clamp: None };
+            let mut op = ConvOp { window: window.clone(), group, kernels: select::gemm_f32(), prepared: None, clamp: None };
             let geo = window.resolve(&xs[2..], &ws[2..]).unwrap();
             let want = conv_direct(&x, &w, Some(&b), &geo, group);
             for prepack in [false, true] {
@@ -542,8 +548,8 @@ mod tests {
             let window = WindowAttrs { pads: Some(vec![1, 1, 1, 1]), ..Default::default() };
             let window = if ws[2] == 1 { WindowAttrs::default() } else { window };
             let (x, w) = (arr(&xs, 4), arr(&ws, 5));
-            let plain = ConvOp { window: window.clone(), group, prepared: None, clamp: None }.run(&x, &w, None).unwrap();
-            let mut fused = ConvOp { window, group, prepared: None, clamp: Some((0.0, 0.5)) };
+            let plain = ConvOp { window: window.clone(), group, kernels: select::gemm_f32(), prepared: None, clamp: None }.run(&x, &w, None).unwrap();
+            let mut fused = ConvOp { window, group, kernels: select::gemm_f32(), prepared: None, clamp: Some((0.0, 0.5)) };
             fused.prepared = fused.prepare(&w).unwrap();
             let got = fused.run(&x, &w, None).unwrap();
             for (g, p) in got.iter().zip(plain.iter()) {
@@ -554,7 +560,7 @@ mod tests {
 
     #[test]
     fn conv_errors_name_shapes() {
-        let op = ConvOp { window: WindowAttrs::default(), group: 1, prepared: None, clamp: None };
+        let op = ConvOp { window: WindowAttrs::default(), group: 1, kernels: select::gemm_f32(), prepared: None, clamp: None };
         let e = op.run(&arr(&[1, 3, 5, 5], 0), &arr(&[2, 4, 3, 3], 0), None).unwrap_err().to_string();
         assert!(e.contains("[1, 3, 5, 5]") && e.contains("[2, 4, 3, 3]"), "{e}");
         assert!(op.run(&arr(&[1, 3, 2, 2], 0), &arr(&[2, 3, 3, 3], 0), None).is_err());

@@ -13,7 +13,8 @@
 use super::broadcast::broadcast_shapes;
 use super::registry::{optional, required, BuildContext, FnOp, Op, QuantRule, Registry};
 use crate::error::{Error, Result};
-use crate::kernels::sgemm::{sgemm_ex, Bias, Epilogue, Lhs, MatRef, PackedB, Rhs};
+use crate::kernels::select;
+use crate::kernels::sgemm::{sgemm_ex, Bias, Epilogue, GemmKernels, Lhs, MatRef, PackedB, Rhs};
 use crate::tensor::{checked_numel, Elem, Tensor};
 use half::f16;
 use ndarray::{ArrayD, ArrayView2, IxDyn, LinalgScalar};
@@ -60,14 +61,15 @@ fn gemm(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     if a.int_or("broadcast", 1)? == 0 {
         return Err(Error::invalid("Gemm with broadcast = 0 (opset < 7) is not supported"));
     }
-    // A constant float32 B is packed once.
+    // The f32 kernels, chosen once; a constant float32 B is packed for them once.
+    let kernels = select::gemm_f32();
     let packed_b = match ctx.constant_input(1) {
         Some(Tensor::F32(b)) if b.ndim() == 2 => {
             let data = row_major(b);
             let (r, c) = (b.shape()[0], b.shape()[1]);
             let view = MatRef::row_major(&data, r, c)?;
             let view = if attrs.trans_b { view.t() } else { view };
-            Some(PackedB::pack(view)?)
+            Some(PackedB::pack(view, &kernels)?)
         }
         _ => None,
     };
@@ -75,7 +77,7 @@ fn gemm(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let a = required(inputs, 0, "A")?;
         let b = required(inputs, 1, "B")?;
         let c = optional(inputs, 2);
-        Ok(vec![run_gemm(&attrs, a, b, c, packed_b.as_ref())?])
+        Ok(vec![run_gemm(&kernels, &attrs, a, b, c, packed_b.as_ref())?])
     })))
 }
 
@@ -103,7 +105,7 @@ fn check_c(c: &[usize], m: usize, n: usize) -> Result<()> {
     Ok(())
 }
 
-fn run_gemm(attrs: &GemmAttrs, a: &Tensor, b: &Tensor, c: Option<&Tensor>, packed_b: Option<&PackedB>) -> Result<Tensor> {
+fn run_gemm(kernels: &GemmKernels, attrs: &GemmAttrs, a: &Tensor, b: &Tensor, c: Option<&Tensor>, packed_b: Option<&PackedB>) -> Result<Tensor> {
     let (m, _k, n) = gemm_dims(attrs, a.shape(), b.shape())?;
     if let Some(c) = c {
         check_c(c.shape(), m, n)?;
@@ -117,11 +119,11 @@ fn run_gemm(attrs: &GemmAttrs, a: &Tensor, b: &Tensor, c: Option<&Tensor>, packe
     match a {
         Tensor::F32(av) => {
             let c = c.map(|c| c.array::<f32>()).transpose()?;
-            gemm_f32(attrs, av, b.array::<f32>()?, c, packed_b).map(Tensor::F32)
+            gemm_f32(kernels, attrs, av, b.array::<f32>()?, c, packed_b).map(Tensor::F32)
         }
         Tensor::F16(av) => {
             let c = c.map(|c| c.array::<f16>().map(f16_to_f32)).transpose()?;
-            let y = gemm_f32(attrs, &f16_to_f32(av), &f16_to_f32(b.array::<f16>()?), c.as_ref(), None)?;
+            let y = gemm_f32(kernels, attrs, &f16_to_f32(av), &f16_to_f32(b.array::<f16>()?), c.as_ref(), None)?;
             Ok(Tensor::F16(f32_to_f16(y)))
         }
         Tensor::F64(av) => gemm_generic(attrs, av, b.array::<f64>()?, c.map(|c| c.array::<f64>()).transpose()?, |x, s| {
@@ -137,6 +139,7 @@ fn run_gemm(attrs: &GemmAttrs, a: &Tensor, b: &Tensor, c: Option<&Tensor>, packe
 }
 
 fn gemm_f32(
+    kernels: &GemmKernels,
     attrs: &GemmAttrs,
     a: &ArrayD<f32>,
     b: &ArrayD<f32>,
@@ -187,7 +190,7 @@ fn gemm_f32(
             c_done = true;
         }
     }
-    sgemm_ex(Lhs::Mat(av), rhs, &mut out, n, &ep)?;
+    sgemm_ex(kernels, Lhs::Mat(av), rhs, &mut out, n, &ep)?;
     if attrs.alpha != 1.0 {
         out.iter_mut().for_each(|v| *v *= attrs.alpha);
     }
@@ -253,18 +256,19 @@ fn gemm_int<T: LinalgScalar + Elem>(attrs: &GemmAttrs, a: &ArrayD<T>, b: &Tensor
 // MatMul
 
 fn matmul(ctx: &BuildContext) -> Result<Box<dyn Op>> {
+    let kernels = select::gemm_f32();
     let packed_b = match ctx.constant_input(1) {
         Some(Tensor::F32(b)) if b.ndim() <= 2 && b.ndim() >= 1 => {
             let data = row_major(b);
             let (k, n) = if b.ndim() == 1 { (b.shape()[0], 1) } else { (b.shape()[0], b.shape()[1]) };
-            Some(PackedB::pack(MatRef::row_major(&data, k, n)?)?)
+            Some(PackedB::pack(MatRef::row_major(&data, k, n)?, &kernels)?)
         }
         _ => None,
     };
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let a = required(inputs, 0, "A")?;
         let b = required(inputs, 1, "B")?;
-        Ok(vec![run_matmul(a, b, packed_b.as_ref())?])
+        Ok(vec![run_matmul(&kernels, a, b, packed_b.as_ref())?])
     })))
 }
 
@@ -329,15 +333,15 @@ fn plan_matmul(a: &[usize], b: &[usize]) -> Result<MatMulPlan> {
     Ok(MatMulPlan { m, k, n, b_is_matrix: b_batch.iter().product::<usize>() == 1, a_index, b_index, out_shape })
 }
 
-fn run_matmul(a: &Tensor, b: &Tensor, packed_b: Option<&PackedB>) -> Result<Tensor> {
+fn run_matmul(kernels: &GemmKernels, a: &Tensor, b: &Tensor, packed_b: Option<&PackedB>) -> Result<Tensor> {
     if a.dtype() != b.dtype() {
         return Err(Error::dtype(format!("MatMul: A is {} but B is {}", a.dtype(), b.dtype())));
     }
     let p = plan_matmul(a.shape(), b.shape())?;
     match a {
-        Tensor::F32(av) => matmul_f32(&p, av, b.array::<f32>()?, packed_b).map(Tensor::F32),
+        Tensor::F32(av) => matmul_f32(kernels, &p, av, b.array::<f32>()?, packed_b).map(Tensor::F32),
         Tensor::F16(av) => {
-            let y = matmul_f32(&p, &f16_to_f32(av), &f16_to_f32(b.array::<f16>()?), None)?;
+            let y = matmul_f32(kernels, &p, &f16_to_f32(av), &f16_to_f32(b.array::<f16>()?), None)?;
             Ok(Tensor::F16(f32_to_f16(y)))
         }
         Tensor::F64(av) => matmul_generic(&p, av, b.array()?).map(Tensor::F64),
@@ -349,7 +353,7 @@ fn run_matmul(a: &Tensor, b: &Tensor, packed_b: Option<&PackedB>) -> Result<Tens
     }
 }
 
-fn matmul_f32(p: &MatMulPlan, a: &ArrayD<f32>, b: &ArrayD<f32>, packed_b: Option<&PackedB>) -> Result<ArrayD<f32>> {
+fn matmul_f32(kernels: &GemmKernels, p: &MatMulPlan, a: &ArrayD<f32>, b: &ArrayD<f32>, packed_b: Option<&PackedB>) -> Result<ArrayD<f32>> {
     let (m, k, n) = (p.m, p.k, p.n);
     let count = p.a_index.len();
     let mut out = vec![0f32; count * m * n];
@@ -366,11 +370,11 @@ fn matmul_f32(p: &MatMulPlan, a: &ArrayD<f32>, b: &ArrayD<f32>, packed_b: Option
     if p.b_is_matrix && a_batch_contiguous && count > 0 {
         // One product: the batch of A folded into M.
         let av = MatRef::row_major(&a_data, count * m, k)?;
-        sgemm_ex(Lhs::Mat(av), rhs_at(0)?, &mut out, n, &Epilogue::default())?;
+        sgemm_ex(kernels, Lhs::Mat(av), rhs_at(0)?, &mut out, n, &Epilogue::default())?;
     } else {
         for (t, (&ai, &bi)) in p.a_index.iter().zip(&p.b_index).enumerate() {
             let av = MatRef::row_major(&a_data[ai * m * k..(ai + 1) * m * k], m, k)?;
-            sgemm_ex(Lhs::Mat(av), rhs_at(bi)?, &mut out[t * m * n..(t + 1) * m * n], n, &Epilogue::default())?;
+            sgemm_ex(kernels, Lhs::Mat(av), rhs_at(bi)?, &mut out[t * m * n..(t + 1) * m * n], n, &Epilogue::default())?;
         }
     }
     ArrayD::from_shape_vec(IxDyn(&p.out_shape), out).map_err(|e| Error::shape(e.to_string()))
@@ -413,7 +417,7 @@ mod tests {
         let at = ArrayD::from_shape_vec(IxDyn(&[2, 3, 4]), a).unwrap();
         let bt = ArrayD::from_shape_vec(IxDyn(&[4, 5]), b).unwrap();
         let p = plan_matmul(at.shape(), bt.shape()).unwrap();
-        let y = matmul_f32(&p, &at, &bt, None).unwrap();
+        let y = matmul_f32(&crate::kernels::select::gemm_f32(), &p, &at, &bt, None).unwrap();
         let at64 = at.mapv(|v| v as f64);
         let bt64 = bt.mapv(|v| v as f64);
         let y64 = matmul_generic(&p, &at64, &bt64).unwrap();

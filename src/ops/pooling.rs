@@ -15,7 +15,8 @@ use super::conv_geometry::{increment, Geometry, WindowAttrs};
 use super::registry::{required, BuildContext, FnOp, Int8Inputs, Op, QuantRule, Registry};
 use crate::error::{Error, Result};
 use crate::kernels::q8::Q8;
-use crate::kernels::qpool::{maxpool2d_q8, QPoolScratch};
+use crate::kernels::qpool::{maxpool2d_q8, QPoolKernels, QPoolScratch};
+use crate::kernels::select;
 use crate::tensor::{checked_numel, DType, Elem, Tensor};
 use half::f16;
 use ndarray::{ArrayD, IxDyn};
@@ -203,12 +204,13 @@ fn max_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         return Err(Error::invalid(format!("storage_order = {} must be 0 or 1", attrs.storage_order)));
     }
     let want_indices = ctx.node.outputs.get(1).is_some_and(|o| o.is_some());
+    let q8 = select::qpool();
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let x = required(inputs, 0, "X")?;
         check_rank(x, "MaxPool")?;
         let g = geometry(&attrs, x)?;
         if !want_indices {
-            if let Some(y) = max_pool_8bit(x, &g)? {
+            if let Some(y) = max_pool_8bit(&q8, x, &g)? {
                 return Ok(vec![y]);
             }
             if let Some(y) = max_pool_f32_2d(x, &g)? {
@@ -232,9 +234,10 @@ fn max_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 }
 
 /// uint8 / int8 MaxPool of a 1-D or 2-D input without `Indices` (what a QDQ-fused model runs
-/// on 8-bit tensors): [`maxpool2d_q8`] per plane; `None` for other types and ranks.
-fn max_pool_8bit(x: &Tensor, g: &Geometry) -> Result<Option<Tensor>> {
-    fn run<Q: Q8 + Elem>(a: &ArrayD<Q>, g: &Geometry) -> Result<Option<Tensor>> {
+/// on 8-bit tensors): [`maxpool2d_q8`] per plane on `k` (the op's, chosen when it was built);
+/// `None` for other types and ranks.
+fn max_pool_8bit(k: &QPoolKernels, x: &Tensor, g: &Geometry) -> Result<Option<Tensor>> {
+    fn run<Q: Q8 + Elem>(k: &QPoolKernels, a: &ArrayD<Q>, g: &Geometry) -> Result<Option<Tensor>> {
         let Some((p, _)) = g.plane_2d() else { return Ok(None) };
         let shape = out_shape(a.shape(), g)?;
         let mut out = vec![Q::default(); checked_numel(&shape, Q::DTYPE)?];
@@ -242,13 +245,13 @@ fn max_pool_8bit(x: &Tensor, g: &Geometry) -> Result<Option<Tensor>> {
         let (in_sz, out_sz) = (g.input_size(), g.output_size());
         let mut scratch = QPoolScratch::default();
         for (i, o) in out.chunks_exact_mut(out_sz.max(1)).enumerate() {
-            maxpool2d_q8(&p, &data[i * in_sz..][..in_sz], o, &mut scratch)?;
+            maxpool2d_q8(k, &p, &data[i * in_sz..][..in_sz], o, &mut scratch)?;
         }
         Tensor::from_vec(&shape, out).map(Some)
     }
     match x {
-        Tensor::U8(a) => run(a, g),
-        Tensor::I8(a) => run(a, g),
+        Tensor::U8(a) => run(k, a, g),
+        Tensor::I8(a) => run(k, a, g),
         _ => Ok(None),
     }
 }
@@ -481,9 +484,9 @@ mod tests {
             let xf = ArrayD::from_shape_vec(IxDyn(&shape), v.iter().map(|&q| q as f32).collect()).unwrap();
             let (want, _) = max_pool_t(&xf, &g, false, false).unwrap();
             let want = want.to_f32_vec();
-            let got = max_pool_8bit(&xu, &g).unwrap().unwrap().to_f32_vec();
+            let got = max_pool_8bit(&select::qpool(), &xu, &g).unwrap().unwrap().to_f32_vec();
             assert_eq!(got, want);
-            let got: Vec<f32> = max_pool_8bit(&xi, &g).unwrap().unwrap().to_f32_vec().iter().map(|v| v + 128.0).collect();
+            let got: Vec<f32> = max_pool_8bit(&select::qpool(), &xi, &g).unwrap().unwrap().to_f32_vec().iter().map(|v| v + 128.0).collect();
             assert_eq!(got, want);
         }
     }

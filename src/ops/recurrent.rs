@@ -21,7 +21,8 @@
 use super::registry::{optional, required, BuildContext, FnOp, Op, Registry};
 use super::unary::Real;
 use crate::error::{Error, Result};
-use crate::kernels::sgemm::{sgemm_ex, Bias, Epilogue, Lhs, MatRef, PackedB, Rhs};
+use crate::kernels::select;
+use crate::kernels::sgemm::{sgemm_ex, Bias, Epilogue, GemmKernels, Lhs, MatRef, PackedB, Rhs};
 use crate::tensor::{checked_numel, DType, Elem, Tensor};
 use half::f16;
 use std::sync::Arc;
@@ -413,14 +414,17 @@ trait CellFloat: Real {
 }
 
 impl CellFloat for f32 {
-    type Weights = PackedB;
-    fn prepare(w: &[f32], n: usize, k: usize) -> Result<PackedB> {
-        Ok(PackedB::pack(MatRef::row_major(w, n, k)?.t())?)
+    /// The packed weights with the kernels chosen for them when they were prepared.
+    type Weights = (PackedB, GemmKernels);
+    fn prepare(w: &[f32], n: usize, k: usize) -> Result<(PackedB, GemmKernels)> {
+        let kernels = select::gemm_f32();
+        Ok((PackedB::pack(MatRef::row_major(w, n, k)?.t(), &kernels)?, kernels))
     }
-    fn product(a: &[f32], m: usize, lda: usize, w: &PackedB, c: &mut [f32], ldc: usize, accumulate: bool, bias: Option<&[f32]>) -> Result<()> {
+    fn product(a: &[f32], m: usize, lda: usize, w: &(PackedB, GemmKernels), c: &mut [f32], ldc: usize, accumulate: bool, bias: Option<&[f32]>) -> Result<()> {
+        let (w, kernels) = w;
         let a = MatRef::new(a, m, w.rows(), lda, 1)?;
         let ep = Epilogue { accumulate, bias: bias.map_or(Bias::None, Bias::Col), clamp: None };
-        Ok(sgemm_ex(Lhs::Mat(a), Rhs::Packed(w), c, ldc, &ep)?)
+        Ok(sgemm_ex(kernels, Lhs::Mat(a), Rhs::Packed(w), c, ldc, &ep)?)
     }
 }
 

@@ -46,10 +46,10 @@
 //! and strided outputs go through a temporary tile. Outputs are strided views.
 mod pack;
 
-use super::select;
 use crate::error::{Error, Result};
 use pack::{pack_cols_i16, pack_rows, Panels, A_BYTES};
 pub use pack::{PackedQWeights, Side};
+pub use crate::ukernel::{QGemmKernel, QGemmKernels, QGemmUkernel, QLayout, QTileArgs, Requant, TileOut};
 
 /// Rows of an m block of the per-call left operand (the packed block, `MC x k` pairs of i16,
 /// stays in L2). A multiple of every MR.
@@ -59,84 +59,6 @@ pub const MAX_MR: usize = 8;
 pub const MAX_NR: usize = 16;
 /// The larger of the two.
 const MAX_TILE: usize = 16;
-
-/// How a kernel family wants its operands packed (see the module overview).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum QLayout {
-    /// i16 values minus zero points, depth pairs: rows `[k/2][MR][2]`, columns `[k/2][NR][2]`.
-    I16C2,
-    /// Signed i8 rows and two 7-bit parts of shifted columns, depth quads: rows `[k/4][MR][4]`,
-    /// columns `[k/4]{lo: [NR][4], hi: [NR][4]}`.
-    I8I7C4,
-}
-
-impl QLayout {
-    /// Depth values per packed group.
-    pub fn group(self) -> usize {
-        match self {
-            QLayout::I16C2 => 2,
-            QLayout::I8I7C4 => 4,
-        }
-    }
-    /// Bytes of one column panel per column and depth group.
-    fn b_bytes(self) -> usize {
-        match self {
-            QLayout::I16C2 => 4,
-            QLayout::I8I7C4 => 8,
-        }
-    }
-}
-
-/// How the micro-kernel leaves its tile.
-#[derive(Clone, Copy, Debug)]
-pub enum TileOut<'a> {
-    /// The i32 accumulators (ldc in i32 elements).
-    I32,
-    /// Requantized bytes (ldc in bytes): `clamp(round_half_even(acc · multiplier) + zero_point,
-    /// min, max)` as uint8 or int8, the multiplier per row (`MR` values) when `per_row`, else
-    /// per column (`NR` values). The driver passes finite multipliers only (see
-    /// `QOut::multipliers`).
-    Q8 { multiplier: &'a [f32], per_row: bool, zero_point: i32, min: i32, max: i32, signed: bool },
-}
-
-/// What a micro-kernel adds to its accumulators before the output step:
-/// `acc[i][j] += row_add[i] + col_add[j] (+ row_sum[i] · col_scale[j] when both are given)`.
-#[derive(Clone, Copy, Debug)]
-pub struct QTileArgs<'a> {
-    /// `MR` values: bias per row (left-side weights).
-    pub row_add: &'a [i32],
-    /// `NR` values: bias per column plus the column corrections (right-side weights).
-    pub col_add: &'a [i32],
-    /// `MR` values ([`QLayout::I8I7C4`]: the row sums of the packed rows).
-    pub row_sum: Option<&'a [i32]>,
-    /// `NR` values ([`QLayout::I8I7C4`]: `d_b[j]`).
-    pub col_scale: Option<&'a [i32]>,
-    pub out: TileOut<'a>,
-}
-
-/// A micro-kernel: one full `MR x NR` tile over `kg` depth groups of a row panel (`kg · MR · 4`
-/// bytes) and a column panel (`kg · NR · layout.b_bytes()` bytes), then [`QTileArgs`], then the
-/// output.
-///
-/// # Safety
-/// `a` and `b` must be valid for those reads; `c` for `MR` rows of `NR` output elements at row
-/// stride `ldc` elements; the slices in `t` hold at least `MR` / `NR` values.
-pub type QGemmUkernel = unsafe fn(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs);
-
-/// A micro-kernel with its tile, packing and name.
-pub struct QGemmKernel {
-    pub name: &'static str,
-    pub mr: usize,
-    pub nr: usize,
-    pub layout: QLayout,
-    pub ukernel: QGemmUkernel,
-}
-
-impl std::fmt::Debug for QGemmKernel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name)
-    }
-}
 
 /// `&[i8]` as its bytes (same size and alignment).
 pub fn i8_bytes(v: &[i8]) -> &[u8] {
@@ -251,21 +173,12 @@ pub enum QLhs<'a> {
     Mat { w: QMat<'a>, zero_point: &'a [i32] },
 }
 
-/// The requantization of a `u8` / `i8` output: `multiplier` has 1 value or one per channel.
-#[derive(Clone, Copy, Debug)]
-pub struct Requant<'a> {
-    pub multiplier: &'a [f32],
-    pub zero_point: i32,
-    pub min: i32,
-    pub max: i32,
-}
-
 /// Where the product goes: element `(i, j)` at `c[i * rs + j * cs]`.
 #[derive(Debug)]
 pub enum QOut<'a> {
     I32 { c: &'a mut [i32], rs: usize, cs: usize },
     /// uint8 (or int8 when `signed`) bytes.
-    Q8 { c: &'a mut [u8], signed: bool, rs: usize, cs: usize, requant: Requant<'a> },
+    Q8 { c: &'a mut [u8], signed: bool, rs: usize, cs: usize, requant: Requant<&'a [f32]> },
 }
 
 impl QOut<'_> {
@@ -277,10 +190,10 @@ impl QOut<'_> {
             QOut::Q8 { c, signed, rs, cs, requant } => {
                 check_strided(c.len(), m, n, *rs, *cs, "output")?;
                 let (lo, hi) = if *signed { (-128, 127) } else { (0, 255) };
-                if requant.min > requant.max || requant.min < lo || requant.max > hi {
+                if requant.lo > requant.hi || requant.lo < lo || requant.hi > hi {
                     return Err(Error::invalid(format!(
                         "requantization range [{}, {}] is not inside the output type's [{lo}, {hi}]",
-                        requant.min, requant.max
+                        requant.lo, requant.hi
                     )));
                 }
                 if requant.multiplier.len() != 1 && requant.multiplier.len() != channels {
@@ -324,19 +237,13 @@ fn check_bias(bias: Option<&[i32]>, channels: usize) -> Result<()> {
     }
 }
 
-/// `C = X x W` (weights on the right; see the module overview) with the kernels [`select`]
-/// picks. `a` is `m x k` with zero point `a_zp`; `bias` and the multipliers are per column (`n`
-/// values) or, for the multipliers, one. Checks every size first; never panics.
-pub fn qgemm(a: QMat, a_zp: i32, b: QRhs, bias: Option<&[i32]>, out: QOut) -> Result<()> {
-    qgemm_using(None, a, a_zp, b, bias, out)
-}
-
-/// [`qgemm`] with a given micro-kernel (tests and benchmarks); B must be packed for its layout.
-pub fn qgemm_with(kernel: &QGemmKernel, a: QMat, a_zp: i32, b: QRhs, bias: Option<&[i32]>, out: QOut) -> Result<()> {
-    qgemm_using(Some(kernel), a, a_zp, b, bias, out)
-}
-
-pub(crate) fn qgemm_using(kernel: Option<&QGemmKernel>, a: QMat, a_zp: i32, b: QRhs, bias: Option<&[i32]>, mut out: QOut) -> Result<()> {
+/// `C = X x W` (weights on the right; see the module overview) on `kernels` (chosen once by
+/// `select::qgemm`, or `select::qgemm_for` the layout of prepacked weights; kept by the op):
+/// `kernels.row` for a single row of `a`, `kernels.main` otherwise. `a` is `m x k` with zero
+/// point `a_zp`; `b` prepacked for `kernels` or packed here for their layout; `bias` and the
+/// multipliers are per column (`n` values) or, for the multipliers, one. Checks every size first;
+/// never panics.
+pub fn qgemm(kernels: &QGemmKernels, a: QMat, a_zp: i32, b: QRhs, bias: Option<&[i32]>, mut out: QOut) -> Result<()> {
     let (m, k) = (a.rows, a.cols);
     let (k2, n) = match b {
         QRhs::Packed(p) if p.side == Side::Right => (p.k, p.count),
@@ -356,12 +263,11 @@ pub(crate) fn qgemm_using(kernel: Option<&QGemmKernel>, a: QMat, a_zp: i32, b: Q
     let pb = match b {
         QRhs::Packed(p) => p,
         QRhs::Mat { b, zero_point } => {
-            let layout = kernel.map_or(select::qgemm().layout, |k| k.layout);
-            packed_owned = PackedQWeights::pack_for(b, zero_point, layout)?;
+            packed_owned = PackedQWeights::pack(b, zero_point, kernels)?;
             &packed_owned
         }
     };
-    let kern = kernel.unwrap_or_else(|| select::qgemm_for(pb.layout, m));
+    let kern = kernels.for_rows(m);
     if kern.layout != pb.layout || kern.nr != pb.tile {
         return Err(Error::invalid(format!(
             "weights packed as {:?} with {} columns per panel do not suit {}",
@@ -371,19 +277,11 @@ pub(crate) fn qgemm_using(kernel: Option<&QGemmKernel>, a: QMat, a_zp: i32, b: Q
     run_right(kern, &a, a_zp, pb, bias, &mut out)
 }
 
-/// `C = W x X` (weights on the left; see the module overview) with the kernels [`select`]
-/// picks. `x` is `k x n` with zero point `x_zp`; `bias` and the multipliers are per row (`m`
-/// values) or, for the multipliers, one. Checks every size first; never panics.
-pub fn qgemm_left(w: QLhs, x: QMat, x_zp: i32, bias: Option<&[i32]>, out: QOut) -> Result<()> {
-    qgemm_left_using(None, w, x, x_zp, bias, out)
-}
-
-/// [`qgemm_left`] with a given micro-kernel ([`QLayout::I16C2`] only).
-pub fn qgemm_left_with(kernel: &QGemmKernel, w: QLhs, x: QMat, x_zp: i32, bias: Option<&[i32]>, out: QOut) -> Result<()> {
-    qgemm_left_using(Some(kernel), w, x, x_zp, bias, out)
-}
-
-pub(crate) fn qgemm_left_using(kernel: Option<&QGemmKernel>, w: QLhs, x: QMat, x_zp: i32, bias: Option<&[i32]>, mut out: QOut) -> Result<()> {
+/// `C = W x X` (weights on the left; see the module overview) on `kernel` (chosen once by
+/// `select::qgemm_left`, [`QLayout::I16C2`] only; kept by the op). `w` prepacked for `kernel`
+/// or packed here; `x` is `k x n` with zero point `x_zp`; `bias` and the multipliers are per
+/// row (`m` values) or, for the multipliers, one. Checks every size first; never panics.
+pub fn qgemm_left(kernel: &QGemmKernel, w: QLhs, x: QMat, x_zp: i32, bias: Option<&[i32]>, mut out: QOut) -> Result<()> {
     let (k2, n) = (x.rows, x.cols);
     let (m, k) = match w {
         QLhs::Packed(p) if p.side == Side::Left => (p.count, p.k),
@@ -396,9 +294,8 @@ pub(crate) fn qgemm_left_using(kernel: Option<&QGemmKernel>, w: QLhs, x: QMat, x
     check_zero_point(x_zp, &x, "x_zero_point")?;
     check_bias(bias, m)?;
     out.check(m, n, m)?;
-    let kern = kernel.unwrap_or_else(|| select::qgemm_for(QLayout::I16C2, 2));
-    if kern.layout != QLayout::I16C2 {
-        return Err(Error::invalid(format!("{} cannot take weights on the left (its layout splits the right operand)", kern.name)));
+    if kernel.layout != QLayout::I16C2 {
+        return Err(Error::invalid(format!("{} cannot take weights on the left (its layout splits the right operand)", kernel.name)));
     }
     if m == 0 || n == 0 {
         return Ok(());
@@ -407,14 +304,14 @@ pub(crate) fn qgemm_left_using(kernel: Option<&QGemmKernel>, w: QLhs, x: QMat, x
     let pw = match w {
         QLhs::Packed(p) => p,
         QLhs::Mat { w, zero_point } => {
-            packed_owned = PackedQWeights::pack_left_for(w, zero_point, kern)?;
+            packed_owned = PackedQWeights::pack_left(w, zero_point, kernel)?;
             &packed_owned
         }
     };
-    if kern.mr != pw.tile {
-        return Err(Error::invalid(format!("weights packed with {} rows per panel do not suit {}", pw.tile, kern.name)));
+    if kernel.mr != pw.tile {
+        return Err(Error::invalid(format!("weights packed with {} rows per panel do not suit {}", pw.tile, kernel.name)));
     }
-    run_left(kern, pw, &x, x_zp, bias, &mut out)
+    run_left(kernel, pw, &x, x_zp, bias, &mut out)
 }
 
 /// The per-call column terms of right-side weights: `col_add[j] = bias[j] (+ d_a·Σv[j] +
@@ -472,7 +369,7 @@ fn store_tile(kern: &QGemmKernel, t: &Tile, args: QTileArgs, mult: &[f32], per_r
             }
         }
         QOut::Q8 { c, signed, rs, cs, requant } => {
-            let o = TileOut::Q8 { multiplier: mult, per_row, zero_point: requant.zero_point, min: requant.min, max: requant.max, signed: *signed };
+            let o = TileOut::Q8 { rq: Requant { multiplier: mult, ..*requant }, per_row, signed: *signed };
             let args = QTileArgs { out: o, ..args };
             if full && *cs == 1 && *rs >= t.n {
                 let c = &mut c[t.i * *rs + t.j..];
@@ -490,7 +387,7 @@ fn store_tile(kern: &QGemmKernel, t: &Tile, args: QTileArgs, mult: &[f32], per_r
     }
 }
 
-/// The blocked loops with weights on the right. Sizes were checked by [`qgemm_using`].
+/// The blocked loops with weights on the right. Sizes were checked by [`qgemm`].
 fn run_right(kern: &QGemmKernel, a: &QMat, a_zp: i32, pb: &PackedQWeights, bias: Option<&[i32]>, out: &mut QOut) -> Result<()> {
     let (m, n, k) = (a.rows, pb.count, pb.k);
     let (mr, nr) = (kern.mr, kern.nr);
@@ -532,7 +429,7 @@ fn run_right(kern: &QGemmKernel, a: &QMat, a_zp: i32, pb: &PackedQWeights, bias:
 
 /// The loops with weights on the left: one column panel of `x` packed at a time (it stays in
 /// L1), run against every row panel of the weights. Sizes were checked by
-/// [`qgemm_left_using`].
+/// [`qgemm_left`].
 fn run_left(kern: &QGemmKernel, pw: &PackedQWeights, x: &QMat, x_zp: i32, bias: Option<&[i32]>, out: &mut QOut) -> Result<()> {
     let (m, n, k) = (pw.count, x.cols, pw.k);
     let (mr, nr) = (kern.mr, kern.nr);
@@ -607,32 +504,33 @@ mod tests {
         // Column 0 holds -128 and 127.
         let w: Vec<i8> = vec![-128, 0, 127, 5];
         let b = QMat::i8(&w, 2, 2).unwrap();
-        assert_eq!(PackedQWeights::pack_for(b, &[0], QLayout::I8I7C4).unwrap().layout(), QLayout::I16C2);
+        assert_eq!(PackedQWeights::pack(b, &[0], &crate::select::qgemm_for(QLayout::I8I7C4)).unwrap().layout(), QLayout::I16C2);
         let w: Vec<i8> = vec![-127, 127, 0, 5];
         let b = QMat::i8(&w, 2, 2).unwrap();
-        assert_eq!(PackedQWeights::pack_for(b, &[0], QLayout::I8I7C4).unwrap().layout(), QLayout::I8I7C4);
+        assert_eq!(PackedQWeights::pack(b, &[0], &crate::select::qgemm_for(QLayout::I8I7C4)).unwrap().layout(), QLayout::I8I7C4);
     }
 
     #[test]
     fn errors_name_the_problem() {
+        let k = crate::select::qgemm();
         let a = [1u8; 6];
         let w = [1i8; 12];
         let am = QMat::u8(&a, 2, 3).unwrap();
         let bm = QMat::i8(&w, 3, 4).unwrap();
         let mut c = vec![0i32; 8];
         let rhs = QRhs::Mat { b: bm, zero_point: &[0] };
-        assert!(qgemm(am, 0, rhs, None, QOut::I32 { c: &mut c, rs: 4, cs: 1 }).is_ok());
+        assert!(qgemm(&k, am, 0, rhs, None, QOut::I32 { c: &mut c, rs: 4, cs: 1 }).is_ok());
         assert_eq!(c, vec![3; 8]);
-        assert!(qgemm(am, 0, rhs, None, QOut::I32 { c: &mut c[..7], rs: 4, cs: 1 }).is_err());
-        assert!(qgemm(am, 256, rhs, None, QOut::I32 { c: &mut c, rs: 4, cs: 1 }).is_err());
-        assert!(qgemm(am, 0, rhs, Some(&[1, 2]), QOut::I32 { c: &mut c, rs: 4, cs: 1 }).is_err());
+        assert!(qgemm(&k, am, 0, rhs, None, QOut::I32 { c: &mut c[..7], rs: 4, cs: 1 }).is_err());
+        assert!(qgemm(&k, am, 256, rhs, None, QOut::I32 { c: &mut c, rs: 4, cs: 1 }).is_err());
+        assert!(qgemm(&k, am, 0, rhs, Some(&[1, 2]), QOut::I32 { c: &mut c, rs: 4, cs: 1 }).is_err());
         let bad = QRhs::Mat { b: bm, zero_point: &[0, 0] };
-        assert!(qgemm(am, 0, bad, None, QOut::I32 { c: &mut c, rs: 4, cs: 1 }).is_err());
+        assert!(qgemm(&k, am, 0, bad, None, QOut::I32 { c: &mut c, rs: 4, cs: 1 }).is_err());
         let mut q = vec![0u8; 8];
-        let rq = Requant { multiplier: &[1.0], zero_point: 0, min: -1, max: 255 };
-        assert!(qgemm(am, 0, rhs, None, QOut::Q8 { c: &mut q, signed: false, rs: 4, cs: 1, requant: rq }).is_err());
+        let rq = Requant { multiplier: &[1.0f32][..], zero_point: 0, lo: -1, hi: 255 };
+        assert!(qgemm(&k, am, 0, rhs, None, QOut::Q8 { c: &mut q, signed: false, rs: 4, cs: 1, requant: rq }).is_err());
         let bt = QMat::i8(&w, 4, 3).unwrap();
-        assert!(qgemm(am, 0, QRhs::Mat { b: bt, zero_point: &[0] }, None, QOut::I32 { c: &mut c, rs: 4, cs: 1 }).is_err());
+        assert!(qgemm(&k, am, 0, QRhs::Mat { b: bt, zero_point: &[0] }, None, QOut::I32 { c: &mut c, rs: 4, cs: 1 }).is_err());
         assert!(QMat::u8(&a, 3, 3).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! Packing for the int8 GEMM: panels of `mr` rows (the splatted operand) or `nr` columns (the
 //! loaded one) in the layouts of [`QLayout`], the prepacked weights [`PackedQWeights`], and the
 //! per-call packing of activations. See the parent module for the layouts' arithmetic.
-use super::{check_zero_point, select, QGemmKernel, QLayout, QMat};
+use super::{check_zero_point, QGemmKernel, QGemmKernels, QLayout, QMat};
 use crate::error::{Error, Result};
 
 /// Bytes of one row of a row panel per depth group (both layouts).
@@ -70,21 +70,18 @@ pub struct PackedQWeights {
 }
 
 impl PackedQWeights {
-    /// Right-side weights `b` (`k x n`) with zero points `zero_point` (1 value or `n`), for the
-    /// layout of the kernel [`select::qgemm`] picks.
-    pub fn pack(b: QMat, zero_point: &[i32]) -> Result<PackedQWeights> {
-        Self::pack_for(b, zero_point, select::qgemm().layout)
-    }
-
-    /// Right-side weights for `layout`; [`QLayout::I8I7C4`] falls back to [`QLayout::I16C2`]
-    /// when a column spans all 256 levels.
-    pub fn pack_for(b: QMat, zero_point: &[i32], layout: QLayout) -> Result<PackedQWeights> {
+    /// Right-side weights `b` (`k x n`) with zero points `zero_point` (1 value or `n`), for
+    /// `kernels` (their layout and `nr`; chosen once by `select::qgemm`). A
+    /// [`QLayout::I8I7C4`] packing falls back to [`QLayout::I16C2`] when a column spans all 256
+    /// levels: then the product runs on `select::qgemm_for(packed.layout())`.
+    pub fn pack(b: QMat, zero_point: &[i32], kernels: &QGemmKernels) -> Result<PackedQWeights> {
+        let layout = kernels.layout();
         let (k, n) = (b.rows, b.cols);
         let zp = expand(zero_point, n, "b_zero_point")?;
         for &z in &zp {
             check_zero_point(z, &b, "b_zero_point")?;
         }
-        let nr = select::qgemm().nr;
+        let nr = kernels.main.nr;
         let n_pad = n.div_ceil(nr) * nr;
         let layout = match layout {
             QLayout::I8I7C4 if !fits_7bit_split(&b) => QLayout::I16C2,
@@ -123,14 +120,9 @@ impl PackedQWeights {
     }
 
     /// Left-side weights `w` (`m x k`, rows are output channels) with zero points `zero_point`
-    /// (1 value or `m`), in the [`QLayout::I16C2`] layout (the relaxed layout splits the
-    /// right-hand operand only) for the kernel [`select::qgemm_for`] gives it.
-    pub fn pack_left(w: QMat, zero_point: &[i32]) -> Result<PackedQWeights> {
-        Self::pack_left_for(w, zero_point, select::qgemm_for(QLayout::I16C2, 2))
-    }
-
-    /// Left-side weights for `kernel` (its `mr`; its layout must be [`QLayout::I16C2`]).
-    pub fn pack_left_for(w: QMat, zero_point: &[i32], kernel: &QGemmKernel) -> Result<PackedQWeights> {
+    /// (1 value or `m`) for `kernel` (its `mr`; chosen once by `select::qgemm_left`), in the
+    /// [`QLayout::I16C2`] layout (the relaxed layout splits the right-hand operand only).
+    pub fn pack_left(w: QMat, zero_point: &[i32], kernel: &QGemmKernel) -> Result<PackedQWeights> {
         if kernel.layout != QLayout::I16C2 {
             return Err(Error::invalid(format!("{} cannot take weights on the left (its layout splits the right operand)", kernel.name)));
         }

@@ -1,10 +1,10 @@
-//! `gemm_f32_{MR}x{NR}__scalar`: the [`GemmF32Ukernel`](crate::sgemm::GemmF32Ukernel)
+//! `gemm_f32_{MR}x{NR}__scalar`: the [`GemmF32Ukernel`](crate::ukernel::GemmF32Ukernel)
 //! contract in portable Rust, one const-generic body for every tile.
 #![allow(non_snake_case)] // XNNPACK-style names: tile, then the ISA after a double underscore.
-use crate::sgemm::TileArgs;
+use crate::ukernel::TileArgs;
 
 /// # Safety
-/// See [`GemmF32Ukernel`](crate::sgemm::GemmF32Ukernel).
+/// See [`GemmF32Ukernel`](crate::ukernel::GemmF32Ukernel).
 unsafe fn gemm_f32_scalar<const MR: usize, const NR: usize>(
     kc: usize,
     a: *const f32,
@@ -41,7 +41,7 @@ unsafe fn gemm_f32_scalar<const MR: usize, const NR: usize>(
             row.iter_mut().zip(out.iter()).for_each(|(x, &o)| *x += o);
         }
         if let Some((lo, hi)) = t.clamp {
-            row.iter_mut().for_each(|x| *x = crate::sgemm::clip(*x, lo, hi));
+            row.iter_mut().for_each(|x| *x = crate::ukernel::clip(*x, lo, hi));
         }
         out.copy_from_slice(row);
     }
@@ -50,7 +50,7 @@ unsafe fn gemm_f32_scalar<const MR: usize, const NR: usize>(
 /// 6 x 8 tile, portable.
 ///
 /// # Safety
-/// See [`GemmF32Ukernel`](crate::sgemm::GemmF32Ukernel).
+/// See [`GemmF32Ukernel`](crate::ukernel::GemmF32Ukernel).
 pub unsafe fn gemm_f32_6x8__scalar(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, t: &TileArgs) {
     unsafe { gemm_f32_scalar::<6, 8>(kc, a, b, c, ldc, t) }
 }
@@ -58,7 +58,7 @@ pub unsafe fn gemm_f32_6x8__scalar(kc: usize, a: *const f32, b: *const f32, c: *
 /// 1 x 8 tile (single-row products: GEMV), portable.
 ///
 /// # Safety
-/// See [`GemmF32Ukernel`](crate::sgemm::GemmF32Ukernel).
+/// See [`GemmF32Ukernel`](crate::ukernel::GemmF32Ukernel).
 pub unsafe fn gemm_f32_1x8__scalar(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, t: &TileArgs) {
     unsafe { gemm_f32_scalar::<1, 8>(kc, a, b, c, ldc, t) }
 }

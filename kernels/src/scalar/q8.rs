@@ -3,14 +3,12 @@
 //! per-element functions), so these are also what the SIMD kernels fall back to when the SIMD
 //! form does not apply (a non-finite multiplier, a window too large for 16-bit sums).
 #![allow(non_snake_case)] // XNNPACK-style names: the ISA after a double underscore.
-use crate::q8::{Requant, Q8};
-use crate::qdwconv::DwRows;
-use crate::qelementwise::{AddParams, MulParams, RequantizeParams};
-use crate::qpool::PoolRows;
+use crate::q8::Q8;
+use crate::ukernel::{AddParams, DwRows, MulParams, PoolRows, Requant, RequantizeParams};
 use crate::reference::{add_q8_one, mul_q8_one, requantize_q8_one};
 
 /// # Safety
-/// See [`DwQ8Ukernel`](crate::qdwconv::DwQ8Ukernel).
+/// See [`DwQ8Ukernel`](crate::ukernel::DwQ8Ukernel).
 pub unsafe fn dwconv_q8__scalar<Y: Q8>(k: &DwRows, out: *mut u8) {
     for i in 0..k.rows {
         for j in 0..k.n {
@@ -30,7 +28,7 @@ pub unsafe fn dwconv_q8__scalar<Y: Q8>(k: &DwRows, out: *mut u8) {
 }
 
 /// # Safety
-/// See [`PackQ8Ukernel`](crate::qdwconv::PackQ8Ukernel).
+/// See [`PackQ8Ukernel`](crate::ukernel::PackQ8Ukernel).
 pub unsafe fn pack_q8__scalar(n: usize, a: *const u8, b: *const u8, flip: u8, zp: i16, dst: *mut i16) {
     let center = |p: *const u8, i: usize| (unsafe { *p.add(i) } ^ flip) as i16 - zp;
     for i in 0..n {
@@ -49,7 +47,7 @@ pub unsafe fn pack_q8__scalar(n: usize, a: *const u8, b: *const u8, flip: u8, zp
 /// Applies `f` to the `n` element pairs of a binary micro-kernel call.
 ///
 /// # Safety
-/// See [`BinaryQ8Ukernel`](crate::qelementwise::BinaryQ8Ukernel).
+/// See [`BinaryQ8Ukernel`](crate::ukernel::BinaryQ8Ukernel).
 #[inline(always)]
 unsafe fn binary<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_splat: bool, out: *mut u8, f: impl Fn(Q, Q) -> Q) {
     for i in 0..n {
@@ -62,13 +60,13 @@ unsafe fn binary<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_splat: bool, out
 }
 
 /// # Safety
-/// See [`BinaryQ8Ukernel`](crate::qelementwise::BinaryQ8Ukernel).
+/// See [`BinaryQ8Ukernel`](crate::ukernel::BinaryQ8Ukernel).
 pub unsafe fn add_q8__scalar<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_splat: bool, p: &AddParams, out: *mut u8) {
     unsafe { binary::<Q>(n, a, b, b_splat, out, |x, y| add_q8_one(x, y, p)) }
 }
 
 /// # Safety
-/// See [`BinaryQ8Ukernel`](crate::qelementwise::BinaryQ8Ukernel).
+/// See [`BinaryQ8Ukernel`](crate::ukernel::BinaryQ8Ukernel).
 pub unsafe fn mul_q8__scalar<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_splat: bool, p: &MulParams, out: *mut u8) {
     unsafe { binary::<Q>(n, a, b, b_splat, out, |x, y| mul_q8_one(x, y, p)) }
 }
@@ -76,7 +74,7 @@ pub unsafe fn mul_q8__scalar<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_spla
 /// Sets each output of a pool call to `f(taps)`, the taps of that output.
 ///
 /// # Safety
-/// See [`UnaryQ8Ukernel`](crate::qelementwise::UnaryQ8Ukernel).
+/// See [`UnaryQ8Ukernel`](crate::ukernel::UnaryQ8Ukernel).
 pub unsafe fn requantize_q8__scalar<Q: Q8>(n: usize, x: *const u8, p: &RequantizeParams, out: *mut u8) {
     for i in 0..n {
         // SAFETY: x and out hold n bytes.
@@ -85,7 +83,7 @@ pub unsafe fn requantize_q8__scalar<Q: Q8>(n: usize, x: *const u8, p: &Requantiz
 }
 
 /// # Safety
-/// See [`MaxPoolQ8Ukernel`](crate::qpool::MaxPoolQ8Ukernel).
+/// See [`MaxPoolQ8Ukernel`](crate::ukernel::MaxPoolQ8Ukernel).
 #[inline(always)]
 unsafe fn each_output(r: &PoolRows, out: *mut u8, f: impl Fn(usize, &mut dyn Iterator<Item = u8>) -> u8) {
     for i in 0..r.rows {
@@ -98,13 +96,13 @@ unsafe fn each_output(r: &PoolRows, out: *mut u8, f: impl Fn(usize, &mut dyn Ite
 }
 
 /// # Safety
-/// See [`MaxPoolQ8Ukernel`](crate::qpool::MaxPoolQ8Ukernel).
+/// See [`MaxPoolQ8Ukernel`](crate::ukernel::MaxPoolQ8Ukernel).
 pub unsafe fn maxpool_q8__scalar(r: &PoolRows, flip: u8, out: *mut u8) {
     unsafe { each_output(r, out, |_, taps| flip ^ taps.max().unwrap_or(0)) }
 }
 
 /// # Safety
-/// See [`AvgPoolQ8Ukernel`](crate::qpool::AvgPoolQ8Ukernel).
+/// See [`AvgPoolQ8Ukernel`](crate::ukernel::AvgPoolQ8Ukernel).
 pub unsafe fn avgpool_q8__scalar<Q: Q8>(r: &PoolRows, k_zp: i32, mult: &[f32], rq: &Requant, out: *mut u8) {
     unsafe {
         each_output(r, out, |j, taps| {
@@ -115,7 +113,7 @@ pub unsafe fn avgpool_q8__scalar<Q: Q8>(r: &PoolRows, k_zp: i32, mult: &[f32], r
 }
 
 /// # Safety
-/// See [`LutX8Ukernel`](crate::qlut::LutX8Ukernel).
+/// See [`LutX8Ukernel`](crate::ukernel::LutX8Ukernel).
 pub unsafe fn lut_x8__scalar(n: usize, x: *const u8, flip: u8, table: &[u8; 256], y: *mut u8) {
     for i in 0..n {
         // SAFETY: x and y hold n bytes; reading x[i] before writing y[i] allows x == y.
@@ -124,7 +122,7 @@ pub unsafe fn lut_x8__scalar(n: usize, x: *const u8, flip: u8, table: &[u8; 256]
 }
 
 /// # Safety
-/// See [`SumU8Ukernel`](crate::qpool::SumU8Ukernel).
+/// See [`SumU8Ukernel`](crate::ukernel::SumU8Ukernel).
 pub unsafe fn sum_u8__scalar(n: usize, x: *const u8, flip: u8) -> u64 {
     // SAFETY: x holds n bytes.
     let x = unsafe { std::slice::from_raw_parts(x, n) };

@@ -1,14 +1,14 @@
-//! Portable int8 GEMM micro-kernels (the [`QGemmUkernel`](crate::qgemm::QGemmUkernel)
+//! Portable int8 GEMM micro-kernels (the [`QGemmUkernel`](crate::ukernel::QGemmUkernel)
 //! contract) and the scalar tile epilogue the SIMD kernels must match:
 //!
-//! - `gemm_i16_i32_{MR}x8c2__scalar`: [`QLayout::I16C2`](crate::qgemm::QLayout) panels.
-//! - `gemm_i8i7_i32_{MR}x8c4__scalar`: [`QLayout::I8I7C4`](crate::qgemm::QLayout)
+//! - `gemm_i16_i32_{MR}x8c2__scalar`: [`QLayout::I16C2`](crate::ukernel::QLayout) panels.
+//! - `gemm_i8i7_i32_{MR}x8c4__scalar`: [`QLayout::I8I7C4`](crate::ukernel::QLayout)
 //!   panels, each 4-product dot computed the way x86 lowers the relaxed dot product without
 //!   VNNI (`pmaddubsw`: products summed in pairs and *saturated to i16*, then `pmaddwd` by ones),
 //!   so the native tests prove that the 7-bit split never saturates: with one operand in
 //!   `[−128, 127]` and the other in `[0, 127]` a pair is at most `2·128·127 = 32512 < 32767`.
 #![allow(non_snake_case)] // XNNPACK-style names: tile, then the ISA after a double underscore.
-use crate::qgemm::{QTileArgs, TileOut};
+use crate::ukernel::{QTileArgs, Requant, TileOut};
 use crate::quant_math::requantize_clamped;
 
 /// Adds the [`QTileArgs`] terms to a tile of accumulators and stores it as `t.out` says.
@@ -34,7 +34,7 @@ pub(crate) unsafe fn finish_tile<const MR: usize, const NR: usize>(acc: &mut [[i
                 out.copy_from_slice(row);
             }
         }
-        TileOut::Q8 { multiplier, per_row, zero_point, min, max, .. } => {
+        TileOut::Q8 { rq: Requant { multiplier, zero_point, lo: min, hi: max }, per_row, .. } => {
             for (i, row) in acc.iter().enumerate() {
                 // SAFETY: the caller guarantees MR rows of NR bytes at stride ldc.
                 let out = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), NR) };
@@ -49,7 +49,7 @@ pub(crate) unsafe fn finish_tile<const MR: usize, const NR: usize>(acc: &mut [[i
 }
 
 /// # Safety
-/// See [`QGemmUkernel`](crate::qgemm::QGemmUkernel).
+/// See [`QGemmUkernel`](crate::ukernel::QGemmUkernel).
 #[inline(always)]
 unsafe fn gemm_i16_c2<const MR: usize, const NR: usize>(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs) {
     // SAFETY: the caller guarantees kg*MR*4 / kg*NR*4 readable bytes, aligned for i16 (packed
@@ -77,7 +77,7 @@ fn maddubs_pair(u0: u8, s0: i8, u1: u8, s1: i8) -> i32 {
 }
 
 /// # Safety
-/// See [`QGemmUkernel`](crate::qgemm::QGemmUkernel).
+/// See [`QGemmUkernel`](crate::ukernel::QGemmUkernel).
 #[inline(always)]
 unsafe fn gemm_i8i7_c4<const MR: usize, const NR: usize>(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs) {
     // SAFETY: the caller guarantees kg*MR*4 / kg*NR*8 readable bytes.
@@ -105,7 +105,7 @@ macro_rules! scalar_kernels {
         #[doc = concat!("`", stringify!($name), "`: ", stringify!($mr), " x ", stringify!($nr), " tile, portable.")]
         ///
         /// # Safety
-        /// See [`QGemmUkernel`](crate::qgemm::QGemmUkernel).
+        /// See [`QGemmUkernel`](crate::ukernel::QGemmUkernel).
         pub unsafe fn $name(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs) {
             unsafe { $body::<$mr, $nr>(kg, a, b, c, ldc, t) }
         }
@@ -119,7 +119,7 @@ scalar_kernels! {
     gemm_i8i7_i32_1x8c4__scalar = gemm_i8i7_c4<1, 8>,
 }
 
-use crate::qgemm::{QGemmKernel, QLayout};
+use crate::ukernel::{QGemmKernel, QLayout};
 
 /// The portable kernels with their tiles, for `select` (every build lists them: the native
 /// tests run them, the wasm self-test checks them too).

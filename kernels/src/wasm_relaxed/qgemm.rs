@@ -1,5 +1,5 @@
-//! `gemm_i8i7_i32_{MR}x8c4__wasm_relaxed`: the [`QGemmUkernel`](crate::qgemm::QGemmUkernel)
-//! contract on [`QLayout::I8I7C4`](crate::qgemm::QLayout) panels with relaxed SIMD's
+//! `gemm_i8i7_i32_{MR}x8c4__wasm_relaxed`: the [`QGemmUkernel`](crate::ukernel::QGemmUkernel)
+//! contract on [`QLayout::I8I7C4`](crate::ukernel::QLayout) panels with relaxed SIMD's
 //! int8 dot product: per depth quad, one 32-bit splat of the row's four signed A values and four
 //! loads of B (the low and high 7-bit parts of 8 columns); each
 //! `i16x8.relaxed_dot_i8x16_i7x16_s` multiplies 16 pairs into 8 pair sums, which
@@ -21,7 +21,7 @@
 //! `i32x4.add(i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot(a, b)), c)` into that
 //! instruction, hence [`widen`].
 #![allow(non_snake_case)] // XNNPACK-style names: tile, then the ISA after a double underscore.
-use crate::qgemm::QTileArgs;
+use crate::ukernel::QTileArgs;
 use crate::wasm_simd128::finish_tile_x8;
 use core::arch::wasm32::*;
 
@@ -34,7 +34,7 @@ fn widen(pairs: v128, ones: v128) -> v128 {
 }
 
 /// # Safety
-/// See [`QGemmUkernel`](crate::qgemm::QGemmUkernel).
+/// See [`QGemmUkernel`](crate::ukernel::QGemmUkernel).
 #[inline(always)]
 unsafe fn gemm_i8i7_c4_mx8<const MR: usize>(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs) {
     unsafe {
@@ -64,7 +64,7 @@ unsafe fn gemm_i8i7_c4_mx8<const MR: usize>(kg: usize, a: *const u8, b: *const u
 /// 4 x 8 tile, relaxed SIMD.
 ///
 /// # Safety
-/// See [`QGemmUkernel`](crate::qgemm::QGemmUkernel).
+/// See [`QGemmUkernel`](crate::ukernel::QGemmUkernel).
 pub unsafe fn gemm_i8i7_i32_4x8c4__wasm_relaxed(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs) {
     unsafe { gemm_i8i7_c4_mx8::<4>(kg, a, b, c, ldc, t) }
 }
@@ -72,7 +72,7 @@ pub unsafe fn gemm_i8i7_i32_4x8c4__wasm_relaxed(kg: usize, a: *const u8, b: *con
 /// 6 x 8 tile, relaxed SIMD (benchmarked against 4 x 8, see `select`).
 ///
 /// # Safety
-/// See [`QGemmUkernel`](crate::qgemm::QGemmUkernel).
+/// See [`QGemmUkernel`](crate::ukernel::QGemmUkernel).
 pub unsafe fn gemm_i8i7_i32_6x8c4__wasm_relaxed(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs) {
     unsafe { gemm_i8i7_c4_mx8::<6>(kg, a, b, c, ldc, t) }
 }
@@ -80,7 +80,7 @@ pub unsafe fn gemm_i8i7_i32_6x8c4__wasm_relaxed(kg: usize, a: *const u8, b: *con
 /// 1 x 8 tile (GEMV rows), relaxed SIMD.
 ///
 /// # Safety
-/// See [`QGemmUkernel`](crate::qgemm::QGemmUkernel).
+/// See [`QGemmUkernel`](crate::ukernel::QGemmUkernel).
 pub unsafe fn gemm_i8i7_i32_1x8c4__wasm_relaxed(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs) {
     unsafe { gemm_i8i7_c4_mx8::<1>(kg, a, b, c, ldc, t) }
 }

@@ -1,9 +1,9 @@
-//! `gemm_f32_{MR}x8__wasm_simd128`: the [`GemmF32Ukernel`](crate::sgemm::GemmF32Ukernel)
+//! `gemm_f32_{MR}x8__wasm_simd128`: the [`GemmF32Ukernel`](crate::ukernel::GemmF32Ukernel)
 //! contract with `f32x4` accumulators: MR rows x 2 vectors, one splat of A per row and two loads
 //! of B per k step (the XNNPACK "loadsplat" scheme). MR = 6 needs 12 accumulators + 2 B + 1 A
 //! registers, which fits the 16 XMM registers V8 maps wasm to on x86 (32 on ARM).
 #![allow(non_snake_case)] // XNNPACK-style names: tile, then the ISA after a double underscore.
-use crate::sgemm::TileArgs;
+use crate::ukernel::TileArgs;
 use core::arch::wasm32::*;
 
 /// `c + a·b`: with `FUSED` (relaxed-SIMD builds only) `f32x4.relaxed_madd`, which engines may
@@ -20,7 +20,7 @@ fn muladd<const FUSED: bool>(a: v128, b: v128, c: v128) -> v128 {
 /// The body of every `gemm_f32_{MR}x8` SIMD kernel; `FUSED` picks [`muladd`]'s form.
 ///
 /// # Safety
-/// See [`GemmF32Ukernel`](crate::sgemm::GemmF32Ukernel).
+/// See [`GemmF32Ukernel`](crate::ukernel::GemmF32Ukernel).
 #[inline(always)]
 pub(crate) unsafe fn gemm_f32_mx8<const MR: usize, const FUSED: bool>(
     kc: usize,
@@ -107,7 +107,7 @@ pub(crate) unsafe fn gemm_f32_mx8<const MR: usize, const FUSED: bool>(
 /// 6 x 8 tile, wasm SIMD128.
 ///
 /// # Safety
-/// See [`GemmF32Ukernel`](crate::sgemm::GemmF32Ukernel).
+/// See [`GemmF32Ukernel`](crate::ukernel::GemmF32Ukernel).
 #[cfg_attr(target_feature = "relaxed-simd", allow(dead_code))] // the relaxed build fuses (wasm_relaxed)
 pub unsafe fn gemm_f32_6x8__wasm_simd128(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, t: &TileArgs) {
     unsafe { gemm_f32_mx8::<6, false>(kc, a, b, c, ldc, t) }
@@ -117,7 +117,7 @@ pub unsafe fn gemm_f32_6x8__wasm_simd128(kc: usize, a: *const f32, b: *const f32
 /// benchmarking.
 ///
 /// # Safety
-/// See [`GemmF32Ukernel`](crate::sgemm::GemmF32Ukernel).
+/// See [`GemmF32Ukernel`](crate::ukernel::GemmF32Ukernel).
 #[allow(dead_code)]
 pub unsafe fn gemm_f32_4x8__wasm_simd128(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, t: &TileArgs) {
     unsafe { gemm_f32_mx8::<4, false>(kc, a, b, c, ldc, t) }
@@ -126,7 +126,7 @@ pub unsafe fn gemm_f32_4x8__wasm_simd128(kc: usize, a: *const f32, b: *const f32
 /// 1 x 8 tile (single-row products: GEMV), wasm SIMD128.
 ///
 /// # Safety
-/// See [`GemmF32Ukernel`](crate::sgemm::GemmF32Ukernel).
+/// See [`GemmF32Ukernel`](crate::ukernel::GemmF32Ukernel).
 pub unsafe fn gemm_f32_1x8__wasm_simd128(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, t: &TileArgs) {
     unsafe { gemm_f32_mx8::<1, false>(kc, a, b, c, ldc, t) }
 }
@@ -137,7 +137,7 @@ pub unsafe fn gemm_f32_1x8__wasm_simd128(kc: usize, a: *const f32, b: *const f32
 mod tests {
     use super::*;
     use crate::scalar;
-    use crate::sgemm::GemmF32Ukernel;
+    use crate::ukernel::GemmF32Ukernel;
 
     fn values(n: usize, seed: usize) -> Vec<f32> {
         (0..n).map(|i| (((i * 7919 + seed * 104729) % 2001) as f32 - 1000.0) / 1000.0).collect()

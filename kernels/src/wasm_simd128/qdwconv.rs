@@ -6,12 +6,11 @@
 //! row loop; `kxk` takes any offsets. The package kernel `pack_q8__wasm_simd128` widens and
 //! centers input rows (and interleaves row pairs).
 //!
-//! [`DwQ8Ukernel`]: crate::qdwconv::DwQ8Ukernel
+//! [`DwQ8Ukernel`]: crate::ukernel::DwQ8Ukernel
 #![allow(non_snake_case)] // XNNPACK-style names: tile, then the ISA after a double underscore.
 use super::requant::{store_row_bytes, RequantV};
 use crate::q8::Q8;
-use crate::qdwconv::DwRows;
-use crate::qdwconv::CHUNK;
+use crate::ukernel::{DwRows, DW_CHUNK as CHUNK};
 use core::arch::wasm32::*;
 
 /// Eight outputs from `acc0`/`acc1` plus the taps `(p[2k], p[2k + 1])` for `k < K`, weights `wv`.
@@ -34,7 +33,7 @@ unsafe fn taps<const K: usize>(p: *const i16, wv: &[v128; K], acc: (v128, v128))
 /// the row's pairs for those outputs (`base + i·in_stride + 2j`) and `acc` holds the bias.
 ///
 /// # Safety
-/// See [`DwQ8Ukernel`](crate::qdwconv::DwQ8Ukernel).
+/// See [`DwQ8Ukernel`](crate::ukernel::DwQ8Ukernel).
 #[inline(always)]
 unsafe fn each8<Y: Q8>(k: &DwRows, out: *mut u8, f: impl Fn(*const i16, (v128, v128)) -> (v128, v128)) {
     let r = RequantV::<Y>::new(k.rq);
@@ -55,7 +54,7 @@ unsafe fn each8<Y: Q8>(k: &DwRows, out: *mut u8, f: impl Fn(*const i16, (v128, v
 /// `R` groups of `K` regular taps, unrolled, the weight vectors hoisted.
 ///
 /// # Safety
-/// See [`DwQ8Ukernel`](crate::qdwconv::DwQ8Ukernel); `offs.len() == w.len() == R·K`,
+/// See [`DwQ8Ukernel`](crate::ukernel::DwQ8Ukernel); `offs.len() == w.len() == R·K`,
 /// regular groups.
 #[inline(always)]
 unsafe fn fixed<Y: Q8, const R: usize, const K: usize>(k: &DwRows, out: *mut u8) {
@@ -70,7 +69,7 @@ macro_rules! fixed_kernel {
         #[doc = $doc]
         ///
         /// # Safety
-        /// See [`DwQ8Ukernel`](crate::qdwconv::DwQ8Ukernel).
+        /// See [`DwQ8Ukernel`](crate::ukernel::DwQ8Ukernel).
         pub unsafe fn $name<Y: Q8>(k: &DwRows, out: *mut u8) {
             unsafe { fixed::<Y, $r, $k>(k, out) }
         }
@@ -85,7 +84,7 @@ fixed_kernel!(dwconv_q8_5x5s2__wasm_simd128, 5, 3, "5x5, column stride 2: 5 rows
 /// Any taps (offsets as given).
 ///
 /// # Safety
-/// See [`DwQ8Ukernel`](crate::qdwconv::DwQ8Ukernel).
+/// See [`DwQ8Ukernel`](crate::ukernel::DwQ8Ukernel).
 pub unsafe fn dwconv_q8_kxk__wasm_simd128<Y: Q8>(k: &DwRows, out: *mut u8) {
     // SAFETY: the caller's contract.
     unsafe {
@@ -100,7 +99,7 @@ pub unsafe fn dwconv_q8_kxk__wasm_simd128<Y: Q8>(k: &DwRows, out: *mut u8) {
 }
 
 /// # Safety
-/// See [`PackQ8Ukernel`](crate::qdwconv::PackQ8Ukernel).
+/// See [`PackQ8Ukernel`](crate::ukernel::PackQ8Ukernel).
 pub unsafe fn pack_q8__wasm_simd128(n: usize, a: *const u8, b: *const u8, flip: u8, zp: i16, dst: *mut i16) {
     let (f, z) = (u8x16_splat(flip), i16x8_splat(zp));
     let center = |p: *const u8| {

@@ -1,5 +1,5 @@
 //! `add_q8__wasm_simd128`, `mul_q8__wasm_simd128` (and `requantize_q8__wasm_simd128`): the
-//! [`BinaryQ8Ukernel`](crate::qelementwise::BinaryQ8Ukernel) contract, 16 elements per
+//! [`BinaryQ8Ukernel`](crate::ukernel::BinaryQ8Ukernel) contract, 16 elements per
 //! step. Bytes are flipped to biased u8 (see `kernels::q8`), widened to i16 and centered.
 //!
 //! - Add repeats the scalar f32 operations lane for lane (convert, multiply by each scale, add,
@@ -11,7 +11,7 @@
 #![allow(non_snake_case)] // XNNPACK-style names: the ISA after a double underscore.
 use super::requant::{load_bytes, round_clamp, store_bytes};
 use crate::q8::Q8;
-use crate::qelementwise::{AddParams, MulParams, RequantizeParams};
+use crate::ukernel::{AddParams, MulParams, RequantizeParams};
 use core::arch::wasm32::*;
 
 /// Runs `f` on 16 elements at a time (the last step on the `n % 16` left): `f` gets A's and B's
@@ -57,7 +57,7 @@ fn low_bytes(a: v128, b: v128, c: v128, d: v128) -> v128 {
 }
 
 /// # Safety
-/// See [`BinaryQ8Ukernel`](crate::qelementwise::BinaryQ8Ukernel).
+/// See [`BinaryQ8Ukernel`](crate::ukernel::BinaryQ8Ukernel).
 pub unsafe fn add_q8__wasm_simd128<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_splat: bool, p: &AddParams, out: *mut u8) {
     let (sa, sb, sy, zy) = (f32x4_splat(p.a_scale), f32x4_splat(p.b_scale), f32x4_splat(p.y_scale), f32x4_splat(p.y_zp as f32));
     let (lo, hi) = (i32x4_splat(p.lo), i32x4_splat(p.hi));
@@ -72,7 +72,7 @@ pub unsafe fn add_q8__wasm_simd128<Q: Q8>(n: usize, a: *const u8, b: *const u8, 
 }
 
 /// # Safety
-/// See [`BinaryQ8Ukernel`](crate::qelementwise::BinaryQ8Ukernel).
+/// See [`BinaryQ8Ukernel`](crate::ukernel::BinaryQ8Ukernel).
 pub unsafe fn mul_q8__wasm_simd128<Q: Q8>(n: usize, a: *const u8, b: *const u8, b_splat: bool, p: &MulParams, out: *mut u8) {
     let (m, zy) = (f32x4_splat(p.multiplier), f32x4_splat(p.y_zp as f32));
     let (lo, hi) = (i32x4_splat(p.lo), i32x4_splat(p.hi));
@@ -92,7 +92,7 @@ pub unsafe fn mul_q8__wasm_simd128<Q: Q8>(n: usize, a: *const u8, b: *const u8, 
 }
 
 /// # Safety
-/// See [`UnaryQ8Ukernel`](crate::qelementwise::UnaryQ8Ukernel).
+/// See [`UnaryQ8Ukernel`](crate::ukernel::UnaryQ8Ukernel).
 pub unsafe fn requantize_q8__wasm_simd128<Q: Q8>(n: usize, x: *const u8, p: &RequantizeParams, out: *mut u8) {
     let (sx, sy) = (f32x4_splat(p.x_scale), f32x4_splat(p.y_scale));
     // Rounded, clamped so that adding the zero point lands in Q's range, then the zero point.

@@ -1,15 +1,15 @@
-//! `gemm_i16_i32_{MR}x8c2__wasm_simd128`: the [`QGemmUkernel`](crate::qgemm::QGemmUkernel)
-//! contract on [`QLayout::I16C2`](crate::qgemm::QLayout) panels with
+//! `gemm_i16_i32_{MR}x8c2__wasm_simd128`: the [`QGemmUkernel`](crate::ukernel::QGemmUkernel)
+//! contract on [`QLayout::I16C2`](crate::ukernel::QLayout) panels with
 //! `i32x4.dot_i16x8_s` (`pmaddwd` on x86): per depth pair, one 32-bit splat of the row's two A
 //! values and two 8-lane loads of B; each dot multiplies 8 pairs and adds them into 4 columns.
 //! MR = 4 (8 accumulators + 2 B + 1 A registers) measured faster than MR = 6 (15 of the 16 XMM
 //! registers V8 maps wasm to on x86, which its allocator does not keep all live), see `select`.
 //! Also the SIMD tile epilogue shared with the relaxed-SIMD kernels.
 #![allow(non_snake_case)] // XNNPACK-style names: tile, then the ISA after a double underscore.
-use crate::qgemm::{QTileArgs, TileOut};
+use crate::ukernel::{QTileArgs, Requant, TileOut};
 use core::arch::wasm32::*;
 
-/// Packs one depth pair of 8 columns for [`QLayout::I16C2`](crate::qgemm::QLayout):
+/// Packs one depth pair of 8 columns for [`QLayout::I16C2`](crate::ukernel::QLayout):
 /// `d[2j] = (r0[j] ^ flip) − off`, `d[2j + 1] = (r1[j] ^ flip) − off`: the bytes interleaved by
 /// one shuffle, widened to i16 and shifted by the zero point. `pack::pack_cols_i16`'s portable
 /// loop is the reference (the self-test runs both).
@@ -79,7 +79,7 @@ pub(crate) unsafe fn finish_tile_x8<const MR: usize>(acc0: &mut [v128; MR], acc1
                     v128_store(c.add(i * ldc + 4) as *mut v128, acc1[i]);
                 }
             }
-            TileOut::Q8 { multiplier, per_row, zero_point, min, max, signed } => {
+            TileOut::Q8 { rq: Requant { multiplier, zero_point, lo: min, hi: max }, per_row, signed } => {
                 let mp = multiplier.as_ptr();
                 // Per column: the 8 columns' multipliers in two vectors; per row: a splat each.
                 let cols = if per_row {
@@ -105,7 +105,7 @@ pub(crate) unsafe fn finish_tile_x8<const MR: usize>(acc0: &mut [v128; MR], acc1
 }
 
 /// # Safety
-/// See [`QGemmUkernel`](crate::qgemm::QGemmUkernel).
+/// See [`QGemmUkernel`](crate::ukernel::QGemmUkernel).
 #[inline(always)]
 unsafe fn gemm_i16_c2_mx8<const MR: usize>(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs) {
     unsafe {
@@ -132,7 +132,7 @@ unsafe fn gemm_i16_c2_mx8<const MR: usize>(kg: usize, a: *const u8, b: *const u8
 /// 6 x 8 tile, wasm SIMD128 (benchmarked against 4 x 8, see `select`).
 ///
 /// # Safety
-/// See [`QGemmUkernel`](crate::qgemm::QGemmUkernel).
+/// See [`QGemmUkernel`](crate::ukernel::QGemmUkernel).
 pub unsafe fn gemm_i16_i32_6x8c2__wasm_simd128(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs) {
     unsafe { gemm_i16_c2_mx8::<6>(kg, a, b, c, ldc, t) }
 }
@@ -140,7 +140,7 @@ pub unsafe fn gemm_i16_i32_6x8c2__wasm_simd128(kg: usize, a: *const u8, b: *cons
 /// 4 x 8 tile, wasm SIMD128.
 ///
 /// # Safety
-/// See [`QGemmUkernel`](crate::qgemm::QGemmUkernel).
+/// See [`QGemmUkernel`](crate::ukernel::QGemmUkernel).
 pub unsafe fn gemm_i16_i32_4x8c2__wasm_simd128(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs) {
     unsafe { gemm_i16_c2_mx8::<4>(kg, a, b, c, ldc, t) }
 }
@@ -148,7 +148,7 @@ pub unsafe fn gemm_i16_i32_4x8c2__wasm_simd128(kg: usize, a: *const u8, b: *cons
 /// 1 x 8 tile (single-row products: GEMV), wasm SIMD128.
 ///
 /// # Safety
-/// See [`QGemmUkernel`](crate::qgemm::QGemmUkernel).
+/// See [`QGemmUkernel`](crate::ukernel::QGemmUkernel).
 pub unsafe fn gemm_i16_i32_1x8c2__wasm_simd128(kg: usize, a: *const u8, b: *const u8, c: *mut u8, ldc: usize, t: &QTileArgs) {
     unsafe { gemm_i16_c2_mx8::<1>(kg, a, b, c, ldc, t) }
 }

@@ -4,7 +4,7 @@
 use core::arch::wasm32::*;
 
 /// # Safety
-/// See [`LutX8Ukernel`](crate::qlut::LutX8Ukernel).
+/// See [`LutX8Ukernel`](crate::ukernel::LutX8Ukernel).
 pub unsafe fn lut_x8__wasm_simd128(n: usize, x: *const u8, flip: u8, table: &[u8; 256], y: *mut u8) {
     let f = u8x16_splat(flip);
     let sixteen = u8x16_splat(16);

@@ -3,15 +3,15 @@
 //! [`RequantV`] with per-lane multipliers) and `sum_u8__wasm_simd128` (pairwise widening adds).
 #![allow(non_snake_case)] // XNNPACK-style names: the ISA after a double underscore.
 use super::requant::{store_row_bytes, RequantV};
-use crate::q8::{Requant, Q8};
-use crate::qpool::{PoolRows, CHUNK};
+use crate::q8::Q8;
+use crate::ukernel::{PoolRows, Requant, POOL_CHUNK as CHUNK};
 use core::arch::wasm32::*;
 
 /// Stores `f(b)` for every 16 outputs of a pool call, `b` pointing at their first tap base
 /// (`base + i·in_stride + j`), `j` their first column.
 ///
 /// # Safety
-/// See [`MaxPoolQ8Ukernel`](crate::qpool::MaxPoolQ8Ukernel).
+/// See [`MaxPoolQ8Ukernel`](crate::ukernel::MaxPoolQ8Ukernel).
 #[inline(always)]
 unsafe fn each16(r: &PoolRows, out: *mut u8, f: impl Fn(*const u8, usize) -> v128) {
     for i in 0..r.rows {
@@ -29,7 +29,7 @@ unsafe fn each16(r: &PoolRows, out: *mut u8, f: impl Fn(*const u8, usize) -> v12
 }
 
 /// # Safety
-/// See [`MaxPoolQ8Ukernel`](crate::qpool::MaxPoolQ8Ukernel).
+/// See [`MaxPoolQ8Ukernel`](crate::ukernel::MaxPoolQ8Ukernel).
 pub unsafe fn maxpool_q8__wasm_simd128(r: &PoolRows, flip: u8, out: *mut u8) {
     let f = u8x16_splat(flip);
     // SAFETY: the caller's contract.
@@ -42,7 +42,7 @@ pub unsafe fn maxpool_q8__wasm_simd128(r: &PoolRows, flip: u8, out: *mut u8) {
 }
 
 /// # Safety
-/// See [`AvgPoolQ8Ukernel`](crate::qpool::AvgPoolQ8Ukernel); at most
+/// See [`AvgPoolQ8Ukernel`](crate::ukernel::AvgPoolQ8Ukernel); at most
 /// [`MAX_U16_TAPS`](crate::qpool::MAX_U16_TAPS) taps, finite multipliers, `rq` within
 /// the 8-bit ranges.
 pub unsafe fn avgpool_q8__wasm_simd128<Q: Q8>(r: &PoolRows, k_zp: i32, mult: &[f32], rq: &Requant, out: *mut u8) {
@@ -70,7 +70,7 @@ pub unsafe fn avgpool_q8__wasm_simd128<Q: Q8>(r: &PoolRows, k_zp: i32, mult: &[f
 }
 
 /// # Safety
-/// See [`SumU8Ukernel`](crate::qpool::SumU8Ukernel).
+/// See [`SumU8Ukernel`](crate::ukernel::SumU8Ukernel).
 pub unsafe fn sum_u8__wasm_simd128(n: usize, x: *const u8, flip: u8) -> u64 {
     let f = u8x16_splat(flip);
     let mut total = 0u64;

@@ -9,7 +9,8 @@
 //!   integer (the zero point is folded into the same subtraction);
 //! - the saturating narrows to i16 and then to the output type saturate exactly like the scalar
 //!   rule; a fused clamp `[lo, hi]` narrower than the type is applied on the bytes.
-use crate::q8::{Requant, Q8};
+use crate::q8::Q8;
+use crate::ukernel::Requant;
 use core::arch::wasm32::*;
 use core::marker::PhantomData;
 

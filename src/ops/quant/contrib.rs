@@ -30,12 +30,13 @@
 //!   values above 127; that cannot happen with a `[0, 1]` output range). Rows follow Softmax's
 //!   opset rules: the one axis from opset 13, the flattened trailing dims before.
 use super::lookup::Table;
-use super::{broadcast_values, int_values, quantized_tensor};
+use super::{int_values, quantized_tensor};
 use crate::error::{Error, Result};
 use crate::kernels::q8::{Requant, Q8};
 use crate::kernels::qelementwise::{add_q8, mul_q8, requantize_q8, AddParams, MulParams, Operand, RequantizeParams};
 use crate::kernels::qpool::{avgpool2d_q8, global_avgpool_nhwc_q8, global_avgpool_q8, AvgPoolParams, QPoolScratch};
-use crate::ops::broadcast_shapes;
+use crate::kernels::select;
+use crate::ops::broadcast::{binary_runs, broadcast_shapes, BinaryRun};
 use crate::ops::conv_geometry::WindowAttrs;
 use crate::ops::matmul::row_major;
 use crate::ops::registry::{optional, required, BuildContext, FnOp, Op, Registry};
@@ -121,29 +122,11 @@ fn unary_params<'a>(inputs: &[Option<&'a Tensor>], x: &str, y: &str) -> Result<(
     Ok((xq, y_scale, y_zp))
 }
 
-/// If `small` (aligned right against `shape`) equals `shape` on its leading dims and is 1 on
-/// the rest, the number of elements in that rest: then `small[o]` pairs with the `o`-th run of
-/// that many output elements (a per-channel operand, e.g. `[1, C, 1, 1]` against `[N, C, H, W]`).
-fn per_outer_run(small: &[usize], shape: &[usize]) -> Option<usize> {
-    let pad = shape.len().checked_sub(small.len())?;
-    let dim = |d: usize| if d < pad { 1 } else { small[d - pad] };
-    let k = (0..shape.len()).rev().find(|&d| dim(d) != 1).map_or(0, |d| d + 1);
-    ((0..k).all(|d| dim(d) == shape[d])).then(|| shape[k..].iter().product())
-}
-
-/// If `small`, without its leading 1s, equals the trailing dims of `shape`, its length: then it
-/// pairs with every run of that many output elements (a bias `[C]` against `[N, T, C]`).
-fn trailing_run(small: &[usize], shape: &[usize]) -> Option<usize> {
-    let lead = small.iter().take_while(|&&d| d == 1).count();
-    let tail = &small[lead..];
-    let pad = shape.len().checked_sub(tail.len())?;
-    (shape[pad..] == *tail).then(|| tail.iter().product())
-}
-
 /// A binary op on two 8-bit arrays with numpy broadcasting, through a kernel call
-/// `f(x, y, swapped, out)` per run (`swapped`: `x` is B and `y` is A). Equal shapes and a scalar
-/// side are one call, a per-channel side one call per run, a trailing side (a bias) one call per
-/// repeat; other broadcasts are materialized.
+/// `f(x, y, swapped, out)` per contiguous run of the shared engine
+/// ([`crate::ops::broadcast::binary_runs`]; `swapped`: `x` is B and `y` is A): equal shapes and
+/// a scalar side are one call, a per-channel side one call per run, a trailing side (a bias)
+/// one call per repeat, and nothing is materialized.
 fn broadcast_binary<Q: Q8 + crate::tensor::Elem>(
     a: &ArrayD<Q>,
     b: &ArrayD<Q>,
@@ -152,35 +135,11 @@ fn broadcast_binary<Q: Q8 + crate::tensor::Elem>(
     let shape = broadcast_shapes(&[a.shape(), b.shape()])?;
     let mut out = vec![Q::default(); checked_numel(&shape, Q::DTYPE)?];
     let (ad, bd) = (row_major(a), row_major(b));
-    if !out.is_empty() {
-        let full = |t: &ArrayD<Q>| t.shape() == shape.as_slice();
-        match (full(a), full(b)) {
-            (true, true) => f(&ad, Operand::Slice(&bd), false, &mut out)?,
-            (true, false) if bd.len() == 1 => f(&ad, Operand::Scalar(bd[0]), false, &mut out)?,
-            (false, true) if ad.len() == 1 => f(&bd, Operand::Scalar(ad[0]), true, &mut out)?,
-            (true, false) | (false, true) if per_outer_run(if full(a) { b.shape() } else { a.shape() }, &shape).is_some() => {
-                let swapped = !full(a);
-                let (big, small) = if swapped { (&bd, &ad) } else { (&ad, &bd) };
-                let inner = per_outer_run(if swapped { a.shape() } else { b.shape() }, &shape).unwrap_or(1).max(1);
-                for ((x, o), &y) in big.chunks(inner).zip(out.chunks_mut(inner)).zip(small.iter()) {
-                    f(x, Operand::Scalar(y), swapped, o)?;
-                }
-            }
-            (true, false) | (false, true) if trailing_run(if full(a) { b.shape() } else { a.shape() }, &shape).is_some_and(|r| r > 0) => {
-                let swapped = !full(a);
-                let (big, small) = if swapped { (&bd, &ad) } else { (&ad, &bd) };
-                for (x, o) in big.chunks(small.len()).zip(out.chunks_mut(small.len())) {
-                    f(x, Operand::Slice(small), swapped, o)?;
-                }
-            }
-            _ => {
-                let bad = || Error::shape(format!("shapes {:?} and {:?} do not broadcast", a.shape(), b.shape()));
-                let av = broadcast_values(ad.to_vec(), a.shape(), &shape).ok_or_else(bad)?;
-                let bv = broadcast_values(bd.to_vec(), b.shape(), &shape).ok_or_else(bad)?;
-                f(&av, Operand::Slice(&bv), false, &mut out)?;
-            }
-        }
-    }
+    binary_runs(&ad, a.shape(), &bd, b.shape(), &shape, &mut out, |run, o| match run {
+        BinaryRun::Both(x, y) => f(x, Operand::Slice(y), false, o),
+        BinaryRun::ScalarB(x, y) => f(x, Operand::Scalar(y), false, o),
+        BinaryRun::ScalarA(x, y) => f(y, Operand::Scalar(x), true, o),
+    })?;
     Tensor::from_vec(&shape, out)
 }
 
@@ -200,27 +159,29 @@ fn qlinear_binary(
 }
 
 fn qlinear_add(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
-    Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| {
+    let ew = select::qelementwise();
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         qlinear_binary(inputs, |a, b, c_scale, c_zp| {
             let p = AddParams { a_scale: a.scale, a_zp: a.zp, b_scale: b.scale, b_zp: b.zp, y_scale: c_scale, y_zp: c_zp, lo: i32::MIN, hi: i32::MAX };
             let swapped = AddParams { a_scale: b.scale, a_zp: b.zp, b_scale: a.scale, b_zp: a.zp, ..p };
             with_q8!(a.t, "A", |av: Q| {
                 let bv = b.t.array::<Q>()?;
-                broadcast_binary(av, bv, |x, y, sw, o| Ok(add_q8(x, y, if sw { &swapped } else { &p }, o)?))
+                broadcast_binary(av, bv, |x, y, sw, o| Ok(add_q8(&ew, x, y, if sw { &swapped } else { &p }, o)?))
             })
         })
     })))
 }
 
 fn qlinear_mul(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
-    Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| {
+    let ew = select::qelementwise();
+    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         qlinear_binary(inputs, |a, b, c_scale, c_zp| {
             let multiplier = quant_math::multiplier(a.scale, b.scale, c_scale);
             with_q8!(a.t, "A", |av: Q| {
                 let p = MulParams { a_zp: a.zp, b_zp: b.zp, multiplier, y_zp: c_zp, lo: i32::MIN, hi: i32::MAX };
                 let swapped = MulParams { a_zp: b.zp, b_zp: a.zp, ..p };
                 let bv = b.t.array::<Q>()?;
-                broadcast_binary(av, bv, |x, y, sw, o| Ok(mul_q8(x, y, if sw { &swapped } else { &p }, o)?))
+                broadcast_binary(av, bv, |x, y, sw, o| Ok(mul_q8(&ew, x, y, if sw { &swapped } else { &p }, o)?))
             })
         })
     })))
@@ -228,6 +189,7 @@ fn qlinear_mul(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
 
 fn qlinear_global_average_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let channels_last = ctx.attrs().int_or("channels_last", 0)? != 0;
+    let pk = select::qpool();
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let (x, y_scale, y_zp) = unary_params(inputs, "x", "y")?;
         let shape = x.t.shape();
@@ -251,7 +213,7 @@ fn qlinear_global_average_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             if channels_last {
                 global_avgpool_nhwc_q8(&data, n, spatial, c, x.zp, &rq, &mut out)?;
             } else {
-                global_avgpool_q8(&data, n * c, x.zp, &rq, &mut out)?;
+                global_avgpool_q8(&pk, &data, n * c, x.zp, &rq, &mut out)?;
             }
             Tensor::from_vec(&out_shape, out)?
         });
@@ -275,6 +237,7 @@ fn qlinear_average_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     }
     let count_include_pad = ctx.attrs().int_or("count_include_pad", 0)? != 0;
     let channels_last = ctx.attrs().int_or("channels_last", 0)? != 0;
+    let pk = select::qpool();
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let (x, y_scale, y_zp) = unary_params(inputs, "X", "y")?;
         let rank = x.t.rank();
@@ -307,7 +270,7 @@ fn qlinear_average_pool(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             let (in_sz, out_sz) = (g.ih * g.iw, g.oh * g.ow);
             let mut scratch = QPoolScratch::default();
             for (i, o) in out.chunks_exact_mut(out_sz.max(1)).enumerate() {
-                avgpool2d_q8(&g, pads_end, &data[i * in_sz..][..in_sz], &p, o, &mut scratch)?;
+                avgpool2d_q8(&pk, &g, pads_end, &data[i * in_sz..][..in_sz], &p, o, &mut scratch)?;
             }
             let y = ArrayD::from_shape_vec(IxDyn(&out_shape), out).map_err(|e| Error::shape(e.to_string()))?;
             if channels_last {
@@ -325,6 +288,7 @@ fn qlinear_concat(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         .attrs()
         .int("axis")?
         .ok_or_else(|| Error::invalid("QLinearConcat needs the attribute 'axis'"))?;
+    let ew = select::qelementwise();
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let y_scale = scale_of(required(inputs, 0, "Y_scale")?, "Y_scale")?;
         let y_zp_t = required(inputs, 1, "Y_zero_point")?;
@@ -369,7 +333,7 @@ fn qlinear_concat(ctx: &BuildContext) -> Result<Box<dyn Op>> {
                     }
                     let mut out = vec![Q::default(); v.len()];
                     let rp = RequantizeParams { x_scale: p.scale, x_zp: p.zp, y_scale, y_zp };
-                    requantize_q8(&v, &rp, &mut out)?;
+                    requantize_q8(&ew, &v, &rp, &mut out)?;
                     Ok(out)
                 })
                 .collect::<Result<_>>()?;
@@ -420,6 +384,7 @@ fn qlinear_table_op(ctx: &BuildContext, f: impl Fn(f32) -> f32 + Send + Sync + '
         (Some(p), Some(d @ (DType::U8 | DType::I8))) => unary_table(&p, d == DType::I8, &f).ok(),
         _ => None,
     };
+    let lut = select::lut_x8();
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let x = required(inputs, 0, "X")?;
         let signed = match x.dtype() {
@@ -428,8 +393,8 @@ fn qlinear_table_op(ctx: &BuildContext, f: impl Fn(f32) -> f32 + Send + Sync + '
             other => return Err(Error::dtype(format!("X must be uint8 or int8, got {other}"))),
         };
         let y = match &built {
-            Some(t) if (t.out_dtype() == DType::I8) == signed => t.apply(x)?,
-            _ => unary_table(inputs, signed, &f)?.apply(x)?,
+            Some(t) if (t.out_dtype() == DType::I8) == signed => t.apply(lut, x)?,
+            _ => unary_table(inputs, signed, &f)?.apply(lut, x)?,
         };
         Ok(vec![y])
     })))
@@ -496,6 +461,7 @@ mod tests {
     use super::*;
     use crate::graph::Attr;
     use crate::ops::quant::test_util::{run_in, t};
+    use crate::ops::quant::broadcast_values;
 
     fn s(v: f32) -> Option<Tensor> {
         t(&[], vec![v])

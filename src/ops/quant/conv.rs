@@ -19,7 +19,8 @@
 use super::gemm_kernel::{constant_zero_points, q8_bytes, view, zero_points, OutBuf, Prepacked};
 use super::{float_values, int_values, quantized_tensor, FloatKind};
 use crate::error::{Error, Result};
-use crate::kernels::qgemm::{qgemm_left, PackedQWeights, QLhs};
+use crate::kernels::qgemm::{qgemm_left, PackedQWeights, QGemmKernel, QGemmKernels, QLhs};
+use crate::kernels::select;
 use crate::ops::conv_geometry::{im2col, Geometry, WindowAttrs};
 use crate::ops::registry::{optional, required, BuildContext, FnOp, Op, Registry};
 use crate::quant_math;
@@ -163,9 +164,9 @@ fn conv_i32(
 }
 
 /// Constant weights with constant zero points (per tensor or per output channel), packed per
-/// group for the GEMM when the op is built; depthwise weights are not (they take the reference
-/// path).
-fn prepack_w(ctx: &BuildContext, attrs: &ConvAttrs, w_idx: usize, zp_idx: usize) -> Result<Option<Prepacked>> {
+/// group for the GEMM `kernel` when the op is built; depthwise weights are not (they take the
+/// reference path).
+fn prepack_w(ctx: &BuildContext, attrs: &ConvAttrs, w_idx: usize, zp_idx: usize, kernel: &'static QGemmKernel) -> Result<Option<Prepacked>> {
     let Some(w) = ctx.constant_input(w_idx) else { return Ok(None) };
     let Some(zp) = constant_zero_points(ctx, zp_idx, w.dtype()) else { return Ok(None) };
     let Some((bytes, signed)) = q8_bytes(w) else { return Ok(None) };
@@ -182,16 +183,18 @@ fn prepack_w(ctx: &BuildContext, attrs: &ConvAttrs, w_idx: usize, zp_idx: usize)
     let panels = (0..g)
         .map(|gi| {
             let zp_g = if zp.len() == 1 { &zp[..] } else { &zp[gi * mg..(gi + 1) * mg] };
-            Ok(PackedQWeights::pack_left(view(&bytes, signed, gi * mg * kdim, mg, kdim, kdim, 1)?, zp_g)?)
+            Ok(PackedQWeights::pack_left(view(&bytes, signed, gi * mg * kdim, mg, kdim, kdim, 1)?, zp_g, kernel)?)
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Some(Prepacked { shape: ws.to_vec(), dtype: w.dtype(), zero_points: zp, panels }))
+    Ok(Some(Prepacked { shape: ws.to_vec(), dtype: w.dtype(), zero_points: zp, panels, kernels: QGemmKernels::only(kernel) }))
 }
 
 /// The GEMM path: `Ok(None)` when the operands do not suit it (then the reference path runs and
 /// reports what is wrong). `multiplier` (1 or `M` values) and `y_zp` requantize 8-bit outputs.
+/// Runs on `kernel`, the op's (chosen when it was built; prepacked weights were packed for it).
 #[allow(clippy::too_many_arguments)]
 fn conv_gemm(
+    kernel: &'static QGemmKernel,
     attrs: &ConvAttrs,
     x: &Tensor,
     x_zp: i32,
@@ -240,7 +243,7 @@ fn conv_gemm(
             };
             let bias_g = bias.map(|b| &b[gi * mg..(gi + 1) * mg]);
             let mult = &multiplier[group_range(multiplier.len(), gi)];
-            qgemm_left(lhs, xv, x_zp, bias_g, y.view((img * p.m + gi * mg) * out_size, out_size, 1, mult, y_zp)?)?;
+            qgemm_left(kernel, lhs, xv, x_zp, bias_g, y.view((img * p.m + gi * mg) * out_size, out_size, 1, mult, y_zp)?)?;
         }
     }
     Ok(Some(y.into_tensor(&p.out_shape)?))
@@ -274,13 +277,14 @@ fn centered_operands(
 
 fn conv_integer(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let attrs = conv_attrs(ctx)?;
-    let prepacked = prepack_w(ctx, &attrs, 1, 3)?;
+    let kernel = select::qgemm_left();
+    let prepacked = prepack_w(ctx, &attrs, 1, 3, kernel)?;
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let x = required(inputs, 0, "x")?;
         let w = required(inputs, 1, "w")?;
         let (x_zp, w_zp) = (optional(inputs, 2), optional(inputs, 3));
         let zx = scalar_zero_point(x_zp, x, "x_zero_point", "x")?;
-        if let Some(y) = conv_gemm(&attrs, x, zx, w, w_zp, prepacked.as_ref(), None, DType::I32, &[], 0)? {
+        if let Some(y) = conv_gemm(kernel, &attrs, x, zx, w, w_zp, prepacked.as_ref(), None, DType::I32, &[], 0)? {
             return Ok(vec![y]);
         }
         let (xv, wv) = centered_operands(x, x_zp, w, w_zp)?;
@@ -291,7 +295,8 @@ fn conv_integer(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 
 fn qlinear_conv(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let attrs = conv_attrs(ctx)?;
-    let prepacked = prepack_w(ctx, &attrs, 3, 5)?;
+    let kernel = select::qgemm_left();
+    let prepacked = prepack_w(ctx, &attrs, 3, 5, kernel)?;
     let depthwise = super::depthwise::DepthwiseQConv::build(ctx, &attrs.window, attrs.group);
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         // Depthwise convs take the direct 8-bit kernel (src/ops/quant/depthwise.rs).
@@ -339,7 +344,7 @@ fn qlinear_conv(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let (x_zp, w_zp) = (optional(inputs, 2), optional(inputs, 5));
         if matches!(out_type, DType::U8 | DType::I8) {
             let zx = scalar_zero_point(x_zp, x, "x_zero_point", "x")?;
-            if let Some(y) = conv_gemm(&attrs, x, zx, w, w_zp, prepacked.as_ref(), bias.as_deref(), out_type, &mult, zy)? {
+            if let Some(y) = conv_gemm(kernel, &attrs, x, zx, w, w_zp, prepacked.as_ref(), bias.as_deref(), out_type, &mult, zy)? {
                 return Ok(vec![y]);
             }
         }

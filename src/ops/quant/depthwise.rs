@@ -5,13 +5,16 @@
 //! the bias, multiplier `x_scale · w_scale[m] / y_scale` formed in the scales' float type then
 //! taken as f32, [`crate::quant_math::requantize`] with the product in f32), bit for bit.
 //!
-//! Constant weights (with constant or absent zero points) are packed when the plan is built.
+//! Constant weights (with constant or absent zero points) are packed when the plan is built,
+//! and their kernels chosen then (`select::dwconv_q8`); weights given at run time are packed,
+//! and their kernels chosen, once per run.
 //! Anything this branch does not handle, including every malformed input, returns `None` so
 //! the reference path runs and reports errors in one place.
 use super::{float_values, int_values, FloatKind};
 use crate::error::Result;
 use crate::kernels::q8::{Requant, Q8};
-use crate::kernels::qdwconv::{dwconv2d_q8, Pairing, QDwScratch, QDwWeights};
+use crate::kernels::qdwconv::{dwconv2d_q8, regular_taps, Pairing, QDwKernels, QDwScratch, QDwWeights};
+use crate::kernels::select;
 use crate::ops::conv_geometry::WindowAttrs;
 use crate::ops::registry::BuildContext;
 use crate::tensor::{checked_numel, DType, Tensor};
@@ -22,8 +25,10 @@ pub(super) struct DepthwiseQConv {
     window: WindowAttrs,
     group: usize,
     pairing: Pairing,
-    /// Weights packed at build time (constant `w` and `w_zero_point`).
-    packed: Option<QDwWeights>,
+    /// Whether the column stride and dilation suit the unrolled kernels ([`regular_taps`]).
+    regular: bool,
+    /// Weights packed at build time (constant `w` and `w_zero_point`) with their kernels.
+    packed: Option<(QDwWeights, QDwKernels)>,
 }
 
 /// An optional 8-bit input's values as i32 (any shape), if it has `dtype`.
@@ -45,17 +50,21 @@ fn weight_zero_points(w: &Tensor, zp: Option<&Tensor>, m: usize) -> Option<Vec<i
     }
 }
 
-fn pack(w: &Tensor, zp: Option<&Tensor>, pairing: Pairing) -> Option<QDwWeights> {
+/// The weights packed for `pairing`, with the kernels for their shape (`regular`: see
+/// [`regular_taps`]).
+fn pack(w: &Tensor, zp: Option<&Tensor>, pairing: Pairing, regular: bool) -> Option<(QDwWeights, QDwKernels)> {
     let s = w.shape();
     if s.len() != 4 || s[1] != 1 {
         return None;
     }
     let zps = weight_zero_points(w, zp, s[0])?;
-    match w {
+    let packed = match w {
         Tensor::U8(a) => QDwWeights::pack(&crate::ops::matmul::row_major(a), &zps, s[0], s[2], s[3], pairing).ok(),
         Tensor::I8(a) => QDwWeights::pack(&crate::ops::matmul::row_major(a), &zps, s[0], s[2], s[3], pairing).ok(),
         _ => None,
-    }
+    }?;
+    let kernels = select::dwconv_q8(packed.kh, packed.kw, pairing, regular);
+    Some((packed, kernels))
 }
 
 impl DepthwiseQConv {
@@ -65,13 +74,15 @@ impl DepthwiseQConv {
         if group < 2 {
             return None;
         }
-        let pairing = Pairing::for_columns(second(&window.strides)?, second(&window.dilations)?);
+        let (sw, dw) = (second(&window.strides)?, second(&window.dilations)?);
+        let pairing = Pairing::for_columns(sw, dw);
+        let regular = regular_taps(pairing, sw, dw);
         let packed = match (ctx.constant_input(3), ctx.node.input(5).is_none(), ctx.constant_input(5)) {
-            (Some(w), true, _) => pack(w, None, pairing),
-            (Some(w), false, Some(zp)) => pack(w, Some(zp), pairing),
+            (Some(w), true, _) => pack(w, None, pairing, regular),
+            (Some(w), false, Some(zp)) => pack(w, Some(zp), pairing, regular),
             _ => None,
         };
-        Some(DepthwiseQConv { window: window.clone(), group, pairing, packed })
+        Some(DepthwiseQConv { window: window.clone(), group, pairing, regular, packed })
     }
 
     /// Runs QLinearConv's inputs through the depthwise kernel, or returns `None` when this
@@ -130,14 +141,14 @@ impl DepthwiseQConv {
         let geo = self.window.resolve(&xs[2..], &kernel).ok()?;
         let (g, _) = geo.plane_2d()?;
         let weights = match &self.packed {
-            Some(p) if (p.channels, p.kh, p.kw) == (m, g.kh, g.kw) => None,
-            _ => Some(pack(w, get(5), self.pairing)?),
+            Some((p, _)) if (p.channels, p.kh, p.kw) == (m, g.kh, g.kw) => None,
+            _ => Some(pack(w, get(5), self.pairing, self.regular)?),
         };
         Some(Plan { g, n: xs[0], m, x_zp, y_zp, out_type, mult, bias, weights })
     }
 
     fn run_typed<X: Q8 + crate::tensor::Elem, Y: Q8 + crate::tensor::Elem>(&self, x: &ArrayD<X>, p: &Plan) -> Result<Tensor> {
-        let w = p.weights.as_ref().or(self.packed.as_ref()).ok_or_else(|| crate::Error::invalid("depthwise weights"))?;
+        let (w, kernels) = p.weights.as_ref().or(self.packed.as_ref()).ok_or_else(|| crate::Error::invalid("depthwise weights"))?;
         let g = &p.g;
         let shape = [p.n, p.m, g.oh, g.ow];
         let mut out = vec![Y::default(); checked_numel(&shape, Y::DTYPE)?];
@@ -146,7 +157,7 @@ impl DepthwiseQConv {
         let rq: Vec<Requant> = p.mult.iter().map(|&m| Requant::new::<Y>(m as f32, p.y_zp)).collect();
         let mut scratch = QDwScratch::default();
         for (img, o) in out.chunks_exact_mut(out_sz.max(1)).enumerate().take(p.n) {
-            dwconv2d_q8(g, &xd[img * in_sz..][..in_sz], p.x_zp, w, &p.bias, &rq, o, &mut scratch)?;
+            dwconv2d_q8(kernels, g, &xd[img * in_sz..][..in_sz], p.x_zp, w, &p.bias, &rq, o, &mut scratch)?;
         }
         Tensor::from_vec(&shape, out)
     }
@@ -162,8 +173,8 @@ struct Plan {
     out_type: DType,
     mult: Vec<f64>,
     bias: Vec<i32>,
-    /// Weights packed for this run (when not packed at build time).
-    weights: Option<QDwWeights>,
+    /// Weights packed for this run (when not packed at build time), with their kernels.
+    weights: Option<(QDwWeights, QDwKernels)>,
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@
 //! `acc · alpha · a_scale · b_scale[n]`.
 use super::gemm_kernel::{constant_zero_points, q8_bytes, single, view, zero_points, OutBuf, Prepacked};
 use super::matmul::matmul_i32;
-use crate::kernels::qgemm::{self as kernel, PackedQWeights, QMat, QRhs};
+use crate::kernels::qgemm::{self as kernel, PackedQWeights, QGemmKernels, QMat, QRhs};
+use crate::kernels::select;
 use super::{int_values, quantized_tensor};
 use crate::error::{Error, Result};
 use crate::ops::registry::{optional, required, BuildContext, FnOp, Op, Registry};
@@ -100,9 +101,11 @@ fn qgemm(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         trans_a: a.int_or("transA", 0)? != 0,
         trans_b: a.int_or("transB", 0)? != 0,
     };
-    let prepacked = prepack_b(ctx, attrs.trans_b)?;
+    // The int8 GEMM kernels, chosen once (a constant B is packed for them here).
+    let kernels = select::qgemm();
+    let prepacked = prepack_b(ctx, attrs.trans_b, &kernels)?;
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
-        if let Some(y) = qgemm_on_kernel(attrs, prepacked.as_ref(), inputs)? {
+        if let Some(y) = qgemm_on_kernel(attrs, &kernels, prepacked.as_ref(), inputs)? {
             return Ok(vec![y]);
         }
         qgemm_run(attrs, inputs)
@@ -116,7 +119,7 @@ fn b_view<'a>(bytes: &'a [u8], signed: bool, shape: &[usize], trans_b: bool) -> 
 }
 
 /// A constant B packed for the int8 GEMM when the op is built.
-fn prepack_b(ctx: &BuildContext, trans_b: bool) -> Result<Option<Prepacked>> {
+fn prepack_b(ctx: &BuildContext, trans_b: bool, kernels: &QGemmKernels) -> Result<Option<Prepacked>> {
     let Some(b) = ctx.constant_input(3) else { return Ok(None) };
     let Some(zp) = constant_zero_points(ctx, 5, b.dtype()) else { return Ok(None) };
     let Some((bytes, signed)) = q8_bytes(b) else { return Ok(None) };
@@ -124,8 +127,9 @@ fn prepack_b(ctx: &BuildContext, trans_b: bool) -> Result<Option<Prepacked>> {
     if !(zp.len() == 1 || zp.len() == bv.cols()) {
         return Ok(None);
     }
-    let packed = PackedQWeights::pack(bv, &zp)?;
-    Ok(Some(Prepacked { shape: b.shape().to_vec(), dtype: b.dtype(), zero_points: zp, panels: vec![packed] }))
+    let packed = PackedQWeights::pack(bv, &zp, kernels)?;
+    let kernels = select::qgemm_for(packed.layout());
+    Ok(Some(Prepacked { shape: b.shape().to_vec(), dtype: b.dtype(), zero_points: zp, panels: vec![packed], kernels }))
 }
 
 /// QGemm on the int8 GEMM kernel (`kernels::qgemm`) when its parameters suit it: A not
@@ -133,7 +137,7 @@ fn prepack_b(ctx: &BuildContext, trans_b: bool) -> Result<Option<Prepacked>> {
 /// requantized 8-bit output or a float one. `Ok(None)` otherwise; [`qgemm_run`] (the reference)
 /// then computes, and reports errors. Both compute the same accumulators and the same f32
 /// multipliers.
-fn qgemm_on_kernel(attrs: GemmAttrs, prepacked: Option<&Prepacked>, inputs: &[Option<&Tensor>]) -> Result<Option<Tensor>> {
+fn qgemm_on_kernel(attrs: GemmAttrs, kernels: &QGemmKernels, prepacked: Option<&Prepacked>, inputs: &[Option<&Tensor>]) -> Result<Option<Tensor>> {
     let (Some(a), Some(b)) = (optional(inputs, 0), optional(inputs, 3)) else { return Ok(None) };
     if attrs.trans_a || a.rank() != 2 {
         return Ok(None);
@@ -163,15 +167,15 @@ fn qgemm_on_kernel(attrs: GemmAttrs, prepacked: Option<&Prepacked>, inputs: &[Op
     // alpha · a_scale · b_scale[n] (÷ y_scale), in f32 as the reference forms it.
     let scales: Vec<f32> = sb.iter().map(|&s| attrs.alpha * sa * s).collect();
     let av = view(&ab, a_signed, 0, m, k, k, 1)?;
-    let rhs = match prepacked.and_then(|pp| pp.get(b, &b_zp)).and_then(|p| p.first()) {
-        Some(pw) => QRhs::Packed(pw),
-        None => QRhs::Mat { b: bv, zero_point: &b_zp },
+    let (rhs, kernels) = match prepacked.and_then(|pp| Some((pp.get(b, &b_zp)?.first()?, pp.kernels))) {
+        Some((pw, k)) => (QRhs::Packed(pw), k),
+        None => (QRhs::Mat { b: bv, zero_point: &b_zp }, *kernels),
     };
     let shape = [m, n];
     match optional(inputs, 7) {
         None => {
             let mut acc = OutBuf::new(DType::I32, &shape)?;
-            kernel::qgemm(av, a_zp, rhs, bias.as_deref(), acc.view(0, n, 1, &[], 0)?)?;
+            kernel::qgemm(&kernels, av, a_zp, rhs, bias.as_deref(), acc.view(0, n, 1, &[], 0)?)?;
             let OutBuf::I32(acc) = acc else { return Ok(None) };
             let col = |i: usize| i % n.max(1);
             Ok(Some(Tensor::from_vec(&shape, acc.iter().enumerate().map(|(i, &v)| v as f32 * scales[col(i)]).collect())?))
@@ -190,7 +194,7 @@ fn qgemm_on_kernel(attrs: GemmAttrs, prepacked: Option<&Prepacked>, inputs: &[Op
             }
             let mult: Vec<f32> = scales.iter().map(|&s| s / sy).collect();
             let mut y = OutBuf::new(out_type, &shape)?;
-            kernel::qgemm(av, a_zp, rhs, bias.as_deref(), y.view(0, n, 1, &mult, zy)?)?;
+            kernel::qgemm(&kernels, av, a_zp, rhs, bias.as_deref(), y.view(0, n, 1, &mult, zy)?)?;
             Ok(Some(y.into_tensor(&shape)?))
         }
     }
@@ -298,7 +302,7 @@ mod tests {
             }
             let args: Vec<Option<&Tensor>> = inputs.iter().map(|v| v.as_ref()).collect();
             let attrs = GemmAttrs { alpha: 1.5, trans_a: false, trans_b };
-            let fast = qgemm_on_kernel(attrs, None, &args).unwrap().expect("the kernel path applies");
+            let fast = qgemm_on_kernel(attrs, &select::qgemm(), None, &args).unwrap().expect("the kernel path applies");
             assert_eq!(fast, qgemm_run(attrs, &args).unwrap()[0], "trans_b {trans_b}, per column {per_col}");
         }
     }

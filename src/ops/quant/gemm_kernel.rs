@@ -7,7 +7,7 @@
 //! integers ([`crate::quant_math::requantize_clamped`] is the GEMM's epilogue).
 use super::int_values;
 use crate::error::{Error, Result};
-use crate::kernels::qgemm::{i8_bytes, i8_bytes_mut, PackedQWeights, QMat, QOut, Requant};
+use crate::kernels::qgemm::{i8_bytes, i8_bytes_mut, PackedQWeights, QGemmKernels, QMat, QOut, Requant};
 use crate::ops::registry::BuildContext;
 use crate::tensor::{checked_numel, DType, Tensor};
 use std::borrow::Cow;
@@ -56,12 +56,14 @@ pub(crate) fn constant_zero_points(ctx: &BuildContext, idx: usize, of: DType) ->
 }
 
 /// Weights packed when the op was built, with the shape, type and zero points they were packed
-/// from (one set of panels per conv group).
+/// from (one set of panels per conv group) and the kernels chosen for them then (right-side
+/// weights: those of the layout the packing ended up in; left-side: `main`).
 pub(crate) struct Prepacked {
     pub shape: Vec<usize>,
     pub dtype: DType,
     pub zero_points: Vec<i32>,
     pub panels: Vec<PackedQWeights>,
+    pub kernels: QGemmKernels,
 }
 
 impl Prepacked {
@@ -109,12 +111,12 @@ impl OutBuf {
             }
             OutBuf::U8(v) => {
                 tail(v.len())?;
-                let requant = Requant { multiplier, zero_point, min: 0, max: 255 };
+                let requant = Requant::per_channel::<u8>(multiplier, zero_point);
                 QOut::Q8 { c: &mut v[at..], signed: false, rs, cs, requant }
             }
             OutBuf::I8(v) => {
                 tail(v.len())?;
-                let requant = Requant { multiplier, zero_point, min: -128, max: 127 };
+                let requant = Requant::per_channel::<i8>(multiplier, zero_point);
                 QOut::Q8 { c: &mut i8_bytes_mut(v)[at..], signed: true, rs, cs, requant }
             }
         })

@@ -16,7 +16,8 @@
 //!   per-element formula, built when the plan is built if their scales and zero points are
 //!   constants, else once per run.
 use crate::error::{Error, Result};
-use crate::kernels::qlut::lut_x8;
+use crate::kernels::qlut::{lut_x8, LutX8Ukernel, Named};
+use crate::kernels::select;
 use crate::ops::registry::{required, BuildContext, FnOp, Op, Registry};
 use crate::tensor::{DType, Tensor};
 
@@ -92,19 +93,20 @@ impl Table {
         }
     }
 
-    /// `table[x]` for every element of the uint8 or int8 tensor `x`, in `x`'s shape.
-    pub(crate) fn apply(&self, x: &Tensor) -> Result<Tensor> {
+    /// `table[x]` for every element of the uint8 or int8 tensor `x`, in `x`'s shape, on `kernel`
+    /// (the op's, chosen by `select::lut_x8` when it was built).
+    pub(crate) fn apply(&self, kernel: Named<LutX8Ukernel>, x: &Tensor) -> Result<Tensor> {
         let Some((bytes, signed)) = super::gemm_kernel::q8_bytes(x) else {
             return Err(Error::dtype(format!("x must be uint8 or int8, got {}", x.dtype())));
         };
         let flip = if signed { 0x80 } else { 0 };
         if self.out_signed {
             let mut y = vec![0i8; bytes.len()];
-            lut_x8(&bytes, flip, &self.entries, crate::kernels::qgemm::i8_bytes_mut(&mut y));
+            lut_x8(kernel, &bytes, flip, &self.entries, crate::kernels::qgemm::i8_bytes_mut(&mut y));
             Tensor::from_vec(x.shape(), y)
         } else {
             let mut y = vec![0u8; bytes.len()];
-            lut_x8(&bytes, flip, &self.entries, &mut y);
+            lut_x8(kernel, &bytes, flip, &self.entries, &mut y);
             Tensor::from_vec(x.shape(), y)
         }
     }
@@ -113,13 +115,14 @@ impl Table {
 fn lookup(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     // The fusion pass gives the table as an initializer: read once, when the plan is built.
     let built = ctx.constant_input(1).map(Table::from_tensor).transpose()?;
+    let kernel = select::lut_x8();
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let x = required(inputs, 0, "x")?;
         let table = match &built {
             Some(t) => std::borrow::Cow::Borrowed(t),
             None => std::borrow::Cow::Owned(Table::from_tensor(required(inputs, 1, "table")?)?),
         };
-        Ok(vec![table.apply(x)?])
+        Ok(vec![table.apply(kernel, x)?])
     })))
 }
 
@@ -170,7 +173,7 @@ mod tests {
                 false => Tensor::from_vec(&[301], order.iter().map(|&i| values[i] as u8).collect::<Vec<u8>>()).unwrap(),
             };
             let want: Vec<i64> = order.iter().map(|&i| f(&x).unwrap().to_i64_vec().unwrap()[i]).collect();
-            assert_eq!(table.apply(&shuffled).unwrap().to_i64_vec().unwrap(), want);
+            assert_eq!(table.apply(select::lut_x8(), &shuffled).unwrap().to_i64_vec().unwrap(), want);
         }
     }
 

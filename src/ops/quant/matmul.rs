@@ -12,7 +12,8 @@
 //! plain triple loop [`matmul_i32`] for everything else (per-row parameters, 16-bit outputs).
 use super::gemm_kernel::{constant_zero_points, q8_bytes, single, view, zero_points, OutBuf, Prepacked};
 use super::{broadcast_values, float_values, int_values, quantized_tensor, FloatKind};
-use crate::kernels::qgemm::{qgemm, PackedQWeights, QRhs};
+use crate::kernels::qgemm::{qgemm, PackedQWeights, QGemmKernels, QRhs};
+use crate::kernels::select;
 use crate::error::{Error, Result};
 use crate::ops::broadcast_shapes;
 use crate::ops::registry::{optional, required, BuildContext, FnOp, Op, Registry};
@@ -140,8 +141,8 @@ pub(crate) fn matmul_i32(a: &[i32], a_shape: &[usize], b: &[i32], b_shape: &[usi
 }
 
 /// A constant `b` of rank 2 with constant per-tensor or per-column zero points (input `zp_idx`),
-/// packed when the op is built.
-fn prepack_b(ctx: &BuildContext, b_idx: usize, zp_idx: usize) -> Result<Option<Prepacked>> {
+/// packed for `kernels` when the op is built.
+fn prepack_b(ctx: &BuildContext, b_idx: usize, zp_idx: usize, kernels: &QGemmKernels) -> Result<Option<Prepacked>> {
     let Some(b) = ctx.constant_input(b_idx) else { return Ok(None) };
     let Some(zp) = constant_zero_points(ctx, zp_idx, b.dtype()) else { return Ok(None) };
     let (Some((bytes, signed)), [k, n]) = (q8_bytes(b), b.shape()) else { return Ok(None) };
@@ -149,8 +150,9 @@ fn prepack_b(ctx: &BuildContext, b_idx: usize, zp_idx: usize) -> Result<Option<P
     if !(zp.len() == 1 || zp.len() == n) {
         return Ok(None);
     }
-    let packed = PackedQWeights::pack(view(&bytes, signed, 0, k, n, n, 1)?, &zp)?;
-    Ok(Some(Prepacked { shape: vec![k, n], dtype: b.dtype(), zero_points: zp, panels: vec![packed] }))
+    let packed = PackedQWeights::pack(view(&bytes, signed, 0, k, n, n, 1)?, &zp, kernels)?;
+    let kernels = select::qgemm_for(packed.layout());
+    Ok(Some(Prepacked { shape: vec![k, n], dtype: b.dtype(), zero_points: zp, panels: vec![packed], kernels }))
 }
 
 /// A parameter's values if it is per tensor (one element) or per column of `b` (`n` elements,
@@ -161,9 +163,11 @@ fn per_column<T>(values: Vec<T>, shape: &[usize], n: usize) -> Option<Vec<T>> {
 }
 
 /// The GEMM path of both ops: `y = a @ b` into `out` (int32, or uint8 / int8 requantized with
-/// `multiplier` (1 or per column) and `y_zp`). `Ok(None)` when the operands do not suit it.
+/// `multiplier` (1 or per column) and `y_zp`), on `kernels` (the op's, chosen when it was
+/// built) or the prepacked weights' own. `Ok(None)` when the operands do not suit it.
 #[allow(clippy::too_many_arguments)]
 fn matmul_gemm(
+    kernels: &QGemmKernels,
     a: &Tensor,
     a_zp: Option<&Tensor>,
     b: &Tensor,
@@ -183,23 +187,23 @@ fn matmul_gemm(
     };
     let Some(mult) = multiplier(n) else { return Ok(None) };
     let mut y = OutBuf::new(out_type, &p.shape.full)?;
-    let packed = prepacked.and_then(|pp| pp.get(b, &b_zp)).and_then(|panels| panels.first());
+    let packed = prepacked.and_then(|pp| Some((pp.get(b, &b_zp)?.first()?, pp.kernels)));
     if p.b_batch.is_empty() {
         // One product: every batch of a stacked into rows (a is row-major), b shared.
         let rows = p.batches() * m;
         let av = view(&ab, a_signed, 0, rows, k, k, 1)?;
-        let rhs = match packed {
-            Some(pw) => QRhs::Packed(pw),
-            None => QRhs::Mat { b: view(&bb, b_signed, 0, k, n, n, 1)?, zero_point: &b_zp },
+        let (rhs, kernels) = match packed {
+            Some((pw, k)) => (QRhs::Packed(pw), k),
+            None => (QRhs::Mat { b: view(&bb, b_signed, 0, k, n, n, 1)?, zero_point: &b_zp }, *kernels),
         };
-        qgemm(av, a_zp, rhs, None, y.view(0, n, 1, &mult, y_zp)?)?;
+        qgemm(&kernels, av, a_zp, rhs, None, y.view(0, n, 1, &mult, y_zp)?)?;
     } else {
         let a_index = batch_index(&p.batch, &p.a_batch);
         let b_index = batch_index(&p.batch, &p.b_batch);
         for bi in 0..p.batches() {
             let av = view(&ab, a_signed, a_index(bi) * m * k, m, k, k, 1)?;
             let bv = view(&bb, b_signed, b_index(bi) * k * n, k, n, n, 1)?;
-            qgemm(av, a_zp, QRhs::Mat { b: bv, zero_point: &b_zp }, None, y.view(bi * m * n, n, 1, &mult, y_zp)?)?;
+            qgemm(kernels, av, a_zp, QRhs::Mat { b: bv, zero_point: &b_zp }, None, y.view(bi * m * n, n, 1, &mult, y_zp)?)?;
         }
     }
     Ok(Some(y.into_tensor(&p.shape.out)?))
@@ -246,12 +250,13 @@ fn centered(x: &Tensor, zp: Option<&Tensor>, role: Role, x_name: &str, zp_name: 
 }
 
 fn matmul_integer(ctx: &BuildContext) -> Result<Box<dyn Op>> {
-    let prepacked = prepack_b(ctx, 1, 3)?;
+    let kernels = select::qgemm();
+    let prepacked = prepack_b(ctx, 1, 3, &kernels)?;
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let a = required(inputs, 0, "A")?;
         let b = required(inputs, 1, "B")?;
         let (a_zp, b_zp) = (optional(inputs, 2), optional(inputs, 3));
-        if let Some(y) = matmul_gemm(a, a_zp, b, b_zp, prepacked.as_ref(), DType::I32, |_| Some(vec![]), 0)? {
+        if let Some(y) = matmul_gemm(&kernels, a, a_zp, b, b_zp, prepacked.as_ref(), DType::I32, |_| Some(vec![]), 0)? {
             return Ok(vec![y]);
         }
         let av = centered(a, a_zp, Role::Row, "A", "a_zero_point")?;
@@ -262,7 +267,8 @@ fn matmul_integer(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 }
 
 fn qlinear_matmul(ctx: &BuildContext) -> Result<Box<dyn Op>> {
-    let prepacked = prepack_b(ctx, 3, 5)?;
+    let kernels = select::qgemm();
+    let prepacked = prepack_b(ctx, 3, 5, &kernels)?;
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let a = required(inputs, 0, "a")?;
         let a_scale = required(inputs, 1, "a_scale")?;
@@ -281,7 +287,7 @@ fn qlinear_matmul(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         if let (DType::U8 | DType::I8, Some(zy), Some(sa), Some(sy)) = (out_type, single(&zy), single(&sa), single(&sy)) {
             // The multiplier is formed in the scales' type, the product in f32 (onnxruntime).
             let mult = |n: usize| per_column(sb.clone(), b_scale.shape(), n).map(|sb| sb.iter().map(|&s| kind.div(kind.mul(sa, s), sy) as f32).collect());
-            if let Some(y) = matmul_gemm(a, optional(inputs, 2), b, optional(inputs, 5), prepacked.as_ref(), out_type, mult, zy)? {
+            if let Some(y) = matmul_gemm(&kernels, a, optional(inputs, 2), b, optional(inputs, 5), prepacked.as_ref(), out_type, mult, zy)? {
                 return Ok(vec![y]);
             }
         }

@@ -23,6 +23,7 @@
 //! quantized internally); the deprecated `g_idx` input and prepacked weights are rejected.
 use super::float_values;
 use crate::error::{Error, Result};
+use crate::kernels::select;
 use crate::kernels::sgemm::{sgemm_ex, Bias, Epilogue, Lhs, MatRef, PackedB, Rhs};
 use crate::ops::registry::{optional, required, BuildContext, FnOp, Op, Registry};
 use crate::quant_math;
@@ -220,10 +221,11 @@ fn matmul_nbits(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     }
     // Exported models hold B, scales and zero points as initializers: unpack and pack them once.
     let constant = |i: usize| ctx.constant_input(i);
+    let kernels = select::gemm_f32();
     let prepacked: Option<Arc<PackedB>> = match (constant(1), constant(2)) {
         (Some(b), Some(s)) if ctx.node.input(3).is_none() || constant(3).is_some() => {
             let w = weight_from_inputs(&layout, b, s, constant(3), s.dtype())?;
-            Some(Arc::new(PackedB::pack(MatRef::row_major(&w, layout.k, layout.n)?)?))
+            Some(Arc::new(PackedB::pack(MatRef::row_major(&w, layout.k, layout.n)?, &kernels)?))
         }
         _ => None,
     };
@@ -268,14 +270,14 @@ fn matmul_nbits(ctx: &BuildContext) -> Result<Box<dyn Op>> {
                 Some(p) => p.as_ref(),
                 None => {
                     let w = weight_from_inputs(&layout, b, required(inputs, 2, "scales")?, optional(inputs, 3), a_type)?;
-                    owned = PackedB::pack(MatRef::row_major(&w, layout.k, layout.n)?)?;
+                    owned = PackedB::pack(MatRef::row_major(&w, layout.k, layout.n)?, &kernels)?;
                     &owned
                 }
             };
             if m > 0 {
                 let av = as_f32(x, "A")?;
                 let ep = Epilogue { bias: bias.as_deref().map_or(Bias::None, Bias::Col), ..Default::default() };
-                sgemm_ex(Lhs::Mat(MatRef::row_major(&av, m, layout.k)?), Rhs::Packed(packed), &mut y, layout.n, &ep)?;
+                sgemm_ex(&kernels, Lhs::Mat(MatRef::row_major(&av, m, layout.k)?), Rhs::Packed(packed), &mut y, layout.n, &ep)?;
             }
         }
         match a_type {
