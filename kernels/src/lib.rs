@@ -15,6 +15,8 @@
 //!   benchmarks.
 //! - [`qlut`]: 8-bit table lookup (QLinearLookup's `DQ → elementwise op → Q` tables).
 //! - [`qconvert`]: per-tensor QuantizeLinear / DequantizeLinear between f32 and 8-bit slices.
+//! - [`velementwise`]: f32 activations and arithmetic over slices; [`vnorm`]: f32
+//!   LayerNormalization and Softmax / LogSoftmax rows.
 //! - [`reference`]: the scalar oracles every kernel is tested against.
 //! - [`select`]: the one place that chooses a micro-kernel for this build.
 //! - [`selftest`]: the shared kernel tests, also exported to JS to run the wasm kernels.
@@ -89,6 +91,7 @@ pub mod select;
 pub mod selftest;
 pub mod sgemm;
 pub mod velementwise;
+pub mod vnorm;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
 mod wasm_relaxed;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

@@ -15,6 +15,7 @@ use super::registry::{optional, required, BuildContext, FnOp, Op, Registry};
 use crate::error::{Error, Result};
 use crate::tensor::{Elem, Tensor};
 use crate::kernels::velementwise::{unary_f32, UnaryF32};
+use crate::kernels::vnorm::softmax_f32;
 use half::f16;
 pub(crate) use crate::kernels::math::{erf_f32, exp_f32, tanh_f32, ERFC_MID, ERF_SMALL};
 use ndarray::{ArrayD, IxDyn};
@@ -388,15 +389,22 @@ fn build_softmax(ctx: &BuildContext, log: bool) -> Result<Box<dyn Op>> {
             (shape[a], shape[a + 1..].iter().product::<usize>())
         };
         match t {
-            Tensor::F32(a) => Ok(Tensor::F32(softmax_array(a, n, inner, log)?)),
-            Tensor::F64(a) => Ok(Tensor::F64(softmax_array(a, n, inner, log)?)),
+            // float32 (and float16, computed in float32): the kernels crate's row kernel.
+            Tensor::F32(a) => Ok(Tensor::F32(softmax_f32_array(a, n, inner, log)?)),
             Tensor::F16(a) => {
-                let y = softmax_array(&a.mapv(f16::to_f32), n, inner, log)?;
-                Ok(Tensor::F16(y.mapv(f16::from_f32)))
+                let y = softmax_f32_array(&map_elems(a, f16::to_f32)?, n, inner, log)?;
+                Ok(Tensor::F16(map_elems(&y, f16::from_f32)?))
             }
+            Tensor::F64(a) => Ok(Tensor::F64(softmax_array(a, n, inner, log)?)),
             other => Err(not_float(other)),
         }
     }))
+}
+
+fn softmax_f32_array(a: &ArrayD<f32>, n: usize, inner: usize, log: bool) -> Result<ArrayD<f32>> {
+    let mut data = a.as_standard_layout().into_owned().into_raw_vec_and_offset().0;
+    softmax_f32(&mut data, n, inner, log);
+    ArrayD::from_shape_vec(IxDyn(a.shape()), data).map_err(|e| Error::shape(e.to_string()))
 }
 
 fn softmax_array<R: Real>(a: &ArrayD<R>, n: usize, inner: usize, log: bool) -> Result<ArrayD<R>> {
