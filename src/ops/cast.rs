@@ -6,10 +6,12 @@
 //! anything to bool is `!= 0` (NaN is true), and float to float16 rounds to nearest even.
 //! [`cast`] is usable by other op families. Types this engine cannot store (bfloat16, float8,
 //! int4, string) are reported as type errors when the node is built or the model is loaded.
+use super::elementwise::map_elems;
 use super::registry::{optional, required, BuildContext, FnOp, Op, Registry};
 use super::wide::{self, Wide};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
+use half::f16;
 use ndarray::ArrayD;
 
 pub fn register(r: &mut Registry) {
@@ -38,6 +40,22 @@ pub fn register(r: &mut Registry) {
 pub(crate) fn cast(t: &Tensor, to: DType) -> Result<Tensor> {
     if t.dtype() == to {
         return Ok(t.clone());
+    }
+    // Conversions to float32 that models run on whole activations (an int64 or bool attention
+    // mask expanded to [batch, tokens, hidden] in MiniLM's pooling, uint8 images) skip the
+    // wide copy: one loop per source, `as` from the value itself (one rounding).
+    if to == DType::F32 {
+        let direct = match t {
+            Tensor::I64(a) => Some(map_elems(a, |v| v as f32)?),
+            Tensor::I32(a) => Some(map_elems(a, |v| v as f32)?),
+            Tensor::U8(a) => Some(map_elems(a, f32::from)?),
+            Tensor::Bool(a) => Some(map_elems(a, |v| if v { 1.0 } else { 0.0 })?),
+            Tensor::F16(a) => Some(map_elems(a, f16::to_f32)?),
+            _ => None,
+        };
+        if let Some(y) = direct {
+            return Ok(Tensor::F32(y));
+        }
     }
     let shape = t.shape();
     match (wide::values(t), to.is_float()) {
@@ -97,7 +115,6 @@ fn build_dropout(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use half::f16;
 
     /// Narrow sources go through their wide type; the result must be `as` from the narrow value
     /// itself (float16 targets: one rounding of the exact value; bool: `!= 0`).
