@@ -15,6 +15,8 @@
 //!   benchmarks.
 //! - [`qlut`]: 8-bit table lookup (QLinearLookup's `DQ → elementwise op → Q` tables).
 //! - [`qconvert`]: per-tensor QuantizeLinear / DequantizeLinear between f32 and 8-bit slices.
+//! - [`velementwise`]: f32 activations and arithmetic over slices; [`vnorm`]: f32
+//!   LayerNormalization and Softmax / LogSoftmax rows.
 //! - [`reference`]: the scalar oracles every kernel is tested against.
 //! - [`ukernel`]: the kernel contracts: every micro-kernel's function-pointer type, its
 //!   parameters ([`ukernel::Requant`], the one requantization rule) and the descriptors.
@@ -93,6 +95,7 @@ pub mod selftest;
 pub mod sgemm;
 pub mod ukernel;
 pub mod velementwise;
+pub mod vnorm;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128", target_feature = "relaxed-simd"))]
 mod wasm_relaxed;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

@@ -8,8 +8,9 @@
 //! int4, string) are reported as type errors when the node is built or the model is loaded.
 use super::elementwise::map_elems;
 use super::registry::{optional, required, BuildContext, FnOp, Op, Registry};
+use super::wide::{self, Wide};
 use crate::error::{Error, Result};
-use crate::tensor::{DType, Elem, Tensor};
+use crate::tensor::{DType, Tensor};
 use half::f16;
 use ndarray::ArrayD;
 
@@ -27,88 +28,41 @@ pub fn register(r: &mut Registry) {
     r.register("", "Dropout", build_dropout);
 }
 
-/// Conversion of one element to every storable type, with `astype` semantics.
-trait Convert: Copy {
-    fn to_f32(self) -> f32;
-    fn to_f64(self) -> f64;
-    fn to_f16(self) -> f16;
-    fn to_i8(self) -> i8;
-    fn to_u8(self) -> u8;
-    fn to_i16(self) -> i16;
-    fn to_u16(self) -> u16;
-    fn to_i32(self) -> i32;
-    fn to_u32(self) -> u32;
-    fn to_i64(self) -> i64;
-    fn to_u64(self) -> u64;
-    fn to_bool(self) -> bool;
-}
-
-/// The source types [`cast`] converts from directly: `as` does the right thing for every target
-/// (it truncates floats toward zero and saturates, wraps integers).
-macro_rules! convert_prim {
-    ($($t:ty),*) => {$(
-        impl Convert for $t {
-            #[inline] fn to_f32(self) -> f32 { self as f32 }
-            #[inline] fn to_f64(self) -> f64 { self as f64 }
-            // Through f64: exact for every f32 and for integers below 2^53, then one rounding.
-            #[inline] fn to_f16(self) -> f16 { f16::from_f64(self as f64) }
-            #[inline] fn to_i8(self) -> i8 { self as i8 }
-            #[inline] fn to_u8(self) -> u8 { self as u8 }
-            #[inline] fn to_i16(self) -> i16 { self as i16 }
-            #[inline] fn to_u16(self) -> u16 { self as u16 }
-            #[inline] fn to_i32(self) -> i32 { self as i32 }
-            #[inline] fn to_u32(self) -> u32 { self as u32 }
-            #[inline] fn to_i64(self) -> i64 { self as i64 }
-            #[inline] fn to_u64(self) -> u64 { self as u64 }
-            #[inline]
-            #[allow(clippy::float_cmp)]
-            fn to_bool(self) -> bool { self != (0 as $t) }
-        }
-    )*};
-}
-convert_prim!(f32, f64, i64, u64);
-
-/// `t` converted to `to` (a copy when the type already matches).
+/// `t` converted to `to` (a copy when the type already matches), with `astype` semantics.
 ///
-/// float32 and the three wide types (int64, uint64, float64) convert directly; every other type
-/// first widens exactly (signed integers to int64, unsigned integers and bool to uint64, float16
-/// to float64), and `as` from the wide value gives what `as` from the narrow one would: integer
-/// truncation keeps the same low bits, integer-to-float rounds the same value once, a float's
-/// truncation and saturation see the same value, and `!= 0` is unchanged. So the conversion
-/// loops are compiled for 4 source types instead of 12 (56 loops instead of 144 in the wasm build).
+/// Through the wide path (src/ops/wide.rs): the source is read as f64 (floats) or i128
+/// (integers, bool), both exact, and written in the target type, so the loops are one reader per
+/// source type and one writer per target type and class instead of one per (source, target)
+/// pair. `as` from the exact wide value is `as` from the narrow one: float-to-integer truncates
+/// and saturates the same value, integer truncation keeps the same low bits, and integer-to-float
+/// rounds the exact integer once (to float16 through f64, as before: one rounding below 2^53 and
+/// infinity above 65504 either way). `!= 0` is unchanged.
 pub(crate) fn cast(t: &Tensor, to: DType) -> Result<Tensor> {
-    fn go<S: Elem + Convert>(a: &ArrayD<S>, to: DType) -> Result<Tensor> {
-        Ok(match to {
-            DType::F32 => Tensor::F32(map_elems(a, S::to_f32)?),
-            DType::F64 => Tensor::F64(map_elems(a, S::to_f64)?),
-            DType::F16 => Tensor::F16(map_elems(a, S::to_f16)?),
-            DType::I8 => Tensor::I8(map_elems(a, S::to_i8)?),
-            DType::U8 => Tensor::U8(map_elems(a, S::to_u8)?),
-            DType::I16 => Tensor::I16(map_elems(a, S::to_i16)?),
-            DType::U16 => Tensor::U16(map_elems(a, S::to_u16)?),
-            DType::I32 => Tensor::I32(map_elems(a, S::to_i32)?),
-            DType::U32 => Tensor::U32(map_elems(a, S::to_u32)?),
-            DType::I64 => Tensor::I64(map_elems(a, S::to_i64)?),
-            DType::U64 => Tensor::U64(map_elems(a, S::to_u64)?),
-            DType::Bool => Tensor::Bool(map_elems(a, S::to_bool)?),
-        })
-    }
     if t.dtype() == to {
         return Ok(t.clone());
     }
-    match t {
-        Tensor::F32(a) => go(a, to),
-        Tensor::F64(a) => go(a, to),
-        Tensor::I64(a) => go(a, to),
-        Tensor::U64(a) => go(a, to),
-        Tensor::F16(a) => go(&map_elems(a, f16::to_f64)?, to),
-        Tensor::I8(a) => go(&map_elems(a, i64::from)?, to),
-        Tensor::I16(a) => go(&map_elems(a, i64::from)?, to),
-        Tensor::I32(a) => go(&map_elems(a, i64::from)?, to),
-        Tensor::U8(a) => go(&map_elems(a, u64::from)?, to),
-        Tensor::U16(a) => go(&map_elems(a, u64::from)?, to),
-        Tensor::U32(a) => go(&map_elems(a, u64::from)?, to),
-        Tensor::Bool(a) => go(&map_elems(a, u64::from)?, to),
+    // Conversions to float32 that models run on whole activations (an int64 or bool attention
+    // mask expanded to [batch, tokens, hidden] in MiniLM's pooling, uint8 images) skip the
+    // wide copy: one loop per source, `as` from the value itself (one rounding).
+    if to == DType::F32 {
+        let direct = match t {
+            Tensor::I64(a) => Some(map_elems(a, |v| v as f32)?),
+            Tensor::I32(a) => Some(map_elems(a, |v| v as f32)?),
+            Tensor::U8(a) => Some(map_elems(a, f32::from)?),
+            Tensor::Bool(a) => Some(map_elems(a, |v| if v { 1.0 } else { 0.0 })?),
+            Tensor::F16(a) => Some(map_elems(a, f16::to_f32)?),
+            _ => None,
+        };
+        if let Some(y) = direct {
+            return Ok(Tensor::F32(y));
+        }
+    }
+    let shape = t.shape();
+    match (wide::values(t), to.is_float()) {
+        (Wide::F(v), true) => wide::from_floats(to, shape, v),
+        (Wide::I(v), false) => wide::from_ints(to, shape, v),
+        (Wide::F(v), false) => wide::from_ints(to, shape, v.into_iter().map(|x| wide::int_from_f64(to, x)).collect()),
+        (Wide::I(v), true) => wide::floats_from_ints(to, shape, v),
     }
 }
 
@@ -213,6 +167,45 @@ mod tests {
         for to in [DType::F32, DType::F64, DType::F16, DType::I8, DType::U8, DType::I16, DType::U16, DType::I32, DType::U32, DType::I64, DType::U64] {
             assert_eq!(cast(&b, to).unwrap(), cast(&Tensor::from_vec(&[2], vec![0f32, 1.0]).unwrap(), to).unwrap(), "bool -> {to}");
         }
+    }
+
+    /// The wide sources (float32, float64, int64, uint64): `as` from the value itself, large
+    /// integers to float32 included (one rounding, not two through f64).
+    #[test]
+    fn wide_sources_cast_like_direct_as() {
+        macro_rules! check_from {
+            ($s:ty, $vals:expr) => {{
+                let vals: Vec<$s> = $vals;
+                let n = vals.len();
+                let src = Tensor::from_vec(&[n], vals.clone()).unwrap();
+                macro_rules! to {
+                    ($t:ty, $d:expr) => {
+                        let want = Tensor::from_vec(&[n], vals.iter().map(|&v| v as $t).collect::<Vec<$t>>()).unwrap();
+                        assert_eq!(cast(&src, $d).unwrap(), want, "{} -> {}", src.dtype(), $d);
+                    };
+                }
+                to!(f32, DType::F32);
+                to!(f64, DType::F64);
+                to!(i8, DType::I8);
+                to!(u8, DType::U8);
+                to!(i16, DType::I16);
+                to!(u16, DType::U16);
+                to!(i32, DType::I32);
+                to!(u32, DType::U32);
+                to!(i64, DType::I64);
+                to!(u64, DType::U64);
+                let halves: Vec<f16> = vals.iter().map(|&v| f16::from_f64(v as f64)).collect();
+                assert_eq!(cast(&src, DType::F16).unwrap(), Tensor::from_vec(&[n], halves).unwrap(), "{} -> float16", src.dtype());
+                let truth: Vec<bool> = vals.iter().map(|&v| v as f64 != 0.0).collect();
+                assert_eq!(cast(&src, DType::Bool).unwrap(), Tensor::from_vec(&[n], truth).unwrap(), "{} -> bool", src.dtype());
+            }};
+        }
+        // 2^53 + 1 and (2^24 + 1) * 2^29 + 1 round differently to f32 directly and through f64.
+        let big = [(1i64 << 53) + 1, ((1i64 << 24) + 1) * (1 << 29) + 1, i64::MAX, i64::MIN, -(1 << 40) - 3];
+        check_from!(i64, big.iter().copied().chain([-1, 0, 1, 255, 65_504, 65_520]).collect());
+        check_from!(u64, big.iter().map(|&v| v as u64).chain([0, 1, u64::MAX, 1 << 63]).collect());
+        check_from!(f32, vec![-2.7, -0.5, -0.0, 0.5, 300.0, 1e10, -1e10, 3e38, f32::INFINITY, f32::NEG_INFINITY, 65_519.0, 65_520.0, 1e-8]);
+        check_from!(f64, vec![-2.7, -0.5, -0.0, 0.5, 300.0, 1e10, -1e300, 1e300, f64::INFINITY, 1e-40, 65_519.99, 2.0f64.powi(63)]);
     }
 
     #[test]

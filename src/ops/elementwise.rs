@@ -15,6 +15,7 @@
 use super::broadcast::broadcast_shapes;
 use super::cast::cast;
 use super::registry::{required, BuildContext, FnOp, Op, QuantRule, Registry};
+use super::wide::{self, Wide};
 use crate::error::{Error, Result};
 use crate::kernels::velementwise::{binary_f32, binary_f32_scalar_left, binary_f32_scalar_right, BinaryF32};
 use crate::tensor::{checked_numel, DType, Elem, Tensor};
@@ -37,9 +38,9 @@ pub fn register(r: &mut Registry) {
     r.register("", "Less", |_| Ok(binary(less)));
     r.register("", "GreaterOrEqual", |_| Ok(binary(greater_or_equal)));
     r.register("", "LessOrEqual", |_| Ok(binary(less_or_equal)));
-    r.register("", "And", |_| Ok(binary(|a, b| logical(a, b, |x, y| x & y))));
-    r.register("", "Or", |_| Ok(binary(|a, b| logical(a, b, |x, y| x | y))));
-    r.register("", "Xor", |_| Ok(binary(|a, b| logical(a, b, |x, y| x ^ y))));
+    r.register("", "And", |_| Ok(binary(|a, b| logical(a, b, Logic::And))));
+    r.register("", "Or", |_| Ok(binary(|a, b| logical(a, b, Logic::Or))));
+    r.register("", "Xor", |_| Ok(binary(|a, b| logical(a, b, Logic::Xor))));
     r.register("", "Not", |_| Ok(Box::new(FnOp(not))));
     r.register("", "Where", |_| Ok(Box::new(FnOp(where_)))).data_movement();
 }
@@ -49,6 +50,8 @@ pub fn register(r: &mut Registry) {
 
 /// The arithmetic of one numeric element type, with numpy's semantics (see the module docs).
 /// Method names avoid the inherent float methods (`min`, `abs`, ...) on purpose.
+// Some rules only serve the tests, as the oracle the wide path is checked against.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) trait Num: Elem + PartialOrd {
     const IS_FLOAT: bool;
     fn plus(self, o: Self) -> Self;
@@ -392,15 +395,6 @@ fn widened(a: &Tensor, b: &Tensor, f: impl Fn(&Tensor, &Tensor) -> Result<Tensor
     }
 }
 
-/// `f(t)` on `t` widened when its type is narrow, the result converted back: for one-input ops
-/// whose element rule is exact in the wide type the same way (Neg, Abs, Sign, Relu, Clip).
-pub(crate) fn widened1(t: &Tensor, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
-    match wide_type(t.dtype()) {
-        Some(wide) => narrowed(f(&cast(t, wide)?)?, wide, t.dtype()),
-        None => f(t),
-    }
-}
-
 /// `t` in its wide type, or None when its type is not narrow.
 pub(crate) fn to_wide(t: &Tensor) -> Result<Option<Tensor>> {
     wide_type(t.dtype()).map(|wide| cast(t, wide)).transpose()
@@ -448,14 +442,14 @@ fn fold(inputs: &[Option<&Tensor>], f: fn(&Tensor, &Tensor) -> Result<Tensor>) -
 /// How K inputs are read while the broadcast output is written in row-major order: the output's
 /// dimensions with size-1 ones dropped and mergeable neighbours merged, and per dimension each
 /// input's element stride (0 where the input is broadcast).
-struct Walk<const K: usize> {
+pub(crate) struct Walk<const K: usize> {
     dims: Vec<usize>,
     strides: Vec<[usize; K]>,
 }
 
 impl<const K: usize> Walk<K> {
     /// `out` must be the broadcast of `shapes` (each no longer than `out`).
-    fn new(out: &[usize], shapes: [&[usize]; K]) -> Walk<K> {
+    pub(crate) fn new(out: &[usize], shapes: [&[usize]; K]) -> Walk<K> {
         let r = out.len();
         let mut own = vec![[0usize; K]; r];
         for (k, s) in shapes.iter().enumerate() {
@@ -490,13 +484,13 @@ impl<const K: usize> Walk<K> {
     }
 
     /// The innermost run: its length and each input's stride along it.
-    fn inner(&self) -> (usize, [usize; K]) {
+    pub(crate) fn inner(&self) -> (usize, [usize; K]) {
         (self.dims[self.dims.len() - 1], self.strides[self.strides.len() - 1])
     }
 
     /// Calls `f` with each input's offset at the start of every innermost run, in output order.
     /// The output must not be empty.
-    fn for_each_run(&self, mut f: impl FnMut([usize; K])) {
+    pub(crate) fn for_each_run(&self, mut f: impl FnMut([usize; K])) {
         let outer = self.dims.len() - 1;
         let mut idx = vec![0usize; outer];
         let mut offs = [0usize; K];
@@ -639,97 +633,170 @@ fn zip3_broadcast<A: Copy, B: Copy, C: Copy, O: Elem>(
 // ---------------------------------------------------------------------------------------------
 // The ops
 
-fn arith<T: Num>(a: &ArrayD<T>, b: &ArrayD<T>, f: impl Fn(T, T) -> T) -> Result<Tensor> {
-    Ok(T::wrap(zip_broadcast(a, b, f)?))
+/// Two-input arithmetic. float32 Add, Sub, Mul and Div run the vectorized [`BinaryF32`]
+/// kernels; every other type and op takes the wide scalar path (src/ops/wide.rs): floats in
+/// f64, integers in i128, one loop per op family, with the same results as [`Num`]'s rules in
+/// the narrow type (wide.rs has the argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arith {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Min,
+    Max,
+    /// Remainder with the sign of the divisor (Mod, fmod = 0).
+    ModFloor,
+    /// Remainder with the sign of the dividend (Mod, fmod = 1).
+    ModTrunc,
+}
+
+impl Arith {
+    fn kernel(self) -> Option<BinaryF32> {
+        match self {
+            Arith::Add => Some(BinaryF32::Add),
+            Arith::Sub => Some(BinaryF32::Sub),
+            Arith::Mul => Some(BinaryF32::Mul),
+            Arith::Div => Some(BinaryF32::Div),
+            _ => None,
+        }
+    }
+
+    /// The rule on floats ([`Num`] for f64).
+    fn float(self, x: f64, y: f64) -> f64 {
+        match self {
+            Arith::Add => x + y,
+            Arith::Sub => x - y,
+            Arith::Mul => x * y,
+            Arith::Div => x / y,
+            Arith::Min => x.min_nan(y),
+            Arith::Max => x.max_nan(y),
+            Arith::ModFloor => x.rem_floor(y),
+            Arith::ModTrunc => x.rem_trunc(y),
+        }
+    }
+
+    /// The rule on integers widened to i128, before truncation to the type (numpy semantics:
+    /// Div truncates toward zero, a zero divisor gives 0).
+    fn int(self, x: i128, y: i128) -> i128 {
+        match self {
+            Arith::Add => x + y,
+            Arith::Sub => x - y,
+            Arith::Mul => x.wrapping_mul(y),
+            Arith::Div if y == 0 => 0,
+            Arith::Div => x / y,
+            Arith::ModFloor | Arith::ModTrunc if y == 0 => 0,
+            Arith::ModTrunc => x % y,
+            Arith::ModFloor => {
+                let r = x % y;
+                if r != 0 && ((r < 0) != (y < 0)) {
+                    r + y
+                } else {
+                    r
+                }
+            }
+            Arith::Min => x.min(y),
+            Arith::Max => x.max(y),
+        }
+    }
+}
+
+/// `a` and `b` as wide values, with their broadcast shape; a type error unless both have one
+/// type (numeric, or any with `any`).
+fn wide_pair(a: &Tensor, b: &Tensor, any: bool, out: DType) -> Result<(Vec<usize>, Wide, Wide)> {
+    if a.dtype() != b.dtype() || (!any && a.dtype() == DType::Bool) {
+        return Err(type_mismatch(a, b, if any { "any type" } else { "a numeric type" }));
+    }
+    let shape = broadcast_shapes(&[a.shape(), b.shape()])?;
+    checked_numel(&shape, out)?;
+    Ok((shape, wide::values(a), wide::values(b)))
+}
+
+pub(crate) fn arith(op: Arith, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if let (Tensor::F32(x), Tensor::F32(y), Some(k)) = (a, b, op.kernel()) {
+        return zip_broadcast_f32(k, x, y).map(Tensor::F32);
+    }
+    let (shape, x, y) = wide_pair(a, b, false, a.dtype())?;
+    let (sa, sb) = (a.shape(), b.shape());
+    let w = match (x, y) {
+        (Wide::F(x), Wide::F(y)) => Wide::F(wide::zip(&x, sa, &y, sb, &shape, &|x, y| op.float(x, y))),
+        (Wide::I(x), Wide::I(y)) => Wide::I(wide::zip(&x, sa, &y, sb, &shape, &|x, y| op.int(x, y))),
+        _ => return Err(Error::internal("inputs of one type read as different wide types")),
+    };
+    wide::from_wide(a.dtype(), &shape, w)
 }
 
 fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if let (Tensor::F32(x), Tensor::F32(y)) = (a, b) {
-        return zip_broadcast_f32(BinaryF32::Add, x, y).map(Tensor::F32);
-    }
-    same_type!(a, b, |x, y| arith(x, y, Num::plus))
+    arith(Arith::Add, a, b)
 }
 fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if let (Tensor::F32(x), Tensor::F32(y)) = (a, b) {
-        return zip_broadcast_f32(BinaryF32::Sub, x, y).map(Tensor::F32);
-    }
-    same_type!(a, b, |x, y| arith(x, y, Num::minus))
+    arith(Arith::Sub, a, b)
 }
 fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if let (Tensor::F32(x), Tensor::F32(y)) = (a, b) {
-        return zip_broadcast_f32(BinaryF32::Mul, x, y).map(Tensor::F32);
-    }
-    same_type!(a, b, |x, y| arith(x, y, Num::times))
+    arith(Arith::Mul, a, b)
 }
 fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if let (Tensor::F32(x), Tensor::F32(y)) = (a, b) {
-        return zip_broadcast_f32(BinaryF32::Div, x, y).map(Tensor::F32);
-    }
-    same_type!(a, b, |x, y| arith(x, y, Num::divide))
+    arith(Arith::Div, a, b)
 }
 fn min(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    same_type!(a, b, |x, y| arith(x, y, Num::min_nan))
+    arith(Arith::Min, a, b)
 }
 fn max(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    same_type!(a, b, |x, y| arith(x, y, Num::max_nan))
+    arith(Arith::Max, a, b)
 }
 
 fn build_mod(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let fmod = ctx.attrs().int_or("fmod", 0)?;
     let f: fn(&Tensor, &Tensor) -> Result<Tensor> = match fmod {
-        0 => |a, b| same_type!(a, b, |x, y| arith(x, y, Num::rem_floor)),
-        1 => |a, b| same_type!(a, b, |x, y| arith(x, y, Num::rem_trunc)),
+        0 => |a, b| arith(Arith::ModFloor, a, b),
+        1 => |a, b| arith(Arith::ModTrunc, a, b),
         other => return Err(Error::invalid(format!("Mod: fmod must be 0 or 1, got {other}"))),
     };
     Ok(binary(f))
 }
 
+/// Sum / n: the count rounded to the inputs' type first, as the division of that type does.
 fn mean(inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
     let n = inputs.iter().flatten().count();
     let sum = fold(inputs, add)?;
-    fn scale<T: Num>(a: ArrayD<T>, n: usize) -> Tensor {
-        let d = T::from_f64(n as f64);
-        T::wrap(a.mapv_into(|v| v.divide(d)))
+    if !sum.dtype().is_float() {
+        return Err(Error::dtype(format!("Mean needs float inputs, got {}", sum.dtype())));
     }
-    Ok(vec![match sum {
-        Tensor::F32(a) => scale(a, n),
-        Tensor::F64(a) => scale(a, n),
-        Tensor::F16(a) => scale(a, n),
-        other => return Err(Error::dtype(format!("Mean needs float inputs, got {}", other.dtype()))),
-    }])
+    let count = cast(&Tensor::scalar(n as f64), sum.dtype())?;
+    Ok(vec![arith(Arith::Div, &sum, &count)?])
 }
 
 /// `base ^ exponent` as numpy's `power(a, b).astype(a.dtype)`: computed in f64 when either side
-/// is a float, by repeated (wrapping) multiplication when both are integers. The exponent comes
-/// as f64 (exact for every exponent type but 64-bit integers beyond 2^53, which numpy's integer
-/// power could not reach anyway) with `e_float` saying whether it was a float: one instance per
-/// base type instead of one per (base, exponent) pair, 110 fewer loops in the wasm build.
-#[inline]
-fn pow_elem<B: Num>(b: B, e: f64, e_float: bool) -> B {
-    if B::IS_FLOAT || e_float {
-        return B::from_f64(b.to_f64().powf(e));
+/// is a float (the result converted with `as`: rounded for floats, truncated and saturated for
+/// integers), by repeated wrapping multiplication when both are integers. The exponent comes as
+/// f64 (exact for every exponent type but 64-bit integers beyond 2^53, which numpy's integer
+/// power could not reach anyway) with `e_float` saying whether it was a float. `b` is the base
+/// in i128, `dt` its type.
+fn pow_int(b: i128, e: f64, e_float: bool, dt: DType) -> i128 {
+    if e_float {
+        return wide::int_from_f64(dt, (b as f64).powf(e));
     }
-    let one = B::from_f64(1.0);
     if e < 0.0 {
-        // Integer to a negative power: 1/b^|e| truncated.
-        return if b == one {
-            one
-        } else if b == one.negate() {
+        // Integer to a negative power: 1/b^|e| truncated (b = -1 in the type's own arithmetic,
+        // so the all-ones value of an unsigned type too).
+        return if b == 1 {
+            1
+        } else if wide::wrap_int(dt, b + 1) == 0 {
             if (e as i64) % 2 == 0 {
-                one
+                1
             } else {
                 b
             }
         } else {
-            B::default()
+            0
         };
     }
-    let (mut acc, mut base, mut k) = (one, b, e as u64);
+    let (mut acc, mut base, mut k) = (1i128, b, e as u64);
     while k > 0 {
         if k & 1 == 1 {
-            acc = acc.times(base);
+            acc = acc.wrapping_mul(base);
         }
-        base = base.times(base);
+        base = base.wrapping_mul(base);
         k >>= 1;
     }
     acc
@@ -761,38 +828,91 @@ fn pow(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         }
     }
     let e_float = b.dtype().is_float();
-    let e = match b {
-        Tensor::Bool(_) => return Err(Error::dtype(format!("Pow: the exponent must be numeric, got {}", b.dtype()))),
-        _ => match cast(b, DType::F64)? {
-            Tensor::F64(e) => e,
-            _ => return Err(Error::internal("Pow exponent did not cast to float64")),
-        },
+    if b.dtype() == DType::Bool {
+        return Err(Error::dtype(format!("Pow: the exponent must be numeric, got {}", b.dtype())));
+    }
+    if a.dtype() == DType::Bool {
+        return Err(Error::dtype(format!("Pow: the base must be numeric, got {}", a.dtype())));
+    }
+    let Wide::F(e) = wide::values(&cast(b, DType::F64)?) else {
+        return Err(Error::internal("Pow exponent did not cast to float64"));
     };
-    numeric!(a, x => Ok(Tensor::from(zip_broadcast(x, &e, |b, e| pow_elem(b, e, e_float))?)),
-        o => Err(Error::dtype(format!("Pow: the base must be numeric, got {}", o.dtype()))))
+    let shape = broadcast_shapes(&[a.shape(), b.shape()])?;
+    checked_numel(&shape, a.dtype())?;
+    let (dt, sa, sb) = (a.dtype(), a.shape(), b.shape());
+    let w = match wide::values(a) {
+        Wide::F(x) => Wide::F(wide::zip(&x, sa, &e, sb, &shape, &|b: f64, e: f64| b.powf(e))),
+        Wide::I(x) => Wide::I(wide::zip(&x, sa, &e, sb, &shape, &|b, e| pow_int(b, e, e_float, dt))),
+    };
+    wide::from_wide(dt, &shape, w)
 }
 
-fn compare<T: Elem + PartialOrd>(a: &ArrayD<T>, b: &ArrayD<T>, f: impl Fn(&T, &T) -> bool) -> Result<Tensor> {
-    Ok(Tensor::Bool(zip_broadcast(a, b, |x, y| f(&x, &y))?))
+/// A comparison of two values of one type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cmp {
+    Eq,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+}
+
+impl Cmp {
+    #[inline]
+    fn test<T: PartialOrd>(self, x: T, y: T) -> bool {
+        match self {
+            Cmp::Eq => x == y,
+            Cmp::Gt => x > y,
+            Cmp::Lt => x < y,
+            Cmp::Ge => x >= y,
+            Cmp::Le => x <= y,
+        }
+    }
+}
+
+/// A comparison through the wide path: exact for every type (floats compare the same in f64,
+/// NaN included; integers and bool in i128). Equal accepts bool, the others numbers only.
+fn compare(op: Cmp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (shape, x, y) = wide_pair(a, b, op == Cmp::Eq, DType::Bool)?;
+    let (sa, sb) = (a.shape(), b.shape());
+    let v = match (x, y) {
+        (Wide::F(x), Wide::F(y)) => wide::zip(&x, sa, &y, sb, &shape, &|x, y| op.test(x, y)),
+        (Wide::I(x), Wide::I(y)) => wide::zip(&x, sa, &y, sb, &shape, &|x, y| op.test(x, y)),
+        _ => return Err(Error::internal("inputs of one type read as different wide types")),
+    };
+    wide::from_bools(&shape, v)
 }
 
 fn equal(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    same_type!(all a, b, |x, y| compare(x, y, PartialEq::eq))
+    compare(Cmp::Eq, a, b)
 }
 fn greater(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    same_type!(a, b, |x, y| compare(x, y, PartialOrd::gt))
+    compare(Cmp::Gt, a, b)
 }
 fn less(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    same_type!(a, b, |x, y| compare(x, y, PartialOrd::lt))
+    compare(Cmp::Lt, a, b)
 }
 fn greater_or_equal(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    same_type!(a, b, |x, y| compare(x, y, PartialOrd::ge))
+    compare(Cmp::Ge, a, b)
 }
 fn less_or_equal(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    same_type!(a, b, |x, y| compare(x, y, PartialOrd::le))
+    compare(Cmp::Le, a, b)
 }
 
-fn logical(a: &Tensor, b: &Tensor, f: impl Fn(bool, bool) -> bool) -> Result<Tensor> {
+#[derive(Debug, Clone, Copy)]
+enum Logic {
+    And,
+    Or,
+    Xor,
+}
+
+/// And, Or, Xor: one broadcast loop for the three.
+fn logical(a: &Tensor, b: &Tensor, op: Logic) -> Result<Tensor> {
+    let f = move |x: bool, y: bool| match op {
+        Logic::And => x & y,
+        Logic::Or => x | y,
+        Logic::Xor => x ^ y,
+    };
     match (a, b) {
         (Tensor::Bool(x), Tensor::Bool(y)) => Ok(Tensor::Bool(zip_broadcast(x, y, f)?)),
         _ => Err(Error::dtype(format!("inputs must be bool, got {} and {}", a.dtype(), b.dtype()))),
@@ -883,13 +1003,7 @@ mod tests {
         let a = t(&[5], vec![-7i32, 7, -7, 7, 5]);
         let b = t(&[5], vec![2i32, -2, -2, 2, 0]);
         assert_eq!(div(&a, &b).unwrap(), t(&[5], vec![-3i32, -3, 3, 3, 0]));
-        let m = |f: i64, a: &Tensor, b: &Tensor| {
-            if f == 0 {
-                same_type!(a, b, |x, y| arith(x, y, Num::rem_floor))
-            } else {
-                same_type!(a, b, |x, y| arith(x, y, Num::rem_trunc))
-            }
-        };
+        let m = |f: i64, a: &Tensor, b: &Tensor| arith(if f == 0 { Arith::ModFloor } else { Arith::ModTrunc }, a, b);
         assert_eq!(m(0, &a, &b).unwrap(), t(&[5], vec![1i32, -1, -1, 1, 0]));
         assert_eq!(m(1, &a, &b).unwrap(), t(&[5], vec![-1i32, 1, -1, 1, 0]));
         let big = t(&[1], vec![i32::MIN]);
@@ -904,10 +1018,10 @@ mod tests {
     fn narrow_types_compute_in_their_wide_type_exactly() {
         type BinOp = fn(&Tensor, &Tensor) -> Result<Tensor>;
         fn rem_floor(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-            same_type!(a, b, |x, y| arith(x, y, Num::rem_floor))
+            arith(Arith::ModFloor, a, b)
         }
         fn rem_trunc(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-            same_type!(a, b, |x, y| arith(x, y, Num::rem_trunc))
+            arith(Arith::ModTrunc, a, b)
         }
         fn check<T: Num>(xs: &[T]) {
             let n = xs.len();
@@ -924,16 +1038,30 @@ mod tests {
                 (rem_floor, Num::rem_floor),
                 (rem_trunc, Num::rem_trunc),
             ];
+            // The same pairs by broadcasting [n, 1] against [1, n] (the strided walk).
+            let (col, row) = (t(&[n, 1], xs.to_vec()), t(&[1, n], xs.to_vec()));
             for (i, (op, f)) in arith_ops.into_iter().enumerate() {
-                let want = t(&[n * n], a.iter().zip(&b).map(|(&x, &y)| f(x, y)).collect());
-                assert_eq!(op(&ta, &tb).unwrap(), want, "{} op {i}", T::DTYPE);
+                let want: Vec<T> = a.iter().zip(&b).map(|(&x, &y)| f(x, y)).collect();
+                assert_eq!(op(&ta, &tb).unwrap(), t(&[n * n], want.clone()), "{} op {i}", T::DTYPE);
+                assert_eq!(op(&col, &row).unwrap(), t(&[n, n], want), "{} op {i} broadcast", T::DTYPE);
             }
             let cmp_ops: [(BinOp, fn(&T, &T) -> bool); 5] =
                 [(equal, PartialEq::eq), (greater, PartialOrd::gt), (less, PartialOrd::lt), (greater_or_equal, PartialOrd::ge), (less_or_equal, PartialOrd::le)];
             for (i, (op, f)) in cmp_ops.into_iter().enumerate() {
-                let want = t(&[n * n], a.iter().zip(&b).map(|(x, y)| f(x, y)).collect());
-                assert_eq!(op(&ta, &tb).unwrap(), want, "{} comparison {i}", T::DTYPE);
+                let want: Vec<bool> = a.iter().zip(&b).map(|(x, y)| f(x, y)).collect();
+                assert_eq!(op(&ta, &tb).unwrap(), t(&[n * n], want.clone()), "{} comparison {i}", T::DTYPE);
+                assert_eq!(op(&col, &row).unwrap(), t(&[n, n], want), "{} comparison {i} broadcast", T::DTYPE);
             }
+            // Pow with an exponent of the same type (integers: small non-negative and negative
+            // exponents; floats: every pair), against the rule computed in the narrow type.
+            let e: Vec<T> = if T::IS_FLOAT { b.clone() } else { b.iter().map(|&v| T::from_f64(v.to_f64() % 7.0)).collect() };
+            let want = t(&[n * n], a.iter().zip(&e).map(|(&x, &y)| pow_elem(x, y.to_f64(), T::IS_FLOAT)).collect());
+            // Bit for bit: a negative float base to a fractional power is NaN.
+            let bits = |t: Tensor| (t.dtype(), t.shape().to_vec(), t.to_le_bytes());
+            assert_eq!(bits(pow(&ta, &t(&[n * n], e.clone())).unwrap()), bits(want), "{} Pow", T::DTYPE);
+            let ef = t(&[n * n], e.iter().map(|v| v.to_f64() + 0.5).collect::<Vec<f64>>());
+            let want = t(&[n * n], a.iter().zip(&e).map(|(&x, &y)| pow_elem(x, y.to_f64() + 0.5, true)).collect());
+            assert_eq!(bits(pow(&ta, &ef).unwrap()), bits(want), "{} Pow with a float exponent", T::DTYPE);
             let c = t(&[n * n], (0..n * n).map(|i| i % 3 == 0).collect());
             let want = t(&[n * n], (0..n * n).map(|i| if i % 3 == 0 { a[i] } else { b[i] }).collect());
             assert_eq!(where_(&[Some(&c), Some(&ta), Some(&tb)]).unwrap()[0], want, "{} Where", T::DTYPE);
@@ -949,6 +1077,41 @@ mod tests {
             .chain([f16::MIN_POSITIVE_SUBNORMAL, f16::MAX, f16::MIN])
             .collect();
         check(&halves);
+        check(&[i64::MIN, i64::MIN + 1, -(1 << 40), -3, -1, 0, 1, 2, 1 << 33, i64::MAX - 1, i64::MAX]);
+        check(&[0u64, 1, 3, 1 << 40, u64::MAX / 2, u64::MAX - 1, u64::MAX]);
+        check(&(0..=u16::MAX).step_by(331).chain([1, u16::MAX]).collect::<Vec<_>>());
+        check(&[-3.5f32, -1.0, -1e-30, 1e-38, 0.1, 1.0, 2.5, 7.0, 1e20, f32::MAX, -f32::MAX]);
+        check(&[-3.5f64, -1.0, -1e-300, 1e-310, 0.1, 1.0, 2.5, 7.0, 1e200, f64::MAX]);
+    }
+
+    /// The old per-type Pow rule, the oracle for [`pow`]'s wide path.
+    fn pow_elem<B: Num>(b: B, e: f64, e_float: bool) -> B {
+        if B::IS_FLOAT || e_float {
+            return B::from_f64(b.to_f64().powf(e));
+        }
+        let one = B::from_f64(1.0);
+        if e < 0.0 {
+            return if b == one {
+                one
+            } else if b == one.negate() {
+                if (e as i64) % 2 == 0 {
+                    one
+                } else {
+                    b
+                }
+            } else {
+                B::default()
+            };
+        }
+        let (mut acc, mut base, mut k) = (one, b, e as u64);
+        while k > 0 {
+            if k & 1 == 1 {
+                acc = acc.times(base);
+            }
+            base = base.times(base);
+            k >>= 1;
+        }
+        acc
     }
 
     #[test]

@@ -4,17 +4,19 @@
 //!
 //! The activations reuse unary.rs's [`float_map!`] (float16 computes in float32). The
 //! trigonometric functions, Shrink and the float tests go through one non-generic path instead
-//! ([`via_f64`], [`float_test`]: the function is a value, so one loop per float type serves all of
-//! them, and only the f64 versions of the math functions are linked); they compute in float64 and
-//! round once, at least as accurate as float32 arithmetic. The bit ops compute in
-//! int64 / uint64 and convert back: shifts, and, or, xor and not keep the same low bits in the
-//! wider type, so they are exact for every integer type.
+//! ([`via_f64`], [`float_test`]: the function is a value, and the wide path (src/ops/wide.rs)
+//! reads every float type as f64, so one loop serves all of them and only the f64 versions of
+//! the math functions are linked); they compute in float64 and round once, at least as
+//! accurate as float32 arithmetic. The bit ops compute in i128 (the wide integer type) and
+//! convert back: shifts, and, or, xor and not keep the same low bits in the wider type, so they
+//! are exact for every integer type.
 use super::cast::cast;
-use super::elementwise::{map_elems, to_wide, zip_broadcast};
+use super::elementwise::{map_elems, zip_broadcast};
 use super::registry::{required, BuildContext, FnOp, Op, Registry};
 use super::unary::{float_map, not_float, unary, Real};
+use super::wide::{self, Wide};
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 use half::f16;
 
 pub fn register(r: &mut Registry) {
@@ -60,14 +62,13 @@ fn build_thresholded_relu(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     Ok(unary(move |t| float_map!(t, R, |x| if x > R::c(alpha) { x } else { 0.0 })))
 }
 
-/// `f` of every element of a float tensor, computed in f64 and rounded once to the tensor's type.
+/// `f` of every element of a float tensor, computed in f64 and rounded once to the tensor's type
+/// (the wide path, src/ops/wide.rs: one loop for every float type).
 fn via_f64(t: &Tensor, f: &dyn Fn(f64) -> f64) -> Result<Tensor> {
-    Ok(match t {
-        Tensor::F32(a) => Tensor::F32(map_elems(a, |x| f(x as f64) as f32)?),
-        Tensor::F64(a) => Tensor::F64(map_elems(a, f)?),
-        Tensor::F16(a) => Tensor::F16(map_elems(a, |x: f16| f16::from_f64(f(x.to_f64())))?),
-        other => return Err(not_float(other)),
-    })
+    match wide::values(t) {
+        Wide::F(v) => wide::from_floats(t.dtype(), t.shape(), v.into_iter().map(f).collect()),
+        Wide::I(_) => Err(not_float(t)),
+    }
 }
 
 fn build_shrink(ctx: &BuildContext) -> Result<Box<dyn Op>> {
@@ -94,18 +95,26 @@ fn build_swish(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 fn prelu(inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
     let x = required(inputs, 0, "X")?;
     let s = required(inputs, 1, "slope")?;
-    fn go<T: Real>(x: &ndarray::ArrayD<T>, s: &ndarray::ArrayD<T>) -> Result<Tensor> {
-        Ok(T::wrap(zip_broadcast(x, s, |x, s| if x < T::c(0.0) { s * x } else { x })?))
-    }
+    let rule = |x: f64, s: f64| if x < 0.0 { s * x } else { x };
     let y = match (x, s) {
-        (Tensor::F32(a), Tensor::F32(b)) => go(a, b)?,
-        (Tensor::F64(a), Tensor::F64(b)) => go(a, b)?,
-        (Tensor::F16(_), Tensor::F16(_)) => cast(&go(&cast(x, crate::tensor::DType::F32)?.into_array::<f32>()?, &cast(s, crate::tensor::DType::F32)?.into_array::<f32>()?)?, x.dtype())?,
+        // float32: its own loop; every other type through the wide path in f64 (float16's
+        // product of two float16 values is exact there, as in float32; integers compute in
+        // float64, exact below 2^53, and convert back with `as`).
+        (Tensor::F32(a), Tensor::F32(b)) => Tensor::F32(zip_broadcast(a, b, |x, s| if x < 0.0 { s * x } else { x })?),
         _ if x.dtype() != s.dtype() => return Err(Error::dtype(format!("PRelu: X is {} but slope is {}", x.dtype(), s.dtype()))),
-        // Integer PRelu computes in float64 (exact below 2^53) and casts back.
         _ => {
-            let f = |t: &Tensor| cast(t, crate::tensor::DType::F64).and_then(|t| t.into_array::<f64>());
-            cast(&go(&f(x)?, &f(s)?)?, x.dtype())?
+            let shape = crate::ops::broadcast_shapes(&[x.shape(), s.shape()])?;
+            let f64s = |t: &Tensor| match wide::values(t) {
+                Wide::F(v) => v,
+                Wide::I(v) => v.into_iter().map(|v| v as f64).collect(),
+            };
+            let y = wide::zip(&f64s(x), x.shape(), &f64s(s), s.shape(), &shape, &rule);
+            if x.dtype().is_float() {
+                wide::from_floats(x.dtype(), &shape, y)?
+            } else {
+                let dt = x.dtype();
+                wide::from_ints(dt, &shape, y.into_iter().map(|v| wide::int_from_f64(dt, v)).collect())?
+            }
         }
     };
     if y.shape() != x.shape() {
@@ -116,12 +125,10 @@ fn prelu(inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
 
 /// A bool tensor of `f(x)` over a float tensor.
 fn float_test(t: &Tensor, f: &dyn Fn(f64) -> bool) -> Result<Tensor> {
-    Ok(match t {
-        Tensor::F32(a) => Tensor::Bool(map_elems(a, |x| f(x as f64))?),
-        Tensor::F64(a) => Tensor::Bool(map_elems(a, f)?),
-        Tensor::F16(a) => Tensor::Bool(map_elems(a, |x: f16| f(x.to_f64()))?),
-        other => return Err(not_float(other)),
-    })
+    match wide::values(t) {
+        Wide::F(v) => wide::from_bools(t.shape(), v.into_iter().map(f).collect()),
+        Wide::I(_) => Err(not_float(t)),
+    }
 }
 
 fn build_is_inf(ctx: &BuildContext) -> Result<Box<dyn Op>> {
@@ -130,42 +137,36 @@ fn build_is_inf(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     Ok(unary(move |t| float_test(t, &|x| x.is_infinite() && if x > 0.0 { pos } else { neg })))
 }
 
-/// An integer tensor in int64 or uint64 (narrow types widened), or a type error.
-fn wide_int(t: &Tensor) -> Result<Tensor> {
-    if t.dtype().is_float() || t.dtype() == crate::tensor::DType::Bool {
-        return Err(Error::dtype(format!("expects an integer tensor, got {}", t.dtype())));
+/// The values of an integer tensor in i128 (the wide path), or a type error.
+fn int_values(t: &Tensor) -> Result<Vec<i128>> {
+    match wide::values(t) {
+        Wide::I(v) if t.dtype() != DType::Bool => Ok(v),
+        _ => Err(Error::dtype(format!("expects an integer tensor, got {}", t.dtype()))),
     }
-    Ok(to_wide(t)?.unwrap_or_else(|| t.clone()))
 }
 
-/// Applies an operation on u64 bit patterns to one integer tensor, converted back to its type.
-fn bits1(t: &Tensor, f: impl Fn(u64) -> u64) -> Result<Tensor> {
-    let y = match wide_int(t)? {
-        Tensor::I64(a) => Tensor::I64(map_elems(&a, |v| f(v as u64) as i64)?),
-        Tensor::U64(a) => Tensor::U64(map_elems(&a, &f)?),
-        o => return Err(Error::dtype(format!("expects an integer tensor, got {}", o.dtype()))),
-    };
-    cast(&y, t.dtype())
+/// Applies an operation on two's-complement bit patterns to one integer tensor, in i128 and
+/// truncated back to its type: not keeps the same low bits in the wider type.
+fn bits1(t: &Tensor, f: impl Fn(i128) -> i128) -> Result<Tensor> {
+    let v = int_values(t)?;
+    wide::from_ints(t.dtype(), t.shape(), v.into_iter().map(f).collect())
 }
 
-/// `fi` (signed types, in int64) or `fu` (unsigned, in uint64) on two integer tensors of one
-/// type, broadcast, converted back to their type.
-fn int_pair(a: &Tensor, b: &Tensor, fi: impl Fn(i64, i64) -> i64, fu: impl Fn(u64, u64) -> u64) -> Result<Tensor> {
+/// `f` on two integer tensors of one type, broadcast, in i128 (signed values sign-extended,
+/// unsigned ones zero-extended) and truncated back to their type.
+fn int_pair(a: &Tensor, b: &Tensor, f: &dyn Fn(i128, i128) -> i128) -> Result<Tensor> {
     if a.dtype() != b.dtype() {
         return Err(Error::dtype(format!("inputs must have the same type, got {} and {}", a.dtype(), b.dtype())));
     }
-    let y = match (wide_int(a)?, wide_int(b)?) {
-        (Tensor::I64(x), Tensor::I64(y)) => Tensor::I64(zip_broadcast(&x, &y, fi)?),
-        (Tensor::U64(x), Tensor::U64(y)) => Tensor::U64(zip_broadcast(&x, &y, fu)?),
-        _ => return Err(Error::dtype(format!("expects integer tensors, got {}", a.dtype()))),
-    };
-    cast(&y, a.dtype())
+    let (x, y) = (int_values(a)?, int_values(b)?);
+    let shape = crate::ops::broadcast_shapes(&[a.shape(), b.shape()])?;
+    wide::from_ints(a.dtype(), &shape, wide::zip(&x, a.shape(), &y, b.shape(), &shape, f))
 }
 
-fn bitwise(f: fn(u64, u64) -> u64) -> Box<dyn Op> {
+fn bitwise(f: fn(i128, i128) -> i128) -> Box<dyn Op> {
     Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let (a, b) = (required(inputs, 0, "A")?, required(inputs, 1, "B")?);
-        Ok(vec![int_pair(a, b, |p, q| f(p as u64, q as u64) as i64, f)?])
+        Ok(vec![int_pair(a, b, &f)?])
     }))
 }
 
@@ -181,19 +182,16 @@ fn build_bit_shift(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     };
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let (x, y) = (required(inputs, 0, "X")?, required(inputs, 1, "Y")?);
-        let bits = x.dtype().size_of() as i64 * 8;
-        let signed = |v: i64, s: i64| match (s < 0 || s >= bits, left) {
+        // In i128, unsigned values are non-negative, so the signed rule serves both: their
+        // right shift is logical and a shift by the width or more gives 0.
+        let bits = x.dtype().size_of() as i128 * 8;
+        let shift = |v: i128, s: i128| match (s < 0 || s >= bits, left) {
             (true, true) => 0,
-            (true, false) => -i64::from(v < 0),
-            (false, true) => ((v as u64) << s) as i64,
-            (false, false) => v >> s,
-        };
-        let unsigned = |v: u64, s: u64| match (s >= bits as u64, left) {
-            (true, _) => 0,
+            (true, false) => -i128::from(v < 0),
             (false, true) => v << s,
             (false, false) => v >> s,
         };
-        Ok(vec![int_pair(x, y, signed, unsigned)?])
+        Ok(vec![int_pair(x, y, &shift)?])
     })))
 }
 
@@ -223,5 +221,51 @@ mod tests {
         assert_eq!(y[0], Tensor::from_vec(&[3], vec![-64i8, -1, 25]).unwrap());
         let f = Tensor::from_vec(&[1], vec![1f32]).unwrap();
         assert_eq!(run("BitwiseOr", 18, vec![], vec![Some(f.clone()), Some(f)], 1).unwrap_err().code(), "TYPE_MISMATCH");
+    }
+
+    /// The bit ops through i128 equal the native operators of each type (every pair of a spread
+    /// of values, shifts by 0 .. width + 1).
+    #[test]
+    fn bit_ops_match_native_operators_for_every_width() {
+        macro_rules! check {
+            ($t:ty, $signed:expr, $vals:expr) => {{
+                let vals: Vec<$t> = $vals;
+                let n = vals.len();
+                let a: Vec<$t> = (0..n * n).map(|i| vals[i / n]).collect();
+                let b: Vec<$t> = (0..n * n).map(|i| vals[i % n]).collect();
+                let (ta, tb) = (Tensor::from_vec(&[n * n], a.clone()).unwrap(), Tensor::from_vec(&[n * n], b.clone()).unwrap());
+                let bin = |op: &str| run(op, 18, vec![], vec![Some(ta.clone()), Some(tb.clone())], 1).unwrap().remove(0);
+                let want = |f: fn($t, $t) -> $t| Tensor::from_vec(&[n * n], a.iter().zip(&b).map(|(&x, &y)| f(x, y)).collect()).unwrap();
+                assert_eq!(bin("BitwiseAnd"), want(|x, y| x & y), "{} and", ta.dtype());
+                assert_eq!(bin("BitwiseOr"), want(|x, y| x | y), "{} or", ta.dtype());
+                assert_eq!(bin("BitwiseXor"), want(|x, y| x ^ y), "{} xor", ta.dtype());
+                let not = run("BitwiseNot", 18, vec![], vec![Some(ta.clone())], 1).unwrap().remove(0);
+                assert_eq!(not, Tensor::from_vec(&[n * n], a.iter().map(|&x| !x).collect()).unwrap());
+                let bits = (std::mem::size_of::<$t>() * 8) as u32;
+                let shifts: Vec<$t> = (0..n * n).map(|i| (i as u32 % (bits + 2)) as $t).collect();
+                let ts = Tensor::from_vec(&[n * n], shifts.clone()).unwrap();
+                for (dir, left) in [("LEFT", true), ("RIGHT", false)] {
+                    let got = run("BitShift", 28, vec![("direction", Attr::String(dir.into()))], vec![Some(ta.clone()), Some(ts.clone())], 1).unwrap().remove(0);
+                    let want: Vec<$t> = a.iter().zip(&shifts).map(|(&x, &s)| {
+                        let s = s as u32;
+                        match (s >= bits, left) {
+                            (true, true) => 0,
+                            (true, false) => if $signed && (x as i128) < 0 { !0 } else { 0 },
+                            (false, true) => x.wrapping_shl(s),
+                            (false, false) => x >> s,
+                        }
+                    }).collect();
+                    assert_eq!(got, Tensor::from_vec(&[n * n], want).unwrap(), "{} shift {dir}", ta.dtype());
+                }
+            }};
+        }
+        check!(i8, true, vec![i8::MIN, -7, -1, 0, 1, 85, i8::MAX]);
+        check!(u8, false, vec![0, 1, 85, 128, 200, u8::MAX]);
+        check!(i16, true, vec![i16::MIN, -300, -1, 0, 1, 0x5555, i16::MAX]);
+        check!(u16, false, vec![0, 1, 0x5555, 0x8000, u16::MAX]);
+        check!(i32, true, vec![i32::MIN, -70000, -1, 0, 1, 0x5555_5555, i32::MAX]);
+        check!(u32, false, vec![0, 1, 0x5555_5555, 1 << 31, u32::MAX]);
+        check!(i64, true, vec![i64::MIN, -(1 << 40), -1, 0, 1, 0x5555_5555_5555_5555, i64::MAX]);
+        check!(u64, false, vec![0, 1, 0x5555_5555_5555_5555, 1 << 63, u64::MAX]);
     }
 }

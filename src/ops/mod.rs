@@ -20,6 +20,7 @@ mod registry;
 mod resize;
 mod shape;
 mod unary;
+mod wide;
 mod math;
 mod rearrange;
 mod scatter_gather;

@@ -20,6 +20,7 @@
 use super::registry::{normalize_axis, optional, required, BuildContext, FnOp, Op, Registry};
 use super::take::for_each_index;
 use crate::error::{Error, Result};
+use crate::kernels::vnorm::layer_norm_f32;
 use crate::tensor::{checked_numel, DType, Elem, Tensor};
 use half::f16;
 use ndarray::{ArrayD, IxDyn};
@@ -175,7 +176,19 @@ fn layer_norm(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let bi = bias.map(|b| expand(b, "B")).transpose()?;
         let mut means = Vec::with_capacity(outer);
         let mut invs = Vec::with_capacity(outer);
-        let y = map_float(x, "X", |v| {
+        let y = match x {
+            // float32 with float32 statistics: the kernels crate's row kernel (the same f64
+            // formula as below, compiled at opt-level 3).
+            Tensor::F32(xa) if matches!(stash, None | Some(DType::F32)) => {
+                let narrow = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<f32>>();
+                let (sc, bi) = (narrow(&sc), bi.as_deref().map(narrow));
+                let mut out = Vec::new();
+                layer_norm_f32(&super::matmul::row_major(xa), size, &sc, bi.as_deref(), eps, &mut out, &mut means, &mut invs);
+                // An empty row leaves the output empty: zeros of X's shape, as below.
+                out.resize(xa.len(), 0.0);
+                Tensor::from_vec(xs, out)?
+            }
+            _ => map_float(x, "X", |v| {
             let mut out = vec![0f64; v.len()];
             if size == 0 {
                 return Ok(out);
@@ -191,7 +204,8 @@ fn layer_norm(ctx: &BuildContext) -> Result<Box<dyn Op>> {
                 invs.push(inv);
             }
             Ok(out)
-        })?;
+        })?,
+        };
         let mut stat_shape = xs[..ax].to_vec();
         stat_shape.extend(std::iter::repeat_n(1, xs.len() - ax));
         checked_numel(&stat_shape, DType::F64)?;
@@ -453,6 +467,31 @@ mod tests {
         let want = [0.5 - 2.0 * inv, 0.5 + 2.0 * inv, -1.0, -1.0];
         for (g, w) in y.iter().zip(want) {
             assert!((g - w).abs() < 1e-5, "{y:?}");
+        }
+    }
+
+    /// float32 LayerNormalization runs the kernels crate's row kernel; float64 the reference
+    /// code. Same formula, so the float32 outputs and statistics are the float64 ones rounded.
+    #[test]
+    fn layer_norm_f32_kernel_matches_the_f64_reference() {
+        let (rows, size) = (5, 24);
+        let xs: Vec<f64> = (0..rows * size).map(|i| ((i as f64) * 0.613).sin() * 2.0 + (i / size) as f64).collect();
+        let sc: Vec<f64> = (0..size).map(|i| 0.75 + i as f64 * 0.03).collect();
+        let bi: Vec<f64> = (0..size).map(|i| 0.1 - i as f64 * 0.01).collect();
+        let f32s = |v: &[f64], shape: &[usize]| Tensor::from_vec(shape, v.iter().map(|&x| x as f32).collect::<Vec<f32>>()).unwrap();
+        // The reference sees exactly the float32 values.
+        let f64s = |v: &[f64], shape: &[usize]| Tensor::from_vec(shape, v.iter().map(|&x| x as f32 as f64).collect::<Vec<f64>>()).unwrap();
+        let shape = [rows, 2, size / 2];
+        let mut attrs = Attrs::default();
+        attrs.set("axis", crate::graph::Attr::Int(1));
+        let got = run("LayerNormalization", attrs.clone(), &[&f32s(&xs, &shape), &f32s(&sc, &[2, size / 2]), &f32s(&bi, &[2, size / 2])]);
+        attrs.set("stash_type", crate::graph::Attr::Int(11));
+        let want = run("LayerNormalization", attrs, &[&f64s(&xs, &shape), &f64s(&sc, &[2, size / 2]), &f64s(&bi, &[2, size / 2])]);
+        for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g.shape(), w.shape(), "output {k}");
+            for (a, b) in g.to_f32_vec().iter().zip(w.to_f32_vec()) {
+                assert!((a - b).abs() <= 2.0 * f32::EPSILON * b.abs().max(1e-3), "output {k}: {a} vs {b}");
+            }
         }
     }
 

@@ -12,6 +12,7 @@
 //! Also holds [`Numeric`], the element types with arithmetic, shared with Range and Resize.
 use super::registry::{required, BuildContext, FnOp, Int8Inputs, Op, QuantRule, Registry};
 use super::shape::{normalize_axes, optional_ints};
+use super::wide::{self, Wide};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Elem, Tensor};
 use half::f16;
@@ -32,6 +33,8 @@ pub fn register(r: &mut Registry) {
 
 /// An element type with arithmetic: every [`Elem`] but bool behaves as a number; bool has
 /// or/and as add/mul (only Max and Min accept it).
+// Some methods only serve reduce.rs's tests, as the oracle of the wide path.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(super) trait Numeric: Elem + PartialOrd {
     const IS_FLOAT: bool;
     fn to_f64(self) -> f64;
@@ -182,11 +185,70 @@ impl Kind {
     }
 }
 
+/// The value types reductions run in: f32 (float32, its own loop), f64 (float64, float16)
+/// and i128 (every integer type and bool), see src/ops/wide.rs. Integer sums and products wrap
+/// in i128 and are truncated to the type afterwards, which keeps the low bits of the narrow
+/// type's wrapping arithmetic.
+trait Lane: Copy + PartialOrd {
+    const IS_FLOAT: bool;
+    fn to_f64(self) -> f64;
+    fn add(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    fn abs(self) -> Self;
+    fn zero() -> Self;
+    fn one() -> Self;
+}
+
+macro_rules! lane_float {
+    ($($t:ty),*) => {$(
+        impl Lane for $t {
+            const IS_FLOAT: bool = true;
+            fn to_f64(self) -> f64 { self as f64 }
+            fn add(self, o: Self) -> Self { self + o }
+            fn mul(self, o: Self) -> Self { self * o }
+            fn abs(self) -> Self { self.abs() }
+            fn zero() -> Self { 0.0 }
+            fn one() -> Self { 1.0 }
+        }
+    )*};
+}
+lane_float!(f32, f64);
+
+impl Lane for i128 {
+    const IS_FLOAT: bool = false;
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn add(self, o: Self) -> Self {
+        self.wrapping_add(o)
+    }
+    fn mul(self, o: Self) -> Self {
+        self.wrapping_mul(o)
+    }
+    fn abs(self) -> Self {
+        self.wrapping_abs()
+    }
+    fn zero() -> Self {
+        0
+    }
+    fn one() -> Self {
+        1
+    }
+}
+
+/// How a reduction's result is written in the element type: its extremes (the identities of Max
+/// and Min: -inf/+inf for floats, the type's range for integers) and the conversion from f64.
+struct Target<'a, T> {
+    lowest: T,
+    highest: T,
+    from_f64: &'a dyn Fn(f64) -> T,
+}
+
 /// Reduces one lane (the elements that map to one output element).
-fn reduce_lane<T: Numeric>(lane: &[T], kind: Kind) -> T {
+fn reduce_lane<T: Lane>(lane: &[T], kind: Kind, to: &Target<T>) -> T {
     match kind {
         Kind::Max | Kind::Min => {
-            let mut acc = if kind == Kind::Max { T::lowest() } else { T::highest() };
+            let mut acc = if kind == Kind::Max { to.lowest } else { to.highest };
             for &v in lane {
                 #[allow(clippy::eq_op)]
                 if v != v {
@@ -225,26 +287,26 @@ fn reduce_lane<T: Numeric>(lane: &[T], kind: Kind) -> T {
                 Kind::Max => it.fold(f64::NEG_INFINITY, f64::max),
                 Kind::Min => it.fold(f64::INFINITY, f64::min),
             };
-            T::from_f64(r)
+            (to.from_f64)(r)
         }
     }
 }
 
 /// Reduces `a` over the axes marked in `mask`.
-fn reduce_typed<T: Numeric>(a: &ArrayD<T>, mask: &[bool], kind: Kind, keepdims: bool) -> Result<ArrayD<T>> {
+fn reduce_typed<T: Lane>(a: &ArrayD<T>, mask: &[bool], kind: Kind, keepdims: bool, to: &Target<T>) -> Result<ArrayD<T>> {
     let shape = a.shape();
     let kept: Vec<usize> = (0..shape.len()).filter(|&i| !mask[i]).collect();
     let reduced: Vec<usize> = (0..shape.len()).filter(|&i| mask[i]).collect();
     let inner: usize = reduced.iter().map(|&i| shape[i]).product();
     let outer: usize = kept.iter().map(|&i| shape[i]).product();
     let out: Vec<T> = if inner == 0 {
-        vec![reduce_lane::<T>(&[], kind); outer]
+        vec![reduce_lane::<T>(&[], kind, to); outer]
     } else {
         let perm: Vec<usize> = kept.iter().chain(&reduced).copied().collect();
         let permuted = a.view().permuted_axes(IxDyn(&perm));
         let std = permuted.as_standard_layout();
         let data = std.as_slice().ok_or_else(|| Error::invalid("reduction input is not contiguous"))?;
-        data.chunks_exact(inner).map(|lane| reduce_lane(lane, kind)).collect()
+        data.chunks_exact(inner).map(|lane| reduce_lane(lane, kind, to)).collect()
     };
     let out_shape: Vec<usize> = if keepdims {
         shape.iter().zip(mask).map(|(&d, &m)| if m { 1 } else { d }).collect()
@@ -252,6 +314,32 @@ fn reduce_typed<T: Numeric>(a: &ArrayD<T>, mask: &[bool], kind: Kind, keepdims: 
         kept.iter().map(|&i| shape[i]).collect()
     };
     ArrayD::from_shape_vec(IxDyn(&out_shape), out).map_err(|e| Error::shape(format!("reduction output: {e}")))
+}
+
+/// float32 in its own loop; every other type through the wide path (f64 or i128).
+fn reduce(x: &Tensor, mask: &[bool], kind: Kind, keepdims: bool) -> Result<Tensor> {
+    let dt = x.dtype();
+    if let Tensor::F32(a) = x {
+        let to = Target { lowest: f32::NEG_INFINITY, highest: f32::INFINITY, from_f64: &|v| v as f32 };
+        return Ok(Tensor::F32(reduce_typed(a, mask, kind, keepdims, &to)?));
+    }
+    let shape = IxDyn(x.shape());
+    let err = |e: ndarray::ShapeError| Error::shape(format!("reduction input: {e}"));
+    match wide::values(x) {
+        Wide::F(v) => {
+            let to = Target { lowest: f64::NEG_INFINITY, highest: f64::INFINITY, from_f64: &|v| v };
+            let y = reduce_typed(&ArrayD::from_shape_vec(shape, v).map_err(err)?, mask, kind, keepdims, &to)?;
+            let out_shape = y.shape().to_vec();
+            wide::from_floats(dt, &out_shape, y.into_raw_vec_and_offset().0)
+        }
+        Wide::I(v) => {
+            let (lowest, highest) = wide::int_range(dt);
+            let to = Target { lowest, highest, from_f64: &|v| wide::int_from_f64(dt, v) };
+            let y = reduce_typed(&ArrayD::from_shape_vec(shape, v).map_err(err)?, mask, kind, keepdims, &to)?;
+            let out_shape = y.shape().to_vec();
+            wide::from_ints(dt, &out_shape, y.into_raw_vec_and_offset().0)
+        }
+    }
 }
 
 fn build(ctx: &BuildContext, kind: Kind) -> Result<Box<dyn Op>> {
@@ -278,8 +366,7 @@ fn build(ctx: &BuildContext, kind: Kind) -> Result<Box<dyn Op>> {
         if x.dtype() == DType::Bool && !matches!(kind, Kind::Max | Kind::Min) {
             return Err(Error::dtype(format!("{kind:?} reduction does not accept bool inputs")));
         }
-        let out = crate::map_same!(x, arr => reduce_typed(arr, &mask, kind, keepdims)?);
-        Ok(vec![out])
+        Ok(vec![reduce(x, &mask, kind, keepdims)?])
     })))
 }
 
@@ -340,6 +427,69 @@ mod tests {
         assert!(run("ReduceSum", 13, vec![], vec![Some(b.clone())], 1).is_err());
         let out = run("ReduceMin", 20, vec![], vec![Some(b)], 1).unwrap();
         assert_eq!(out[0], Tensor::from_vec(&[1], vec![false]).unwrap());
+    }
+
+    /// Every integer type, float16 and float64 reduce through the wide path (f64 / i128); the
+    /// result equals the reduction computed in the element type itself ([`Numeric`]'s rules:
+    /// wrapping integer sums and products, f64 for the rest, the type's extremes for empty
+    /// Max / Min).
+    #[test]
+    fn wide_path_matches_the_element_type() {
+        use super::{Kind, Numeric};
+        fn oracle<T: Numeric>(lane: &[T], kind: Kind) -> T {
+            let f = || lane.iter().map(|v| v.to_f64());
+            match kind {
+                Kind::Max => lane.iter().fold(T::lowest(), |a, &v| if v > a { v } else { a }),
+                Kind::Min => lane.iter().fold(T::highest(), |a, &v| if v < a { v } else { a }),
+                Kind::Sum if !T::IS_FLOAT => lane.iter().fold(T::zero(), |a, &v| a.add(v)),
+                Kind::Prod if !T::IS_FLOAT => lane.iter().fold(T::one(), |a, &v| a.mul(v)),
+                Kind::SumSquare if !T::IS_FLOAT => lane.iter().fold(T::zero(), |a, &v| a.add(v.mul(v))),
+                Kind::L1 if !T::IS_FLOAT => lane.iter().fold(T::zero(), |a, &v| a.add(v.abs())),
+                Kind::Sum => T::from_f64(f().sum()),
+                Kind::Prod => T::from_f64(f().product()),
+                Kind::SumSquare => T::from_f64(f().map(|v| v * v).sum()),
+                Kind::L1 => T::from_f64(f().map(f64::abs).sum()),
+                Kind::Mean => T::from_f64(f().sum::<f64>() / lane.len() as f64),
+                Kind::L2 => T::from_f64(f().map(|v| v * v).sum::<f64>().sqrt()),
+                Kind::LogSum => T::from_f64(f().sum::<f64>().ln()),
+                Kind::LogSumExp => {
+                    let m = f().fold(f64::NEG_INFINITY, f64::max);
+                    T::from_f64(if m.is_infinite() { f().map(f64::exp).sum::<f64>().ln() } else { m + f().map(|v| (v - m).exp()).sum::<f64>().ln() })
+                }
+            }
+        }
+        /// Equal bit for bit (NaN results of LogSum included).
+        fn same(a: &Tensor, b: &Tensor, what: &str) {
+            assert_eq!((a.dtype(), a.shape(), a.to_le_bytes()), (b.dtype(), b.shape(), b.to_le_bytes()), "{what}");
+        }
+        fn check<T: Numeric>(xs: Vec<T>) {
+            let kinds = [Kind::Sum, Kind::Mean, Kind::Max, Kind::Min, Kind::Prod, Kind::L1, Kind::L2, Kind::SumSquare, Kind::LogSum, Kind::LogSumExp];
+            let n = xs.len() / 3;
+            let x = Tensor::from_vec(&[3, n], xs[..3 * n].to_vec()).unwrap();
+            for kind in kinds {
+                // Along axis 1 (rows), axis 0 (strided), and an empty set.
+                let got = super::reduce(&x, &[false, true], kind, false).unwrap();
+                let want: Vec<T> = xs[..3 * n].chunks(n).map(|r| oracle(r, kind)).collect();
+                same(&got, &Tensor::from_vec(&[3], want).unwrap(), &format!("{kind:?} {} rows", T::DTYPE));
+                let got = super::reduce(&x, &[true, false], kind, true).unwrap();
+                let want: Vec<T> = (0..n).map(|j| oracle(&[xs[j], xs[n + j], xs[2 * n + j]], kind)).collect();
+                same(&got, &Tensor::from_vec(&[1, n], want).unwrap(), &format!("{kind:?} {} columns", T::DTYPE));
+                let e = Tensor::from_vec(&[2, 0], Vec::<T>::new()).unwrap();
+                let got = super::reduce(&e, &[false, true], kind, false).unwrap();
+                same(&got, &Tensor::from_vec(&[2], vec![oracle::<T>(&[], kind); 2]).unwrap(), &format!("{kind:?} {} empty", T::DTYPE));
+            }
+        }
+        check(vec![i8::MIN, -1, 0, 1, 100, i8::MAX, 77, -77, 3]);
+        check(vec![0u8, 1, 2, 200, u8::MAX, 128, 9, 17, 33]);
+        check(vec![i16::MIN, -300, 0, 1, 3000, i16::MAX, 5, -5, 2]);
+        check(vec![0u16, 1, 2, 60000, u16::MAX, 128, 9, 17, 33]);
+        check(vec![i32::MIN, -70000, 0, 1, 1 << 30, i32::MAX, 5, -5, 2]);
+        check(vec![0u32, 1, 2, 1 << 31, u32::MAX, 128, 9, 17, 33]);
+        check(vec![i64::MIN, -70000, 0, 1, 1 << 62, i64::MAX, 5, -5, 2]);
+        check(vec![0u64, 1, 2, 1 << 63, u64::MAX, 128, 9, 17, 33]);
+        check(vec![-1.5f64, 0.25, 1e300, -0.0, 3.0, 7.5, 1e-300, 2.0, -4.0]);
+        check([-1.5f32, 0.25, 60000.0, -0.0, 3.0, 7.5, 1e-6, 2.0, -4.0].iter().map(|&v| half::f16::from_f32(v)).collect());
+        check(vec![-1.5f32, 0.25, 1e30, -0.0, 3.0, 7.5, 1e-30, 2.0, -4.0]);
     }
 
     #[test]

@@ -9,11 +9,13 @@
 //! Erf has no std implementation; [`erf64`] computes it in f64 (absolute error below 1e-14) from
 //! Chebyshev fits, checked against a slow exact series in the tests. For f32, exp and erf have
 //! branch-free versions ([`exp_f32`], [`tanh_f32`], [`erf_f32`]) that compile to SIMD loops.
-use super::elementwise::{contiguous, map_elems, numeric, to_wide, widened1, Num};
+use super::elementwise::{contiguous, map_elems, Num};
+use super::wide::{self, Wide};
 use super::registry::{optional, required, BuildContext, FnOp, Op, QuantRule, Registry};
 use crate::error::{Error, Result};
 use crate::tensor::{Elem, Tensor};
 use crate::kernels::velementwise::{unary_f32, UnaryF32};
+use crate::kernels::vnorm::softmax_f32;
 use half::f16;
 pub(crate) use crate::kernels::math::{erf_f32, exp_f32, tanh_f32, ERFC_MID, ERF_SMALL};
 use ndarray::{ArrayD, IxDyn};
@@ -21,32 +23,24 @@ use ndarray::{ArrayD, IxDyn};
 /// Applies `|$x| $body` to every element of a float tensor, with `$R` naming the element type
 /// the body computes in (f32 for float32 and float16, f64 for float64).
 macro_rules! float_map {
-    ($t:expr, $R:ident, |$x:ident| $body:expr) => {
+    ($t:expr, $R:ident, |$x:ident| $body:expr) => {{
         // `map_elems`: a plain loop over a contiguous slice, with the body inlined (and
-        // vectorized where the build's opt-level vectorizes).
+        // vectorized where the build's opt-level vectorizes). float16 runs the float32 body
+        // (one closure, so one loop serves both).
+        #[allow(dead_code)]
+        type $R = f32;
+        let f32_body = |$x: f32| -> f32 { $body };
         match $t {
-            Tensor::F32(a) => {
-                #[allow(dead_code)]
-                type $R = f32;
-                map_elems(a, |$x: f32| $body).map(Tensor::F32)
-            }
+            Tensor::F32(a) => map_elems(a, f32_body).map(Tensor::F32),
+            Tensor::F16(a) => map_elems(&map_elems(a, f16::to_f32)?, f32_body).and_then(|y| map_elems(&y, f16::from_f32)).map(Tensor::F16),
             Tensor::F64(a) => {
                 #[allow(dead_code)]
                 type $R = f64;
                 map_elems(a, |$x: f64| $body).map(Tensor::F64)
             }
-            Tensor::F16(a) => {
-                #[allow(dead_code)]
-                type $R = f32;
-                map_elems(a, |h: f16| {
-                    let $x: f32 = h.to_f32();
-                    f16::from_f32($body)
-                })
-                .map(Tensor::F16)
-            }
             other => Err(not_float(other)),
         }
-    };
+    }};
 }
 
 pub(crate) use float_map;
@@ -84,12 +78,12 @@ fn f16_unary(a: &ArrayD<f16>, op: UnaryF32) -> Result<ArrayD<f16>> {
     map_elems(&wide, f16::from_f32)
 }
 
-/// Applies a [`Num`] method to every element of a numeric tensor (narrow types widened: exact
-/// for the wrapping negation, absolute value and sign).
+/// Applies a [`Num`] method to every element of a numeric tensor through the wide path
+/// (src/ops/wide.rs: floats in f64, integers in i128, then truncated: exact for the wrapping
+/// negation, absolute value and sign of every type).
 macro_rules! num_map {
-    ($t:expr, $f:path) => {
-        widened1($t, |t| numeric!(wide t, a => Ok(Tensor::from(map_elems(a, $f)?)),
-            o => Err(Error::dtype(format!("expects a numeric tensor, got {}", o.dtype())))))
+    ($t:expr, $what:expr, $f:path) => {
+        wide::map($t, $what, &|x: f64| $f(x), &|x: i128| $f(x))
     };
 }
 
@@ -116,9 +110,9 @@ pub fn register(r: &mut Registry) {
     r.register("", "Floor", |_| Ok(unary(|t| float_map!(t, R, |x| x.floor()))));
     r.register("", "Ceil", |_| Ok(unary(|t| float_map!(t, R, |x| x.ceil()))));
     r.register("", "Round", |_| Ok(unary(|t| float_map!(t, R, |x| x.round_ties_even()))));
-    r.register("", "Neg", |_| Ok(unary(|t| f32_or(t, UnaryF32::Neg, |t| num_map!(t, Num::negate)))));
-    r.register("", "Abs", |_| Ok(unary(|t| f32_or(t, UnaryF32::Abs, |t| num_map!(t, Num::absolute)))));
-    r.register("", "Sign", |_| Ok(unary(|t| num_map!(t, Num::sign))));
+    r.register("", "Neg", |_| Ok(unary(|t| f32_or(t, UnaryF32::Neg, |t| num_map!(t, "Neg", neg)))));
+    r.register("", "Abs", |_| Ok(unary(|t| f32_or(t, UnaryF32::Abs, |t| num_map!(t, "Abs", abs)))));
+    r.register("", "Sign", |_| Ok(unary(|t| num_map!(t, "Sign", sign))));
     r.register("", "Softmax", |ctx| build_softmax(ctx, false)).quant(QuantRule::Softmax);
     r.register("", "LogSoftmax", |ctx| build_softmax(ctx, true));
 }
@@ -191,6 +185,47 @@ pub(super) fn not_float(t: &Tensor) -> Error {
     Error::dtype(format!("expects a float tensor (float32, float64, float16), got {}", t.dtype()))
 }
 
+fn neg<T: WideOrFloat>(x: T) -> T {
+    x.negate()
+}
+fn abs<T: WideOrFloat>(x: T) -> T {
+    x.absolute()
+}
+fn sign<T: WideOrFloat>(x: T) -> T {
+    x.sign()
+}
+
+/// Neg, Abs and Sign on the two wide value types: f64 with [`Num`]'s rules, i128 with the
+/// integer ones (truncated to the type afterwards: `-MIN` and `|MIN|` wrap to `MIN`, unsigned
+/// values are non-negative so Abs keeps them and Sign gives 0 or 1).
+trait WideOrFloat: Copy {
+    fn negate(self) -> Self;
+    fn absolute(self) -> Self;
+    fn sign(self) -> Self;
+}
+impl WideOrFloat for f64 {
+    fn negate(self) -> Self {
+        Num::negate(self)
+    }
+    fn absolute(self) -> Self {
+        Num::absolute(self)
+    }
+    fn sign(self) -> Self {
+        Num::sign(self)
+    }
+}
+impl WideOrFloat for i128 {
+    fn negate(self) -> Self {
+        -self
+    }
+    fn absolute(self) -> Self {
+        self.abs()
+    }
+    fn sign(self) -> Self {
+        self.signum()
+    }
+}
+
 /// float32 through the [`UnaryF32`] kernel `op`, every other type through `other`.
 fn f32_or(t: &Tensor, op: UnaryF32, other: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
     match t {
@@ -207,23 +242,12 @@ pub(super) fn unary(f: impl Fn(&Tensor) -> Result<Tensor> + Send + Sync + 'stati
 // ---------------------------------------------------------------------------------------------
 // Activations with attributes
 
+/// `x < 0 ? 0 : x` (NaN stays NaN, as numpy's maximum(x, 0)).
 fn relu(t: &Tensor) -> Result<Tensor> {
-    #[inline]
-    fn r<T: Num>(v: T) -> T {
-        // NaN stays NaN (as numpy's maximum(x, 0)).
-        if v < T::default() {
-            T::default()
-        } else {
-            v
-        }
-    }
     if let Tensor::F32(a) = t {
         return f32_unary(a, UnaryF32::Relu).map(Tensor::F32);
     }
-    widened1(t, |t| {
-        numeric!(wide t, a => Ok(Tensor::from(map_elems(a, r)?)),
-            o => Err(Error::dtype(format!("Relu expects a numeric tensor, got {}", o.dtype()))))
-    })
+    wide::map(t, "Relu", &|x: f64| if x < 0.0 { 0.0 } else { x }, &|x: i128| x.max(0))
 }
 
 fn build_leaky_relu(ctx: &BuildContext) -> Result<Box<dyn Op>> {
@@ -270,16 +294,14 @@ fn build_clip(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         // Clip-6: float bounds in attributes, float tensors only.
         let lo = ctx.attrs().float("min")?.map(f64::from);
         let hi = ctx.attrs().float("max")?.map(f64::from);
-        return Ok(unary(move |t| {
-            fn go<T: Num>(a: &ArrayD<T>, lo: Option<f64>, hi: Option<f64>) -> Result<Tensor> {
-                Ok(T::wrap(clip(a, lo.map(T::from_f64), hi.map(T::from_f64))?))
+        return Ok(unary(move |t| match t {
+            Tensor::F32(a) => f32_unary(a, UnaryF32::Clip { lo: lo.map(|v| v as f32), hi: hi.map(|v| v as f32) }).map(Tensor::F32),
+            Tensor::F64(_) | Tensor::F16(_) => {
+                // The bounds rounded to the input's type, as the comparison in that type sees them.
+                let (l, h) = (lo.map(|v| wide::round_float(t.dtype(), v)), hi.map(|v| wide::round_float(t.dtype(), v)));
+                wide::map(t, "Clip", &|x| clip_one(x, l, h), &|x| x)
             }
-            match t {
-                Tensor::F32(a) => f32_unary(a, UnaryF32::Clip { lo: lo.map(|v| v as f32), hi: hi.map(|v| v as f32) }).map(Tensor::F32),
-                Tensor::F64(a) => go(a, lo, hi),
-                Tensor::F16(a) => go(a, lo, hi),
-                other => Err(not_float(other)),
-            }
+            other => Err(not_float(other)),
         }));
     }
     Ok(Box::new(FnOp(|inputs: &[Option<&Tensor>]| {
@@ -292,21 +314,23 @@ fn build_clip(ctx: &BuildContext) -> Result<Box<dyn Op>> {
                 return Err(Error::dtype(format!("Clip {what}: expected a {} tensor, got {}", x.dtype(), b.dtype())));
             }
         }
-        let widen = |b: Option<&Tensor>| -> Result<Option<Tensor>> {
-            b.map(|b| Ok(to_wide(b)?.unwrap_or_else(|| b.clone()))).transpose()
-        };
         if let Tensor::F32(a) = x {
             let bounds = [Some(x), lo, hi];
             let op = UnaryF32::Clip { lo: bound(&bounds, 1, "min")?, hi: bound(&bounds, 2, "max")? };
             return Ok(vec![Tensor::F32(f32_unary(a, op)?)]);
         }
-        let (lo, hi) = (widen(lo)?, widen(hi)?);
-        let y = widened1(x, |x| {
-            let bounds = [Some(x), lo.as_ref(), hi.as_ref()];
-            numeric!(wide x, a => Ok(Tensor::from(clip(a, bound(&bounds, 1, "min")?, bound(&bounds, 2, "max")?)?)),
-                o => Err(Error::dtype(format!("Clip expects a numeric tensor, got {}", o.dtype()))))
-        })?;
-        Ok(vec![y])
+        // Every other type through the wide path, the bounds read the same way.
+        let (lo, hi) = (wide_bound(lo, "min")?, wide_bound(hi, "max")?);
+        let as_f = |b: &Option<Wide>| match b {
+            Some(Wide::F(v)) => v.first().copied(),
+            _ => None,
+        };
+        let as_i = |b: &Option<Wide>| match b {
+            Some(Wide::I(v)) => v.first().copied(),
+            _ => None,
+        };
+        let (fl, fh, il, ih) = (as_f(&lo), as_f(&hi), as_i(&lo), as_i(&hi));
+        Ok(vec![wide::map(x, "Clip", &|v| clip_one(v, fl, fh), &|v| clip_one(v, il, ih))?])
     })))
 }
 
@@ -320,19 +344,26 @@ fn bound<T: Elem>(inputs: &[Option<&Tensor>], i: usize, what: &str) -> Result<Op
     Ok(a.iter().next().copied())
 }
 
+/// The optional scalar bound at input `i` as a wide value (its type was checked to be X's).
+fn wide_bound(t: Option<&Tensor>, what: &str) -> Result<Option<Wide>> {
+    let Some(t) = t else { return Ok(None) };
+    if t.len() != 1 {
+        return Err(Error::shape(format!("Clip {what} must be a scalar, got shape {:?}", t.shape())));
+    }
+    Ok(Some(wide::values(t)))
+}
+
 /// `min(max(x, lo), hi)`: when lo > hi every value becomes hi, as the spec says; NaN stays NaN.
-/// One loop for the three bound combinations (one instance per element type).
-fn clip<T: Num>(a: &ArrayD<T>, lo: Option<T>, hi: Option<T>) -> Result<ArrayD<T>> {
-    map_elems(a, |v| {
-        let v = match lo {
-            Some(l) if v < l => l,
-            _ => v,
-        };
-        match hi {
-            Some(h) if v > h => h,
-            _ => v,
-        }
-    })
+#[inline]
+fn clip_one<T: PartialOrd + Copy>(v: T, lo: Option<T>, hi: Option<T>) -> T {
+    let v = match lo {
+        Some(l) if v < l => l,
+        _ => v,
+    };
+    match hi {
+        Some(h) if v > h => h,
+        _ => v,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -358,15 +389,22 @@ fn build_softmax(ctx: &BuildContext, log: bool) -> Result<Box<dyn Op>> {
             (shape[a], shape[a + 1..].iter().product::<usize>())
         };
         match t {
-            Tensor::F32(a) => Ok(Tensor::F32(softmax_array(a, n, inner, log)?)),
-            Tensor::F64(a) => Ok(Tensor::F64(softmax_array(a, n, inner, log)?)),
+            // float32 (and float16, computed in float32): the kernels crate's row kernel.
+            Tensor::F32(a) => Ok(Tensor::F32(softmax_f32_array(a, n, inner, log)?)),
             Tensor::F16(a) => {
-                let y = softmax_array(&a.mapv(f16::to_f32), n, inner, log)?;
-                Ok(Tensor::F16(y.mapv(f16::from_f32)))
+                let y = softmax_f32_array(&map_elems(a, f16::to_f32)?, n, inner, log)?;
+                Ok(Tensor::F16(map_elems(&y, f16::from_f32)?))
             }
+            Tensor::F64(a) => Ok(Tensor::F64(softmax_array(a, n, inner, log)?)),
             other => Err(not_float(other)),
         }
     }))
+}
+
+fn softmax_f32_array(a: &ArrayD<f32>, n: usize, inner: usize, log: bool) -> Result<ArrayD<f32>> {
+    let mut data = a.as_standard_layout().into_owned().into_raw_vec_and_offset().0;
+    softmax_f32(&mut data, n, inner, log);
+    ArrayD::from_shape_vec(IxDyn(a.shape()), data).map_err(|e| Error::shape(e.to_string()))
 }
 
 fn softmax_array<R: Real>(a: &ArrayD<R>, n: usize, inner: usize, log: bool) -> Result<ArrayD<R>> {
@@ -692,12 +730,20 @@ mod tests {
             let relu = Tensor::from_vec(&[n], xs.iter().map(|&v| if v < T::default() { T::default() } else { v }).collect()).unwrap();
             assert_eq!(run("Relu", &[&x]), relu, "Relu {}", T::DTYPE);
             let (tl, th) = (Tensor::from_vec(&[], vec![lo]).unwrap(), Tensor::from_vec(&[], vec![hi]).unwrap());
-            let a = ArrayD::from_shape_vec(IxDyn(&[n]), xs.clone()).unwrap();
-            assert_eq!(run("Clip", &[&x, &tl, &th]), T::wrap(clip(&a, Some(lo), Some(hi)).unwrap()), "Clip {}", T::DTYPE);
+            let clipped = Tensor::from_vec(&[n], xs.iter().map(|&v| clip_one(v, Some(lo), Some(hi))).collect()).unwrap();
+            assert_eq!(run("Clip", &[&x, &tl, &th]), clipped, "Clip {}", T::DTYPE);
+            let low = Tensor::from_vec(&[n], xs.iter().map(|&v| clip_one(v, Some(lo), None)).collect()).unwrap();
+            assert_eq!(run("Clip", &[&x, &tl]), low, "Clip {} without max", T::DTYPE);
         }
         check((i8::MIN..=i8::MAX).collect(), -100, 27);
         check((u8::MIN..=u8::MAX).collect(), 3, 200);
         check(vec![i32::MIN, -7, -1, 0, 1, i32::MAX], -5, 5);
+        check(vec![i16::MIN, -7, -1, 0, 1, i16::MAX], -5, 300);
+        check(vec![0u16, 1, 7, u16::MAX], 2, 9);
+        check(vec![0u32, 1, 7, u32::MAX], 2, u32::MAX - 1);
+        check(vec![i64::MIN, i64::MIN + 1, -7, -1, 0, 1, i64::MAX], i64::MIN + 1, 5);
+        check(vec![0u64, 1, 7, u64::MAX - 1, u64::MAX], 1, u64::MAX - 1);
+        check(vec![f64::MIN, -2.5, -0.0, 0.0, 1e-310, 3.0, f64::INFINITY, f64::NEG_INFINITY], -1.0, 2.0);
         let halves: Vec<f16> = (0..0x7c01u16).step_by(11).flat_map(|b| [f16::from_bits(b), f16::from_bits(b | 0x8000)]).collect();
         check(halves, f16::from_f32(-0.75), f16::from_f32(3.5));
         // A bound of another type is an error naming both types.
@@ -709,7 +755,7 @@ mod tests {
 
     #[test]
     fn clip_with_min_above_max_gives_max() {
-        let a = ArrayD::from_shape_vec(IxDyn(&[3]), vec![-2i8, 0, 5]).unwrap();
-        assert_eq!(clip(&a, Some(3), Some(1)).unwrap().into_raw_vec_and_offset().0, vec![1, 1, 1]);
+        let got: Vec<i8> = [-2i8, 0, 5].iter().map(|&v| clip_one(v, Some(3), Some(1))).collect();
+        assert_eq!(got, vec![1, 1, 1]);
     }
 }
