@@ -9,7 +9,7 @@ mod common;
 use common::npy::{read_npy, write_npy};
 use std::path::PathBuf;
 use webptq::graph::Model;
-use webptq::quantize::{quantize_dynamic, quantize_fp16, quantize_weight_only, quantize_weight_only_blocks, QuantOptions};
+use webptq::quantize::{quantize, quantize_dynamic, quantize_fp16, quantize_weight_only, quantize_weight_only_blocks, QuantOptions};
 use webptq::runtime::{Session, SessionOptions};
 use webptq::tensor::Tensor;
 
@@ -93,6 +93,24 @@ fn minilm_dynamic() {
         assert!(mean >= want, "{name}: mean cosine {mean} < {want}");
         assert!(ratio < 0.26, "{name}: size ratio {ratio}");
     }
+}
+
+/// Static int8 on MiniLM-L3: the attention mask adds `(1 - mask) * f32::MIN` to the scores, a
+/// fill value that 8 bits cannot hold beside the scores. Those values and their readers stay float
+/// (plan::FILL_MAGNITUDE), with a warning; quantized with the fill, every score rounded to the zero
+/// point and the mean cosine to float was 0.66.
+#[test]
+fn minilm_static_keeps_mask_fill_float() {
+    let m = minilm();
+    let float = embeddings(&m.model, &m.feeds);
+    let o = QuantOptions::default();
+    let q = quantize(&m.model, &o, std::iter::once(Ok(m.feeds.clone())), &mut |_| Ok(())).unwrap();
+    let fill: Vec<&String> = q.report.warnings.iter().filter(|w| w.contains("fill value")).collect();
+    assert!(!fill.is_empty(), "no fill-value warning: {:?}", q.report.warnings);
+    let ours = embeddings(&q.model, &m.feeds);
+    let (mean, min) = cosines(&ours, &float);
+    println!("static: {} fill values kept float; cosine to float mean {mean:.5} min {min:.5}", fill.len());
+    assert!(mean >= 0.95, "static int8 MiniLM: mean cosine {mean} < 0.95 (min {min})");
 }
 
 #[test]

@@ -460,9 +460,18 @@ impl Quantizer {
 
         // Quantize and evaluate.
         progress(Progress { stage: Stage::Quantize, done: 0, total: Some(1) })?;
-        let (plan, params, constraints) = settle(&prepared, options, &dtypes, Constraints::default(), &table)?;
+        let mut start = Constraints::default();
+        start.mark_fill_values(g, &table);
+        let (plan, params, constraints) = settle(&prepared, options, &dtypes, start, &table)?;
         for v in &constraints.no_data {
             warnings.push(format!("no float data reached '{}' during calibration: its readers stay float", g.value_name(*v)));
+        }
+        for (v, x) in &constraints.fill {
+            warnings.push(format!(
+                "'{}' reaches {x:e}, a fill value (beyond ±{:e}, as attention masks add): it and the nodes that read or write it stay float",
+                g.value_name(*v),
+                plan::FILL_MAGNITUDE
+            ));
         }
         let mut best = build_candidate(&prepared, &float_session, plan, params, options, &kept, progress)?;
         progress(Progress { stage: Stage::Quantize, done: 1, total: Some(1) })?;

@@ -30,6 +30,34 @@ pub struct Constraints {
     pub no_fold: HashSet<usize>,
     /// Values that calibration saw no finite float data for.
     pub no_data: HashSet<ValueId>,
+    /// Values whose calibrated range reaches a fill value ([`FILL_MAGNITUDE`]), with the value
+    /// reached: 8 bits cannot hold it beside the real values, so they stay float.
+    pub fill: BTreeMap<ValueId, f32>,
+}
+
+/// A calibrated value at least this large in magnitude is a fill value, not an activation: the
+/// attention masks of transformer exports add `(1 - mask) * f32::MIN` (-3.4e38) to the scores so
+/// that Softmax gives the masked positions zero weight. Quantized together with the real scores,
+/// such a range has a scale near 1e36 and every real score rounds to the zero point (MiniLM-L3
+/// static int8: mean cosine 0.66 to float); the mask term itself is 0 wherever it is not the fill,
+/// so a range without the fill would erase the mask. So a value that reaches it stays float, and
+/// so do the nodes that read or write it.
+pub const FILL_MAGNITUDE: f32 = 1e30;
+
+impl Constraints {
+    /// Records every value of `graph` whose calibrated range in `table` reaches [`FILL_MAGNITUDE`].
+    pub fn mark_fill_values(&mut self, graph: &Graph, table: &CalibrationTable) {
+        for v in 0..graph.values.len() {
+            let Some(e) = table.get(graph.value_name(v)) else { continue };
+            if !e.has_data() {
+                continue;
+            }
+            let x = if e.range.min.abs() >= e.range.max.abs() { e.range.min } else { e.range.max };
+            if x.abs() >= FILL_MAGNITUDE {
+                self.fill.insert(v, x);
+            }
+        }
+    }
 }
 
 /// What happens to one node.
@@ -92,6 +120,9 @@ impl QuantPlan {
             let name = graph.value_name(v);
             if constraints.no_data.contains(&v) {
                 return Some(format!("no finite float data reached '{name}' during calibration"));
+            }
+            if let Some(x) = constraints.fill.get(&v) {
+                return Some(format!("'{name}' reaches {x:e} during calibration, a fill value (a mask's) that 8 bits cannot hold beside its real values"));
             }
             match dtype_of(v) {
                 Some(DType::F32) => None,
