@@ -33,6 +33,23 @@ impl BuildContext<'_> {
 /// holds one tensor per output the op produces (trailing optional outputs may be left out).
 pub trait Op: Send + Sync {
     fn run(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>>;
+
+    /// Whether the op would keep input 0's buffer if given it by value: true for the ops that
+    /// only give their input a new shape (Reshape, Flatten, Squeeze, Unsqueeze, Identity). The
+    /// runtime then hands input 0 over with [`run_moved`](Op::run_moved) when no later step
+    /// reads it.
+    fn moves_input(&self) -> bool {
+        false
+    }
+
+    /// [`run`](Op::run) with input 0 given by value (`inputs[0]` is `None`).
+    fn run_moved(&self, first: Tensor, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let mut args = inputs.to_vec();
+        if let Some(a) = args.first_mut() {
+            *a = Some(&first);
+        }
+        self.run(&args)
+    }
 }
 
 /// An [`Op`] from a closure: `Ok(Box::new(FnOp(move |inputs| ...)))`.

@@ -111,10 +111,27 @@ impl Plan {
         let mut peak = live;
         let mut observer = observer;
         for step in &self.steps {
+            // A Reshape-like op takes its input by value when this step is its last reader and
+            // no one else holds it, so the output keeps the input's buffer (no copy).
+            let mut moved: Option<Tensor> = None;
+            if let (true, Some(&Some(id))) = (step.op.moves_input(), step.inputs.first()) {
+                if step.frees.contains(&id) && !step.inputs[1..].contains(&Some(id)) {
+                    if let Some(shared) = values[id].take() {
+                        match Arc::try_unwrap(shared) {
+                            Ok(t) => {
+                                live -= std::mem::take(&mut counted[id]);
+                                moved = Some(t);
+                            }
+                            Err(shared) => values[id] = Some(shared),
+                        }
+                    }
+                }
+            }
             let mut args: Vec<Option<&Tensor>> = Vec::with_capacity(step.inputs.len());
-            for input in &step.inputs {
+            for (i, input) in step.inputs.iter().enumerate() {
                 match input {
                     None => args.push(None),
+                    Some(_) if i == 0 && moved.is_some() => args.push(None),
                     Some(id) => match &values[*id] {
                         Some(t) => args.push(Some(t.as_ref())),
                         None => {
@@ -126,7 +143,11 @@ impl Plan {
                     },
                 }
             }
-            let results = step.op.run(&args).map_err(|e| e.in_node(&step.name, &step.op_type))?;
+            let results = match moved {
+                Some(first) => step.op.run_moved(first, &args),
+                None => step.op.run(&args),
+            }
+            .map_err(|e| e.in_node(&step.name, &step.op_type))?;
             drop(args);
             let wanted = step.outputs.iter().rposition(|o| o.is_some()).map_or(0, |p| p + 1);
             if results.len() < wanted {
