@@ -736,6 +736,105 @@ mod tests {
         assert_eq!(out[0], Tensor::scalar(3i64));
     }
 
+    /// Every data-movement op moves the elements of every type as it moves indices: the op run on
+    /// data of each of the 12 types gives, bit for bit, the elements that the same op run on an
+    /// int64 tensor of (1-based) element numbers names (0 where it fills with zero bits).
+    #[test]
+    fn every_type_moves_like_its_indices() {
+        use crate::tensor::DType;
+        let types = [
+            DType::F32, DType::F64, DType::F16, DType::I8, DType::U8, DType::I16,
+            DType::U16, DType::I32, DType::U32, DType::I64, DType::U64, DType::Bool,
+        ];
+        let i64t = |shape: &[usize], v: Vec<i64>| Some(Tensor::from_vec(shape, v).unwrap());
+        let bools = |shape: &[usize], v: Vec<bool>| Some(Tensor::from_vec(shape, v).unwrap());
+        // (op, opset, attrs, data input shapes, other inputs placed after the data (None: the
+        // data input goes there), outputs)
+        type Case = (&'static str, i64, Vec<(&'static str, Attr)>, Vec<Vec<usize>>, Vec<Option<Option<Tensor>>>, usize);
+        let cases: Vec<Case> = vec![
+            ("Reshape", 14, vec![], vec![vec![2, 3, 4]], vec![None, Some(i64t(&[2], vec![4, -1]))], 1),
+            ("Flatten", 13, vec![("axis", Attr::Int(2))], vec![vec![2, 3, 4]], vec![None], 1),
+            ("Squeeze", 13, vec![], vec![vec![1, 3, 1]], vec![None], 1),
+            ("Unsqueeze", 13, vec![], vec![vec![3, 2]], vec![None, Some(i64t(&[1], vec![1]))], 1),
+            ("Identity", 13, vec![], vec![vec![5]], vec![None], 1),
+            ("Transpose", 13, vec![("perm", Attr::Ints(vec![2, 0, 1]))], vec![vec![2, 3, 4]], vec![None], 1),
+            ("Expand", 13, vec![], vec![vec![3, 1]], vec![None, Some(i64t(&[3], vec![2, 3, 4]))], 1),
+            ("Concat", 13, vec![("axis", Attr::Int(1))], vec![vec![2, 3], vec![2, 2]], vec![None, None], 1),
+            ("Split", 13, vec![("axis", Attr::Int(1))], vec![vec![2, 3]], vec![None, Some(i64t(&[2], vec![1, 2]))], 2),
+            (
+                "Slice", 13, vec![], vec![vec![3, 4]],
+                vec![None, Some(i64t(&[1], vec![-1])), Some(i64t(&[1], vec![i64::MIN])), Some(i64t(&[1], vec![1])), Some(i64t(&[1], vec![-2]))],
+                1,
+            ),
+            ("Gather", 13, vec![("axis", Attr::Int(1))], vec![vec![3, 4]], vec![None, Some(i64t(&[2, 2], vec![2, 0, -1, 1]))], 1),
+            ("GatherElements", 13, vec![("axis", Attr::Int(1))], vec![vec![2, 3]], vec![None, Some(i64t(&[2, 2], vec![2, 0, 1, -3]))], 1),
+            ("GatherND", 13, vec![], vec![vec![2, 3]], vec![None, Some(i64t(&[2, 1], vec![1, 0]))], 1),
+            ("ScatterND", 16, vec![], vec![vec![3, 2], vec![2, 2]], vec![None, Some(i64t(&[2, 1], vec![2, 0])), None], 1),
+            ("ScatterElements", 16, vec![("axis", Attr::Int(0))], vec![vec![3, 2], vec![1, 2]], vec![None, Some(i64t(&[1, 2], vec![2, 0])), None], 1),
+            ("Tile", 13, vec![], vec![vec![2, 3]], vec![None, Some(i64t(&[2], vec![2, 2]))], 1),
+            ("DepthToSpace", 13, vec![("blocksize", Attr::Int(2)), ("mode", Attr::String("CRD".into()))], vec![vec![1, 8, 2, 1]], vec![None], 1),
+            ("SpaceToDepth", 13, vec![("blocksize", Attr::Int(2))], vec![vec![1, 2, 4, 2]], vec![None], 1),
+            ("ReverseSequence", 10, vec![], vec![vec![4, 2, 2]], vec![None, Some(i64t(&[2], vec![3, 1]))], 1),
+            ("Trilu", 14, vec![], vec![vec![3, 4]], vec![None], 1),
+            ("Compress", 11, vec![("axis", Attr::Int(1))], vec![vec![2, 3]], vec![None, Some(bools(&[3], vec![true, false, true]))], 1),
+            ("Pad", 18, vec![], vec![vec![2, 3]], vec![None, Some(i64t(&[4], vec![1, -1, 0, 2]))], 1),
+            ("Pad", 18, vec![("mode", Attr::String("reflect".into()))], vec![vec![2, 3]], vec![None, Some(i64t(&[4], vec![1, 2, 1, 2]))], 1),
+            ("Pad", 18, vec![("mode", Attr::String("wrap".into()))], vec![vec![2, 3]], vec![None, Some(i64t(&[4], vec![0, 4, 0, 1]))], 1),
+            ("Where", 16, vec![], vec![vec![2, 1], vec![3]], vec![Some(bools(&[2, 3], vec![true, false, true, false, false, true])), None, None], 1),
+            ("Resize", 19, vec![("mode", Attr::String("nearest".into()))], vec![vec![1, 1, 2, 2]], vec![None, None, Some(Some(f32s(&[4], &[1.0, 1.0, 1.5, 2.0])))], 1),
+        ];
+        for (op, opset, attrs, data_shapes, slots, n_out) in &cases {
+            // The element numbers 1.. of the data inputs, in order, as int64.
+            let mut next = 1i64;
+            let numbered: Vec<Tensor> = data_shapes
+                .iter()
+                .map(|s| {
+                    let n: usize = s.iter().product();
+                    let t = Tensor::from_vec(s, (next..next + n as i64).collect()).unwrap();
+                    next += n as i64;
+                    t
+                })
+                .collect();
+            let fill = |data: &[Tensor]| -> Vec<Option<Tensor>> {
+                let mut d = data.iter();
+                slots.iter().map(|slot| match slot {
+                    None => d.next().cloned(),
+                    Some(t) => t.clone(),
+                }).collect()
+            };
+            let names = run(op, *opset, attrs.clone(), fill(&numbered), *n_out).unwrap_or_else(|e| panic!("{op} on indices: {e}"));
+            for &ty in &types {
+                let w = ty.size_of();
+                let mut k = 0usize;
+                let data: Vec<Tensor> = data_shapes
+                    .iter()
+                    .map(|s| {
+                        let n: usize = s.iter().product();
+                        let bytes: Vec<u8> = (0..n * w)
+                            .map(|b| if ty == DType::Bool { ((k + b) % 3 % 2) as u8 } else { ((k + b) * 37 + 11) as u8 })
+                            .collect();
+                        k += n * w;
+                        Tensor::from_le_bytes(ty, s, &bytes).unwrap()
+                    })
+                    .collect();
+                let pool: Vec<u8> = data.iter().flat_map(|t| t.to_le_bytes()).collect();
+                let outs = run(op, *opset, attrs.clone(), fill(&data), *n_out).unwrap_or_else(|e| panic!("{op} on {ty}: {e}"));
+                assert_eq!(outs.len(), names.len());
+                for (out, idx) in outs.iter().zip(&names) {
+                    assert_eq!(out.dtype(), ty, "{op}");
+                    assert_eq!(out.shape(), idx.shape(), "{op} on {ty}");
+                    let want: Vec<u8> = idx
+                        .to_i64_vec()
+                        .unwrap()
+                        .iter()
+                        .flat_map(|&i| if i == 0 { vec![0u8; w] } else { pool[(i as usize - 1) * w..][..w].to_vec() })
+                        .collect();
+                    assert_eq!(out.to_le_bytes(), want, "{op} on {ty}");
+                }
+            }
+        }
+    }
+
     /// Hostile shapes, axes and sizes give errors, never panics, for every op of these families.
     #[test]
     fn odd_inputs_never_panic() {
