@@ -295,7 +295,8 @@ fn transpose(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 /// ([`crate::kernels::permute`]), one loop per width for every element type.
 fn transpose_by_width(x: &Tensor, perm: &[usize]) -> Result<Tensor> {
     use crate::kernels::permute::{permute_x16, permute_x32, permute_x64, permute_x8};
-    fn go<W: Lane>(a: ArrayViewD<'_, W>, perm: &[usize], kernel: fn(&[W], &[usize], &[usize], &mut [W])) -> Result<ArrayD<W>> {
+    type Kernel<W> = fn(&[W], &[usize], &[usize], &mut [W]);
+    fn go<W: Lane>(a: ArrayViewD<'_, W>, perm: &[usize], kernel: Kernel<W>) -> Result<ArrayD<W>> {
         let a = a.as_standard_layout();
         let src = super::elementwise::contiguous(&a)?;
         let mut out = vec![W::default(); src.len()];
