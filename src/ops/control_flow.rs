@@ -20,8 +20,8 @@ use super::registry::{normalize_axis, optional, required, BuildContext, FnOp, Op
 use crate::error::{Error, Result};
 use crate::graph::{normalize_domain, Attr, ValueId};
 use super::Plan;
-use crate::tensor::{checked_numel, DType, Elem, Tensor};
-use ndarray::{ArrayD, Axis};
+use crate::tensor::{checked_numel, DType, Elem, Lane, Tensor};
+use ndarray::{ArrayD, ArrayViewD, Axis};
 use std::sync::Arc;
 
 pub fn register(r: &mut Registry) {
@@ -103,20 +103,26 @@ fn stack(parts: &[Tensor], axis: usize, empty: Option<DType>) -> Result<Tensor> 
     let mut shape = first.shape().to_vec();
     shape.insert(axis, parts.len());
     checked_numel(&shape, first.dtype())?;
-    crate::dispatch!(first, a => stack_like(a, parts, axis))
+    let lanes = crate::with_lanes!(first.lanes(), a => stack_like(a, parts, axis)?.into());
+    Tensor::from_lanes(first.dtype(), lanes)
 }
 
-/// [`stack`] for the element type of `_first`.
-fn stack_like<T: Elem>(_first: &ArrayD<T>, parts: &[Tensor], axis: usize) -> Result<Tensor> {
-    let views = parts.iter().map(|t| t.array::<T>().map(|a| a.view())).collect::<Result<Vec<_>>>()?;
+/// [`stack`] on the parts' elements as lanes of the width of `_first`'s (data movement: one
+/// copy per width, not per type).
+fn stack_like<W: Lane>(_first: ArrayViewD<'_, W>, parts: &[Tensor], axis: usize) -> Result<ArrayD<W>> {
+    let views = parts
+        .iter()
+        .map(|t| W::view_of(t).ok_or_else(|| Error::dtype("scan outputs of different element types cannot be stacked")))
+        .collect::<Result<Vec<_>>>()?;
     ndarray::stack(Axis(axis), &views)
-        .map(T::wrap)
         .map_err(|e| Error::shape(format!("scan outputs of different shapes cannot be stacked ({e})")))
 }
 
 /// Slice `i` of `t` along `axis` (the axis removed).
 fn slice(t: &Tensor, axis: usize, i: usize) -> Tensor {
-    crate::map_same!(t, a => a.index_axis(Axis(axis), i).to_owned())
+    let lanes = crate::map_lanes!(t.lanes(), a => a.index_axis(Axis(axis), i).as_standard_layout().into_owned());
+    // The lanes come from `t`, so they have its type's width: from_lanes cannot fail.
+    Tensor::from_lanes(t.dtype(), lanes).unwrap_or_else(|_| t.clone())
 }
 
 // ---------------------------------------------------------------------------------------------

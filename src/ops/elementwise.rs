@@ -605,31 +605,6 @@ fn zip_broadcast_f32(op: BinaryF32, a: &ArrayD<f32>, b: &ArrayD<f32>) -> Result<
     from_shape(&shape, out)
 }
 
-/// `f` applied elementwise to three arrays broadcast together (Where).
-fn zip3_broadcast<A: Copy, B: Copy, C: Copy, O: Elem>(
-    a: &ArrayD<A>,
-    b: &ArrayD<B>,
-    c: &ArrayD<C>,
-    f: impl Fn(A, B, C) -> O,
-) -> Result<ArrayD<O>> {
-    let shape = broadcast_shapes(&[a.shape(), b.shape(), c.shape()])?;
-    let n = checked_numel(&shape, O::DTYPE)?;
-    let (a, b, c) = (a.as_standard_layout(), b.as_standard_layout(), c.as_standard_layout());
-    let (xa, xb, xc) = (contiguous(&a)?, contiguous(&b)?, contiguous(&c)?);
-    let mut out: Vec<O> = Vec::with_capacity(n);
-    if n == 0 {
-    } else if a.shape() == b.shape() && b.shape() == c.shape() {
-        out.extend(xa.iter().zip(xb).zip(xc).map(|((&x, &y), &z)| f(x, y, z)));
-    } else {
-        let walk = Walk::new(&shape, [a.shape(), b.shape(), c.shape()]);
-        let (len, [sa, sb, sc]) = walk.inner();
-        walk.for_each_run(|[oa, ob, oc]| {
-            out.extend((0..len).map(|i| f(xa[oa + i * sa], xb[ob + i * sb], xc[oc + i * sc])))
-        });
-    }
-    from_shape(&shape, out)
-}
-
 // ---------------------------------------------------------------------------------------------
 // The ops
 
@@ -926,16 +901,40 @@ fn not(inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
     }
 }
 
+/// Where selects whole elements without reading them: it runs on lanes of the elements' width
+/// ([`crate::tensor::width`]), compiled four times for every element type (no widening).
 fn where_(inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
-    let cond = match required(inputs, 0, "condition")? {
-        Tensor::Bool(c) => c,
-        other => return Err(Error::dtype(format!("condition must be bool, got {}", other.dtype()))),
+    use crate::tensor::{Lane, LanesView};
+    let cond = required(inputs, 0, "condition")?;
+    let (DType::Bool, LanesView::B1(c)) = (cond.dtype(), cond.lanes()) else {
+        return Err(Error::dtype(format!("condition must be bool, got {}", cond.dtype())));
     };
     let (x, y) = (required(inputs, 1, "X")?, required(inputs, 2, "Y")?);
-    fn pick<T: Elem>(c: &ArrayD<bool>, x: &ArrayD<T>, y: &ArrayD<T>) -> Result<Tensor> {
-        Ok(T::wrap(zip3_broadcast(c, x, y, |c, x, y| if c { x } else { y })?))
+    if x.dtype() != y.dtype() {
+        return Err(type_mismatch(x, y, "any type"));
     }
-    Ok(vec![same_type!(all x, y, |a, b| pick(cond, a, b))?])
+    fn pick<W: Lane>(c: ndarray::ArrayViewD<'_, u8>, x: ndarray::ArrayViewD<'_, W>, y: &Tensor) -> Result<ArrayD<W>> {
+        let y = W::view_of(y).ok_or_else(|| Error::dtype("internal: Where's X and Y differ in width"))?;
+        let shape = broadcast_shapes(&[c.shape(), x.shape(), y.shape()])?;
+        let n = shape.iter().product::<usize>();
+        let (c, x, y) = (super::shape::standard(c), super::shape::standard(x), super::shape::standard(y));
+        let (xc, xx, xy) = (contiguous(&c)?, contiguous(&x)?, contiguous(&y)?);
+        let mut out: Vec<W> = Vec::with_capacity(n);
+        let sel = |c: u8, a: W, b: W| if c != 0 { a } else { b };
+        if n == 0 {
+        } else if c.shape() == x.shape() && x.shape() == y.shape() {
+            out.extend(xc.iter().zip(xx).zip(xy).map(|((&c, &a), &b)| sel(c, a, b)));
+        } else {
+            let walk = Walk::new(&shape, [c.shape(), x.shape(), y.shape()]);
+            let (len, [sc, sx, sy]) = walk.inner();
+            walk.for_each_run(|[oc, ox, oy]| out.extend((0..len).map(|i| sel(xc[oc + i * sc], xx[ox + i * sx], xy[oy + i * sy]))));
+        }
+        from_shape(&shape, out)
+    }
+    let shape = broadcast_shapes(&[cond.shape(), x.shape(), y.shape()])?;
+    checked_numel(&shape, x.dtype())?;
+    let lanes = crate::map_lanes!(x.lanes(), a => pick(c.clone(), a, y)?);
+    Ok(vec![Tensor::from_lanes(x.dtype(), lanes)?])
 }
 
 #[cfg(test)]

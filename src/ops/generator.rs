@@ -50,10 +50,12 @@ fn constant_of_shape(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             .collect::<std::result::Result<Vec<usize>, _>>()
             .map_err(|_| Error::invalid(format!("shape {spec:?} has a negative dimension")))?;
         check_alloc(&shape, value.dtype())?;
-        Ok(vec![crate::map_same!(&value, a => {
+        // The fill is copied as lanes of its width: one loop per width, not per type.
+        let lanes = crate::map_lanes!(value.lanes(), a => {
             let v = a.iter().next().copied().unwrap_or_default();
             ArrayD::from_elem(IxDyn(&shape), v)
-        })])
+        });
+        Ok(vec![Tensor::from_lanes(value.dtype(), lanes)?])
     })))
 }
 

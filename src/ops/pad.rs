@@ -7,13 +7,15 @@
 //! repeatedly, like numpy.
 //!
 //! Each output axis is described by a map from output index to source index (or "fill"), and
-//! [`gather_maps`] builds the output from those maps; Resize's nearest mode reuses it.
+//! [`gather_maps`] builds the output from those maps; Resize's nearest mode reuses it. It moves
+//! elements as lanes of their width ([`crate::tensor::width`]), so it is compiled four times,
+//! whatever the element type; the fill value is the one element of a scalar of the data's type.
 use super::reduce::Numeric;
 use super::registry::{optional, required, BuildContext, FnOp, Op, Registry};
-use super::shape::{check_alloc, ints, normalize_axes, optional_ints};
+use super::shape::{check_alloc, ints, normalize_axes, optional_ints, standard};
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
-use ndarray::{ArrayD, IxDyn};
+use crate::tensor::{DType, Lane, Tensor};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 pub fn register(r: &mut Registry) {
     r.register("", "Pad", pad).data_movement();
@@ -77,18 +79,55 @@ fn axis_map(d: usize, begin: i64, end: i64, mode: Mode) -> Result<Vec<Option<usi
         .collect())
 }
 
+/// A tensor whose axis `i` takes source index `maps[i][j]` of `x` at output index `j`, or the
+/// one element of `fill` (a tensor of `x`'s type) where a map says `None`.
+pub(super) fn gather_maps_tensor(x: &Tensor, maps: &[Vec<Option<usize>>], fill: &Tensor) -> Result<Tensor> {
+    if fill.dtype() != x.dtype() {
+        return Err(Error::dtype(format!("internal: a {} fill for a {} tensor", fill.dtype(), x.dtype())));
+    }
+    fn go<W: Lane>(a: ArrayViewD<'_, W>, maps: &[Vec<Option<usize>>], fill: &Tensor) -> Result<ArrayD<W>> {
+        let f = W::view_of(fill).and_then(|v| v.iter().next().copied()).unwrap_or_default();
+        gather_maps(a, maps, f)
+    }
+    let lanes = crate::map_lanes!(x.lanes(), a => go(a, maps, fill)?);
+    Tensor::from_lanes(x.dtype(), lanes)
+}
+
+/// A scalar of `dtype` holding `v` converted as [`Numeric::from_f64`] does (`as` for the
+/// integers, rounding for the floats, `v != 0` for bool).
+pub(super) fn scalar_from_f64(dtype: DType, v: f64) -> Tensor {
+    fn s<T: Numeric>(v: f64) -> Tensor {
+        Tensor::scalar(T::from_f64(v))
+    }
+    match dtype {
+        DType::F32 => s::<f32>(v),
+        DType::F64 => s::<f64>(v),
+        DType::F16 => s::<half::f16>(v),
+        DType::I8 => s::<i8>(v),
+        DType::U8 => s::<u8>(v),
+        DType::I16 => s::<i16>(v),
+        DType::U16 => s::<u16>(v),
+        DType::I32 => s::<i32>(v),
+        DType::U32 => s::<u32>(v),
+        DType::I64 => s::<i64>(v),
+        DType::U64 => s::<u64>(v),
+        DType::Bool => s::<bool>(v),
+    }
+}
+
 /// Builds an array whose axis `i` takes source index `maps[i][j]` at output index `j`, or
 /// `fill` where a map says `None`. The source is read in standard layout.
-pub(super) fn gather_maps<T: Copy>(a: &ArrayD<T>, maps: &[Vec<Option<usize>>], fill: T) -> Result<ArrayD<T>> {
+fn gather_maps<T: Copy>(a: ArrayViewD<'_, T>, maps: &[Vec<Option<usize>>], fill: T) -> Result<ArrayD<T>> {
     let out_shape: Vec<usize> = maps.iter().map(Vec::len).collect();
     if maps.len() != a.ndim() {
         return Err(Error::shape(format!("{} index maps for an input of shape {:?}", maps.len(), a.shape())));
     }
-    let std = a.as_standard_layout();
+    let shape = a.shape().to_vec();
+    let std = standard(a);
     let src = std.as_slice().ok_or_else(|| Error::invalid("input is not contiguous"))?;
-    let mut strides = vec![1usize; a.ndim()];
-    for i in (0..a.ndim().saturating_sub(1)).rev() {
-        strides[i] = strides[i + 1] * a.shape()[i + 1];
+    let mut strides = vec![1usize; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * shape[i + 1];
     }
     // Elements below each axis in the output (how many a fill at that axis writes).
     let mut below = vec![1usize; maps.len() + 1];
@@ -131,25 +170,20 @@ enum Fill {
     Input,
 }
 
-fn pad_typed<T: Numeric>(
-    a: &ArrayD<T>,
-    inputs: &[Option<&Tensor>],
-    maps: &[Vec<Option<usize>>],
-    fill: &Fill,
-) -> Result<ArrayD<T>> {
+fn pad_by_width(x: &Tensor, inputs: &[Option<&Tensor>], maps: &[Vec<Option<usize>>], fill: &Fill) -> Result<Tensor> {
     let value = match fill {
-        Fill::Attr(v) => T::from_f64(*v as f64),
+        Fill::Attr(v) => scalar_from_f64(x.dtype(), *v as f64),
         Fill::Input => match optional(inputs, 2) {
             Some(t) if !t.is_empty() => {
-                let c = t
-                    .array::<T>()
-                    .map_err(|_| Error::dtype(format!("constant_value {t} must have the data's type {}", T::DTYPE)))?;
-                c.iter().next().copied().unwrap_or_default()
+                if t.dtype() != x.dtype() {
+                    return Err(Error::dtype(format!("constant_value {t} must have the data's type {}", x.dtype())));
+                }
+                t.clone()
             }
-            _ => T::default(),
+            _ => Tensor::zeros(x.dtype(), &[])?,
         },
     };
-    gather_maps(a, maps, value)
+    gather_maps_tensor(x, maps, &value)
 }
 
 fn pad(ctx: &BuildContext) -> Result<Box<dyn Op>> {
@@ -196,7 +230,7 @@ fn pad(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         check_alloc(&out_shape, x.dtype())?;
         let maps =
             x.shape().iter().zip(&per_axis).map(|(&d, &(b, e))| axis_map(d, b, e, mode)).collect::<Result<Vec<_>>>()?;
-        Ok(vec![crate::map_same!(x, arr => pad_typed(arr, inputs, &maps, &fill)?)])
+        Ok(vec![pad_by_width(x, inputs, &maps, &fill)?])
     })))
 }
 

@@ -106,10 +106,27 @@ impl Plan {
         let mut peak = live;
         let mut observer = observer;
         for step in &self.steps {
+            // A Reshape-like op takes its input by value when this step is its last reader and
+            // no one else holds it, so the output keeps the input's buffer (no copy).
+            let mut moved: Option<Tensor> = None;
+            if let (true, Some(&Some(id))) = (step.op.moves_input(), step.inputs.first()) {
+                if step.frees.contains(&id) && !step.inputs[1..].contains(&Some(id)) {
+                    if let Some(shared) = values[id].take() {
+                        match Arc::try_unwrap(shared) {
+                            Ok(t) => {
+                                live -= std::mem::take(&mut counted[id]);
+                                moved = Some(t);
+                            }
+                            Err(shared) => values[id] = Some(shared),
+                        }
+                    }
+                }
+            }
             let mut args: Vec<Option<&Tensor>> = Vec::with_capacity(step.inputs.len());
-            for input in &step.inputs {
+            for (i, input) in step.inputs.iter().enumerate() {
                 match input {
                     None => args.push(None),
+                    Some(_) if i == 0 && moved.is_some() => args.push(None),
                     Some(id) => match &values[*id] {
                         Some(t) => args.push(Some(t.as_ref())),
                         None => {
@@ -121,7 +138,11 @@ impl Plan {
                     },
                 }
             }
-            let results = step.op.run(&args).map_err(|e| e.in_node(&step.name, &step.op_type))?;
+            let results = match moved {
+                Some(first) => step.op.run_moved(first, &args),
+                None => step.op.run(&args),
+            }
+            .map_err(|e| e.in_node(&step.name, &step.op_type))?;
             drop(args);
             let wanted = step.outputs.iter().rposition(|o| o.is_some()).map_or(0, |p| p + 1);
             if results.len() < wanted {
@@ -191,5 +212,51 @@ mod tests {
         let (out, peak) = plan.run_measured(vec![(ids[0], Arc::new(x))], None).unwrap();
         assert_eq!(out[0].to_f32_vec(), vec![0.0; 100]);
         assert_eq!(peak, 2 * 400);
+    }
+
+    fn data_ptr(t: &Tensor) -> usize {
+        crate::dispatch!(t, a => a.as_ptr() as usize)
+    }
+
+    #[test]
+    fn reshape_family_keeps_the_buffer_when_it_is_the_last_reader() {
+        // x → Reshape → a → Flatten → b → Squeeze → c → Unsqueeze → d → Identity → y, x fed and
+        // not kept: every step is its input's last reader, so y is x's buffer, never copied.
+        let mut g = Graph::default();
+        let names = ["x", "shape", "a", "b", "c", "d", "y"];
+        let ids: Vec<ValueId> = names.iter().map(|n| g.add_value(n, None, None)).collect();
+        g.initializers.insert(ids[1], Arc::new(Tensor::from_vec(&[3], vec![4i64, 1, -1]).unwrap()));
+        let node = |op: &str, inputs: Vec<Option<ValueId>>, out: ValueId| Node {
+            name: String::new(),
+            op_type: op.into(),
+            domain: String::new(),
+            inputs,
+            outputs: vec![Some(out)],
+            attrs: Default::default(),
+        };
+        g.nodes.push(node("Reshape", vec![Some(ids[0]), Some(ids[1])], ids[2]));
+        g.nodes.push(node("Flatten", vec![Some(ids[2])], ids[3]));
+        g.nodes.push(node("Squeeze", vec![Some(ids[3])], ids[4]));
+        g.nodes.push(node("Unsqueeze", vec![Some(ids[4]), Some(ids[1])], ids[5]));
+        g.nodes[3].inputs[1] = None;
+        g.nodes[3].attrs.set("axes", crate::graph::Attr::Ints(vec![0]));
+        g.nodes.push(node("Identity", vec![Some(ids[5])], ids[6]));
+        g.inputs = vec![ids[0]];
+        g.outputs = vec![ids[6]];
+        let plan = Plan::new(&g, Registry::standard(), &|_| 11).unwrap();
+        let x = Tensor::from_vec(&[2, 6], (0..12).map(|v| v as f32).collect()).unwrap();
+        let (ptr, bytes) = (data_ptr(&x), x.to_le_bytes());
+        let (out, peak) = plan.run_measured(vec![(ids[0], Arc::new(x))], None).unwrap();
+        assert_eq!(out[0].shape(), &[1, 4, 3]);
+        assert_eq!(out[0].to_le_bytes(), bytes);
+        assert_eq!(data_ptr(&out[0]), ptr, "the output was copied");
+        assert_eq!(peak, 48, "a moved input and its output share one buffer");
+
+        // A caller that keeps the feed: the first Reshape copies once, the rest move.
+        let x = Arc::new(Tensor::from_vec(&[2, 6], vec![1u8; 12]).unwrap());
+        let out = plan.run(vec![(ids[0], x.clone())], None).unwrap();
+        assert_ne!(data_ptr(&out[0]), data_ptr(&x));
+        assert_eq!(out[0].to_le_bytes(), x.to_le_bytes());
+        assert_eq!(out[0].shape(), &[1, 4, 3]);
     }
 }

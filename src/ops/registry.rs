@@ -48,6 +48,26 @@ impl BuildContext<'_> {
 /// holds one tensor per output the op produces (trailing optional outputs may be left out).
 pub trait Op: Send + Sync {
     fn run(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>>;
+
+    /// Whether the op would keep input 0's buffer if given it by value: true for the ops that
+    /// only give their input a new shape (Reshape, Flatten, Squeeze, Unsqueeze, Identity). The
+    /// runtime then hands input 0 over with [`run_moved`](Op::run_moved) when no later step
+    /// reads it.
+    fn moves_input(&self) -> bool {
+        false
+    }
+
+    /// [`run`](Op::run) with input 0 given by value (`inputs[0]` is `None`); called only when
+    /// [`moves_input`](Op::moves_input) is true. The default is one tiny non-generic call per
+    /// op type (a default that called `run` would copy every op's body once more: +25 KB).
+    fn run_moved(&self, first: Tensor, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        not_moving(first, inputs.len())
+    }
+}
+
+#[inline(never)]
+fn not_moving(first: Tensor, _n: usize) -> Result<Vec<Tensor>> {
+    Err(Error::invalid(format!("internal: an op that does not move its input was given {first} by value")))
 }
 
 /// An [`Op`] from a closure: `Ok(Box::new(FnOp(move |inputs| ...)))`.

@@ -17,7 +17,7 @@
 //! input 1 (asymmetric coordinates, nearest rounds down when upsampling and up when
 //! downsampling); Resize 11+ takes roi, scales, sizes as inputs 1-3 (one of scales and sizes);
 //! 18 adds `axes`, `antialias` and `keep_aspect_ratio_policy`; 19 adds `half_pixel_symmetric`.
-use super::pad::gather_maps;
+use super::pad::{gather_maps_tensor, scalar_from_f64};
 use super::reduce::Numeric;
 use super::registry::{optional, required, BuildContext, FnOp, Int8Inputs, Op, QuantRule, Registry};
 use super::shape::{check_alloc, dims_product, normalize_axes, optional_ints};
@@ -483,7 +483,7 @@ fn run_resize(p: &Params, inputs: &[Option<&Tensor>]) -> Result<Tensor> {
                 .collect();
         }
         let fill = p.extrapolation;
-        return Ok(crate::map_same!(x, a => gather_maps(a, &maps, Numeric::from_f64(fill))?));
+        return gather_maps_tensor(x, &maps, &scalar_from_f64(x.dtype(), fill));
     }
     if x.dtype() == DType::Bool {
         return Err(Error::dtype("linear and cubic resize need a numeric input, got bool"));

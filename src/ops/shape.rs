@@ -1,11 +1,20 @@
 //! Shape and data-movement ops: Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Concat, Slice,
 //! Split, Gather, Shape, Size, Expand.
 //!
-//! Every op here moves elements without looking at them, so each is generic over [`Elem`] and
-//! works for every element type. Shape-like inputs (Reshape's shape, Slice's starts, ...) are read
+//! Every op here moves elements without looking at them, so each is written once over a lane
+//! type ([`crate::tensor::width`]: the elements seen as 1-, 2-, 4- or 8-byte unsigned integers)
+//! and compiled four times, not once per element type. Shape-like inputs (Reshape's shape, Slice's starts, ...) are read
 //! at run time from the input tensors, whatever opset made them inputs; before that opset they are
 //! attributes read once when the node is built. Results are always owned arrays in standard
 //! (row-major) layout, so later ops may rely on contiguous data.
+//!
+//! Reshape, Flatten, Squeeze and Unsqueeze are [`Relabel`] ops: they compute the new shape and
+//! keep the data. The runtime hands such an op its input by value when no later step reads it
+//! ([`Op::run_moved`]), and the output then keeps the input's buffer (`Tensor::into_shape`);
+//! otherwise (an initializer, or a value read again later) it is copied once. Making the
+//! variants of `Tensor` hold shared arrays (`ArcArray`) would have shared the buffer in every
+//! case, but would have changed the type that the ~140 other ops build and match on; passing
+//! ownership through the runtime changes one trait (two default methods) and the plan loop.
 //!
 //! Also holds the small helpers that pad, reduce, resize and generator share ([`ints`],
 //! [`optional_ints`], [`normalize_axes`], [`dims_product`], [`check_alloc`]) and, for tests,
@@ -13,7 +22,8 @@
 use super::broadcast_shapes;
 use super::registry::{normalize_axis, optional, required, BuildContext, FnOp, Int8Inputs, Op, QuantRule, Registry};
 use crate::error::{Error, Result};
-use crate::tensor::{checked_numel, DType, Elem, Tensor};
+use crate::tensor::{checked_numel, DType, Lane, LanesView, Tensor};
+use crate::{map_lanes, with_lanes};
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
 
 pub fn register(r: &mut Registry) {
@@ -53,6 +63,15 @@ pub(super) fn to_std<T: Clone>(v: ArrayViewD<'_, T>) -> ArrayD<T> {
     v.as_standard_layout().into_owned()
 }
 
+/// A view in standard layout: itself if it is already, else an owned copy.
+pub(super) fn standard<T: Clone>(v: ArrayViewD<'_, T>) -> ndarray::CowArray<'_, T, IxDyn> {
+    if v.is_standard_layout() {
+        v.into()
+    } else {
+        v.as_standard_layout().into_owned().into()
+    }
+}
+
 /// The product of some dims, or a too-large error if it overflows.
 pub(super) fn dims_product(dims: &[usize]) -> Result<usize> {
     dims.iter()
@@ -60,15 +79,28 @@ pub(super) fn dims_product(dims: &[usize]) -> Result<usize> {
         .ok_or_else(|| Error::too_large(format!("shape {dims:?} overflows")))
 }
 
-/// `a` with a new shape holding the same number of elements (row-major order).
-pub(super) fn reshaped<T: Clone>(a: &ArrayD<T>, shape: &[usize]) -> Result<ArrayD<T>> {
-    if dims_product(shape)? != a.len() {
-        return Err(Error::shape(format!("cannot reshape {:?} ({} elements) to {shape:?}", a.shape(), a.len())));
+/// An op that only gives input 0 a new shape (Reshape, Flatten, Squeeze, Unsqueeze,
+/// Identity): `F` computes that shape from the input's shape and the other inputs (it must not
+/// read `inputs[0]`, which is `None` when the runtime moved the input in). Given the input by
+/// value, the output keeps its buffer; borrowed, the data is copied once.
+pub(super) struct Relabel<F>(pub F);
+
+impl<F> Op for Relabel<F>
+where
+    F: Fn(&[usize], &[Option<&Tensor>]) -> Result<Vec<usize>> + Send + Sync,
+{
+    fn run(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let x = required(inputs, 0, "data")?;
+        let shape = (self.0)(x.shape(), inputs)?;
+        Ok(vec![x.reshaped(&shape)?])
     }
-    a.as_standard_layout()
-        .into_owned()
-        .into_shape_with_order(IxDyn(shape))
-        .map_err(|e| Error::shape(format!("cannot reshape {:?} to {shape:?}: {e}", a.shape())))
+    fn moves_input(&self) -> bool {
+        true
+    }
+    fn run_moved(&self, x: Tensor, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let shape = (self.0)(x.shape(), inputs)?;
+        Ok(vec![x.into_shape(&shape)?])
+    }
 }
 
 /// [`checked_numel`], plus ndarray's own limit (the product of the non-zero dims must fit an
@@ -152,40 +184,34 @@ fn reshape(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let allowzero = ctx.attrs().int_or("allowzero", 0)? != 0;
     // Reshape-1 took the shape as an attribute; from opset 5 it is input 1.
     let shape_attr = if ctx.opset < 5 { ctx.attrs().ints("shape")?.map(<[i64]>::to_vec) } else { None };
-    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
-        let x = required(inputs, 0, "data")?;
+    Ok(Box::new(Relabel(move |x: &[usize], inputs: &[Option<&Tensor>]| {
         let spec = match &shape_attr {
             Some(s) => s.clone(),
             None => ints(required(inputs, 1, "shape")?, "shape")?,
         };
-        let out = reshape_target(x.shape(), &spec, allowzero)?;
-        Ok(vec![crate::map_same!(x, a => reshaped(a, &out)?)])
+        reshape_target(x, &spec, allowzero)
     })))
 }
 
 fn flatten(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let axis = ctx.attrs().int_or("axis", 1)?;
-    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
-        let x = required(inputs, 0, "input")?;
-        let r = x.rank() as i64;
+    Ok(Box::new(Relabel(move |x: &[usize], _: &[Option<&Tensor>]| {
+        let r = x.len() as i64;
         let ax = if axis < 0 { axis + r } else { axis };
         if !(0..=r).contains(&ax) {
-            return Err(Error::invalid(format!("axis {axis} is out of range for an input of shape {:?}", x.shape())));
+            return Err(Error::invalid(format!("axis {axis} is out of range for an input of shape {x:?}")));
         }
-        let (outer, inner) = x.shape().split_at(ax as usize);
-        let out = [dims_product(outer)?, dims_product(inner)?];
-        Ok(vec![crate::map_same!(x, a => reshaped(a, &out)?)])
+        let (outer, inner) = x.split_at(ax as usize);
+        Ok(vec![dims_product(outer)?, dims_product(inner)?])
     })))
 }
 
 fn squeeze(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let opset = ctx.opset;
     let attr_axes = if opset < 13 { ctx.attrs().ints("axes")?.map(<[i64]>::to_vec) } else { None };
-    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
-        let x = required(inputs, 0, "data")?;
+    Ok(Box::new(Relabel(move |shape: &[usize], inputs: &[Option<&Tensor>]| {
         let axes = if opset < 13 { attr_axes.clone() } else { optional_ints(inputs, 1, "axes")? };
         let axes = axes.filter(|a| !a.is_empty());
-        let shape = x.shape();
         let mut drop = vec![false; shape.len()];
         match axes {
             None => drop.iter_mut().zip(shape).for_each(|(d, &s)| *d = s == 1),
@@ -201,8 +227,7 @@ fn squeeze(ctx: &BuildContext) -> Result<Box<dyn Op>> {
                 }
             }
         }
-        let out: Vec<usize> = shape.iter().zip(&drop).filter(|(_, &d)| !d).map(|(&s, _)| s).collect();
-        Ok(vec![crate::map_same!(x, a => reshaped(a, &out)?)])
+        Ok(shape.iter().zip(&drop).filter(|(_, &d)| !d).map(|(&s, _)| s).collect())
     })))
 }
 
@@ -218,20 +243,18 @@ fn unsqueeze(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     } else {
         None
     };
-    Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
-        let x = required(inputs, 0, "data")?;
+    Ok(Box::new(Relabel(move |x: &[usize], inputs: &[Option<&Tensor>]| {
         let axes = match &attr_axes {
             Some(a) => a.clone(),
             None => ints(required(inputs, 1, "axes")?, "axes")?,
         };
-        let rank = x.rank() + axes.len();
+        let rank = x.len() + axes.len();
         let mut ones = vec![false; rank];
         for n in normalize_axes(&axes, rank, "axes")? {
             ones[n] = true;
         }
-        let mut dims = x.shape().iter();
-        let out: Vec<usize> = ones.iter().map(|&one| if one { 1 } else { dims.next().copied().unwrap_or(1) }).collect();
-        Ok(vec![crate::map_same!(x, a => reshaped(a, &out)?)])
+        let mut dims = x.iter();
+        Ok(ones.iter().map(|&one| if one { 1 } else { dims.next().copied().unwrap_or(1) }).collect())
     })))
 }
 
@@ -273,39 +296,21 @@ fn transpose(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 fn transpose_by_width(x: &Tensor, perm: &[usize]) -> Result<Tensor> {
     use crate::kernels::permute::{permute_x16, permute_x32, permute_x64, permute_x8};
     type Kernel<W> = fn(&[W], &[usize], &[usize], &mut [W]);
-    fn go<T: Elem, W: Copy>(a: &ArrayD<T>, perm: &[usize], kernel: Kernel<W>) -> Result<Tensor> {
-        // Reinterpreting is sound only between types of one size and alignment.
-        assert!(std::mem::size_of::<T>() == std::mem::size_of::<W>() && std::mem::align_of::<T>() == std::mem::align_of::<W>());
+    fn go<W: Lane>(a: ArrayViewD<'_, W>, perm: &[usize], kernel: Kernel<W>) -> Result<ArrayD<W>> {
         let a = a.as_standard_layout();
         let src = super::elementwise::contiguous(&a)?;
-        let mut out = vec![T::default(); src.len()];
-        // SAFETY: T and W have the same size and alignment (asserted); W is a plain unsigned
-        // integer, so any T's bits are a valid W, and every W written into `out` is the bits of
-        // a T read from `src`, so `out` holds only valid T values.
-        let (src_w, dst_w) = unsafe {
-            (
-                std::slice::from_raw_parts(src.as_ptr() as *const W, src.len()),
-                std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut W, out.len()),
-            )
-        };
-        kernel(src_w, a.shape(), perm, dst_w);
+        let mut out = vec![W::default(); src.len()];
+        kernel(src, a.shape(), perm, &mut out);
         let shape: Vec<usize> = perm.iter().map(|&p| a.shape()[p]).collect();
-        Tensor::from_vec(&shape, out)
+        ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(|e| Error::shape(format!("Transpose output {shape:?}: {e}")))
     }
-    match x {
-        Tensor::F32(a) => go::<f32, u32>(a, perm, permute_x32),
-        Tensor::I32(a) => go::<i32, u32>(a, perm, permute_x32),
-        Tensor::U32(a) => go::<u32, u32>(a, perm, permute_x32),
-        Tensor::F64(a) => go::<f64, u64>(a, perm, permute_x64),
-        Tensor::I64(a) => go::<i64, u64>(a, perm, permute_x64),
-        Tensor::U64(a) => go::<u64, u64>(a, perm, permute_x64),
-        Tensor::F16(a) => go::<half::f16, u16>(a, perm, permute_x16),
-        Tensor::I16(a) => go::<i16, u16>(a, perm, permute_x16),
-        Tensor::U16(a) => go::<u16, u16>(a, perm, permute_x16),
-        Tensor::I8(a) => go::<i8, u8>(a, perm, permute_x8),
-        Tensor::U8(a) => go::<u8, u8>(a, perm, permute_x8),
-        Tensor::Bool(a) => go::<bool, u8>(a, perm, permute_x8),
-    }
+    let out = match x.lanes() {
+        LanesView::B1(a) => go(a, perm, permute_x8)?.into(),
+        LanesView::B2(a) => go(a, perm, permute_x16)?.into(),
+        LanesView::B4(a) => go(a, perm, permute_x32)?.into(),
+        LanesView::B8(a) => go(a, perm, permute_x64)?.into(),
+    };
+    Tensor::from_lanes(x.dtype(), out)
 }
 
 fn expand(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
@@ -316,12 +321,13 @@ fn expand(_ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let out = broadcast_shapes(&[x.shape(), &spec])
             .map_err(|_| Error::shape(format!("input of shape {:?} cannot be expanded to {spec:?}", x.shape())))?;
         check_alloc(&out, x.dtype())?;
-        Ok(vec![crate::map_same!(x, a => {
+        let lanes = map_lanes!(x.lanes(), a => {
             let v = a.broadcast(IxDyn(&out)).ok_or_else(|| {
                 Error::shape(format!("input of shape {:?} cannot be expanded to {out:?}", a.shape()))
             })?;
             to_std(v)
-        })])
+        });
+        Ok(vec![Tensor::from_lanes(x.dtype(), lanes)?])
     })))
 }
 
@@ -351,20 +357,24 @@ fn concat(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let mut out_shape = first.shape().to_vec();
         out_shape[ax] = total;
         check_alloc(&out_shape, first.dtype())?;
-        Ok(vec![crate::dispatch!(first, a => concat_typed(a, &xs, ax)?)])
+        let lanes = with_lanes!(first.lanes(), a => concat_lanes(a, &xs, ax)?.into());
+        Ok(vec![Tensor::from_lanes(first.dtype(), lanes)?])
     })))
 }
 
 /// The inputs (shapes checked by the caller) copied block by block: for each index of the axes
 /// before `axis`, each input's contiguous block of `shape[axis] * inner` elements in turn. A
-/// memcpy loop per element type, where `ndarray::concatenate` compiled to 15 KB per type.
-fn concat_typed<T: Elem>(first: &ArrayD<T>, xs: &[&Tensor], axis: usize) -> Result<Tensor> {
-    let arrays = xs.iter().map(|t| t.array::<T>().map(|a| a.as_standard_layout())).collect::<Result<Vec<_>>>()?;
+/// memcpy loop per element width, where `ndarray::concatenate` compiled to 15 KB per type.
+fn concat_lanes<W: Lane>(first: ArrayViewD<'_, W>, xs: &[&Tensor], axis: usize) -> Result<ArrayD<W>> {
+    let arrays = xs
+        .iter()
+        .map(|t| W::view_of(t).map(standard).ok_or_else(|| Error::dtype(format!("Concat input {t} differs in type"))))
+        .collect::<Result<Vec<_>>>()?;
     let outer: usize = first.shape()[..axis].iter().product();
     let inner: usize = first.shape()[axis + 1..].iter().product();
     let mut shape = first.shape().to_vec();
     shape[axis] = arrays.iter().map(|a| a.shape()[axis]).sum();
-    let mut out: Vec<T> = Vec::with_capacity(shape.iter().product());
+    let mut out: Vec<W> = Vec::with_capacity(shape.iter().product());
     let bad = || Error::shape(format!("Concat along axis {axis}: inputs do not match"));
     for o in 0..outer {
         for a in &arrays {
@@ -373,7 +383,7 @@ fn concat_typed<T: Elem>(first: &ArrayD<T>, xs: &[&Tensor], axis: usize) -> Resu
             out.extend_from_slice(src.get(o * block..(o + 1) * block).ok_or_else(bad)?);
         }
     }
-    ArrayD::from_shape_vec(IxDyn(&shape), out).map(T::wrap).map_err(|e| Error::shape(format!("Concat along axis {axis}: {e}")))
+    ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(|e| Error::shape(format!("Concat along axis {axis}: {e}")))
 }
 
 fn split(ctx: &BuildContext) -> Result<Box<dyn Op>> {
@@ -421,7 +431,7 @@ fn split(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let mut pos = 0usize;
         for s in sizes {
             let range = Slice::from(pos..pos + s);
-            outs.push(crate::map_same!(x, a => to_std(a.slice_axis(Axis(ax), range))));
+            outs.push(Tensor::from_lanes(x.dtype(), map_lanes!(x.lanes(), a => to_std(a.slice_axis(Axis(ax), range))))?);
             pos += s;
         }
         Ok(outs)
@@ -504,7 +514,8 @@ fn slice(ctx: &BuildContext) -> Result<Box<dyn Op>> {
             ),
         };
         let spec = slice_spec(x.shape(), &starts, &ends, axes.as_deref(), steps.as_deref())?;
-        Ok(vec![crate::map_same!(x, a => to_std(a.slice_each_axis(|d| spec[d.axis.index()])))])
+        let lanes = map_lanes!(x.lanes(), a => to_std(a.slice_each_axis(|d| spec[d.axis.index()])));
+        Ok(vec![Tensor::from_lanes(x.dtype(), lanes)?])
     })))
 }
 
@@ -538,12 +549,13 @@ fn gather(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let out_shape: Vec<usize> =
             shape[..ax].iter().chain(indices.shape()).chain(&shape[ax + 1..]).copied().collect();
         check_alloc(&out_shape, data.dtype())?;
-        Ok(vec![crate::map_same!(data, a => gather_typed(a, ax, &idx, &out_shape)?)])
+        let lanes = map_lanes!(data.lanes(), a => gather_lanes(a, ax, &idx, &out_shape)?);
+        Ok(vec![Tensor::from_lanes(data.dtype(), lanes)?])
     })))
 }
 
 /// Copies the `inner` blocks selected by `idx` along `axis` for every outer position.
-fn gather_typed<T: Elem>(a: &ArrayD<T>, axis: usize, idx: &[usize], out_shape: &[usize]) -> Result<ArrayD<T>> {
+fn gather_lanes<W: Lane>(a: ArrayViewD<'_, W>, axis: usize, idx: &[usize], out_shape: &[usize]) -> Result<ArrayD<W>> {
     let shape = a.shape();
     let outer = dims_product(&shape[..axis])?;
     let inner = dims_product(&shape[axis + 1..])?;
@@ -723,6 +735,105 @@ mod tests {
         assert!(run("Transpose", 13, vec![("perm", Attr::Ints(vec![0, 0]))], vec![Some(iota(&[2, 3]))], 1).is_err());
         let out = run("Size", 13, vec![], vec![Some(x)], 1).unwrap();
         assert_eq!(out[0], Tensor::scalar(3i64));
+    }
+
+    /// Every data-movement op moves the elements of every type as it moves indices: the op run on
+    /// data of each of the 12 types gives, bit for bit, the elements that the same op run on an
+    /// int64 tensor of (1-based) element numbers names (0 where it fills with zero bits).
+    #[test]
+    fn every_type_moves_like_its_indices() {
+        use crate::tensor::DType;
+        let types = [
+            DType::F32, DType::F64, DType::F16, DType::I8, DType::U8, DType::I16,
+            DType::U16, DType::I32, DType::U32, DType::I64, DType::U64, DType::Bool,
+        ];
+        let i64t = |shape: &[usize], v: Vec<i64>| Some(Tensor::from_vec(shape, v).unwrap());
+        let bools = |shape: &[usize], v: Vec<bool>| Some(Tensor::from_vec(shape, v).unwrap());
+        // (op, opset, attrs, data input shapes, other inputs placed after the data (None: the
+        // data input goes there), outputs)
+        type Case = (&'static str, i64, Vec<(&'static str, Attr)>, Vec<Vec<usize>>, Vec<Option<Option<Tensor>>>, usize);
+        let cases: Vec<Case> = vec![
+            ("Reshape", 14, vec![], vec![vec![2, 3, 4]], vec![None, Some(i64t(&[2], vec![4, -1]))], 1),
+            ("Flatten", 13, vec![("axis", Attr::Int(2))], vec![vec![2, 3, 4]], vec![None], 1),
+            ("Squeeze", 13, vec![], vec![vec![1, 3, 1]], vec![None], 1),
+            ("Unsqueeze", 13, vec![], vec![vec![3, 2]], vec![None, Some(i64t(&[1], vec![1]))], 1),
+            ("Identity", 13, vec![], vec![vec![5]], vec![None], 1),
+            ("Transpose", 13, vec![("perm", Attr::Ints(vec![2, 0, 1]))], vec![vec![2, 3, 4]], vec![None], 1),
+            ("Expand", 13, vec![], vec![vec![3, 1]], vec![None, Some(i64t(&[3], vec![2, 3, 4]))], 1),
+            ("Concat", 13, vec![("axis", Attr::Int(1))], vec![vec![2, 3], vec![2, 2]], vec![None, None], 1),
+            ("Split", 13, vec![("axis", Attr::Int(1))], vec![vec![2, 3]], vec![None, Some(i64t(&[2], vec![1, 2]))], 2),
+            (
+                "Slice", 13, vec![], vec![vec![3, 4]],
+                vec![None, Some(i64t(&[1], vec![-1])), Some(i64t(&[1], vec![i64::MIN])), Some(i64t(&[1], vec![1])), Some(i64t(&[1], vec![-2]))],
+                1,
+            ),
+            ("Gather", 13, vec![("axis", Attr::Int(1))], vec![vec![3, 4]], vec![None, Some(i64t(&[2, 2], vec![2, 0, -1, 1]))], 1),
+            ("GatherElements", 13, vec![("axis", Attr::Int(1))], vec![vec![2, 3]], vec![None, Some(i64t(&[2, 2], vec![2, 0, 1, -3]))], 1),
+            ("GatherND", 13, vec![], vec![vec![2, 3]], vec![None, Some(i64t(&[2, 1], vec![1, 0]))], 1),
+            ("ScatterND", 16, vec![], vec![vec![3, 2], vec![2, 2]], vec![None, Some(i64t(&[2, 1], vec![2, 0])), None], 1),
+            ("ScatterElements", 16, vec![("axis", Attr::Int(0))], vec![vec![3, 2], vec![1, 2]], vec![None, Some(i64t(&[1, 2], vec![2, 0])), None], 1),
+            ("Tile", 13, vec![], vec![vec![2, 3]], vec![None, Some(i64t(&[2], vec![2, 2]))], 1),
+            ("DepthToSpace", 13, vec![("blocksize", Attr::Int(2)), ("mode", Attr::String("CRD".into()))], vec![vec![1, 8, 2, 1]], vec![None], 1),
+            ("SpaceToDepth", 13, vec![("blocksize", Attr::Int(2))], vec![vec![1, 2, 4, 2]], vec![None], 1),
+            ("ReverseSequence", 10, vec![], vec![vec![4, 2, 2]], vec![None, Some(i64t(&[2], vec![3, 1]))], 1),
+            ("Trilu", 14, vec![], vec![vec![3, 4]], vec![None], 1),
+            ("Compress", 11, vec![("axis", Attr::Int(1))], vec![vec![2, 3]], vec![None, Some(bools(&[3], vec![true, false, true]))], 1),
+            ("Pad", 18, vec![], vec![vec![2, 3]], vec![None, Some(i64t(&[4], vec![1, -1, 0, 2]))], 1),
+            ("Pad", 18, vec![("mode", Attr::String("reflect".into()))], vec![vec![2, 3]], vec![None, Some(i64t(&[4], vec![1, 2, 1, 2]))], 1),
+            ("Pad", 18, vec![("mode", Attr::String("wrap".into()))], vec![vec![2, 3]], vec![None, Some(i64t(&[4], vec![0, 4, 0, 1]))], 1),
+            ("Where", 16, vec![], vec![vec![2, 1], vec![3]], vec![Some(bools(&[2, 3], vec![true, false, true, false, false, true])), None, None], 1),
+            ("Resize", 19, vec![("mode", Attr::String("nearest".into()))], vec![vec![1, 1, 2, 2]], vec![None, None, Some(Some(f32s(&[4], &[1.0, 1.0, 1.5, 2.0])))], 1),
+        ];
+        for (op, opset, attrs, data_shapes, slots, n_out) in &cases {
+            // The element numbers 1.. of the data inputs, in order, as int64.
+            let mut next = 1i64;
+            let numbered: Vec<Tensor> = data_shapes
+                .iter()
+                .map(|s| {
+                    let n: usize = s.iter().product();
+                    let t = Tensor::from_vec(s, (next..next + n as i64).collect()).unwrap();
+                    next += n as i64;
+                    t
+                })
+                .collect();
+            let fill = |data: &[Tensor]| -> Vec<Option<Tensor>> {
+                let mut d = data.iter();
+                slots.iter().map(|slot| match slot {
+                    None => d.next().cloned(),
+                    Some(t) => t.clone(),
+                }).collect()
+            };
+            let names = run(op, *opset, attrs.clone(), fill(&numbered), *n_out).unwrap_or_else(|e| panic!("{op} on indices: {e}"));
+            for &ty in &types {
+                let w = ty.size_of();
+                let mut k = 0usize;
+                let data: Vec<Tensor> = data_shapes
+                    .iter()
+                    .map(|s| {
+                        let n: usize = s.iter().product();
+                        let bytes: Vec<u8> = (0..n * w)
+                            .map(|b| if ty == DType::Bool { ((k + b) % 3 % 2) as u8 } else { ((k + b) * 37 + 11) as u8 })
+                            .collect();
+                        k += n * w;
+                        Tensor::from_le_bytes(ty, s, &bytes).unwrap()
+                    })
+                    .collect();
+                let pool: Vec<u8> = data.iter().flat_map(|t| t.to_le_bytes()).collect();
+                let outs = run(op, *opset, attrs.clone(), fill(&data), *n_out).unwrap_or_else(|e| panic!("{op} on {ty}: {e}"));
+                assert_eq!(outs.len(), names.len());
+                for (out, idx) in outs.iter().zip(&names) {
+                    assert_eq!(out.dtype(), ty, "{op}");
+                    assert_eq!(out.shape(), idx.shape(), "{op} on {ty}");
+                    let want: Vec<u8> = idx
+                        .to_i64_vec()
+                        .unwrap()
+                        .iter()
+                        .flat_map(|&i| if i == 0 { vec![0u8; w] } else { pool[(i as usize - 1) * w..][..w].to_vec() })
+                        .collect();
+                    assert_eq!(out.to_le_bytes(), want, "{op} on {ty}");
+                }
+            }
+        }
     }
 
     /// Hostile shapes, axes and sizes give errors, never panics, for every op of these families.

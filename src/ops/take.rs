@@ -3,12 +3,15 @@
 //!
 //! Such an op computes, for each output element, the row-major index of the input element it
 //! copies ([`take`]), or, for each update, the index it overwrites ([`put`]). The copy itself runs
-//! on the elements' little-endian bytes and is compiled once per element width (1, 2, 4, 8 bytes),
-//! not once per element type, which keeps the wasm small. Indices come from the op's own checks
+//! on the elements seen as lanes of their width ([`crate::tensor::width`], no copy of the input)
+//! and is compiled once per element width (1, 2, 4, 8 bytes), not once per element type, which
+//! keeps the wasm small. Indices come from the op's own checks
 //! and are checked again here: a bad one is an error, never a panic.
-use super::shape::check_alloc;
+use super::shape::{check_alloc, standard};
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
+use crate::tensor::{Lane, Tensor};
+use crate::with_lanes;
+use ndarray::{ArrayD, IxDyn};
 
 /// An index in a [`take`] list meaning "an element of zero bits" (0, 0.0, false) rather than an
 /// input element (Trilu's cleared triangle, EyeLike's off-diagonal).
@@ -21,15 +24,15 @@ pub(super) fn take(x: &Tensor, idx: &[usize], shape: &[usize]) -> Result<Tensor>
     if n != idx.len() {
         return Err(Error::internal(format!("{} source indices for an output of shape {shape:?}", idx.len())));
     }
-    let src = x.to_le_bytes();
-    let out = match x.dtype().size_of() {
-        1 => take_w::<1>(&src, idx),
-        2 => take_w::<2>(&src, idx),
-        4 => take_w::<4>(&src, idx),
-        _ => take_w::<8>(&src, idx),
-    }
-    .ok_or_else(|| Error::invalid(format!("index out of range for an input of shape {:?}", x.shape())))?;
-    Tensor::from_le_bytes(x.dtype(), shape, &out)
+    let bad = || Error::invalid(format!("index out of range for an input of shape {:?}", x.shape()));
+    let out = with_lanes!(x.lanes(), a => {
+        let a = standard(a);
+        let src = a.as_slice().ok_or_else(bad)?;
+        ArrayD::from_shape_vec(IxDyn(shape), take_w(src, idx).ok_or_else(bad)?)
+            .map_err(|e| Error::shape(format!("output {shape:?}: {e}")))?
+            .into()
+    });
+    Tensor::from_lanes(x.dtype(), out)
 }
 
 /// `data` with element `dst[k]` replaced by element `k` of `updates` (same type), in order, so
@@ -41,34 +44,28 @@ pub(super) fn put(data: &Tensor, dst: &[usize], updates: &Tensor) -> Result<Tens
     if updates.len() != dst.len() {
         return Err(Error::internal(format!("{} destinations for {} updates", dst.len(), updates.len())));
     }
-    let mut out = data.to_le_bytes();
-    let src = updates.to_le_bytes();
-    let ok = match data.dtype().size_of() {
-        1 => put_w::<1>(&mut out, dst, &src),
-        2 => put_w::<2>(&mut out, dst, &src),
-        4 => put_w::<4>(&mut out, dst, &src),
-        _ => put_w::<8>(&mut out, dst, &src),
-    };
-    if !ok {
-        return Err(Error::invalid(format!("index out of range for data of shape {:?}", data.shape())));
-    }
-    Tensor::from_le_bytes(data.dtype(), data.shape(), &out)
-}
-
-fn take_w<const W: usize>(src: &[u8], idx: &[usize]) -> Option<Vec<u8>> {
-    let mut out = vec![0u8; idx.len() * W];
-    for (o, &i) in out.chunks_exact_mut(W).zip(idx) {
-        if i != ZERO {
-            o.copy_from_slice(src.get(i.checked_mul(W)?..)?.get(..W)?);
+    let bad = || Error::invalid(format!("index out of range for data of shape {:?}", data.shape()));
+    let out = with_lanes!(data.lanes(), a => {
+        let mut out = a.as_standard_layout().into_owned();
+        let u = updates.lanes();
+        let u = standard(Lane::of(u).ok_or_else(bad)?);
+        let (o, s) = (out.as_slice_mut().ok_or_else(bad)?, u.as_slice().ok_or_else(bad)?);
+        if !put_w(o, dst, s) {
+            return Err(bad());
         }
-    }
-    Some(out)
+        out.into()
+    });
+    Tensor::from_lanes(data.dtype(), out)
 }
 
-fn put_w<const W: usize>(out: &mut [u8], dst: &[usize], src: &[u8]) -> bool {
-    for (&d, s) in dst.iter().zip(src.chunks_exact(W)) {
-        match d.checked_mul(W).and_then(|b| out.get_mut(b..)).and_then(|o| o.get_mut(..W)) {
-            Some(o) => o.copy_from_slice(s),
+fn take_w<W: Lane>(src: &[W], idx: &[usize]) -> Option<Vec<W>> {
+    idx.iter().map(|&i| if i == ZERO { Some(W::default()) } else { src.get(i).copied() }).collect()
+}
+
+fn put_w<W: Lane>(out: &mut [W], dst: &[usize], src: &[W]) -> bool {
+    for (&d, &s) in dst.iter().zip(src) {
+        match out.get_mut(d) {
+            Some(o) => *o = s,
             None => return false,
         }
     }
