@@ -4,7 +4,7 @@ mod model;
 pub mod passes;
 
 pub use attrs::{Attr, Attrs};
-pub use model::{format_dims, normalize_domain, Dim, Graph, Model, Node, OpsetId, Value, ValueId};
+pub use model::{format_dims, normalize_domain, Dim, Graph, Model, Node, OpsetId, Value, ValueId, OUTER_SCOPE};
 
 /// The ops of `graph` that the standard registry cannot run, as "Op (node 'name')".
 pub fn describe_unsupported(graph: &Graph) -> Vec<String> {
