@@ -36,6 +36,8 @@ const CLAIMED: &[&str] = &[
     "EyeLike", "GatherElements", "GatherND", "ScatterElements", "Scatter", "ScatterND", "OneHot", "ArgMax",
     "ArgMin", "Hardmax", "TopK", "NonZero", "Unique", "CumSum", "CumProd", "GroupNormalization",
     "RMSNormalization", "LpNormalization", "MeanVarianceNormalization", "LRN",
+    // einsum.rs, detection.rs
+    "Einsum", "NonMaxSuppression",
 ];
 
 const MANIFEST: &str = "tests/conformance/manifest.tsv";

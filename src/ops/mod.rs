@@ -4,6 +4,8 @@
 mod broadcast;
 mod control_flow;
 mod conv;
+mod detection;
+mod einsum;
 pub mod conv_geometry;
 mod cast;
 mod elementwise;
@@ -48,6 +50,8 @@ pub(crate) fn register_all(r: &mut Registry) {
     cast::register(r);
     recurrent::register(r);
     control_flow::register(r);
+    einsum::register(r);
+    detection::register(r);
     math::register(r);
     rearrange::register(r);
     scatter_gather::register(r);
