@@ -6,6 +6,7 @@ mod control_flow;
 mod conv;
 mod detection;
 mod einsum;
+mod dynamic_lstm;
 pub mod conv_geometry;
 mod cast;
 mod elementwise;
@@ -50,6 +51,7 @@ pub(crate) fn register_all(r: &mut Registry) {
     cast::register(r);
     recurrent::register(r);
     control_flow::register(r);
+    dynamic_lstm::register(r);
     einsum::register(r);
     detection::register(r);
     math::register(r);
