@@ -200,6 +200,41 @@ fn outer_scope_reads_survive_a_round_trip() {
     }
 }
 
+/// An If whose branches read a quantized MatMul's output from the enclosing graph: the quantizer
+/// quantizes the MatMul, the If stays float and still reads `h` (its outer-scope input rebound to
+/// whatever value carries `h` in the export), and the export runs, in webptq here and in
+/// onnxruntime through tests/python/check_exports.py (outer_scope_if.onnx beside its float).
+#[test]
+fn outer_scope_reads_of_quantized_values_export() {
+    let then_b = body(node("Relu", "relu", &["h"], &["t"]), vec![], vec![value_info("t", 1, &[2, 6])]);
+    let else_b = body(node("Sigmoid", "sig", &["h"], &["e"]), vec![], vec![value_info("e", 1, &[2, 6])]);
+    let nodes = vec![
+        node("MatMul", "mm", &["x", "w"], &["h"]),
+        with(node("ReduceSum", "sum", &["x"], &["s"]), vec![int("keepdims", 0)]),
+        node("Greater", "positive", &["s", "zero"], &["c"]),
+        with(node("If", "branch", &["c"], &["y"]), vec![graph_attr("then_branch", then_b), graph_attr("else_branch", else_b)]),
+    ];
+    let inits = vec![f32_tensor("w", &[8, 6], &values(48, 4, -1.0, 1.0)), f32_tensor("zero", &[], &[0.0])];
+    let m = model(nodes, inits, vec![value_info("x", 1, &[2, 8])], vec![value_info("y", 1, &[2, 6])], 13);
+    let float_bytes = m.encode_to_vec();
+    let float_model = webptq::onnx::load(&float_bytes, &Default::default()).unwrap();
+    let batches = (0..8u32).map(|b| Ok(vec![("x".to_string(), Tensor::from_vec(&[2, 8], values(16, 10 + b, -1.0, 1.0)).unwrap())]));
+    let q = quantize(&float_model, &QuantOptions::default(), batches, &mut |_| Ok(())).unwrap();
+    let decision = |name: &str| q.report.nodes.iter().find(|r| r.name == name).map(|r| r.decision).unwrap_or("missing");
+    assert_eq!(decision("mm"), "quantized");
+    let float = Session::new(float_model, &SessionOptions::default()).unwrap();
+    let quant = Session::from_bytes(&q.bytes, &SessionOptions::default()).unwrap();
+    for (seed, sign) in [(30u32, 1.0f32), (31, -1.0)] {
+        let x = Tensor::from_vec(&[2, 8], values(16, seed, 0.0, 1.0).into_iter().map(|v| v * sign).collect()).unwrap();
+        let f = float.run(vec![("x".into(), x.clone())]).unwrap();
+        let y = quant.run(vec![("x".into(), x)]).unwrap();
+        let db = sqnr(&f[0].1, &y[0].1);
+        assert!(db >= 25.0, "branch for sign {sign}: output SQNR {db:.1} dB");
+    }
+    std::fs::write(export_dir().join("outer_scope_if.onnx"), &q.bytes).unwrap();
+    std::fs::write(export_dir().join("outer_scope_if.float.onnx"), &float_bytes).unwrap();
+}
+
 #[test]
 fn bad_control_flow_is_a_typed_error() {
     let opts = SessionOptions::default();
