@@ -54,7 +54,7 @@ fn scalar_f32(t: Option<&Tensor>, what: &str, default: f32) -> Result<Option<f32
     match t {
         None => Ok(None),
         Some(t) if t.len() == 1 && t.dtype().is_float() => Ok(Some(t.to_f32_vec()[0])),
-        Some(t) if t.len() == 0 => Ok(Some(default)),
+        Some(t) if t.is_empty() => Ok(Some(default)),
         Some(t) => Err(Error::invalid(format!("{what} must be one float, got {} of shape {:?}", t.dtype(), t.shape()))),
     }
 }
@@ -75,7 +75,7 @@ fn run(inputs: &[Option<&Tensor>], center: bool) -> Result<Tensor> {
     let classes = scores.shape()[1];
     let max_out = match optional(inputs, 2) {
         None => 0,
-        Some(t) if t.len() == 0 => 0,
+        Some(t) if t.is_empty() => 0,
         Some(t) if t.len() == 1 && matches!(t.dtype(), DType::I64 | DType::I32) => t.to_i64_vec()?[0].max(0) as usize,
         Some(t) => return Err(Error::invalid(format!("max_output_boxes_per_class must be one int64, got {} of shape {:?}", t.dtype(), t.shape()))),
     };
