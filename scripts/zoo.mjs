@@ -370,7 +370,8 @@ const fmtMs = (l) => (l ? (l.median >= 100 ? l.median.toFixed(0) : l.median >= 1
 function quality(step, metric) {
   if (!step?.ok && !step?.sqnr_db) return null;
   const q = metric === 'top1' ? step.top1_agreement : step.mean_cosine;
-  return q === undefined ? '-' : metric === 'top1' ? `${(q * 100).toFixed(0)}%` : q.toFixed(4);
+  if (typeof q !== 'number') return q === undefined ? '-' : String(q); // 'nan': a cosine of zero vectors
+  return metric === 'top1' ? `${(q * 100).toFixed(0)}%` : q.toFixed(4);
 }
 
 /** docs/zoo.md: the models, the results (failures as numbered notes with code and message). */
