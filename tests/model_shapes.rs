@@ -76,3 +76,31 @@ fn constant_node_weights_are_parameters() {
     let same = webptq::info::model_info(&load("fixed_batch.onnx"));
     assert_eq!((same.parameter_count, same.parameter_bytes), (618, 618 * 4));
 }
+
+/// A model that declares its batch free (`["N", 8]`) but fixes it in the graph, as an exporter
+/// that traced one sample does (khmersm's attention Reshape to `[seq, 1, heads, dim]`): a batch
+/// of 16 samples fails in the float run, so calibration splits batches into single samples,
+/// says so once, and gives the model that 16 batches of one sample give.
+#[test]
+fn calibration_splits_batches_for_a_graph_that_fixes_its_batch() {
+    use common::build::{f32_tensor, model, node, value_info};
+    use common::graphs::{i64_tensor, values};
+    use prost::Message;
+    let w = f32_tensor("w", &[8, 6], &values(48, 3, -1.0, 1.0));
+    let shape = i64_tensor("traced", &[1, 2, 3]);
+    let nodes = vec![node("MatMul", "mm", &["x", "w"], &["h"]), node("Reshape", "view", &["h", "traced"], &["r"]), node("Relu", "relu", &["r"], &["y"])];
+    let m = model(nodes, vec![w, shape], vec![value_info("x", 1, &[-1, 8])], vec![value_info("y", 1, &[1, 2, 3])], 13);
+    let model = webptq::onnx::load(&m.encode_to_vec(), &HashMap::new()).unwrap();
+    let x = Tensor::from_vec(&[16, 8], values(128, 5, -2.0, 2.0)).unwrap();
+    let e = Session::new(model.clone(), &SessionOptions::default()).unwrap().run(vec![("x".into(), x.clone())]).unwrap_err();
+    assert_eq!(e.code(), "SHAPE_MISMATCH", "{e}");
+    let whole = quantize(&model, &QuantOptions::default(), [Ok(vec![("x".to_string(), x.clone())])], &mut |_| Ok(())).unwrap();
+    let notes: Vec<&String> = whole.report.warnings.iter().filter(|w| w.contains("one sample at a time")).collect();
+    assert_eq!(notes.len(), 1, "{:?}", whole.report.warnings);
+    assert!(notes[0].contains("'view'"), "{}", notes[0]);
+    assert_eq!(whole.report.calibration.batches, 16);
+    let single = (0..16).map(|b| Ok(vec![("x".to_string(), rows(&x, b, b + 1))]));
+    let reference = quantize(&model, &QuantOptions::default(), single, &mut |_| Ok(())).unwrap();
+    assert!(reference.report.warnings.iter().all(|w| !w.contains("one sample")));
+    assert_eq!(whole.bytes, reference.bytes, "split calibration gives another model");
+}

@@ -173,17 +173,79 @@ fn body(n: proto::NodeProto, inputs: Vec<proto::ValueInfoProto>, outputs: Vec<pr
     proto::GraphProto { name: Some("body".into()), node: vec![n], input: inputs, output: outputs, ..Default::default() }
 }
 
+/// A model whose If branches read the enclosing graph's input `x` and initializer `w`, saved and
+/// loaded again: the node is written with its one declared input (the outer-scope values are the
+/// loader's own extra inputs), the bodies keep reading `x` and `w`, and both copies agree.
+#[test]
+fn outer_scope_reads_survive_a_round_trip() {
+    let then_b = body(node("Mul", "mul", &["x", "w"], &["t"]), vec![], vec![value_info("t", 1, &[2])]);
+    let else_b = body(node("Neg", "neg", &["x"], &["e"]), vec![], vec![value_info("e", 1, &[2])]);
+    let if_node = with(node("If", "branch", &["c"], &["y"]), vec![graph_attr("then_branch", then_b), graph_attr("else_branch", else_b)]);
+    let m = model(vec![if_node], vec![f32_tensor("w", &[2], &[3.0, -2.0])], vec![value_info("c", 9, &[]), value_info("x", 1, &[2])], vec![value_info("y", 1, &[2])], 13);
+    let loaded = webptq::onnx::load(&m.encode_to_vec(), &Default::default()).unwrap();
+    let n = &loaded.graph.nodes[0];
+    assert_eq!((n.inputs.len(), n.declared_inputs()), (3, 1));
+    let saved = webptq::onnx::save(&loaded);
+    let back = proto::ModelProto::decode(saved.as_slice()).unwrap();
+    let g = back.graph.unwrap();
+    assert_eq!(g.node[0].input, vec!["c".to_string()]);
+    assert!(g.node[0].attribute.iter().all(|a| !a.name().starts_with("__")), "{:?}", g.node[0].attribute);
+    let x = || ("x".to_string(), Tensor::from_vec(&[2], vec![1.5f32, 4.0]).unwrap());
+    for bytes in [m.encode_to_vec(), saved] {
+        let s = Session::from_bytes(&bytes, &SessionOptions::default()).unwrap();
+        for (c, want) in [(true, vec![4.5f32, -8.0]), (false, vec![-1.5, -4.0])] {
+            let out = s.run(vec![("c".into(), Tensor::scalar(c)), x()]).unwrap();
+            assert_eq!(out[0].1.to_f32_vec(), want);
+        }
+    }
+}
+
+/// An If whose branches read a quantized MatMul's output from the enclosing graph: the quantizer
+/// quantizes the MatMul, the If stays float and still reads `h` (its outer-scope input rebound to
+/// whatever value carries `h` in the export), and the export runs, in webptq here and in
+/// onnxruntime through tests/python/check_exports.py (outer_scope_if.onnx beside its float).
+#[test]
+fn outer_scope_reads_of_quantized_values_export() {
+    let then_b = body(node("Relu", "relu", &["h"], &["t"]), vec![], vec![value_info("t", 1, &[2, 6])]);
+    let else_b = body(node("Sigmoid", "sig", &["h"], &["e"]), vec![], vec![value_info("e", 1, &[2, 6])]);
+    let nodes = vec![
+        node("MatMul", "mm", &["x", "w"], &["h"]),
+        with(node("ReduceSum", "sum", &["x"], &["s"]), vec![int("keepdims", 0)]),
+        node("Greater", "positive", &["s", "zero"], &["c"]),
+        with(node("If", "branch", &["c"], &["y"]), vec![graph_attr("then_branch", then_b), graph_attr("else_branch", else_b)]),
+    ];
+    let inits = vec![f32_tensor("w", &[8, 6], &values(48, 4, -1.0, 1.0)), f32_tensor("zero", &[], &[0.0])];
+    let m = model(nodes, inits, vec![value_info("x", 1, &[2, 8])], vec![value_info("y", 1, &[2, 6])], 13);
+    let float_bytes = m.encode_to_vec();
+    let float_model = webptq::onnx::load(&float_bytes, &Default::default()).unwrap();
+    let batches = (0..8u32).map(|b| Ok(vec![("x".to_string(), Tensor::from_vec(&[2, 8], values(16, 10 + b, -1.0, 1.0)).unwrap())]));
+    let q = quantize(&float_model, &QuantOptions::default(), batches, &mut |_| Ok(())).unwrap();
+    let decision = |name: &str| q.report.nodes.iter().find(|r| r.name == name).map(|r| r.decision).unwrap_or("missing");
+    assert_eq!(decision("mm"), "quantized");
+    let float = Session::new(float_model, &SessionOptions::default()).unwrap();
+    let quant = Session::from_bytes(&q.bytes, &SessionOptions::default()).unwrap();
+    for (seed, sign) in [(30u32, 1.0f32), (31, -1.0)] {
+        let x = Tensor::from_vec(&[2, 8], values(16, seed, 0.0, 1.0).into_iter().map(|v| v * sign).collect()).unwrap();
+        let f = float.run(vec![("x".into(), x.clone())]).unwrap();
+        let y = quant.run(vec![("x".into(), x)]).unwrap();
+        let db = sqnr(&f[0].1, &y[0].1);
+        assert!(db >= 25.0, "branch for sign {sign}: output SQNR {db:.1} dB");
+    }
+    std::fs::write(export_dir().join("outer_scope_if.onnx"), &q.bytes).unwrap();
+    std::fs::write(export_dir().join("outer_scope_if.float.onnx"), &float_bytes).unwrap();
+}
+
 #[test]
 fn bad_control_flow_is_a_typed_error() {
     let opts = SessionOptions::default();
-    // An If branch that reads the enclosing graph's input: refused by name, not run wrongly.
+    // An If branch that reads a value no enclosing graph provides: refused by name.
     let then_b = body(node("Neg", "neg", &["x"], &["t"]), vec![], vec![value_info("t", 1, &[2])]);
-    let else_b = body(node("Abs", "abs", &["x"], &["e"]), vec![], vec![value_info("e", 1, &[2])]);
+    let else_b = body(node("Abs", "abs", &["nowhere"], &["e"]), vec![], vec![value_info("e", 1, &[2])]);
     let if_node = with(node("If", "branch", &["c"], &["y"]), vec![graph_attr("then_branch", then_b), graph_attr("else_branch", else_b)]);
     let m = model(vec![if_node], vec![], vec![value_info("c", 9, &[]), value_info("x", 1, &[2])], vec![value_info("y", 1, &[2])], 13);
-    let e = Session::from_bytes(&m.encode_to_vec(), &opts).err().expect("outer-scope reference");
-    assert_eq!(e.code(), "UNSUPPORTED_OP", "{e}");
-    assert!(e.to_string().contains("If (node 'branch')") && e.to_string().contains("'x'"), "{e}");
+    let e = Session::from_bytes(&m.encode_to_vec(), &opts).err().expect("a read of nothing");
+    assert_eq!(e.code(), "INVALID_MODEL", "{e}");
+    assert!(e.to_string().contains("'branch'") && e.to_string().contains("'nowhere'"), "{e}");
 
     // A Loop with neither a trip count nor a condition would never end.
     let loop_body = body(

@@ -4,7 +4,7 @@ mod attrs;
 mod model;
 
 pub use attrs::{Attr, Attrs};
-pub use model::{format_dims, normalize_domain, Dim, Graph, Model, Node, OpsetId, Value, ValueId};
+pub use model::{format_dims, normalize_domain, Dim, Graph, Model, Node, OpsetId, Value, ValueId, OUTER_SCOPE};
 
 /// Transitional: the passes moved to the top-level [`crate::passes`] (above ops).
 /// This path is kept for one release so that code written against `graph::passes` still builds.

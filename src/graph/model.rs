@@ -52,7 +52,21 @@ pub struct Node {
     pub attrs: Attrs,
 }
 
+/// The attribute, set by the loader, that names the values a node's subgraphs (If, Loop and Scan
+/// bodies) read from the enclosing graph. Those values are the node's last inputs, after the
+/// declared ones, in this order; `save` drops them and the attribute.
+pub const OUTER_SCOPE: &str = "__webptq_outer_scope";
+
 impl Node {
+    /// The number of inputs the node declares in ONNX (without the outer-scope values its
+    /// subgraphs read, see [`OUTER_SCOPE`]).
+    pub fn declared_inputs(&self) -> usize {
+        let outer = match self.attrs.get(OUTER_SCOPE) {
+            Some(super::Attr::Strings(v)) => v.len(),
+            _ => 0,
+        };
+        self.inputs.len().saturating_sub(outer)
+    }
     /// The id of input `i`, if present.
     pub fn input(&self, i: usize) -> Option<ValueId> {
         self.inputs.get(i).copied().flatten()

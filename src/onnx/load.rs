@@ -3,7 +3,7 @@
 use super::proto::{self, attribute_proto::AttributeType, ModelProto};
 use super::tensor_proto::{from_proto, ExternalData};
 use crate::error::{Error, Result};
-use crate::graph::{Attr, Attrs, Dim, Graph, Model, Node, OpsetId, Value, ValueId};
+use crate::graph::{Attr, Attrs, Dim, Graph, Model, Node, OpsetId, Value, ValueId, OUTER_SCOPE};
 use crate::tensor::DType;
 use prost::Message;
 use std::collections::HashMap;
@@ -65,7 +65,7 @@ pub fn from_model_proto(proto: &ModelProto, external: &ExternalData) -> Result<M
         // IR version 2 models without opset_import mean opset 1.
         opset_imports.push(OpsetId { domain: String::new(), version: 1 });
     }
-    let graph = graph_from_proto(graph_proto, external)?;
+    let graph = graph_from_proto(graph_proto, external, &[])?;
     Ok(Model {
         ir_version: proto.ir_version.unwrap_or(0),
         opset_imports,
@@ -148,8 +148,36 @@ fn value_type(ty: &proto::TypeProto, name: &str, what: &str) -> Result<(Option<D
     }
 }
 
-/// One graph (the model's, or a body of If / Loop / Scan) with its own names.
-pub(crate) fn graph_from_proto(g: &proto::GraphProto, external: &ExternalData) -> Result<Graph> {
+/// The names a graph reads from enclosing scopes (ONNX "Graph scoping": a subgraph may use any
+/// value visible in the graph around it), each once, in first-use order: inputs of its nodes and
+/// the free names of their own subgraphs, less what the graph itself defines (its inputs,
+/// initializers and node outputs).
+pub(crate) fn free_names(g: &proto::GraphProto) -> Vec<String> {
+    let mut defined: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    defined.extend(g.initializer.iter().filter_map(|t| t.name.as_deref()));
+    defined.extend(g.input.iter().filter_map(|v| v.name.as_deref()));
+    defined.extend(g.node.iter().flat_map(|n| n.output.iter().map(|s| s.as_str())));
+    let mut out: Vec<String> = Vec::new();
+    for n in &g.node {
+        let nested: Vec<String> =
+            n.attribute.iter().flat_map(|a| a.g.iter().chain(&a.graphs)).flat_map(free_names).collect();
+        for s in n.input.iter().cloned().chain(nested) {
+            if !s.is_empty() && !defined.contains(s.as_str()) && !out.contains(&s) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// One graph: the model's, or a body of If / Loop / Scan with its own names. `outer` lists the
+/// names a body reads from enclosing scopes ([`free_names`]): they become graph inputs after
+/// the declared ones, fed (or bound as constants) by the op that runs the body.
+///
+/// A node with subgraphs that read such names gets them as extra inputs after its declared
+/// ones, named in its [`OUTER_SCOPE`] attribute, so that ordering, liveness, constant folding and
+/// the quantizer see the dependency like any other; `save` writes the node back without them.
+pub(crate) fn graph_from_proto(g: &proto::GraphProto, external: &ExternalData, outer: &[String]) -> Result<Graph> {
     let mut b = Builder { graph: Graph { name: g.name.clone().unwrap_or_default(), ..Default::default() }, ids: HashMap::new() };
     if !g.sparse_initializer.is_empty() {
         return Err(Error::model("sparse initializers are not supported"));
@@ -174,6 +202,12 @@ pub(crate) fn graph_from_proto(g: &proto::GraphProto, external: &ExternalData) -
             b.graph.inputs.push(id);
         }
     }
+    for name in outer {
+        let id = b.id(name);
+        if !b.graph.inputs.contains(&id) && !b.graph.initializers.contains_key(&id) {
+            b.graph.inputs.push(id);
+        }
+    }
     for vi in &g.output {
         let id = b.declare(vi, "output")?;
         b.graph.outputs.push(id);
@@ -190,7 +224,13 @@ pub(crate) fn graph_from_proto(g: &proto::GraphProto, external: &ExternalData) -
         if op_type.is_empty() {
             return Err(Error::model(format!("node '{label}' has no op_type")));
         }
-        let inputs = n.input.iter().map(|s| if s.is_empty() { None } else { Some(b.id(s)) }).collect();
+        let mut inputs: Vec<Option<ValueId>> = n.input.iter().map(|s| if s.is_empty() { None } else { Some(b.id(s)) }).collect();
+        let mut scoped: Vec<String> = Vec::new();
+        for s in n.attribute.iter().flat_map(|a| a.g.iter().chain(&a.graphs)).flat_map(free_names) {
+            if !scoped.contains(&s) {
+                scoped.push(s);
+            }
+        }
         let mut outputs = Vec::with_capacity(n.output.len());
         for s in &n.output {
             if s.is_empty() {
@@ -216,6 +256,10 @@ pub(crate) fn graph_from_proto(g: &proto::GraphProto, external: &ExternalData) -
             let value = attr_from_proto(a, external)
                 .map_err(|e| Error::model(format!("node '{label}' ({op_type}) attribute '{aname}': {e}")))?;
             attrs.0.insert(aname, value);
+        }
+        if !scoped.is_empty() {
+            inputs.extend(scoped.iter().map(|s| Some(b.id(s))));
+            attrs.set(OUTER_SCOPE, Attr::Strings(scoped));
         }
         b.graph.nodes.push(Node { name, op_type, domain: n.domain.clone().unwrap_or_default(), inputs, outputs, attrs });
     }

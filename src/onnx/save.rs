@@ -1,7 +1,7 @@
 //! [`Model`] -> bytes: the inverse of `load`, with all tensors written as `raw_data`.
 use super::proto::{self, attribute_proto::AttributeType};
 use super::tensor_proto::to_proto;
-use crate::graph::{Attr, Dim, Graph, Model, ValueId};
+use crate::graph::{Attr, Dim, Graph, Model, ValueId, OUTER_SCOPE};
 use prost::Message;
 
 pub fn save(model: &Model) -> Vec<u8> {
@@ -63,14 +63,31 @@ fn graph_to_proto(g: &Graph) -> proto::GraphProto {
     let nodes = g
         .nodes
         .iter()
-        .map(|n| proto::NodeProto {
-            name: Some(n.name.clone()),
-            op_type: Some(n.op_type.clone()),
-            domain: (!n.domain.is_empty()).then(|| n.domain.clone()),
-            input: n.inputs.iter().map(name).collect(),
-            output: n.outputs.iter().map(name).collect(),
-            attribute: n.attrs.0.iter().map(|(k, a)| attr_to_proto(k, a)).collect(),
-            ..Default::default()
+        .map(|n| {
+            let declared = n.declared_inputs();
+            let mut attribute: Vec<proto::AttributeProto> =
+                n.attrs.0.iter().filter(|(k, _)| k.as_str() != OUTER_SCOPE).map(|(k, a)| attr_to_proto(k, a)).collect();
+            // The outer-scope values the subgraphs read are extra inputs here; a pass may have
+            // rebound one to another value (a QDQ pair's output, say): the bodies read that name.
+            if let Some(Attr::Strings(scoped)) = n.attrs.get(OUTER_SCOPE) {
+                for (read, bound) in scoped.iter().zip(&n.inputs[declared..]) {
+                    let now = name(bound);
+                    if !now.is_empty() && &now != read {
+                        for a in attribute.iter_mut() {
+                            a.g.iter_mut().chain(a.graphs.iter_mut()).for_each(|g| rename_free(g, read, &now));
+                        }
+                    }
+                }
+            }
+            proto::NodeProto {
+                name: Some(n.name.clone()),
+                op_type: Some(n.op_type.clone()),
+                domain: (!n.domain.is_empty()).then(|| n.domain.clone()),
+                input: n.inputs[..declared].iter().map(name).collect(),
+                output: n.outputs.iter().map(name).collect(),
+                attribute,
+                ..Default::default()
+            }
         })
         .collect();
     let mut inputs: Vec<_> = g.inputs.iter().map(|&i| value_info(g, i)).collect();
@@ -92,6 +109,25 @@ fn graph_to_proto(g: &Graph) -> proto::GraphProto {
         output: g.outputs.iter().map(|&o| value_info(g, o)).collect(),
         value_info: value_infos,
         ..Default::default()
+    }
+}
+
+/// Renames the reads of the outer-scope value `from` to `to` in a subgraph and its own subgraphs,
+/// down to where a graph defines `from` itself (shadowing it).
+fn rename_free(g: &mut proto::GraphProto, from: &str, to: &str) {
+    let defines = g.initializer.iter().any(|t| t.name.as_deref() == Some(from))
+        || g.input.iter().any(|v| v.name.as_deref() == Some(from))
+        || g.node.iter().any(|n| n.output.iter().any(|o| o == from));
+    if defines {
+        return;
+    }
+    for n in &mut g.node {
+        for i in n.input.iter_mut().filter(|i| i.as_str() == from) {
+            *i = to.to_string();
+        }
+        for a in &mut n.attribute {
+            a.g.iter_mut().chain(a.graphs.iter_mut()).for_each(|sub| rename_free(sub, from, to));
+        }
     }
 }
 

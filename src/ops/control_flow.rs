@@ -2,10 +2,12 @@
 //!
 //! A body is loaded from its `GraphProto` attribute by the loader's own graph conversion and
 //! bound to a [`Plan`] once, when the node's op is built; each run (branch, iteration, scan
-//! step) runs that plan on the body's inputs. Bodies must be self-contained: a body that reads a
-//! value of the enclosing graph (an outer-scope reference) is refused with a typed error naming
-//! the value, because the outer plan would not know to keep that value alive for it. Nodes of the
-//! default domain inside a body run at the enclosing node's opset; other domains at version 1.
+//! step) runs that plan on the body's inputs. A body may read any value of the enclosing graphs
+//! (ONNX "Graph scoping"): the loader gives the node those values as extra inputs after its
+//! declared ones ([`OUTER_SCOPE`]), so the outer plan orders the node after them and keeps them
+//! alive; constants among them are bound into the body's plan when it is built (so its ops can
+//! prepack them), the others are fed on every run. Nodes of the default domain inside a body run
+//! at the enclosing node's opset; other domains at version 1.
 //!
 //! - If: `cond` (one bool) picks `then_branch` or `else_branch`; their outputs are the node's.
 //! - Loop: `M` (int64 trip count) and `cond` (bool), both optional (not both absent: that loop
@@ -18,7 +20,7 @@
 //!   axis 1, `directions`), results stacked; its `sequence_lens` must equal the sequence length.
 use super::registry::{normalize_axis, optional, required, BuildContext, FnOp, Op, Registry};
 use crate::error::{Error, Result};
-use crate::graph::{normalize_domain, Attr, ValueId};
+use crate::graph::{normalize_domain, Attr, Dim, ValueId, OUTER_SCOPE};
 use super::Plan;
 use crate::tensor::{checked_numel, DType, Elem, Lane, Tensor};
 use ndarray::{ArrayD, ArrayViewD, Axis};
@@ -33,7 +35,12 @@ pub fn register(r: &mut Registry) {
 /// A body graph bound to a plan.
 struct Body {
     plan: Plan,
+    /// The body's declared inputs.
     inputs: Vec<ValueId>,
+    /// The outer-scope values the body reads that are not constants of the enclosing graph (those
+    /// are bound into the plan when it is built): (the value in the body, its index among the
+    /// node's outer-scope inputs).
+    outer: Vec<(ValueId, usize)>,
     /// Declared element types of the outputs (for empty scan outputs).
     output_types: Vec<Option<DType>>,
 }
@@ -45,32 +52,68 @@ impl Body {
             Some(_) => return Err(Error::invalid(format!("attribute '{name}' is not a graph"))),
             None => return Err(Error::invalid(format!("the graph attribute '{name}' is missing"))),
         };
-        let graph = crate::onnx::load::graph_from_proto(proto, &Default::default()).map_err(|e| match e {
-            Error::InvalidModel(m) if m.contains("which no node, input or initializer provides") => Error::UnsupportedOps(vec![crate::ops::unsupported_op(ctx.node)
-                .because(format!("whose body '{name}' reads a value of the enclosing graph ({m})"))]),
-            other => other,
-        })?;
-        let declared: Vec<String> = proto.input.iter().map(|v| v.name.clone().unwrap_or_default()).collect();
-        let inputs = declared
+        let scoped: Vec<String> = ctx.attrs().strings(OUTER_SCOPE)?.map(|v| v.to_vec()).unwrap_or_default();
+        let declared = ctx.node.declared_inputs();
+        let reads = crate::onnx::load::free_names(proto);
+        let mut graph = crate::onnx::load::graph_from_proto(proto, &Default::default(), &reads)?;
+        let mut outer = Vec::new();
+        for r in &reads {
+            let k = scoped.iter().position(|s| s == r).ok_or_else(|| {
+                Error::model(format!("body '{name}' reads '{r}', which neither the body nor the enclosing graph provides"))
+            })?;
+            let id = graph.find_value(r).ok_or_else(|| Error::model(format!("body '{name}' lost its read of '{r}'")))?;
+            let bound = ctx.node.input(declared + k);
+            let constant = bound.filter(|b| !ctx.graph.overridable.contains(b)).and_then(|b| ctx.graph.initializers.get(&b));
+            match constant {
+                Some(t) => {
+                    graph.inputs.retain(|&i| i != id);
+                    let v = &mut graph.values[id];
+                    v.dtype = Some(t.dtype());
+                    v.shape = Some(t.shape().iter().map(|&d| Dim::Fixed(d)).collect());
+                    graph.initializers.insert(id, t.clone());
+                }
+                None => outer.push((id, k)),
+            }
+        }
+        let declared_names: Vec<String> = proto.input.iter().map(|v| v.name.clone().unwrap_or_default()).collect();
+        let inputs = declared_names
             .iter()
-            .map(|n| {
-                (0..graph.values.len())
-                    .find(|&id| graph.value_name(id) == n)
-                    .ok_or_else(|| Error::model(format!("body '{name}' input '{n}' is not in its graph")))
-            })
+            .map(|n| graph.find_value(n).ok_or_else(|| Error::model(format!("body '{name}' input '{n}' is not in its graph"))))
             .collect::<Result<Vec<_>>>()?;
         let output_types = graph.outputs.iter().map(|&o| graph.value(o).dtype).collect();
         let opset = ctx.opset;
         let plan = Plan::new(&graph, Registry::standard(), &|d| if normalize_domain(d).is_empty() { opset } else { 1 })?;
-        Ok(Body { plan, inputs, output_types })
+        Ok(Body { plan, inputs, outer, output_types })
     }
 
-    fn run(&self, what: &str, feeds: Vec<Arc<Tensor>>) -> Result<Vec<Arc<Tensor>>> {
+    /// Runs the body on its declared inputs `feeds`; `scoped` holds the node's outer-scope
+    /// inputs, those of [`bind_scope`] for this body.
+    fn run(&self, what: &str, feeds: Vec<Arc<Tensor>>, scoped: &[Option<Arc<Tensor>>]) -> Result<Vec<Arc<Tensor>>> {
         if feeds.len() != self.inputs.len() {
             return Err(Error::invalid(format!("{what} takes {} inputs, given {}", self.inputs.len(), feeds.len())));
         }
-        self.plan.run(self.inputs.iter().copied().zip(feeds).collect(), None)
+        let mut all: Vec<(ValueId, Arc<Tensor>)> = self.inputs.iter().copied().zip(feeds).collect();
+        for &(id, k) in &self.outer {
+            let t = scoped.get(k).cloned().flatten().ok_or_else(|| {
+                Error::invalid(format!("{what} reads outer-scope value {k} of the node, which is missing"))
+            })?;
+            all.push((id, t));
+        }
+        self.plan.run(all, None)
     }
+}
+
+/// The node's outer-scope inputs (after its `declared` ones) that `bodies` read at run time,
+/// shared once for every run of a body; `None` where no body needs one.
+fn bind_scope(inputs: &[Option<&Tensor>], declared: usize, bodies: &[&Body]) -> Result<Vec<Option<Arc<Tensor>>>> {
+    let mut out: Vec<Option<Arc<Tensor>>> = vec![None; inputs.len().saturating_sub(declared)];
+    for &(_, k) in bodies.iter().flat_map(|b| &b.outer) {
+        let slot = out.get_mut(k).ok_or_else(|| Error::invalid(format!("outer-scope input {k} of the node is missing")))?;
+        if slot.is_none() {
+            *slot = Some(Arc::new(required(inputs, declared + k, "an outer-scope value a body reads")?.clone()));
+        }
+    }
+    Ok(out)
 }
 
 fn owned(t: Arc<Tensor>) -> Tensor {
@@ -131,10 +174,12 @@ fn slice(t: &Tensor, axis: usize, i: usize) -> Tensor {
 fn build_if(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     let then_b = Body::load(ctx, "then_branch")?;
     let else_b = Body::load(ctx, "else_branch")?;
+    let declared = ctx.node.declared_inputs();
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
         let cond = truth(required(inputs, 0, "cond")?, "cond")?;
         let (body, what) = if cond { (&then_b, "then_branch") } else { (&else_b, "else_branch") };
-        Ok(body.run(what, Vec::new())?.into_iter().map(owned).collect())
+        let scoped = bind_scope(inputs, declared, &[body])?;
+        Ok(body.run(what, Vec::new(), &scoped)?.into_iter().map(owned).collect())
     })))
 }
 
@@ -146,7 +191,10 @@ fn build_loop(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     if body.inputs.len() < 2 {
         return Err(Error::invalid(format!("the Loop body takes {} inputs; it needs the iteration and the condition", body.inputs.len())));
     }
+    let declared = ctx.node.declared_inputs();
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
+        let scoped = bind_scope(inputs, declared, &[&body])?;
+        let inputs = &inputs[..declared.min(inputs.len())];
         let trips = optional(inputs, 0).map(|m| -> Result<i64> {
             if m.len() != 1 || !matches!(m.dtype(), DType::I64 | DType::I32) {
                 return Err(Error::invalid(format!("M must be one int64, got {} of shape {:?}", m.dtype(), m.shape())));
@@ -169,7 +217,7 @@ fn build_loop(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         while trips.is_none_or(|m| i < m) && cond != Some(false) {
             let mut feeds = vec![Arc::new(Tensor::scalar(i)), Arc::new(Tensor::scalar(cond.unwrap_or(true)))];
             feeds.append(&mut carried);
-            let outs = body.run("the Loop body", feeds)?;
+            let outs = body.run("the Loop body", feeds, &scoped)?;
             if outs.len() < n + 1 {
                 return Err(Error::invalid(format!("the Loop body gives {} outputs for {n} loop-carried values", outs.len())));
             }
@@ -216,7 +264,8 @@ fn build_scan(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     // Opset 8: a first input sequence_lens, and a batch axis 0 on every input and output.
     let batched = ctx.opset < 9;
     let m = a.int("num_scan_inputs")?.ok_or_else(|| Error::invalid("num_scan_inputs is missing"))?;
-    let inputs = ctx.node.inputs.len().saturating_sub(batched as usize);
+    let declared = ctx.node.declared_inputs();
+    let inputs = declared.saturating_sub(batched as usize);
     if m < 1 || m as usize > inputs {
         return Err(Error::invalid(format!("num_scan_inputs {m} is not in [1, {inputs}]")));
     }
@@ -245,12 +294,14 @@ fn build_scan(ctx: &BuildContext) -> Result<Box<dyn Op>> {
     };
     if !batched {
         return Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
-            let all = (0..inputs.len()).map(|i| required(inputs, i, "a Scan input")).collect::<Result<Vec<_>>>()?;
-            run_scan(&body, &attrs, &all)
+            let scoped = bind_scope(inputs, declared, &[&body])?;
+            let all = (0..declared).map(|i| required(inputs, i, "a Scan input")).collect::<Result<Vec<_>>>()?;
+            run_scan(&body, &attrs, &all, &scoped)
         })));
     }
     Ok(Box::new(FnOp(move |inputs: &[Option<&Tensor>]| {
-        let all = (1..inputs.len()).map(|i| required(inputs, i, "a Scan input")).collect::<Result<Vec<_>>>()?;
+        let scoped = bind_scope(inputs, declared, &[&body])?;
+        let all = (1..declared).map(|i| required(inputs, i, "a Scan input")).collect::<Result<Vec<_>>>()?;
         let batch = all[0].shape().first().copied().unwrap_or(0);
         if all.iter().any(|t| t.shape().first() != Some(&batch)) {
             return Err(Error::shape(format!("Scan (opset 8) inputs must share the batch axis 0 of {batch}")));
@@ -264,7 +315,7 @@ fn build_scan(ctx: &BuildContext) -> Result<Box<dyn Op>> {
         let mut per_output: Vec<Vec<Tensor>> = Vec::new();
         for b in 0..batch {
             let rows: Vec<Tensor> = all.iter().map(|t| slice(t, 0, b)).collect();
-            let out = run_scan(&body, &attrs, &rows.iter().collect::<Vec<_>>())?;
+            let out = run_scan(&body, &attrs, &rows.iter().collect::<Vec<_>>(), &scoped)?;
             per_output.resize(out.len(), Vec::new());
             for (p, t) in per_output.iter_mut().zip(out) {
                 p.push(t);
@@ -275,7 +326,7 @@ fn build_scan(ctx: &BuildContext) -> Result<Box<dyn Op>> {
 }
 
 /// One Scan over unbatched inputs (the states, then the scanned inputs).
-fn run_scan(body: &Body, a: &ScanAttrs, all: &[&Tensor]) -> Result<Vec<Tensor>> {
+fn run_scan(body: &Body, a: &ScanAttrs, all: &[&Tensor], scoped: &[Option<Arc<Tensor>>]) -> Result<Vec<Tensor>> {
     let (states, scanned) = all.split_at(a.states);
     let axes = scanned.iter().zip(&a.in_axes).map(|(t, &ax)| normalize_axis(ax, t.rank())).collect::<Result<Vec<_>>>()?;
     let len = scanned[0].shape()[axes[0]];
@@ -292,7 +343,7 @@ fn run_scan(body: &Body, a: &ScanAttrs, all: &[&Tensor]) -> Result<Vec<Tensor>> 
         for ((t, &ax), &rev) in scanned.iter().zip(&axes).zip(&a.in_reverse) {
             feeds.push(Arc::new(slice(t, ax, if rev { len - 1 - step } else { step })));
         }
-        let mut results = body.run("the Scan body", feeds)?.into_iter();
+        let mut results = body.run("the Scan body", feeds, scoped)?.into_iter();
         carried = results.by_ref().take(a.states).collect();
         for (o, t) in outs.iter_mut().zip(results) {
             o.push(owned(t));

@@ -4,6 +4,9 @@
 mod broadcast;
 mod control_flow;
 mod conv;
+mod detection;
+mod einsum;
+mod dynamic_lstm;
 pub mod conv_geometry;
 mod cast;
 mod elementwise;
@@ -51,6 +54,9 @@ pub(crate) fn register_all(r: &mut Registry) {
     cast::register(r);
     recurrent::register(r);
     control_flow::register(r);
+    dynamic_lstm::register(r);
+    einsum::register(r);
+    detection::register(r);
     math::register(r);
     rearrange::register(r);
     scatter_gather::register(r);

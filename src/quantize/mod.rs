@@ -401,7 +401,37 @@ impl Quantizer {
             }
             passes::optimize(&mut prepared)?;
             let float_session = Session::new(prepared.clone(), &SessionOptions { optimize: false, fuse_qdq: false, fuse_activations: false })?;
-            let dtypes = probe_dtypes(&float_session, &batch)?;
+            let dtypes = match probe_dtypes(&float_session, &batch) {
+                Ok(d) => d,
+                Err(e) => {
+                    // A model whose inputs declare a free batch dimension can still fix it in
+                    // its graph: an exporter that traced one sample writes that 1 into a
+                    // Reshape's target shape (khmersm's attention: [seq, 1, heads, dim]), and
+                    // onnxruntime refuses more samples just the same. If one sample runs, it is
+                    // the model's batch: split every batch into single samples, and say so.
+                    let one = regroup::samples(&batch).filter(|&n| n > 1 && e.code() == "SHAPE_MISMATCH").and_then(|_| {
+                        let first: Batch = batch.iter().map(|(k, t)| Ok((k.clone(), regroup::rows(t, 0, 1)?))).collect::<Result<_>>().ok()?;
+                        probe_dtypes(&float_session, &first).ok()
+                    });
+                    let Some(d) = one else { return Err(e) };
+                    self.warnings.push(format!(
+                        "the model runs one sample at a time, although its inputs leave the batch dimension free ({e}): calibration batches were split into single samples"
+                    ));
+                    self.total = None;
+                    self.regroup.force(1);
+                    let (split, _) = self.regroup.push(batch)?;
+                    let g = &prepared.graph;
+                    let plan0 = QuantPlan::build(g, &self.options, &d, &Constraints::default());
+                    let names = plan0.values_to_calibrate(g);
+                    let calibrator = Calibrator::new(self.options.calibration.clone(), &names)?;
+                    progress(Progress { stage: Stage::Prepare, done: 1, total: Some(1) })?;
+                    self.calibrating = Some(Calibrating { prepared, float_session, dtypes: d, names, calibrator });
+                    for b in split {
+                        self.observe(b, progress)?;
+                    }
+                    return Ok(());
+                }
+            };
             let g = &prepared.graph;
             let plan0 = QuantPlan::build(g, &self.options, &dtypes, &Constraints::default());
             let names = plan0.values_to_calibrate(g);

@@ -7,6 +7,8 @@
 //! at least 1 with the same number of samples); from then on all batches go through it, and the
 //! samples left when calibration ends (fewer than one batch) are reported as unused. Feeds that
 //! do not fit in another way (rank, other dimensions) are left to the session's feed check.
+//! The quantizer also forces a batch of 1 ([`Regroup::force`]) on a model whose inputs leave the
+//! batch free but whose graph runs only one sample (a traced batch of 1 in a Reshape's shape).
 use super::Batch;
 use crate::error::{Error, Result};
 use crate::graph::{Dim, Graph};
@@ -22,13 +24,13 @@ pub(crate) struct Regroup {
     carry: Option<Batch>,
 }
 
-fn samples(batch: &Batch) -> Option<usize> {
+pub(crate) fn samples(batch: &Batch) -> Option<usize> {
     let n = batch.first()?.1.shape().first().copied()?;
     batch.iter().all(|(_, t)| t.rank() >= 1 && t.shape()[0] == n).then_some(n)
 }
 
 /// Rows `lo..hi` of `t` (first axis).
-fn rows(t: &Tensor, lo: usize, hi: usize) -> Result<Tensor> {
+pub(crate) fn rows(t: &Tensor, lo: usize, hi: usize) -> Result<Tensor> {
     let n = t.shape()[0];
     let row = if n == 0 { 0 } else { t.size_in_bytes() / n };
     let mut shape = t.shape().to_vec();
@@ -139,6 +141,12 @@ impl Regroup {
             self.carry = Some(joined.iter().map(|(k, t)| Ok((k.clone(), rows(t, full, n)?))).collect::<Result<Batch>>()?);
         }
         Ok((out, note))
+    }
+
+    /// Regroups into batches of `size` from now on, whatever the declared shapes say (a model
+    /// that fixes its batch in the graph, not in its inputs' shapes).
+    pub(crate) fn force(&mut self, size: usize) {
+        self.size.get_or_insert(size);
     }
 
     /// `(samples, batch size)` left unobserved: fewer samples than one fixed batch.
