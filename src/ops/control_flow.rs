@@ -22,7 +22,7 @@ use super::registry::{normalize_axis, optional, required, BuildContext, FnOp, Op
 use crate::error::{Error, Result};
 use crate::graph::{normalize_domain, Attr, Dim, ValueId, OUTER_SCOPE};
 use super::Plan;
-use crate::tensor::{checked_numel, DType, Elem, Lane, Tensor};
+use crate::tensor::{checked_numel, DType, Lane, Tensor};
 use ndarray::{ArrayD, ArrayViewD, Axis};
 use std::sync::Arc;
 

@@ -353,24 +353,6 @@ macro_rules! numeric {
 }
 pub(crate) use numeric;
 
-/// Runs `$body` with `$a`, `$b` bound to the arrays of two tensors of the same numeric type
-/// (or, with `all`, of any same type including bool); a type error otherwise. Narrow types
-/// compute in their wide type ([`widened`]), so `$body` is compiled for 4 (5) types, not 11 (12).
-macro_rules! same_type {
-    (@arms $x:expr, $y:expr, $a:ident, $b:ident, $body:expr, $what:expr, [$($v:ident),*]) => {
-        match ($x, $y) {
-            $(($crate::tensor::Tensor::$v($a), $crate::tensor::Tensor::$v($b)) => $body,)*
-            (p, q) => Err(type_mismatch(p, q, $what)),
-        }
-    };
-    ($x:expr, $y:expr, |$a:ident, $b:ident| $body:expr) => {
-        widened($x, $y, |x, y| same_type!(@arms x, y, $a, $b, $body, "a numeric type", [F32, F64, I64, U64]))
-    };
-    (all $x:expr, $y:expr, |$a:ident, $b:ident| $body:expr) => {
-        widened($x, $y, |x, y| same_type!(@arms x, y, $a, $b, $body, "any type", [F32, F64, I64, U64, Bool]))
-    };
-}
-
 /// The type a narrow element type computes in: int8/16/32 in int64, uint8/16/32 in uint64,
 /// float16 in float32. Every two-input op here gives the same result computed in the wide type
 /// and converted back: wrapping integer arithmetic keeps its low bits (and Div, Mod, Min, Max
@@ -386,26 +368,9 @@ fn wide_type(d: DType) -> Option<DType> {
     }
 }
 
-/// `f(a, b)`, on `a` and `b` widened when both have the same narrow type (see [`wide_type`]),
-/// with a result of the wide type converted back to the inputs' type.
-fn widened(a: &Tensor, b: &Tensor, f: impl Fn(&Tensor, &Tensor) -> Result<Tensor>) -> Result<Tensor> {
-    match wide_type(a.dtype()) {
-        Some(wide) if a.dtype() == b.dtype() => narrowed(f(&cast(a, wide)?, &cast(b, wide)?)?, wide, a.dtype()),
-        _ => f(a, b),
-    }
-}
-
 /// `t` in its wide type, or None when its type is not narrow.
 pub(crate) fn to_wide(t: &Tensor) -> Result<Option<Tensor>> {
     wide_type(t.dtype()).map(|wide| cast(t, wide)).transpose()
-}
-
-fn narrowed(r: Tensor, wide: DType, narrow: DType) -> Result<Tensor> {
-    if r.dtype() == wide {
-        cast(&r, narrow)
-    } else {
-        Ok(r)
-    }
 }
 
 fn type_mismatch(a: &Tensor, b: &Tensor, what: &str) -> Error {
