@@ -74,6 +74,15 @@ impl<const K: usize> Walk<K> {
         (self.dims[self.dims.len() - 1], self.strides[self.strides.len() - 1])
     }
 
+    /// [`try_for_each_run`](Self::try_for_each_run) for an `f` that cannot fail.
+    pub(crate) fn for_each_run(&self, mut f: impl FnMut([usize; K])) {
+        let always: Result<()> = self.try_for_each_run(|o| {
+            f(o);
+            Ok(())
+        });
+        debug_assert!(always.is_ok());
+    }
+
     /// Calls `f` with each input's offset at the start of every innermost run, in output order
     /// (run `i` is output elements `i·len .. (i + 1)·len`), stopping at the first error. The
     /// output must not be empty.

@@ -12,7 +12,7 @@
 //! those per-type rules; unary.rs uses it too.
 //!
 //! Unary math lives in unary.rs; type conversions in cast.rs.
-use super::broadcast::broadcast_shapes;
+use super::broadcast::{broadcast_shapes, Walk};
 use super::cast::cast;
 use super::registry::{required, BuildContext, FnOp, Op, QuantRule, Registry};
 use super::wide::{self, Wide};
@@ -399,88 +399,6 @@ fn fold(inputs: &[Option<&Tensor>], f: fn(&Tensor, &Tensor) -> Result<Tensor>) -
         acc = f(&acc, t)?;
     }
     Ok(acc)
-}
-
-// ---------------------------------------------------------------------------------------------
-// The broadcasting engine
-
-/// How K inputs are read while the broadcast output is written in row-major order: the output's
-/// dimensions with size-1 ones dropped and mergeable neighbours merged, and per dimension each
-/// input's element stride (0 where the input is broadcast).
-pub(crate) struct Walk<const K: usize> {
-    dims: Vec<usize>,
-    strides: Vec<[usize; K]>,
-}
-
-impl<const K: usize> Walk<K> {
-    /// `out` must be the broadcast of `shapes` (each no longer than `out`).
-    pub(crate) fn new(out: &[usize], shapes: [&[usize]; K]) -> Walk<K> {
-        let r = out.len();
-        let mut own = vec![[0usize; K]; r];
-        for (k, s) in shapes.iter().enumerate() {
-            let off = r.saturating_sub(s.len());
-            let mut acc = 1usize;
-            for (j, &d) in s.iter().enumerate().rev() {
-                own[off + j][k] = if d == 1 { 0 } else { acc };
-                acc = acc.saturating_mul(d);
-            }
-        }
-        let mut dims: Vec<usize> = Vec::with_capacity(r);
-        let mut strides: Vec<[usize; K]> = Vec::with_capacity(r);
-        for (&d, st) in out.iter().zip(&own) {
-            if d == 1 {
-                continue;
-            }
-            if let (Some(ld), Some(ls)) = (dims.last_mut(), strides.last_mut()) {
-                if (0..K).all(|k| ls[k] == st[k] * d) {
-                    *ld *= d;
-                    *ls = *st;
-                    continue;
-                }
-            }
-            dims.push(d);
-            strides.push(*st);
-        }
-        if dims.is_empty() {
-            dims.push(1);
-            strides.push([0; K]);
-        }
-        Walk { dims, strides }
-    }
-
-    /// The innermost run: its length and each input's stride along it.
-    pub(crate) fn inner(&self) -> (usize, [usize; K]) {
-        (self.dims[self.dims.len() - 1], self.strides[self.strides.len() - 1])
-    }
-
-    /// Calls `f` with each input's offset at the start of every innermost run, in output order.
-    /// The output must not be empty.
-    pub(crate) fn for_each_run(&self, mut f: impl FnMut([usize; K])) {
-        let outer = self.dims.len() - 1;
-        let mut idx = vec![0usize; outer];
-        let mut offs = [0usize; K];
-        loop {
-            f(offs);
-            let mut d = outer;
-            loop {
-                if d == 0 {
-                    return;
-                }
-                d -= 1;
-                idx[d] += 1;
-                for (o, s) in offs.iter_mut().zip(&self.strides[d]) {
-                    *o += s;
-                }
-                if idx[d] < self.dims[d] {
-                    break;
-                }
-                for (o, s) in offs.iter_mut().zip(&self.strides[d]) {
-                    *o -= s * self.dims[d];
-                }
-                idx[d] = 0;
-            }
-        }
-    }
 }
 
 pub(crate) fn contiguous<'a, T>(a: &'a ndarray::CowArray<'_, T, IxDyn>) -> Result<&'a [T]> {

@@ -17,7 +17,7 @@
 //!   innocuous?", 1995); f64 has 53 >= 2 * 24 + 2 bits. fmod is exact in any format; min, max and
 //!   comparisons are exact. float16 arithmetic is defined as float32 arithmetic rounded once,
 //!   which by the same argument (24 >= 2 * 11 + 2) is the correctly rounded result, as f64 is.
-use super::elementwise::Walk;
+use super::broadcast::Walk;
 use crate::error::{Error, Result};
 use crate::tensor::{checked_numel, DType, Tensor};
 use half::f16;
